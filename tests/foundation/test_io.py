@@ -1,0 +1,56 @@
+import pytest
+
+from neurogaze.io import atomic_directory, atomic_path, write_csv
+
+
+def test_atomic_path_moves_into_place_on_success(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as temp:
+        temp.write_text("done")
+        assert not target.exists()
+    assert target.read_text() == "done"
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as temp:
+            temp.write_text("half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_keeps_previous_output_when_rewrite_fails(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as temp:
+            temp.write_text("new, unfinished")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+
+
+def test_atomic_directory_replaces_whole_directory(tmp_path):
+    target = tmp_path / "set"
+    target.mkdir()
+    (target / "stale.txt").write_text("x")
+    with atomic_directory(target) as temp:
+        (temp / "fresh.txt").write_text("y")
+    assert sorted(p.name for p in target.iterdir()) == ["fresh.txt"]
+    with pytest.raises(ValueError):
+        with atomic_directory(target) as temp:
+            (temp / "partial.txt").write_text("z")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["fresh.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
+
+
+def test_write_csv_is_byte_stable(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame({"a": [0.1 + 0.2, 1 / 3], "b": ["x", "y"]})
+    write_csv(tmp_path / "one.csv", table)
+    write_csv(tmp_path / "two.csv", table.copy())
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    assert (tmp_path / "one.csv").read_text().splitlines()[1] == "0.3,x"
