@@ -14,13 +14,26 @@ import numpy as np
 import pandas as pd
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _temp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.tmp-"
     if is_dir:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+        directory = tempfile.mkdtemp(prefix=prefix, dir=path.parent)
+        os.chmod(directory, 0o777 & ~_UMASK)
+        return Path(directory)
     handle, name = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
     os.close(handle)
+    # mkstemp creates 0600; outputs on a shared cluster must get the user's usual permissions.
+    os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
 
 

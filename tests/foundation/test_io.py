@@ -54,3 +54,17 @@ def test_write_csv_is_byte_stable(tmp_path):
     write_csv(tmp_path / "two.csv", table.copy())
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
     assert (tmp_path / "one.csv").read_text().splitlines()[1] == "0.3,x"
+
+
+def test_outputs_get_the_usual_permissions_not_mkstemp_private_ones(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with atomic_path(tmp_path / "out.txt") as temp:
+        temp.write_text("x")
+    with atomic_directory(tmp_path / "dir") as temp:
+        (temp / "f").write_text("y")
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "dir").stat().st_mode) == 0o777 & ~umask
