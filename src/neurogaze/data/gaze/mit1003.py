@@ -1,0 +1,112 @@
+"""MIT1003 free viewing (Judd et al. 2009): raw 240 Hz gaze per subject and image.
+
+Layout: ``DATA/<user>/<image>.mat`` holds one variable named after the image (MATLAB cuts
+names at 63 characters) whose ``DATA(1).eyeData`` is n x 2 raw gaze in image pixels, negative
+during blinks; each user folder also has ``shuff_stimnames.mat`` and ``CalibrationData.mat``.
+Images are ``ALLSTIMULI/<image>.jpeg``. The samples carry no timestamps: they are spaced by the
+configured sampling rate. Fixations come from the configured detector; as in the dataset's own
+scripts, the first fixation (the central fixation cross) and fixations off the image are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from neurogaze.data.gaze.base import (
+    GazeData,
+    assign_split,
+    drop_off_image,
+    fixation_table,
+    image_size,
+    load_mat,
+    renumber,
+    sample_table,
+    stimulus_index,
+    struct_field,
+)
+from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations
+from neurogaze.errors import DataValidationError
+
+logger = logging.getLogger(__name__)
+
+NOT_TRIALS = {"shuff_stimnames", "CalibrationData"}
+MATLAB_NAME_LIMIT = 63
+
+
+def read_eye_data(path: Path) -> np.ndarray:
+    variable = path.stem[:MATLAB_NAME_LIMIT]
+    content = load_mat(path, required=(variable,))
+    data = struct_field(content[variable], "DATA", path, f"{variable}.")
+    first = np.atleast_1d(data)[0]
+    eye = np.asarray(struct_field(first, "eyeData", path, f"{variable}.DATA(1)."), dtype=float)
+    if eye.ndim != 2 or eye.shape[1] < 2 or len(eye) < 2:
+        raise DataValidationError(path, f"{variable}.DATA(1).eyeData", "an n x 2 array of raw gaze (px)", eye.shape)
+    xy = eye[:, :2].copy()
+    xy[(xy < 0).any(axis=1)] = np.nan  # negative positions are blinks
+    return xy
+
+
+def load_mit1003(
+    root: str | os.PathLike,
+    detector: dict | DetectorConfig | None = None,
+    sampling_rate_hz: float = 240.0,
+    screen: dict | None = None,
+    drop_first_fixation: bool = True,
+    test_fraction: float = 0.2,
+    dataset: str = "mit1003",
+) -> GazeData:
+    root = Path(root)
+    config = detector if isinstance(detector, DetectorConfig) else DetectorConfig.from_config(detector)
+    screen = screen or {"resolution_px": [1280, 1024], "size_m": [0.376, 0.301], "distance_m": 0.61}
+    geometry = ScreenGeometry(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
+    user_dirs = sorted(p for p in (root / "DATA").iterdir() if p.is_dir()) if (root / "DATA").is_dir() else []
+    if not user_dirs:
+        raise DataValidationError(root / "DATA", "<user>/", "one folder of .mat files per subject", "none")
+    fixation_rows, sample_frames, images = [], [], {}
+    recordings = [p for user_dir in user_dirs for p in sorted(user_dir.glob("*.mat")) if p.stem not in NOT_TRIALS]
+    for path in tqdm(recordings, desc="mit1003 recordings", mininterval=5.0):
+        user_dir = path.parent
+        xy = read_eye_data(path)
+        t_ms = np.arange(len(xy)) * 1000.0 / sampling_rate_hz
+        images.setdefault(path.stem, _image_path(root, path.stem))
+        sample_frames.append(
+            pd.DataFrame(
+                {
+                    "subject": user_dir.name,
+                    "trial": 0,
+                    "stim_id": path.stem,
+                    "t_ms": t_ms,
+                    "x": xy[:, 0],
+                    "y": xy[:, 1],
+                    "pupil": np.nan,
+                }
+            )
+        )
+        _, fixations = detect_fixations(xy[:, 0], xy[:, 1], t_ms, geometry, config)
+        if drop_first_fixation:
+            fixations = fixations.iloc[1:]
+        fixation_rows.append(fixations.assign(subject=user_dir.name, stim_id=path.stem, trial=0, fix_index=0))
+    stim_ids = sorted(images)
+    sizes = [image_size(images[s]) for s in stim_ids]
+    stimuli = stimulus_index(
+        stim_ids, [images[s] for s in stim_ids], sizes, [assign_split(s, test_fraction) for s in stim_ids]
+    )
+    table = renumber(fixation_table(pd.concat(fixation_rows, ignore_index=True), dataset))
+    table = drop_off_image(table, dict(zip(stim_ids, sizes)), dataset)
+    return GazeData(dataset, table, stimuli, samples=sample_table(pd.concat(sample_frames, ignore_index=True)))
+
+
+def _image_path(root: Path, stem: str) -> Path:
+    for extension in (".jpeg", ".jpg", ".png"):
+        candidate = root / "ALLSTIMULI" / f"{stem}{extension}"
+        if candidate.is_file():
+            return candidate
+    raise DataValidationError(
+        root / "ALLSTIMULI" / f"{stem}.jpeg", "image", "the stimulus of every eye-data file", "no such file"
+    )

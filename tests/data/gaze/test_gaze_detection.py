@@ -1,0 +1,73 @@
+import math
+
+import numpy as np
+import pytest
+from conftest import planted_trace
+
+from neurogaze.data.gaze.detection import (
+    DetectorConfig,
+    ScreenGeometry,
+    cohen_kappa,
+    detect_fixation_mask,
+    detect_fixations,
+    velocity_deg_s,
+)
+from neurogaze.errors import ConfigError
+
+# 1024 px over 0.38 m at 0.67 m: the Andersson 2017 set-up
+GEOMETRY = ScreenGeometry((1024, 768), (0.38, 0.30), 0.67)
+
+
+def test_degrees_per_pixel_matches_visual_angle_of_the_whole_screen():
+    width_deg = 2 * math.degrees(math.atan(0.19 / 0.67))
+    height_deg = 2 * math.degrees(math.atan(0.15 / 0.67))
+    assert GEOMETRY.degrees_per_pixel() == pytest.approx((width_deg / 1024 + height_deg / 768) / 2)
+
+
+@pytest.mark.parametrize("method", ["ivt", "remodnav"])
+def test_detectors_recover_planted_fixations(method):
+    deg = GEOMETRY.degrees_per_pixel()
+    t, x, y, truth, planted = planted_trace(deg_per_px=deg, seed=3, n_fix=8)
+    mask, fixations = detect_fixations(x, y, t, GEOMETRY, DetectorConfig(method=method))
+    assert cohen_kappa(mask, truth) > 0.75  # the slow ends of saccades fall under 30 deg/s
+    assert len(fixations) == len(planted)
+    for (px, py, onset, duration), row in zip(planted, fixations.itertuples()):
+        assert math.dist((px, py), (row.x, row.y)) * deg < 0.1
+        assert abs(row.t_start_ms - onset) < 30
+        assert abs(row.duration_ms - duration) < 60
+
+
+def test_ivt_agrees_with_pymovements_ivt():
+    pm = pytest.importorskip("pymovements")
+    t, x, y, _, _ = planted_trace(deg_per_px=GEOMETRY.degrees_per_pixel(), seed=5)
+    ours = detect_fixation_mask(x, y, t, GEOMETRY, DetectorConfig(method="ivt", min_fixation_ms=0))
+    deg = GEOMETRY.degrees_per_pixel()
+    velocities = np.column_stack([np.gradient(x, t), np.gradient(y, t)]) * deg * 1000
+    events = pm.events.ivt(velocities, timesteps=t.astype(int), minimum_duration=0, velocity_threshold=30.0).frame
+    theirs = np.zeros(len(t), dtype=bool)
+    for onset, offset in zip(events["onset"].to_list(), events["offset"].to_list()):
+        theirs[(t >= onset) & (t <= offset)] = True
+    assert (ours == theirs).mean() > 0.99
+
+
+def test_lost_samples_at_the_edges_do_not_break_remodnav():
+    t, x, y, truth, _ = planted_trace(deg_per_px=GEOMETRY.degrees_per_pixel(), seed=1)
+    x[:7] = np.nan
+    y[-5:] = np.nan
+    mask = detect_fixation_mask(x, y, t, GEOMETRY, DetectorConfig(method="remodnav"))
+    assert not mask[:7].any() and not mask[-5:].any()
+    assert cohen_kappa(mask, truth) > 0.8
+
+
+def test_velocity_is_in_degrees_per_second():
+    t = np.arange(100) * 2.0  # 500 Hz
+    x = np.arange(100) * 1.0  # 1 px per 2 ms
+    speed = velocity_deg_s(x, np.zeros(100), t, 0.03)
+    assert speed == pytest.approx(np.full(100, 0.03 * 500))
+
+
+def test_detector_config_names_bad_keys():
+    with pytest.raises(ConfigError, match="detector.velocity_treshold"):
+        DetectorConfig.from_config({"velocity_treshold": 30})
+    with pytest.raises(ConfigError, match="detector.method"):
+        DetectorConfig.from_config({"method": "idt"})
