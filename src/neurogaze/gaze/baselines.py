@@ -1,0 +1,206 @@
+"""Gaze baselines: centre bias, uniform random, saliency-map sampling, and the human ceiling.
+
+Every sampler takes an explicit ``numpy.random.Generator``; ``baseline_fixations`` derives one
+per image from a master seed and the stimulus id, so the same seed gives the same table
+whatever order or subset of images is asked for.
+
+Sampled scanpaths follow the fixation contract: x, y in image pixels, durations in ms drawn
+from the human durations of the same image (so duration metrics compare like with like),
+``t_start_ms`` the running sum of durations (saccade time is not modelled), and the number of
+fixations drawn from the human scanpath lengths of the image.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from neurogaze.data.contracts import FIXATION_COLUMNS, validate_fixations
+from neurogaze.errors import DataValidationError
+from neurogaze.metrics.saliency import check_map, to_density
+
+
+def image_rng(seed: int, stim_id: str, name: str = "") -> np.random.Generator:
+    """A generator that depends only on (seed, name, stim_id)."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), zlib.crc32(str(stim_id).encode())])
+
+
+# ---------------------------------------------------------------------------------------------
+# Maps
+# ---------------------------------------------------------------------------------------------
+
+
+def centre_bias_map(
+    width: int, height: int, sigma_x: float = 0.2, sigma_y: float = 0.2, centre_x: float = 0.5, centre_y: float = 0.5
+) -> np.ndarray:
+    """Anisotropic Gaussian density over pixel centres; sigmas and centre are fractions of width/height."""
+    if not (sigma_x > 0 and sigma_y > 0):
+        raise DataValidationError(None, "sigma_x/sigma_y", "positive fractions of the image size", (sigma_x, sigma_y))
+    x = (np.arange(width) + 0.5) / width
+    y = (np.arange(height) + 0.5) / height
+    gx = np.exp(-0.5 * ((x - centre_x) / sigma_x) ** 2)
+    gy = np.exp(-0.5 * ((y - centre_y) / sigma_y) ** 2)
+    density = np.outer(gy, gx)
+    return density / density.sum()
+
+
+def fit_centre_bias(fixations: pd.DataFrame, image_sizes: dict[str, tuple[int, int]]) -> dict[str, float]:
+    """Mean and SD of fixation positions as fractions of image width and height (training data)."""
+    width = fixations["stim_id"].map(lambda s: image_sizes[s][0]).to_numpy(float)
+    height = fixations["stim_id"].map(lambda s: image_sizes[s][1]).to_numpy(float)
+    x, y = fixations["x"].to_numpy(float) / width, fixations["y"].to_numpy(float) / height
+    return {"centre_x": x.mean(), "centre_y": y.mean(), "sigma_x": x.std(), "sigma_y": y.std()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scanpath samplers
+# ---------------------------------------------------------------------------------------------
+
+
+def _durations(durations, n: int, rng: np.random.Generator) -> np.ndarray:
+    pool = np.atleast_1d(np.asarray(durations, dtype=float))
+    if pool.size == 0 or not np.all(np.isfinite(pool)) or (pool < 0).any():
+        raise DataValidationError(None, "durations", "finite non-negative durations in ms", pool[:5])
+    return np.full(n, pool[0]) if pool.size == 1 else rng.choice(pool, size=n)
+
+
+def _draw_pixels(density: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat pixel indices drawn with probability proportional to ``density``."""
+    cdf = np.cumsum(density.ravel())
+    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), cdf.size - 1)
+
+
+def sample_scanpath_from_map(
+    saliency_map,
+    n_fixations: int,
+    rng: np.random.Generator,
+    durations=250.0,
+    ior_sigma_px: float | None = None,
+    ior_strength: float = 1.0,
+) -> np.ndarray:
+    """Fixations drawn from a saliency map taken as a density (uniform within the drawn pixel).
+
+    With ``ior_sigma_px`` set, inhibition of return multiplies the map by
+    ``1 - ior_strength * exp(-d^2 / (2 sigma^2))`` around every fixation made so far.
+    Returns (n_fixations, 3): x, y (pixels), duration (ms).
+    """
+    density = to_density(saliency_map)
+    height, width = density.shape
+    if not ior_sigma_px:
+        rows, cols = np.divmod(_draw_pixels(density, n_fixations, rng), width)
+        xs, ys = cols + rng.random(n_fixations), rows + rng.random(n_fixations)
+        return np.column_stack([xs, ys, _durations(durations, n_fixations, rng)])
+    xs, ys = np.empty(n_fixations), np.empty(n_fixations)
+    grid_y, grid_x = np.mgrid[0:height, 0:width] + 0.5
+    for k in range(n_fixations):
+        row, col = divmod(int(_draw_pixels(density, 1, rng)[0]), width)
+        xs[k], ys[k] = col + rng.random(), row + rng.random()
+        distance2 = (grid_x - xs[k]) ** 2 + (grid_y - ys[k]) ** 2
+        density = density * (1 - ior_strength * np.exp(-distance2 / (2 * ior_sigma_px**2)))
+        if density.sum() <= 0:  # everything inhibited: start afresh rather than divide by zero
+            density = to_density(saliency_map)
+    return np.column_stack([xs, ys, _durations(durations, n_fixations, rng)])
+
+
+def uniform_scanpath(width: int, height: int, n_fixations: int, rng: np.random.Generator, durations=250.0):
+    """Fixations uniform over the image."""
+    xs, ys = rng.uniform(0, width, n_fixations), rng.uniform(0, height, n_fixations)
+    return np.column_stack([xs, ys, _durations(durations, n_fixations, rng)])
+
+
+def centre_bias_scanpath(width: int, height: int, n_fixations: int, rng: np.random.Generator, durations=250.0, **bias):
+    """Fixations drawn from ``centre_bias_map(width, height, **bias)``."""
+    return sample_scanpath_from_map(centre_bias_map(width, height, **bias), n_fixations, rng, durations)
+
+
+# ---------------------------------------------------------------------------------------------
+# Baseline tables in the fixation contract
+# ---------------------------------------------------------------------------------------------
+
+BASELINES = ("centre_bias", "uniform", "saliency_sampling")
+
+
+def baseline_fixations(
+    kind: str,
+    humans: pd.DataFrame,
+    image_sizes: dict[str, tuple[int, int]],
+    n_samples: int = 10,
+    seed: int = 0,
+    saliency_maps: dict[str, np.ndarray] | None = None,
+    centre_bias: dict[str, float] | None = None,
+    ior_sigma_px: float | None = None,
+) -> pd.DataFrame:
+    """``n_samples`` baseline scanpaths per image of ``humans``, as a fixation-contract table.
+
+    ``kind`` is one of ``BASELINES``; "saliency_sampling" needs ``saliency_maps`` (stim_id ->
+    map of the image's size). ``subject`` is ``<kind>_<sample index>``.
+    """
+    if kind not in BASELINES:
+        raise DataValidationError(None, "kind", f"one of {BASELINES}", kind)
+    if kind == "saliency_sampling" and saliency_maps is None:
+        raise DataValidationError(None, "saliency_maps", "a map per image for saliency sampling", None)
+    humans = validate_fixations(humans, "human fixations", image_sizes)
+    if humans.empty:
+        raise DataValidationError("human fixations", "rows", "at least one human fixation to take lengths from")
+    sampler = _sampler(kind, saliency_maps, centre_bias or {}, ior_sigma_px)
+    frames = []
+    for (dataset, stim_id), image in humans.groupby(["dataset", "stim_id"], sort=True):
+        width, height = image_sizes[stim_id]
+        lengths = image.groupby(["subject", "trial"]).size().to_numpy()
+        pool = image["duration_ms"].to_numpy(float)
+        rng = image_rng(seed, stim_id, kind)
+        for sample in range(n_samples):
+            scanpath = sampler(stim_id, width, height, int(rng.choice(lengths)), rng, pool)
+            task, target = image["task"].iloc[0], image["target"].iloc[0]
+            frames.append(scanpath_frame(scanpath, dataset, stim_id, f"{kind}_{sample}", task, target))
+    return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
+
+
+def _sampler(kind, saliency_maps, centre_bias, ior_sigma_px) -> Callable:
+    if kind == "uniform":
+        return lambda stim, w, h, n, rng, pool: uniform_scanpath(w, h, n, rng, pool)
+    if kind == "centre_bias":
+        return lambda stim, w, h, n, rng, pool: centre_bias_scanpath(w, h, n, rng, pool, **centre_bias)
+
+    def from_map(stim, w, h, n, rng, pool):
+        if stim not in saliency_maps:
+            raise DataValidationError(None, "saliency_maps", f"a map for {stim!r}", "missing")
+        smap = check_map(saliency_maps[stim])
+        if smap.shape != (h, w):
+            raise DataValidationError(None, f"saliency_maps[{stim!r}]", f"shape {(h, w)}", smap.shape)
+        return sample_scanpath_from_map(smap, n, rng, pool, ior_sigma_px=ior_sigma_px)
+
+    return from_map
+
+
+def scanpath_frame(scanpath: np.ndarray, dataset, stim_id, subject, task="free_viewing", target=None, trial=0):
+    """One scanpath (n, 3) as rows of the fixation contract."""
+    n = len(scanpath)
+    durations = scanpath[:, 2]
+    return pd.DataFrame(
+        {
+            "dataset": dataset,
+            "stim_id": stim_id,
+            "subject": subject,
+            "trial": trial,
+            "fix_index": np.arange(n),
+            "x": scanpath[:, 0],
+            "y": scanpath[:, 1],
+            "t_start_ms": np.concatenate([[0.0], np.cumsum(durations)[:-1]]),
+            "duration_ms": durations,
+            "object_id": pd.NA,
+            "task": task,
+            "target": target,
+        }
+    )
+
+
+def human_consistency(humans: pd.DataFrame, image_sizes: dict[str, tuple[int, int]], **options) -> pd.DataFrame:
+    """The leave-one-subject-out ceiling: see ``neurogaze.metrics.gaze_evaluation.human_consistency``."""
+    # Imported here because gaze_evaluation imports this module for its centre-bias baseline.
+    from neurogaze.metrics.gaze_evaluation import human_consistency as evaluate_ceiling
+
+    return evaluate_ceiling(humans, image_sizes, **options)

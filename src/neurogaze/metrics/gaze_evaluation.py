@@ -1,0 +1,283 @@
+"""Score a model's scanpaths and saliency maps against all human observers of each image.
+
+Inputs are fixation tables in the contract (``neurogaze.data.contracts.FIXATION_COLUMNS``):
+one of humans, one of predictions (``subject`` = model name or sample index). For every image:
+
+- each predicted scanpath is compared with every human scanpath by every scanpath metric
+  (``neurogaze.metrics.scanpath.SCANPATH_METRICS``); the image's value is the mean over all
+  (prediction, human) pairs, NaN pairs (e.g. scanpaths too short for MultiMatch) left out;
+- the predicted saliency map (given, or the predicted fixations blurred by ``sigma_px``) is
+  scored by every saliency metric (``neurogaze.metrics.saliency.SALIENCY_METRICS``) against
+  the human fixations of the image, their blurred density (CC, KL, SIM), the human fixations
+  of the other images rescaled to this one (shuffled AUC, as pysaliency) and a centre-bias or
+  uniform baseline (information gain).
+
+The result is a tidy table in the metrics contract (method, dataset, unit = stim_id, metric,
+split, seed, value) for ``contracts.write_metrics``; ``aggregate_metrics`` averages it per
+dataset. ``human_consistency`` computes the leave-one-subject-out ceiling the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from neurogaze.data.contracts import METRIC_COLUMNS, validate_fixations
+from neurogaze.errors import DataValidationError
+from neurogaze.gaze.baselines import centre_bias_map
+from neurogaze.metrics import saliency as sal
+from neurogaze.metrics import scanpath as scp
+
+logger = logging.getLogger(__name__)
+
+DATASET_UNIT = "dataset_mean"
+IG_BASELINES = ("centre_bias", "uniform")
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouping
+# ---------------------------------------------------------------------------------------------
+
+
+def scanpaths_of(table: pd.DataFrame) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """stim_id -> [(subject, (n, 3) x, y, duration_ms)], one entry per (subject, trial), sorted."""
+    ordered = table.sort_values(["stim_id", "subject", "trial", "fix_index"], kind="stable")
+    grouped: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    for (stim_id, subject, _), rows in ordered.groupby(["stim_id", "subject", "trial"], sort=False):
+        grouped[stim_id].append((subject, rows[["x", "y", "duration_ms"]].to_numpy(float)))
+    return dict(grouped)
+
+
+class _OtherImageFixations:
+    """Human fixations of all images as fractions of image size, for shuffled-AUC negatives."""
+
+    def __init__(self, humans: pd.DataFrame, image_sizes):
+        width = humans["stim_id"].map(lambda s: image_sizes[s][0]).to_numpy(float)
+        height = humans["stim_id"].map(lambda s: image_sizes[s][1]).to_numpy(float)
+        self.stim = humans["stim_id"].to_numpy(str)
+        self.fx, self.fy = humans["x"].to_numpy(float) / width, humans["y"].to_numpy(float) / height
+
+    def for_image(self, stim_id: str, width: int, height: int) -> np.ndarray:
+        other = self.stim != stim_id
+        # pysaliency rescales and truncates (int()) other images' fixations; floor is the same here.
+        return sal.to_pixels(np.column_stack([self.fx[other] * width, self.fy[other] * height]), width, height)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-image scores
+# ---------------------------------------------------------------------------------------------
+
+
+def score_scanpath_sets(predicted, humans, image_size, metrics=None, params=None) -> dict[str, float]:
+    """Mean of every scanpath-metric output over all (predicted, human) pairs, NaNs skipped."""
+    values: dict[str, list[np.ndarray]] = defaultdict(list)
+    for prediction in predicted:
+        for name, per_human in scp.score_against_humans(prediction, humans, image_size, metrics, params).items():
+            values[name].append(per_human)
+    return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
+
+
+def score_saliency_map(saliency_map, target: sal.SaliencyTarget, metrics=None) -> dict[str, float]:
+    """Every chosen saliency metric (default: all) of one map against one image's target."""
+    names = metrics or list(sal.SALIENCY_METRICS)
+    unknown = [name for name in names if name not in sal.SALIENCY_METRICS]
+    if unknown:
+        raise DataValidationError(None, "saliency_metrics", f"names from {sorted(sal.SALIENCY_METRICS)}", unknown)
+    return {name: float(sal.SALIENCY_METRICS[name](saliency_map, target)) for name in names}
+
+
+def _nanmean(values) -> float:
+    values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _baseline_map(kind: str, width: int, height: int, centre_bias: dict | None) -> np.ndarray:
+    if kind == "uniform":
+        return np.full((height, width), 1.0 / (width * height))
+    return centre_bias_map(width, height, **(centre_bias or {}))
+
+
+def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px) -> np.ndarray:
+    """The given map of this image, else the predicted fixations blurred like the human ones."""
+    if predicted_maps is None or stim_id not in predicted_maps:
+        return sal.fixation_density(_pixels(predictions, width, height), (height, width), sigma_px)
+    field = f"predicted_maps[{stim_id!r}]"
+    smap = sal.check_map(predicted_maps[stim_id], field)
+    if smap.shape != (height, width):
+        raise DataValidationError(None, field, f"shape {(height, width)}", smap.shape)
+    return smap
+
+
+def _pixels(scanpaths, width, height) -> np.ndarray:
+    if not scanpaths:
+        return np.empty((0, 2), dtype=np.int64)
+    return sal.to_pixels(np.concatenate([s[:, :2] for s in scanpaths]), width, height)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate_scanpaths(
+    predicted: pd.DataFrame | None,
+    humans: pd.DataFrame,
+    image_sizes: dict[str, tuple[int, int]],
+    method: str,
+    *,
+    scanpath_metrics: list[str] | None = None,
+    saliency_metrics: list[str] | None = None,
+    metric_params: dict[str, dict] | None = None,
+    predicted_maps: dict[str, np.ndarray] | None = None,
+    sigma_px: float = 25.0,
+    ig_baseline: str = "centre_bias",
+    centre_bias: dict[str, float] | None = None,
+    split: str = "test",
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Per-image metric rows (metrics contract) of a model's predictions against the humans.
+
+    ``predicted`` may be None when ``predicted_maps`` (stim_id -> map of the image's height x
+    width) is given: then only saliency metrics are computed. ``scanpath_metrics`` /
+    ``saliency_metrics`` pick registry names (default all; ``[]`` for none);
+    ``metric_params`` maps a scanpath-metric name to keyword arguments (e.g. ScanMatch's grid).
+    Only images present in the predictions (or maps) are scored.
+    """
+    _check_options(scanpath_metrics, saliency_metrics, ig_baseline)
+    humans = validate_fixations(humans, "human fixations", image_sizes)
+    if predicted is None and predicted_maps is None:
+        raise DataValidationError(None, "predicted", "a fixation table or saliency maps", None)
+    predicted_paths = {}
+    if predicted is not None:
+        predicted = validate_fixations(predicted, "predicted fixations", image_sizes)
+        predicted_paths = scanpaths_of(predicted)
+    human_paths = scanpaths_of(humans)
+    stim_ids = sorted(set(predicted_paths) | set(predicted_maps or {}))
+    missing = [stim for stim in stim_ids if stim not in human_paths]
+    if missing:
+        raise DataValidationError(None, "stim_id", "predictions only for images with human fixations", missing[:5])
+    datasets = humans.groupby("stim_id")["dataset"].first()
+    others = _OtherImageFixations(humans, image_sizes)
+
+    rows = []
+    for stim_id in tqdm(stim_ids, desc=f"evaluate {method}", disable=not progress):
+        width, height = image_sizes[stim_id]
+        humans_here = [path for _, path in human_paths[stim_id]]
+        predictions = [path for _, path in predicted_paths.get(stim_id, [])]
+        values = {}
+        if predictions and scanpath_metrics != []:
+            size = (width, height)
+            values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
+        if saliency_metrics != []:
+            smap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px)
+            target = sal.SaliencyTarget.from_fixations(
+                _pixels(humans_here, width, height),
+                (height, width),
+                sigma_px,
+                nonfixations=others.for_image(stim_id, width, height),
+                baseline=_baseline_map(ig_baseline, width, height, centre_bias),
+            )
+            values.update(score_saliency_map(smap, target, saliency_metrics))
+        rows.extend(_rows(values, method, datasets[stim_id], stim_id, split, seed))
+    return _table(rows)
+
+
+def human_consistency(
+    humans: pd.DataFrame,
+    image_sizes: dict[str, tuple[int, int]],
+    *,
+    method: str = "human_consistency",
+    scanpath_metrics: list[str] | None = None,
+    saliency_metrics: list[str] | None = None,
+    metric_params: dict[str, dict] | None = None,
+    sigma_px: float = 25.0,
+    ig_baseline: str = "centre_bias",
+    centre_bias: dict[str, float] | None = None,
+    split: str = "test",
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Leave-one-subject-out ceiling, per image, in the metrics contract.
+
+    Each subject's scanpaths are scored against every other subject's (scanpath metrics), and
+    the other subjects' fixations blurred by ``sigma_px`` are scored as a saliency map against
+    the left-out subject's fixations; for CC, KL and SIM the target is the left-out subject's
+    own blurred fixations, which is noisier than the all-subject density a model is scored
+    against, so those three ceilings are conservative. The image's value is the mean over
+    subjects. Images with fewer than two subjects are skipped.
+    """
+    _check_options(scanpath_metrics, saliency_metrics, ig_baseline)
+    humans = validate_fixations(humans, "human fixations", image_sizes)
+    human_paths = scanpaths_of(humans)
+    datasets = humans.groupby("stim_id")["dataset"].first()
+    others = _OtherImageFixations(humans, image_sizes)
+    rows = []
+    for stim_id in tqdm(sorted(human_paths), desc=method, disable=not progress):
+        width, height = image_sizes[stim_id]
+        by_subject: dict[str, list[np.ndarray]] = defaultdict(list)
+        for subject, path in human_paths[stim_id]:
+            by_subject[subject].append(path)
+        if len(by_subject) < 2:
+            logger.warning("human consistency: %s has fewer than two subjects; skipped", stim_id)
+            continue
+        nonfixations = others.for_image(stim_id, width, height)
+        baseline = _baseline_map(ig_baseline, width, height, centre_bias)
+        per_subject: dict[str, list[float]] = defaultdict(list)
+        for subject, own in by_subject.items():
+            rest = [path for other, paths in by_subject.items() if other != subject for path in paths]
+            values = {}
+            if scanpath_metrics != []:
+                values.update(score_scanpath_sets(own, rest, (width, height), scanpath_metrics, metric_params))
+            if saliency_metrics != []:
+                smap = sal.fixation_density(_pixels(rest, width, height), (height, width), sigma_px)
+                target = sal.SaliencyTarget.from_fixations(
+                    _pixels(own, width, height), (height, width), sigma_px, nonfixations, baseline
+                )
+                values.update(score_saliency_map(smap, target, saliency_metrics))
+            for name, value in values.items():
+                per_subject[name].append(value)
+        values = {name: _nanmean(v) for name, v in per_subject.items()}
+        rows.extend(_rows(values, method, datasets[stim_id], stim_id, split, seed))
+    return _table(rows)
+
+
+def aggregate_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over images per (method, dataset, metric, split, seed), NaNs skipped; unit = 'dataset_mean'."""
+    keys = ["method", "dataset", "metric", "split", "seed"]
+    per_image = table[table["unit"] != DATASET_UNIT]
+    means = per_image.groupby(keys, sort=True)["value"].mean().reset_index()
+    means["unit"] = DATASET_UNIT
+    return means[list(METRIC_COLUMNS)]
+
+
+def _rows(values: dict[str, float], method, dataset, stim_id, split, seed) -> list[dict]:
+    fixed = {"method": method, "dataset": dataset, "unit": stim_id, "split": split, "seed": int(seed)}
+    return [{**fixed, "metric": name, "value": value} for name, value in sorted(values.items())]
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def _check_options(scanpath_metrics, saliency_metrics, ig_baseline) -> None:
+    """Fail on a misspelt option before any image is scored."""
+    for field, chosen, registry in (
+        ("scanpath_metrics", scanpath_metrics, scp.SCANPATH_METRICS),
+        ("saliency_metrics", saliency_metrics, sal.SALIENCY_METRICS),
+    ):
+        unknown = [name for name in chosen or [] if name not in registry]
+        if unknown:
+            raise DataValidationError(None, field, f"names from {sorted(registry)}", unknown)
+    _check_choice(ig_baseline, IG_BASELINES, "ig_baseline")
+
+
+def _check_choice(value, choices, field) -> None:
+    if value not in choices:
+        raise DataValidationError(None, field, f"one of {choices}", value)

@@ -1,0 +1,167 @@
+"""Gaze baselines: centre bias, uniform, saliency sampling, and the human ceiling on OSIE."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurogaze.data.contracts import FIXATION_COLUMNS, validate_fixations
+from neurogaze.errors import DataValidationError
+from neurogaze.gaze import baselines as bl
+from neurogaze.metrics import gaze_evaluation as ge
+
+WIDTH, HEIGHT = 64, 48
+
+
+def human_table(n_images=3, n_subjects=4, seed=0):
+    """Subjects fixating near two hot spots per image, 4-7 fixations each."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for image in range(n_images):
+        spots = rng.uniform([8, 8], [WIDTH - 8, HEIGHT - 8], size=(2, 2))
+        for subject in range(n_subjects):
+            n = int(rng.integers(4, 8))
+            xy = spots[rng.integers(0, 2, n)] + rng.normal(0, 2.0, (n, 2))
+            xy = np.clip(xy, 0, [WIDTH - 0.01, HEIGHT - 0.01])
+            path = np.column_stack([xy, rng.uniform(150, 400, n)])
+            frames.append(bl.scanpath_frame(path, "toy", f"img{image}", f"s{subject}"))
+    return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
+
+
+SIZES = {f"img{i}": (WIDTH, HEIGHT) for i in range(3)}
+
+
+def test_centre_bias_map_is_an_anisotropic_gaussian_density():
+    density = bl.centre_bias_map(200, 100, sigma_x=0.1, sigma_y=0.3)
+    assert density.shape == (100, 200) and density.sum() == pytest.approx(1.0)
+    assert np.unravel_index(density.argmax(), density.shape) in {(49, 99), (49, 100), (50, 99), (50, 100)}
+    x = (np.arange(200) + 0.5) / 200
+    y = (np.arange(100) + 0.5) / 100
+    assert np.sqrt(np.sum(density.sum(0) * (x - 0.5) ** 2)) == pytest.approx(0.1, rel=1e-3)
+    profile = density.sum(1) / density.sum(1).max()  # truncated by the border, so compare shapes
+    np.testing.assert_allclose(profile, np.exp(-0.5 * ((y - 0.5) / 0.3) ** 2) / profile_peak(y, 0.3), rtol=1e-12)
+    with pytest.raises(DataValidationError, match="sigma"):
+        bl.centre_bias_map(10, 10, sigma_x=0)
+
+
+def profile_peak(y, sigma):
+    return np.exp(-0.5 * ((y - 0.5) / sigma) ** 2).max()
+
+
+def test_fit_centre_bias_recovers_moments():
+    humans = human_table()
+    fitted = bl.fit_centre_bias(humans, SIZES)
+    assert fitted["centre_x"] == pytest.approx((humans["x"] / WIDTH).mean())
+    assert fitted["sigma_y"] == pytest.approx((humans["y"] / HEIGHT).std(ddof=0))
+    assert bl.centre_bias_map(WIDTH, HEIGHT, **fitted).sum() == pytest.approx(1.0)
+
+
+def test_map_sampling_follows_the_map_and_is_seeded():
+    smap = np.zeros((HEIGHT, WIDTH))
+    smap[10:12, 40:43] = 1.0
+    path = bl.sample_scanpath_from_map(smap, 50, np.random.default_rng(0), durations=[100.0, 300.0])
+    assert path.shape == (50, 3)
+    assert np.all((path[:, 0] >= 40) & (path[:, 0] < 43) & (path[:, 1] >= 10) & (path[:, 1] < 12))
+    assert set(path[:, 2]) <= {100.0, 300.0}
+    again = bl.sample_scanpath_from_map(smap, 50, np.random.default_rng(0), durations=[100.0, 300.0])
+    np.testing.assert_array_equal(path, again)
+
+
+def test_inhibition_of_return_moves_on_from_visited_places():
+    smap = np.zeros((HEIGHT, WIDTH))
+    smap[5, 5] = smap[40, 60] = 1.0
+    for seed in range(5):
+        path = bl.sample_scanpath_from_map(smap, 2, np.random.default_rng(seed), ior_sigma_px=5.0)
+        assert {(int(x), int(y)) for x, y in path[:, :2]} == {(5, 5), (60, 40)}
+
+
+def test_uniform_and_centre_bias_scanpaths_cover_the_image_differently():
+    rng = np.random.default_rng(1)
+    uniform = bl.uniform_scanpath(WIDTH, HEIGHT, 4000, rng)
+    central = bl.centre_bias_scanpath(WIDTH, HEIGHT, 4000, rng, sigma_x=0.1, sigma_y=0.1)
+    for path in (uniform, central):
+        assert np.all((path[:, 0] >= 0) & (path[:, 0] < WIDTH) & (path[:, 1] >= 0) & (path[:, 1] < HEIGHT))
+    assert uniform[:, 0].std() == pytest.approx(WIDTH / np.sqrt(12), rel=0.05)
+    assert central[:, 0].std() == pytest.approx(0.1 * WIDTH, rel=0.1)
+    with pytest.raises(DataValidationError, match="durations"):
+        bl.uniform_scanpath(WIDTH, HEIGHT, 3, rng, durations=[-1.0])
+
+
+@pytest.mark.parametrize("kind", bl.BASELINES)
+def test_baseline_tables_follow_the_contract_and_the_seed(kind):
+    humans = human_table()
+    maps = {stim: bl.centre_bias_map(WIDTH, HEIGHT) for stim in SIZES}
+    table = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=7, saliency_maps=maps)
+    validate_fixations(table, "baseline", SIZES)
+    assert table.groupby("stim_id")["subject"].nunique().tolist() == [3, 3, 3]
+    human_lengths = set(humans.groupby(["stim_id", "subject"]).size())
+    assert set(table.groupby(["stim_id", "subject"]).size()) <= human_lengths
+    assert set(table["duration_ms"]) <= set(humans["duration_ms"])
+    same = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=7, saliency_maps=maps)
+    pd.testing.assert_frame_equal(table, same)
+    other = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=8, saliency_maps=maps)
+    assert not np.allclose(table["x"].to_numpy()[:5], other["x"].to_numpy()[:5])
+    # an image's samples do not depend on which other images are in the table
+    alone = bl.baseline_fixations(kind, humans[humans.stim_id == "img1"], SIZES, 3, 7, maps)
+    pd.testing.assert_frame_equal(alone, table[table.stim_id == "img1"].reset_index(drop=True))
+
+
+def test_baseline_bad_requests_are_named():
+    humans = human_table()
+    with pytest.raises(DataValidationError, match="kind"):
+        bl.baseline_fixations("random_walk", humans, SIZES)
+    with pytest.raises(DataValidationError, match="saliency_maps"):
+        bl.baseline_fixations("saliency_sampling", humans, SIZES)
+    with pytest.raises(DataValidationError, match="rows"):
+        bl.baseline_fixations("uniform", humans.iloc[:0], SIZES)
+    with pytest.raises(DataValidationError, match="stim_id"):
+        bl.baseline_fixations("uniform", humans, {"img0": (WIDTH, HEIGHT)})
+    with pytest.raises(DataValidationError, match="shape"):
+        bl.baseline_fixations("saliency_sampling", humans, SIZES, saliency_maps={s: np.ones((5, 5)) for s in SIZES})
+
+
+def test_human_consistency_is_reachable_from_baselines():
+    humans = human_table()
+    table = bl.human_consistency(humans, SIZES, scanpath_metrics=["dtw"], saliency_metrics=["nss"], progress=False)
+    assert set(table["metric"]) == {"dtw", "nss"} and set(table["method"]) == {"human_consistency"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data: OSIE
+# ---------------------------------------------------------------------------------------------
+
+
+FIELDS = ("fix_x", "fix_y", "fix_duration")
+
+
+def load_osie_fixations(root, n_images):
+    """The first ``n_images`` entries of OSIE's fixations.mat as a fixation-contract table."""
+    import scipy.io
+
+    entries = scipy.io.loadmat(root / "data" / "eye" / "fixations.mat", squeeze_me=True, struct_as_record=False)
+    frames = []
+    for entry in entries["fixations"][:n_images]:
+        stim_id = str(entry.img).removesuffix(".jpg")
+        for index, subject in enumerate(entry.subjects):
+            x, y, duration = (np.atleast_1d(getattr(subject, k)).astype(float) for k in FIELDS)
+            inside = (x >= 0) & (x < 800) & (y >= 0) & (y < 600)
+            path = np.column_stack([x[inside], y[inside], duration[inside]])
+            frames.append(bl.scanpath_frame(path, "osie", stim_id, f"sub{index:02d}"))
+    return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
+
+
+@pytest.mark.realdata
+def test_osie_human_ceiling_beats_centre_bias(real_data_dir):
+    root = real_data_dir / "osie"
+    if not (root / "data" / "eye" / "fixations.mat").exists():
+        pytest.skip(f"OSIE fixations not found under {root}")
+    humans = load_osie_fixations(root, n_images=4)
+    sizes = {stim: (800, 600) for stim in humans["stim_id"].unique()}
+    options = dict(scanpath_metrics=["scanmatch"], saliency_metrics=["nss"], sigma_px=24.0, progress=False)
+    ceiling = ge.aggregate_metrics(ge.human_consistency(humans, sizes, **options))
+    centre = bl.baseline_fixations("centre_bias", humans, sizes, n_samples=15, seed=0)
+    maps = {stim: bl.centre_bias_map(800, 600) for stim in sizes}
+    scores = ge.evaluate_scanpaths(centre, humans, sizes, "centre_bias", predicted_maps=maps, **options)
+    baseline = ge.aggregate_metrics(scores)
+    value = lambda table, metric: float(table.loc[table.metric == metric, "value"].iloc[0])  # noqa: E731
+    assert value(ceiling, "nss") > value(baseline, "nss") + 0.5
+    assert value(ceiling, "scanmatch") > value(baseline, "scanmatch")
