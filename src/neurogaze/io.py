@@ -89,3 +89,12 @@ def write_csv(path: str | os.PathLike, table: pd.DataFrame) -> None:
     # A fixed float format keeps metric tables byte-identical across runs and machines.
     with atomic_path(path) as temp:
         table.to_csv(temp, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def write_torch(path: str | os.PathLike, payload: object) -> None:
+    """torch.save atomically. Saving through a file handle keeps the temporary file's random name
+    out of the archive, so the same payload always gives the same bytes."""
+    import torch
+
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        torch.save(payload, handle)

@@ -68,3 +68,15 @@ def test_outputs_get_the_usual_permissions_not_mkstemp_private_ones(tmp_path):
         (temp / "f").write_text("y")
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "dir").stat().st_mode) == 0o777 & ~umask
+
+
+def test_write_torch_gives_identical_bytes_for_identical_payloads(tmp_path):
+    import torch
+
+    from neurogaze.io import write_torch
+
+    payload = {"w": torch.arange(6.0).reshape(2, 3), "step": 3}
+    write_torch(tmp_path / "a.pt", payload)
+    write_torch(tmp_path / "b.pt", payload)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt")["w"], payload["w"])
