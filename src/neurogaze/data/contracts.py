@@ -6,6 +6,7 @@ reads, so a stage fails at its input with the file and field named instead of de
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,17 +102,29 @@ def write_stimulus_set(
 
     out_dir = Path(out_dir)
     rows = []
-    with atomic_directory(out_dir) as temp:
+    # The ExitStack (images.h5) closes before atomic_directory moves the folder into place.
+    with atomic_directory(out_dir) as temp, contextlib.ExitStack() as stack:
+        brick = None
         if as_h5:
-            brick = np.stack([np.asarray(img, dtype=np.uint8) for img in images])
-            with h5py.File(temp / STIMULUS_IMAGES_H5, "w") as handle:
-                handle.create_dataset("images", data=brick, chunks=(1, *brick.shape[1:]))
+            # Filled row by row, so a large set (any sequence of equal-sized images, e.g. rows
+            # read lazily from a bigger HDF5 file) never has to sit in memory at once.
+            first = np.asarray(images[0], dtype=np.uint8)
+            handle = stack.enter_context(h5py.File(temp / STIMULUS_IMAGES_H5, "w"))
+            brick = handle.create_dataset(
+                "images", shape=(len(stim_ids), *first.shape), dtype=np.uint8, chunks=(1, *first.shape)
+            )
         else:
             (temp / "images").mkdir()
         for row_number, (stim_id, image, split) in enumerate(zip(stim_ids, images, splits)):
             image = np.asarray(image, dtype=np.uint8)
             path = None
-            if not as_h5:
+            if brick is not None:
+                if image.shape != brick.shape[1:]:
+                    raise DataValidationError(
+                        out_dir / STIMULUS_IMAGES_H5, "images", f"equal image shapes {brick.shape[1:]}", image.shape
+                    )
+                brick[row_number] = image
+            else:
                 path = f"images/{stim_id}.png"
                 Image.fromarray(image).save(temp / path)
             rows.append(
@@ -150,7 +163,12 @@ def read_stimulus_set(root: str | os.PathLike) -> StimulusSet:
 
 @dataclass
 class BrainResponses:
-    """Responses of one subject, one row per stimulus, one column per unit (voxel or electrode)."""
+    """Responses of one subject, one row per stimulus, one column per unit (voxel or electrode).
+
+    ``noise_ceiling`` is the highest Pearson r a model can reach on the averaged responses. For
+    NSD it is sqrt(NC / 100) with NC = 100 * ncsnr^2 / (ncsnr^2 + 1/n) in % variance, n being the
+    number of trials averaged per image (the mean of 1/n when images differ).
+    """
 
     responses: np.ndarray  # float32 (n_stim, n_units)
     stim_ids: np.ndarray  # str (n_stim,)
