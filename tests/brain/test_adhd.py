@@ -1,0 +1,264 @@
+"""ADHD network classification (Dey et al. 2012) on small cohorts with planted differences."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from neurogaze.brain import adhd
+from neurogaze.brain.graphs import GraphConfig
+from neurogaze.data.contracts import RestingState, read_metrics, write_resting_state
+from neurogaze.errors import DataValidationError
+
+SHAPE = (8, 8, 6)
+REGIONS = {"left_blob": (slice(1, 4), slice(1, 4), slice(1, 4)), "right_blob": (slice(4, 7), slice(4, 7), slice(2, 5))}
+
+
+def _planted_mask():
+    volume = np.zeros(SHAPE, dtype=bool)
+    for region in REGIONS.values():
+        volume[region] = True
+    return volume.reshape(-1)  # the brain mask below is the full box, so C order = voxel order
+
+
+def make_cohort(n_subjects=60, n_timepoints=80, seed=0, coupling=(0.15, 1.0)):
+    """RestingState scans: smooth noise everywhere, plus, in two named regions, a latent signal
+    whose loading is low in controls and high in ADHD (stronger local networks there)."""
+    rng = np.random.default_rng(seed)
+    mask = np.ones(SHAPE, dtype=bool)
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    planted = _planted_mask()
+    sites = ["A", "B", "C"]
+    subjects = []
+    for i in range(n_subjects):
+        label = i % 2
+        site = sites[i % 3]
+        noise = rng.standard_normal((n_timepoints, *SHAPE))
+        noise = ndimage.gaussian_filter(noise, sigma=(0, 0.8, 0.8, 0.8)).reshape(n_timepoints, -1)
+        noise /= noise.std(axis=0)
+        series = noise * (1.0 + 0.3 * sites.index(site))
+        for region in REGIONS.values():
+            members = np.zeros(SHAPE, dtype=bool)
+            members[region] = True
+            loading = max(coupling[label] + 0.1 * rng.standard_normal(), 0.0)
+            series[:, members.reshape(-1)] += loading * 2.0 * rng.standard_normal((n_timepoints, 1))
+        phenotype = {"subject": f"s{i:03d}", "diagnosis": "ADHD" if label else "TDC", "site": site,
+                     "age": 10.0, "sex": "M", "dx_code": str(rng.choice([1, 3])) if label else "0"}
+        subjects.append(RestingState(series.astype(np.float32), mask, affine, phenotype, tr=2.0))
+    return subjects, planted
+
+
+CONFIG = adhd.AdhdConfig(
+    graph=GraphConfig(mode="density", density=0.05, block_size=100),
+    features=("triangles",), mask_method="fdr", mask_alpha=0.05, pca_components=5,
+    test_fraction=0.3, cv_folds=4, n_permutations=30,
+)
+
+
+@pytest.fixture(scope="module")
+def cohort_and_truth():
+    subjects, planted = make_cohort()
+    return adhd.compute_cohort_maps(subjects, CONFIG, seed=0), planted
+
+
+@pytest.fixture(scope="module")
+def results(cohort_and_truth):
+    cohort, _ = cohort_and_truth
+    return adhd.evaluate(cohort, CONFIG, seed=0, dataset="toy")
+
+
+def test_planted_regions_are_recovered(cohort_and_truth, results):
+    _, planted = cohort_and_truth
+    test_accuracy = results.metrics.query("unit == 'cohort' and split == 'test' and metric == 'accuracy'")["value"].item()
+    assert test_accuracy >= 0.8
+    assert adhd.dice(results.voxel_mask, planted) >= 0.5
+    # More triangles in ADHD inside the regions (positive t), none to speak of outside.
+    assert results.group_t[0][planted].mean() > 3.0
+    assert np.abs(results.group_t[0][~planted]).mean() < 2.0
+
+
+def test_permuted_labels_give_chance(cohort_and_truth, results):
+    cohort, _ = cohort_and_truth
+    permutation = results.metrics.query("split == 'permutation'").set_index("metric")["value"]
+    assert permutation["permuted_accuracy_mean"] <= 0.6
+    assert permutation["permutation_p"] <= 0.05
+    assert adhd.permuted_label_accuracy(cohort, CONFIG, seed=1) <= 0.75  # 18 test subjects: wide chance band
+
+
+def test_mask_is_learned_on_training_subjects_only(cohort_and_truth):
+    """Relabelling the test subjects must not change the fitted mask or the test predictions."""
+    cohort, _ = cohort_and_truth
+    X_train, y_train = cohort.subset("train")
+    X_test, _ = cohort.subset("test")
+    first = adhd.build_pipeline(CONFIG).fit(X_train, y_train)
+    # Same training data, test subjects' values scrambled: if test data leaked into fit, the
+    # mask would change.
+    leaky_X = np.vstack([X_train, np.random.default_rng(0).permutation(X_test)])
+    second = adhd.build_pipeline(CONFIG).fit(leaky_X[: len(X_train)], y_train)
+    np.testing.assert_array_equal(first.named_steps["mask"].voxel_mask_, second.named_steps["mask"].voxel_mask_)
+    np.testing.assert_array_equal(first.predict(X_test), second.predict(X_test))
+
+
+def test_cross_validation_refits_the_mask_in_each_fold(cohort_and_truth, results):
+    cohort, _ = cohort_and_truth
+    train = cohort.phenotype[cohort.phenotype["split"] == "train"].reset_index(drop=True)
+    folds = adhd.site_stratified_folds(train, CONFIG.cv_folds, seed=0)
+    X_train, y_train = cohort.subset("train")
+    masks = []
+    for fit_idx, val_idx in folds:
+        assert not set(fit_idx) & set(val_idx)
+        selector = adhd.DiscriminativeMask(method="fdr", alpha=0.05).fit(X_train[fit_idx], y_train[fit_idx])
+        expected = adhd.DiscriminativeMask(method="fdr", alpha=0.05).fit(X_train[fit_idx], y_train[fit_idx])
+        masks.append(selector.voxel_mask_)
+        np.testing.assert_array_equal(selector.voxel_mask_, expected.voxel_mask_)
+    # Each fold's mask depends on its own training subjects only: folds differ from one another.
+    assert any(not np.array_equal(masks[0], m) for m in masks[1:])
+    np.testing.assert_allclose(results.mask_frequency, np.mean(masks, axis=0))
+
+
+def test_folds_are_stratified_by_site_and_diagnosis(cohort_and_truth):
+    cohort, _ = cohort_and_truth
+    train = cohort.phenotype[cohort.phenotype["split"] == "train"].reset_index(drop=True)
+    for _, val_idx in adhd.site_stratified_folds(train, 4, seed=0):
+        fold = train.iloc[val_idx]
+        assert set(fold["site"]) == set(train["site"])
+        assert 0.3 <= fold["label"].mean() <= 0.7
+
+
+def test_split_is_stratified_and_seeded(cohort_and_truth):
+    cohort, _ = cohort_and_truth
+    table = cohort.phenotype.drop(columns="split")
+    first = adhd.assign_split(table, 0.3, seed=5)
+    np.testing.assert_array_equal(first, adhd.assign_split(table, 0.3, seed=5))
+    assert (first == "test").sum() == 18
+    for _, group in table.assign(split=first).groupby(["site", "label"]):
+        assert (group["split"] == "test").sum() in (3, 4)
+    listed = adhd.assign_split(table, 0.3, seed=0, test_subjects=["s000", "s001"])
+    assert list(table["subject"][listed == "test"]) == ["s000", "s001"]
+
+
+def test_metric_table_is_tidy_and_deterministic(cohort_and_truth, results, tmp_path):
+    cohort, _ = cohort_and_truth
+    adhd.write_results(tmp_path / "a", cohort, results)
+    adhd.write_results(tmp_path / "b", cohort, adhd.evaluate(cohort, CONFIG, seed=0, dataset="toy"))
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
+    table = read_metrics(tmp_path / "a" / "metrics.csv")
+    expected = {"accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc", "adhd200_score", "adhd200_points"}
+    assert expected <= set(table.query("split == 'test'")["metric"])
+    assert set(table["split"]) == {"test", "cv", "permutation"}
+    assert {f"fold{k}" for k in range(4)} <= set(table["unit"])
+
+
+def test_adhd200_score_follows_the_competition_policy():
+    # TDC right: 1; ADHD with the right subtype: 1; ADHD with the wrong or no subtype: 0.5.
+    points, maximum = adhd.adhd200_score([0, 0, 1, 3, 1, 3], [0, 1, 1, 1, "ADHD", 0])
+    assert (points, maximum) == (1 + 0 + 1 + 0.5 + 0.5 + 0, 6.0)
+    assert adhd.adhd200_score(["TDC"], ["0"]) == (1.0, 1.0)
+
+
+def test_classification_metrics_on_a_known_confusion():
+    metrics = adhd.classification_metrics([1, 1, 1, 0, 0], [1, 0, 1, 0, 1], scores=[0.9, 0.2, 0.8, 0.1, 0.7])
+    assert metrics["accuracy"] == pytest.approx(0.6)
+    assert metrics["sensitivity"] == pytest.approx(2 / 3)
+    assert metrics["specificity"] == pytest.approx(0.5)
+    assert metrics["balanced_accuracy"] == pytest.approx(7 / 12)
+    assert metrics["auc"] == pytest.approx(5 / 6)
+    assert adhd.dice([1, 1, 0, 0], [1, 0, 1, 0]) == pytest.approx(0.5)
+
+
+def test_planted_mask_from_ground_truth():
+    truth = {"regions": [{"name": "a", "voxel_indices": [0, 2]}, {"name": "b", "voxel_indices": [3]}]}
+    np.testing.assert_array_equal(adhd.planted_voxel_mask(truth, 5), [True, False, True, True, False])
+    with pytest.raises(DataValidationError, match="voxel_indices"):
+        adhd.planted_voxel_mask(truth, 3, "ground_truth.json")
+    with pytest.raises(DataValidationError, match="regions"):
+        adhd.planted_voxel_mask({}, 3, "ground_truth.json")
+
+
+def test_binary_labels_and_bad_diagnosis():
+    np.testing.assert_array_equal(adhd.binary_labels(["TDC", "ADHD-Combined", 0, 3, "2.0", "control"]), [0, 1, 0, 1, 1, 0])
+    with pytest.raises(DataValidationError, match="diagnosis"):
+        adhd.binary_labels(["pending"], "phenotype.csv")
+
+
+def test_discriminative_mask_top_k_and_minimum():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    X = rng.standard_normal((40, 2 * 50))
+    X[y == 1, 7] += 3.0  # map 0, voxel 7
+    X[y == 1, 50 + 9] += 3.0  # map 1, voxel 9
+    selector = adhd.DiscriminativeMask(n_maps=2, method="top_k", top_k=2, min_voxels=1).fit(X, y)
+    assert set(np.flatnonzero(selector.voxel_mask_)) == {7, 9}
+    assert selector.transform(X).shape == (40, 4)
+    noise_only = adhd.DiscriminativeMask(method="fdr", min_voxels=3).fit(rng.standard_normal((40, 30)), y)
+    assert noise_only.voxel_mask_.sum() == 3
+
+
+def test_paths_resume_and_phenotype_table(tmp_path):
+    subjects, _ = make_cohort(n_subjects=6, n_timepoints=40, seed=3)
+    paths = []
+    for rest in subjects:
+        paths.append(tmp_path / f"{rest.phenotype['subject']}.h5")
+        write_resting_state(paths[-1], rest)
+    phenotype = pd.DataFrame([r.phenotype for r in subjects]).assign(split=["train"] * 4 + ["test"] * 2)
+    cache = tmp_path / "cache"
+    first = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
+    assert len(list(cache.glob("*.npy"))) == 6
+    cached = adhd.maps_cache_path(cache, "s000", CONFIG)
+    np.save(cached, np.full_like(first.maps[0], 7.0))  # a cached subject is reused, not recomputed
+    second = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
+    assert np.all(second.maps[0] == 7.0)
+    np.testing.assert_array_equal(second.maps[1:], first.maps[1:])
+    # Another threshold must not reuse those maps; a per-subject job fills the same cache.
+    other = adhd.AdhdConfig(graph=GraphConfig(mode="density", density=0.1, block_size=100), features=("triangles",))
+    assert adhd.maps_cache_path(cache, "s000", other) != cached
+    assert adhd.cache_subject_maps(paths[0], other, cache) == adhd.maps_cache_path(cache, "s000", other)
+    third = adhd.compute_cohort_maps(paths, other, phenotype=phenotype, cache_dir=cache)
+    assert not np.all(third.maps[0] == 7.0)
+    assert list(second.phenotype["split"]) == ["train"] * 4 + ["test"] * 2
+    adhd.write_cohort_maps(tmp_path / "maps.h5", first)
+    again = adhd.read_cohort_maps(tmp_path / "maps.h5")
+    np.testing.assert_array_equal(again.maps, first.maps)
+    assert list(again.phenotype["subject"]) == list(first.phenotype["subject"])
+
+
+def test_bad_inputs_are_rejected(tmp_path):
+    subjects, _ = make_cohort(n_subjects=2, n_timepoints=30)
+    other = RestingState(subjects[1].timeseries[:, :-1], np.pad(np.ones((8, 8, 5), bool), ((0, 0), (0, 0), (0, 1))),
+                         subjects[1].affine, subjects[1].phenotype, 2.0)
+    other.mask.reshape(-1)[-1] = False
+    other = RestingState(subjects[1].timeseries[:, : int(other.mask.sum())], other.mask, other.affine, other.phenotype, 2.0)
+    with pytest.raises(DataValidationError, match="mask"):
+        adhd.compute_cohort_maps([subjects[0], other], CONFIG)
+    with pytest.raises(DataValidationError, match="subject"):
+        adhd.compute_cohort_maps(subjects, CONFIG, phenotype=pd.DataFrame({"subject": ["x"], "diagnosis": ["TDC"], "site": ["A"]}))
+    with pytest.raises(DataValidationError, match="split"):
+        adhd.assign_split(pd.DataFrame({"split": ["train", "validation"]}), 0.2, 0)
+    missing = tmp_path / "missing.h5"
+    with pytest.raises(DataValidationError, match="missing.h5"):
+        adhd.read_cohort_maps(missing)
+    with pytest.raises(ValueError, match="features"):
+        adhd.AdhdConfig(features=("betweenness",))
+
+
+@pytest.mark.slow
+def test_demo_cohort_from_the_synthetic_adhd200_generator(tmp_path):
+    """The demo check end to end: generator -> ADHD-200 loader -> network maps -> classifier."""
+    from neurogaze.data.adhd200 import Adhd200Options, load_adhd200, read_rest_cohort
+    from neurogaze.data.synthetic.adhd200 import SyntheticAdhd200Config, generate_adhd200
+
+    truth = generate_adhd200(tmp_path / "raw", SyntheticAdhd200Config(n_subjects=48, resolution_mm=8, seed=0))
+    load_adhd200(tmp_path / "raw", tmp_path / "rest", Adhd200Options(mask_resolution_mm=8))
+    table = read_rest_cohort(tmp_path / "rest")
+    config = adhd.AdhdConfig(
+        graph=GraphConfig(mode="density", density=0.01), features=("degree", "clustering", "triangles"),
+        pca_components=5, test_fraction=0.3, cv_folds=4, n_permutations=30,
+    )
+    cohort = adhd.compute_cohort_maps(table["path"], config, phenotype=table, seed=0)
+    results = adhd.evaluate(cohort, config, seed=0)
+    planted = adhd.planted_voxel_mask(truth, cohort.maps.shape[2])
+    metrics = pd.concat([results.metrics, adhd.planted_dice_rows(results, planted, 0, "adhd200")])
+    metrics = metrics.set_index(["unit", "split", "metric"])["value"]
+    assert metrics[("cohort", "test", "accuracy")] >= 0.8
+    assert metrics[("cohort", "train", "mask_dice_planted")] >= 0.5
+    assert metrics[("cohort", "permutation", "permuted_accuracy_mean")] <= 0.6
