@@ -1,0 +1,536 @@
+"""Voxel-wise encoding models: features of a stimulus -> response of every voxel (or electrode).
+
+``VoxelRidge`` is ridge regression with one regularisation per voxel chosen by K-fold
+cross-validation. It solves the same problem as himalaya's ``RidgeCV`` (same folds, same
+score: validation mean squared error averaged over folds; same per-fold centering) but in a
+spectral form that never forms per-alpha predictions:
+
+* one eigendecomposition of each training fold's Gram matrix ``X_tr.T X_tr = V diag(l) V.T``
+  (p x p, float64), obtained from the full Gram matrix minus the fold's rows;
+* ``X_tr.T Y_tr`` from one ``X.T Y`` minus each fold's ``X_val.T Y_val``;
+* every alpha's validation error from cached products:
+  ``|Y_v|^2 - 2 sum_j g_j C_j Z_j + (g Z).T G (g Z)`` with ``g = 1 / (l + alpha)``,
+  ``Z = V.T X_tr.T Y_tr``, ``C = V.T X_v.T Y_v`` and ``G = (X_v V).T (X_v V)``.
+
+The cost is a few GEMMs of the size of ``X.T Y`` instead of one regression per alpha and fold.
+Torch runs it, on a GPU when one is visible (``device="auto"``).
+
+``LinearProbeEncoder`` is BrainDiVE's variant: a linear layer with bias on unit-normalised CLIP
+embeddings, trained with AdamW (lr 3e-4 halved every 100 epochs, weight decay 2e-2) under
+shift / noise / brightness augmentations of the images.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neurogaze.errors import DataValidationError
+from neurogaze.runlog import resolve_device
+
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 8, 10))
+
+
+def kfold_splits(n_samples: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Contiguous, unshuffled K folds: the same splits as ``sklearn.model_selection.KFold(n_folds)``."""
+    if not 2 <= n_folds <= n_samples:
+        raise ValueError(f"cv must be between 2 and n_samples={n_samples}, got {n_folds}")
+    sizes = np.full(n_folds, n_samples // n_folds)
+    sizes[: n_samples % n_folds] += 1
+    edges = np.concatenate([[0], np.cumsum(sizes)])
+    every = np.arange(n_samples)
+    return [(np.concatenate([every[:lo], every[hi:]]), every[lo:hi]) for lo, hi in itertools.pairwise(edges)]
+
+
+def _check_xy(X, Y=None) -> tuple[np.ndarray, np.ndarray | None]:
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataValidationError(None, "X", "a 2-D (n_stimuli, n_features) array", f"shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise DataValidationError(None, "X", "finite feature values", "NaN or inf")
+    if Y is None:
+        return X, None
+    Y = np.asarray(Y)
+    if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
+        raise DataValidationError(None, "Y", f"a 2-D ({X.shape[0]}, n_units) array matching X", f"shape {Y.shape}")
+    if not np.all(np.isfinite(Y)):
+        raise DataValidationError(None, "Y", "finite responses", "NaN or inf")
+    return X, Y
+
+
+@dataclass
+class _Fold:
+    val: torch.Tensor  # validation row indices
+    eigvals: torch.Tensor  # (p,) eigenvalues of the centred training Gram matrix
+    eigvecs: torch.Tensor  # (p, p)
+    gram_val: torch.Tensor  # (p, p): (X_val' V).T (X_val' V)
+    sum_x: torch.Tensor  # (p,) column sums of the validation rows of centred X
+    n_train: int
+    n_val: int
+
+
+class VoxelRidge:
+    """Ridge with a per-unit alpha chosen by K-fold CV (sklearn-style estimator).
+
+    Parameters
+    ----------
+    alphas : candidate regularisations (positive).
+    cv : number of contiguous folds, or a list of (train_idx, val_idx) pairs.
+    fit_intercept : centre X and Y (per training fold during CV), as himalaya does.
+    device : "auto" (a GPU when visible), "cpu" or "cuda".
+    dtype : "float32" (fast) or "float64"; eigendecompositions always run in float64.
+    n_targets_batch : units per batch (bounds memory on a GPU); None = all at once.
+
+    Fitted attributes: ``coef_`` (n_units, n_features) as in scikit-learn, ``intercept_`` (n_units,),
+    ``best_alphas_`` (n_units,), ``cv_mse_`` (n_alphas, n_units) mean validation MSE per alpha.
+    """
+
+    def __init__(
+        self, alphas=DEFAULT_ALPHAS, cv=5, fit_intercept=True, device="auto", dtype="float32", n_targets_batch=None
+    ):
+        self.alphas = alphas
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.device = device
+        self.dtype = dtype
+        self.n_targets_batch = n_targets_batch
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def fit(self, X, Y) -> VoxelRidge:
+        X, Y = _check_xy(X, Y)
+        alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
+        if alphas.size == 0 or np.any(alphas <= 0):
+            raise ValueError(f"alphas must be positive, got {self.alphas}")
+        device = resolve_device(self.device) if isinstance(self.device, str) else self.device
+        dtype = {"float32": torch.float32, "float64": torch.float64}[str(self.dtype)]
+        splits = kfold_splits(len(X), self.cv) if isinstance(self.cv, int) else list(self.cv)
+
+        x64 = torch.as_tensor(X, dtype=torch.float64, device=device)
+        x_mean = x64.mean(0) if self.fit_intercept else torch.zeros_like(x64[0])
+        x64 = x64 - x_mean
+        gram = x64.T @ x64
+        folds = [self._fold(x64, gram, torch.as_tensor(val, device=device), dtype) for _, val in splits]
+        eigvals, eigvecs = _eigh(gram)
+        xc = x64.to(dtype)
+        del x64
+        column_sums = xc.sum(0)
+
+        n_units = Y.shape[1]
+        batch = self.n_targets_batch or n_units
+        best = np.empty(n_units)
+        cv_mse = np.empty((alphas.size, n_units))
+        coef = np.empty((n_units, X.shape[1]), dtype=np.dtype(str(self.dtype)))
+        intercept = np.zeros(n_units, dtype=coef.dtype)
+        alphas_t = torch.as_tensor(alphas, dtype=dtype, device=device)
+        for start in range(0, n_units, batch):
+            cols = slice(start, start + batch)
+            y = torch.as_tensor(Y[:, cols], device=device).to(dtype)
+            y_mean = y.mean(0) if self.fit_intercept else torch.zeros_like(y[0])
+            # Centred X columns sum to zero, so X.T Y needs no centred copy of Y; the rank-one term
+            # removes what float rounding leaves of those sums times a large response offset.
+            xty = xc.T @ y - torch.outer(column_sums, y_mean)
+            mse = sum(self._fold_mse(fold, xc, y, y_mean, xty, alphas_t) for fold in folds) / len(folds)
+            chosen = torch.argmin(mse, dim=0)
+            z = eigvecs.to(dtype).T @ xty
+            w = eigvecs.to(dtype) @ (z / (eigvals.to(dtype)[:, None] + alphas_t[chosen][None, :]))
+            best[cols] = alphas[chosen.cpu().numpy()]
+            cv_mse[:, cols] = mse.cpu().numpy()
+            coef[cols] = w.T.cpu().numpy()
+            if self.fit_intercept:
+                intercept[cols] = (y_mean - x_mean.to(dtype) @ w).cpu().numpy()
+            del y, xty, z, w
+        self.coef_, self.intercept_, self.best_alphas_, self.cv_mse_ = coef, intercept, best, cv_mse
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @staticmethod
+    def _fold(x64: torch.Tensor, gram: torch.Tensor, val: torch.Tensor, dtype) -> _Fold:
+        xv = x64[val]
+        n_val, n_train = len(val), len(x64) - len(val)
+        sum_x = xv.sum(0)
+        # Training-fold centring is a rank-one correction of the full (already centred) Gram matrix.
+        eigvals, eigvecs = _eigh(gram - xv.T @ xv - torch.outer(sum_x, sum_x) / n_train)
+        projected = (xv + sum_x / n_train) @ eigvecs
+        return _Fold(
+            val,
+            eigvals.to(dtype),
+            eigvecs.to(dtype),
+            (projected.T @ projected).to(dtype),
+            sum_x.to(dtype),
+            n_train,
+            n_val,
+        )
+
+    @staticmethod
+    def _fold_mse(fold: _Fold, xc, y, y_mean, xty, alphas) -> torch.Tensor:
+        """Validation MSE of every alpha for every unit of ``y``: (n_alphas, n_units)."""
+        yv = y[fold.val] - y_mean
+        sum_y = yv.sum(0)
+        n_tr, n_v = fold.n_train, fold.n_val
+        xv_yv = xc[fold.val].T @ yv
+        outer = torch.outer(fold.sum_x, sum_y)
+        z = fold.eigvecs.T @ (xty - xv_yv - outer / n_tr)
+        c = fold.eigvecs.T @ (xv_yv + outer * (2.0 / n_tr + n_v / n_tr**2))
+        yy = (yv * yv).sum(0) + sum_y**2 * (2.0 / n_tr + n_v / n_tr**2)
+        shrink = 1.0 / (fold.eigvals[None, :] + alphas[:, None])  # (n_alphas, p)
+        out = yy - 2.0 * (shrink @ (c * z))
+        for a in range(len(alphas)):
+            gz = z * shrink[a][:, None]
+            out[a] += (gz * (fold.gram_val @ gz)).sum(0)
+        return out / n_v
+
+    # -- using the fit -------------------------------------------------------------------------
+
+    def predict(self, X) -> np.ndarray:
+        X, _ = _check_xy(X)
+        if X.shape[1] != self.n_features_in_:
+            raise DataValidationError(None, "X", f"{self.n_features_in_} features", X.shape[1])
+        return (X.astype(self.coef_.dtype) @ self.coef_.T + self.intercept_).astype(self.coef_.dtype)
+
+    def score(self, X, Y) -> np.ndarray:
+        """Per-unit R^2 on (X, Y), like himalaya's ``score``."""
+        from neurogaze.metrics.encoding import r2_per_unit
+
+        return r2_per_unit(np.asarray(Y), self.predict(X))
+
+
+def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    eigvals, eigvecs = torch.linalg.eigh(gram)
+    # Rounding can leave tiny negative eigenvalues of a PSD matrix; alpha > 0 keeps 1/(l+alpha) finite.
+    return eigvals.clamp_min(0.0), eigvecs
+
+
+# ---------------------------------------------------------------------------------------------
+# BrainDiVE's encoder: a linear probe on unit-normalised CLIP embeddings, trained by AdamW
+# ---------------------------------------------------------------------------------------------
+
+
+def augment_pixels(
+    pixels: torch.Tensor, generator: torch.Generator, max_shift: int, noise_std: float, brightness: float
+) -> torch.Tensor:
+    """Random shift (reflect-padded), additive Gaussian noise and brightness scaling of [0, 1] pixels."""
+    n, _, height, width = pixels.shape
+    if max_shift > 0:
+        padded = torch.nn.functional.pad(pixels, (max_shift,) * 4, mode="reflect")
+        offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
+        pixels = torch.stack(
+            [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())]
+        )
+    if brightness > 0:
+        pixels = pixels * (1.0 + brightness * (2.0 * torch.rand((n, 1, 1, 1), generator=generator) - 1.0))
+    if noise_std > 0:
+        pixels = pixels + noise_std * torch.randn(pixels.shape, generator=generator)
+    return pixels.clamp(0.0, 1.0)
+
+
+class LinearProbeEncoder:
+    """Linear layer with bias on unit-normalised embeddings (BrainDiVE), sklearn-style.
+
+    With a ``backbone`` (an ``OpenClipBackbone``), ``fit``/``predict`` take uint8 images
+    (n, H, W, 3) and, when ``augment`` is on, every epoch embeds freshly shifted / noised /
+    brightened copies. Without one they take precomputed embeddings (n, d) and do not augment.
+    Responses are standardised per unit for training and mapped back in ``predict``.
+
+    Fitted attributes: ``coef_`` (n_units, d) as in scikit-learn, ``intercept_`` (n_units,), ``loss_curve_``.
+    """
+
+    def __init__(
+        self,
+        backbone=None,
+        epochs=300,
+        lr=3e-4,
+        lr_halving_epochs=100,
+        weight_decay=2e-2,
+        batch_size=128,
+        augment=True,
+        max_shift=4,
+        noise_std=0.05,
+        brightness=0.2,
+        seed=0,
+        device="auto",
+    ):
+        self.backbone = backbone
+        self.epochs = epochs
+        self.lr = lr
+        self.lr_halving_epochs = lr_halving_epochs
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.augment = augment
+        self.max_shift = max_shift
+        self.noise_std = noise_std
+        self.brightness = brightness
+        self.seed = seed
+        self.device = device
+
+    def _embed(self, X, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Unit-normalised embeddings of images (through the backbone) or of given features."""
+        if self.backbone is None:
+            X, _ = _check_xy(X)
+            features = torch.as_tensor(X, dtype=torch.float32)
+        else:
+            chunks = []
+            for start in range(0, len(X), 256):
+                pixels = self.backbone.pixels(list(X[start : start + 256]))
+                if generator is not None:
+                    pixels = augment_pixels(pixels, generator, self.max_shift, self.noise_std, self.brightness)
+                chunks.append(self.backbone.encode_pixels(pixels).cpu())
+            features = torch.cat(chunks)
+        return torch.nn.functional.normalize(features, dim=1)
+
+    def fit(self, X, Y) -> LinearProbeEncoder:
+        Y = np.asarray(Y, dtype=np.float32)
+        if Y.ndim != 2 or len(Y) != len(X):
+            raise DataValidationError(None, "Y", f"a 2-D ({len(X)}, n_units) array matching X", f"shape {Y.shape}")
+        if self.augment and self.backbone is None:
+            raise ValueError("augment=True needs a backbone: augmentations act on images, not on embeddings")
+        device = resolve_device(self.device) if isinstance(self.device, str) else self.device
+        generator = torch.Generator().manual_seed(self.seed)
+        self.y_mean_ = Y.mean(0)
+        self.y_scale_ = np.where(Y.std(0) > 0, Y.std(0), 1.0).astype(np.float32)
+        targets = torch.as_tensor((Y - self.y_mean_) / self.y_scale_, device=device)
+        fixed = None if self.augment else self._embed(X).to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            dim = (fixed if fixed is not None else self._embed(X[:1])).shape[1]
+            layer = torch.nn.Linear(dim, Y.shape[1]).to(device)
+        optimiser = torch.optim.AdamW(layer.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=self.lr_halving_epochs, gamma=0.5)
+        self.loss_curve_ = []
+        for _ in range(self.epochs):
+            inputs = fixed if fixed is not None else self._embed(X, generator).to(device)
+            order = torch.randperm(len(Y), generator=generator).to(device)
+            total = 0.0
+            for start in range(0, len(Y), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                loss = torch.nn.functional.mse_loss(layer(inputs[rows]), targets[rows])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(rows)
+            schedule.step()
+            self.loss_curve_.append(total / len(Y))
+        self.coef_ = layer.weight.detach().cpu().numpy() * self.y_scale_[:, None]
+        self.intercept_ = layer.bias.detach().cpu().numpy() * self.y_scale_ + self.y_mean_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return (self._embed(X).numpy() @ self.coef_.T + self.intercept_).astype(np.float32)
+
+    def score(self, X, Y) -> np.ndarray:
+        from neurogaze.metrics.encoding import r2_per_unit
+
+        return r2_per_unit(np.asarray(Y), self.predict(X))
+
+
+ESTIMATORS = {"ridge": VoxelRidge, "linear_probe": LinearProbeEncoder}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline steps: align features with responses, save / load a fitted encoder
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncodingSplit:
+    """Rows of features and responses matched by stimulus id, for one split."""
+
+    stim_ids: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+
+
+def align_features(
+    features: np.ndarray, feature_ids: list[str], responses, split: str, features_source=None
+) -> EncodingSplit:
+    """Features rows for every stimulus of ``responses`` in ``split`` (in the responses' order)."""
+    Y, stim_ids = responses.select(split)
+    row_of = {stim_id: row for row, stim_id in enumerate(feature_ids)}
+    missing = [stim_id for stim_id in stim_ids if stim_id not in row_of]
+    if missing:
+        raise DataValidationError(
+            features_source,
+            "ids",
+            "a feature row for every stimulus with a response",
+            f"{len(missing)} missing, e.g. {missing[:3]}",
+        )
+    if len(stim_ids) == 0:
+        raise DataValidationError(None, "split", f"at least one {split!r} stimulus", "none")
+    return EncodingSplit(np.asarray(stim_ids), features[[row_of[s] for s in stim_ids]], Y)
+
+
+def make_estimator(settings: dict, backbone=None, device="auto"):
+    """The encoder named by ``settings["estimator"]`` with its settings from the config."""
+    name = settings.get("estimator", "ridge")
+    if name == "ridge":
+        return VoxelRidge(
+            alphas=settings.get("alphas", DEFAULT_ALPHAS),
+            cv=settings.get("cv_folds", 5),
+            device=device,
+            dtype=settings.get("dtype", "float32"),
+        )
+    if name == "linear_probe":
+        probe = dict(settings.get("probe", {}))
+        return LinearProbeEncoder(
+            backbone=backbone if probe.get("augment", True) else None,
+            device=device,
+            seed=settings.get("seed", 0),
+            **probe,
+        )
+    raise ValueError(f"unknown estimator {name!r} (known: {sorted(ESTIMATORS)})")
+
+
+_FITTED = {
+    "ridge": ("coef_", "intercept_", "best_alphas_", "cv_mse_"),
+    "linear_probe": ("coef_", "intercept_", "loss_curve_"),
+}
+
+
+def save_encoder(path, estimator, settings: dict, metadata: dict | None = None) -> None:
+    """A self-describing checkpoint: the settings, the fitted arrays and the code version."""
+    import neurogaze
+    from neurogaze.io import atomic_path
+
+    name = next(key for key, cls in ESTIMATORS.items() if isinstance(estimator, cls))
+    state = {attr: torch.as_tensor(np.asarray(getattr(estimator, attr))) for attr in _FITTED[name]}
+    payload = {
+        "estimator": name,
+        "config": settings,
+        "state_dict": state,
+        "metadata": metadata or {},
+        "neurogaze_version": neurogaze.__version__,
+    }
+    with atomic_path(path) as temp:
+        torch.save(payload, temp)
+
+
+def load_encoder(path, backbone=None):
+    """Rebuild a fitted encoder from ``save_encoder``'s checkpoint (pass the backbone for an image probe)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for missing or truncated files
+        raise DataValidationError(path, "checkpoint", "an encoder checkpoint written by save_encoder", exc) from exc
+    estimator = make_estimator(payload["config"], backbone=backbone, device="cpu")
+    for attr, value in payload["state_dict"].items():
+        setattr(estimator, attr, value.numpy())
+    if isinstance(estimator, VoxelRidge):
+        estimator.n_features_in_ = estimator.coef_.shape[1]
+    return estimator
+
+
+# ---------------------------------------------------------------------------------------------
+# File-level steps called by the workflow scripts and the CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def _design(features_path, responses_path, split: str):
+    from neurogaze.data.contracts import read_brain_responses, read_features
+
+    features, feature_ids = read_features(features_path)
+    responses = read_brain_responses(responses_path)
+    return align_features(features, feature_ids, responses, split, features_source=features_path), responses
+
+
+def _probe_images(settings: dict, stimuli_dir, stim_ids) -> list[np.ndarray]:
+    """Images for an augmenting linear probe, which embeds augmented copies itself."""
+    from neurogaze.data.contracts import read_stimulus_set
+
+    return [image for _, image in read_stimulus_set(stimuli_dir).iter_images(list(stim_ids))]
+
+
+def _probe_backbone(settings: dict, backbones: dict | None, device):
+    if _needs_images(settings):
+        from neurogaze.backbones import build_backbone
+
+        return build_backbone(settings["backbone"], resolve_device(device), backbones)
+    return None
+
+
+def _needs_images(settings: dict) -> bool:
+    return settings.get("estimator") == "linear_probe" and settings.get("probe", {}).get("augment", True)
+
+
+def fit_encoder_files(
+    features_path,
+    responses_path,
+    out_path,
+    settings: dict,
+    stimuli_dir=None,
+    backbones: dict | None = None,
+    device="auto",
+):
+    """Fit the configured encoder on the training split and save its checkpoint."""
+    train, _ = _design(features_path, responses_path, "train")
+    backbone = _probe_backbone(settings, backbones, device)
+    X = _probe_images(settings, stimuli_dir, train.stim_ids) if backbone is not None else train.X
+    model = make_estimator(settings, backbone=backbone, device=device).fit(X, train.Y)
+    metadata = {
+        "features": str(features_path),
+        "responses": str(responses_path),
+        "n_train": len(train.Y),
+        "n_units": int(train.Y.shape[1]),
+    }
+    save_encoder(out_path, model, settings, metadata)
+    return model
+
+
+def evaluate_encoder_files(
+    model_path,
+    features_path,
+    responses_path,
+    metrics_path,
+    roi_path,
+    settings: dict,
+    dataset: str,
+    stimuli_dir=None,
+    backbones: dict | None = None,
+    device="auto",
+    seed=0,
+):
+    """Score the saved encoder on the test split: per-unit metrics and per-ROI medians."""
+    import pandas as pd
+
+    from neurogaze.data.contracts import write_metrics
+    from neurogaze.io import write_csv
+    from neurogaze.metrics.encoding import encoding_metric_table
+
+    test, responses = _design(features_path, responses_path, "test")
+    backbone = _probe_backbone(settings, backbones, device)
+    model = load_encoder(model_path, backbone=backbone)
+    X = _probe_images(settings, stimuli_dir, test.stim_ids) if backbone is not None else test.X
+    table = encoding_metric_table(
+        test.Y, model.predict(X), responses.noise_ceiling, method="encoding", dataset=dataset, split="test", seed=seed
+    )
+    write_metrics(metrics_path, table)
+    write_csv(
+        roi_path,
+        roi_summary(table, responses.rois)
+        if responses.rois
+        else pd.DataFrame(columns=["roi", "metric", "n_units", "median", "mean"]),
+    )
+    return table
+
+
+def roi_summary(table, rois: dict[str, np.ndarray]):
+    """Median and mean of each metric within each ROI (units are indexed in response order)."""
+    import pandas as pd
+
+    rows = []
+    for metric, group in table.groupby("metric", sort=True):
+        values = group.sort_values("unit")["value"].to_numpy(dtype=float)
+        for name in sorted(rois):
+            inside = values[np.asarray(rois[name], dtype=bool)]
+            finite = inside[np.isfinite(inside)]
+            rows.append(
+                {
+                    "roi": name,
+                    "metric": metric,
+                    "n_units": int(inside.size),
+                    "median": float(np.median(finite)) if finite.size else np.nan,
+                    "mean": float(finite.mean()) if finite.size else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,250 @@
+"""Voxel-wise encoders: the spectral K-fold ridge against himalaya and scikit-learn, planted-truth
+recovery on demo-clip features, BrainDiVE's linear probe, checkpoints."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+
+from neurogaze.backbones import DEMO_CLIP_ARCHITECTURE, build_backbone
+from neurogaze.brain.encoding import (
+    LinearProbeEncoder,
+    VoxelRidge,
+    align_features,
+    augment_pixels,
+    kfold_splits,
+    load_encoder,
+    make_estimator,
+    save_encoder,
+)
+from neurogaze.data.contracts import BrainResponses
+from neurogaze.errors import DataValidationError
+from neurogaze.metrics.encoding import noise_ceiling_from_ncsnr, pearson_per_unit
+
+ALPHAS = np.logspace(-2, 5, 12)
+
+
+def regression_data(n=200, p=30, t=40, seed=0):
+    """Offset, correlated features; units with very different signal-to-noise (so alphas differ)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) @ rng.normal(size=(p, p)) / np.sqrt(p) + 3.0
+    W = rng.normal(size=(p, t)) * rng.uniform(0, 1, t)
+    Y = X @ W + rng.normal(size=(n, t)) * rng.uniform(0.3, 30, t) + 5.0
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def himalaya_numpy():
+    from himalaya.backend import set_backend
+
+    set_backend("numpy")
+    from himalaya.ridge import RidgeCV
+
+    return RidgeCV
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-8), ("float32", 1e-4)])
+def test_voxel_ridge_matches_himalaya_ridgecv(himalaya_numpy, dtype, tolerance):
+    X, Y = regression_data()
+    ours = VoxelRidge(ALPHAS, cv=5, dtype=dtype, device="cpu").fit(X.astype(dtype), Y.astype(dtype))
+    theirs = himalaya_numpy(alphas=ALPHAS, cv=5, fit_intercept=True).fit(X, Y)
+    np.testing.assert_allclose(ours.best_alphas_, theirs.best_alphas_, rtol=1e-6)
+    assert len(np.unique(ours.best_alphas_)) > 3  # the check is not trivially about one alpha
+    scale = np.abs(theirs.predict(X)).max()
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), atol=tolerance * scale)
+
+
+def test_voxel_ridge_cv_choice_matches_brute_force_sklearn():
+    """Fold-by-fold, alpha-by-alpha sklearn Ridge fits pick the same per-unit alphas."""
+    X, Y = regression_data(n=150, p=20, t=25, seed=1)
+    mse = np.zeros((len(ALPHAS), Y.shape[1]))
+    for train, val in KFold(5).split(X):
+        for a, alpha in enumerate(ALPHAS):
+            pred = Ridge(alpha=alpha).fit(X[train], Y[train]).predict(X[val])
+            mse[a] += ((Y[val] - pred) ** 2).mean(0) / 5
+    ours = VoxelRidge(ALPHAS, cv=5, dtype="float64", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(ours.cv_mse_, mse, rtol=1e-8)
+    np.testing.assert_array_equal(ours.best_alphas_, ALPHAS[mse.argmin(0)])
+    refit = Ridge(alpha=ours.best_alphas_).fit(X, Y)
+    np.testing.assert_allclose(ours.coef_, refit.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.intercept_, refit.intercept_, rtol=1e-7, atol=1e-9)
+
+
+def test_voxel_ridge_without_intercept_and_with_given_folds_and_batches():
+    X, Y = regression_data(n=120, p=15, t=12, seed=2)
+    folds = [(np.arange(60, 120), np.arange(60)), (np.arange(60), np.arange(60, 120))]
+    full = VoxelRidge(ALPHAS, cv=folds, fit_intercept=False, dtype="float64", device="cpu").fit(X, Y)
+    batched = VoxelRidge(ALPHAS, cv=folds, fit_intercept=False, dtype="float64", device="cpu", n_targets_batch=5).fit(
+        X, Y
+    )
+    np.testing.assert_allclose(batched.coef_, full.coef_)
+    assert np.all(full.intercept_ == 0)
+    np.testing.assert_allclose(
+        full.coef_, Ridge(alpha=full.best_alphas_, fit_intercept=False).fit(X, Y).coef_, rtol=1e-7, atol=1e-9
+    )
+
+
+def test_kfold_splits_are_sklearn_kfold():
+    for (ours_train, ours_val), (train, val) in zip(kfold_splits(23, 4), KFold(4).split(np.zeros(23))):
+        np.testing.assert_array_equal(ours_val, val)
+        np.testing.assert_array_equal(ours_train, train)
+
+
+@pytest.mark.parametrize(
+    "X,Y,match",
+    [
+        (np.zeros((10, 3, 1)), np.zeros((10, 2)), "'X'"),
+        (np.zeros((10, 3)), np.zeros((9, 2)), "'Y'"),
+        (np.full((10, 3), np.nan), np.zeros((10, 2)), "finite feature"),
+        (np.zeros((10, 3)), np.full((10, 2), np.inf), "finite responses"),
+    ],
+)
+def test_voxel_ridge_rejects_bad_input(X, Y, match):
+    with pytest.raises(DataValidationError, match=match):
+        VoxelRidge(device="cpu").fit(X, Y)
+
+
+def test_voxel_ridge_rejects_bad_settings():
+    X, Y = regression_data(n=20, p=3, t=2)
+    with pytest.raises(ValueError, match="alphas must be positive"):
+        VoxelRidge(alphas=[0.0, 1.0], device="cpu").fit(X, Y)
+    with pytest.raises(ValueError, match="cv must be"):
+        VoxelRidge(cv=1, device="cpu").fit(X, Y)
+    fitted = VoxelRidge(device="cpu", cv=2).fit(X, Y)
+    with pytest.raises(DataValidationError, match="3 features"):
+        fitted.predict(np.zeros((4, 5)))
+
+
+# --- planted truth on demo-clip features ------------------------------------------------------
+
+N_TRAIN, N_TEST, N_SELECTIVE, N_NULL, N_REPEATS, NOISE_SD = 400, 100, 12, 8, 3, 1.0
+
+
+@pytest.fixture(scope="module")
+def demo_backbone(tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights") / "demo-clip.pt"
+    spec = {
+        "name": "demo-clip",
+        "model": "demo-clip",
+        "architecture": DEMO_CLIP_ARCHITECTURE,
+        "seed": 0,
+        "weights": str(weights),
+    }
+    return build_backbone(spec)
+
+
+@pytest.fixture(scope="module")
+def planted(demo_backbone):
+    """Responses = a linear readout of demo-clip features (selective units) or nothing (null units),
+    plus trial noise averaged over repeats; the ceiling follows NSD's ncsnr convention."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (N_TRAIN + N_TEST, 32, 32, 3), dtype=np.uint8)
+    features = demo_backbone.encode_images(list(images))
+    z = (features - features.mean(0)) / features.std(0)
+    signal = z @ rng.normal(size=(z.shape[1], N_SELECTIVE))
+    signal = (signal - signal.mean(0)) / signal.std(0)
+    signal = np.hstack([signal, np.zeros((len(z), N_NULL))])
+    trials = signal[None] + NOISE_SD * rng.normal(size=(N_REPEATS, *signal.shape))
+    ncsnr = np.r_[np.full(N_SELECTIVE, 1.0 / NOISE_SD), np.zeros(N_NULL)]
+    stim_ids = np.array([f"s{i:04d}" for i in range(len(z))])
+    responses = BrainResponses(
+        responses=trials.mean(0).astype(np.float32),
+        stim_ids=stim_ids,
+        split=np.array(["train"] * N_TRAIN + ["test"] * N_TEST),
+        noise_ceiling=noise_ceiling_from_ncsnr(ncsnr, N_REPEATS).astype(np.float32),
+    ).validate()
+    # Features are stored shuffled: alignment must go by stimulus id, not by row.
+    order = rng.permutation(len(z))
+    return features[order], list(stim_ids[order]), responses, images
+
+
+def test_planted_selective_units_reach_the_noise_ceiling(planted):
+    features, ids, responses, _ = planted
+    train = align_features(features, ids, responses, "train")
+    test = align_features(features, ids, responses, "test")
+    model = VoxelRidge(np.logspace(-3, 6, 10), cv=5, device="cpu").fit(train.X, train.Y)
+    r = pearson_per_unit(test.Y, model.predict(test.X))
+    ceiling = responses.noise_ceiling
+    assert np.all(r[:N_SELECTIVE] >= 0.8 * ceiling[:N_SELECTIVE]), (r[:N_SELECTIVE], ceiling[:N_SELECTIVE])
+    assert np.abs(r[N_SELECTIVE:]).max() < 0.35 and np.abs(r[N_SELECTIVE:]).mean() < 0.15
+    # Null units get the strongest regularisation on offer; selective ones do not.
+    assert np.median(model.best_alphas_[N_SELECTIVE:]) > np.median(model.best_alphas_[:N_SELECTIVE])
+
+
+def test_align_features_names_missing_stimuli(planted):
+    features, ids, responses, _ = planted
+    with pytest.raises(DataValidationError, match="feature row for every stimulus"):
+        align_features(features[1:], ids[1:], responses, "test", features_source="f.npy")
+
+
+def test_linear_probe_on_embeddings_recovers_planted_units(planted):
+    features, ids, responses, _ = planted
+    train = align_features(features, ids, responses, "train")
+    test = align_features(features, ids, responses, "test")
+    probe = LinearProbeEncoder(
+        augment=False, epochs=150, lr=3e-2, lr_halving_epochs=50, batch_size=64, device="cpu"
+    ).fit(train.X, train.Y)
+    assert probe.loss_curve_[-1] < probe.loss_curve_[0]
+    r = pearson_per_unit(test.Y, probe.predict(test.X))
+    assert np.median(r[:N_SELECTIVE] / responses.noise_ceiling[:N_SELECTIVE]) > 0.8
+    again = LinearProbeEncoder(
+        augment=False, epochs=150, lr=3e-2, lr_halving_epochs=50, batch_size=64, device="cpu"
+    ).fit(train.X, train.Y)
+    np.testing.assert_array_equal(again.coef_, probe.coef_)
+
+
+def test_linear_probe_with_augmented_images(planted, demo_backbone):
+    _, _, responses, images = planted
+    Y, _ = responses.select("train")
+    probe = LinearProbeEncoder(
+        backbone=demo_backbone, epochs=2, lr=1e-2, lr_halving_epochs=1, batch_size=64, device="cpu"
+    ).fit(images[:120], Y[:120])
+    assert probe.coef_.shape == (Y.shape[1], 32) and len(probe.loss_curve_) == 2
+    assert probe.predict(images[N_TRAIN : N_TRAIN + 5]).shape == (5, Y.shape[1])
+    with pytest.raises(ValueError, match="needs a backbone"):
+        LinearProbeEncoder(augment=True).fit(np.zeros((4, 3)), np.zeros((4, 2)))
+
+
+def test_augmentations_keep_pixels_in_range_and_are_seeded():
+    import torch
+
+    pixels = torch.rand((3, 3, 16, 16))
+    first = augment_pixels(pixels, torch.Generator().manual_seed(0), 3, 0.1, 0.3)
+    second = augment_pixels(pixels, torch.Generator().manual_seed(0), 3, 0.1, 0.3)
+    assert torch.equal(first, second) and first.shape == pixels.shape
+    assert float(first.min()) >= 0 and float(first.max()) <= 1 and not torch.equal(first, pixels)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"estimator": "ridge", "alphas": [0.1, 10.0], "cv_folds": 3},
+        {"estimator": "linear_probe", "probe": {"augment": False, "epochs": 2}},
+    ],
+)
+def test_encoder_checkpoint_round_trip(tmp_path, settings):
+    X, Y = regression_data(n=60, p=6, t=4)
+    model = make_estimator(settings, device="cpu").fit(X, Y)
+    save_encoder(tmp_path / "model.pt", model, settings, {"subject": "subj01"})
+    loaded = load_encoder(tmp_path / "model.pt")
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6)
+
+
+def test_unreadable_checkpoint_is_named(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataValidationError, match="model.pt"):
+        load_encoder(tmp_path / "model.pt")
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_at_small_scale(repo_root, monkeypatch):
+    """benchmarks/encoding.py end to end (three fresh processes), at a size that takes seconds."""
+    import importlib
+
+    # On sys.path (inherited by the spawned workers) so that they can import the script's functions.
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    module = importlib.import_module("encoding")
+    summary = module.main(
+        ["--n-train", "600", "--n-test", "50", "--n-features", "32", "--n-voxels", "200", "--threads", "1"]
+    )
+    assert summary["max_diff_same_alphas"] < 1e-4 and summary["alpha_agreement"] > 0.5
