@@ -1,4 +1,9 @@
-"""`neurogaze <stage> ...`: the same library functions the Snakemake rules call."""
+"""`neurogaze <stage> ...`: run one pipeline stage by hand, with the functions the rules call.
+
+Every stage reads its settings from a pipeline config (validated as the Snakefile does) and
+takes its input and output paths explicitly, so a notebook user can rerun one step on their
+own files. `snakemake` remains the way to run the whole DAG.
+"""
 
 from __future__ import annotations
 
@@ -8,62 +13,159 @@ import sys
 from neurogaze import __version__
 from neurogaze.errors import NeurogazeError
 
-# Each stage module registers a subcommand: name -> (help, add_arguments, run).
-COMMANDS: dict[str, tuple] = {}
 
-
-def command(name: str, help_text: str):
-    def register(add_arguments):
-        def wrap(run):
-            COMMANDS[name] = (help_text, add_arguments, run)
-            return run
-
-        return wrap
-
-    return register
-
-
-def _config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("configfile", help="a pipeline config (config/config.yaml or config/paper.yaml)")
-    parser.add_argument("--schema", default=None, help="schema path (default: the repository's)")
-
-
-@command("validate-config", "check a config against the schema and print it with defaults filled in")(
-    _config_arguments
-)
-def _validate_config(args: argparse.Namespace) -> None:
-    import yaml
-
+def _config(args: argparse.Namespace) -> dict:
     from neurogaze.config import load_config
 
-    print(yaml.safe_dump(load_config(args.configfile, args.schema), sort_keys=False), end="")
+    return load_config(args.config)
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="config/config.yaml", help="pipeline config (default: %(default)s)")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def validate_config(args) -> None:
+    import yaml
+
+    print(yaml.safe_dump(_config(args), sort_keys=False), end="")
+
+
+def generate(args) -> None:
+    from neurogaze.backbones import pipeline_specs
+    from neurogaze.data.synthetic import generate_synthetic
+
+    config = _config(args)
+    generate_synthetic(args.dataset, args.out, config["datasets"][args.dataset], config["seed"], pipeline_specs(config))
+
+
+def load_gaze(args) -> None:
+    from pathlib import Path
+
+    from neurogaze.data.gaze import load_dataset, loader_options, write_gaze_data
+
+    config = _config(args)
+    data = load_dataset(args.dataset, args.root, loader_options(config["datasets"][args.dataset]))
+    write_gaze_data(data, Path(args.out) / "gaze" / args.dataset, Path(args.out) / "stimuli" / args.dataset)
+
+
+def features(args) -> None:
+    from neurogaze.backbones import pipeline_specs
+    from neurogaze.features import extract_features
+
+    config = _config(args)
+    extract_features(args.backbone, args.stimuli, args.out, modality=args.modality,
+                     batch_size=config["features"]["batch_size"], device=config["device"],
+                     text_column=config["features"]["text_column"], configured=pipeline_specs(config))
+
+
+def fit_encoder(args) -> None:
+    from neurogaze.backbones import pipeline_specs
+    from neurogaze.brain.encoding import fit_encoder_files
+
+    config = _config(args)
+    fit_encoder_files(args.features, args.responses, args.out, config["encoding"], stimuli_dir=args.stimuli,
+                      backbones=pipeline_specs(config), device=config["device"])
+
+
+def evaluate_encoder(args) -> None:
+    from neurogaze.backbones import pipeline_specs
+    from neurogaze.brain.encoding import evaluate_encoder_files
+
+    config = _config(args)
+    evaluate_encoder_files(args.model, args.features, args.responses, args.metrics, args.rois, config["encoding"],
+                           dataset=args.dataset, stimuli_dir=args.stimuli, backbones=pipeline_specs(config),
+                           device=config["device"], seed=config["seed"])
+
+
+def gaze_baseline(args) -> None:
+    from neurogaze.gaze.stages import run_baseline
+
+    config = _config(args)
+    run_baseline(args.kind, args.fixations, args.stimuli, args.out, config["gaze_baselines"],
+                 config["gaze_evaluation"], config["seed"])
+
+
+def evaluate_scanpaths(args) -> None:
+    from neurogaze.gaze.stages import evaluate_human_consistency, evaluate_predicted_scanpaths
+
+    config = _config(args)
+    evaluation = config["gaze_evaluation"]
+    if args.predicted is None:
+        evaluate_human_consistency(args.fixations, args.stimuli, args.out, evaluation, args.dataset,
+                                   evaluation["centre_bias"], config["seed"])
+    else:
+        evaluate_predicted_scanpaths(args.predicted, args.fixations, args.stimuli, args.out, evaluation,
+                                     args.method, args.dataset, evaluation["centre_bias"], config["seed"])
+
+
+def adhd(args) -> None:
+    from pathlib import Path
+
+    from neurogaze.brain.adhd import run_cohort_maps, run_evaluation
+
+    config = _config(args)
+    out = Path(args.out)
+    run_cohort_maps(args.rest, out / "cohort_maps.h5", config["adhd"], config["seed"], cache_dir=out / "maps_cache")
+    run_evaluation(out / "cohort_maps.h5", out, config["adhd"], config["seed"], config["adhd"]["dataset"],
+                   ground_truth_path=args.ground_truth)
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+# name -> (function, help, [(argument, options)])
+COMMANDS = {
+    "validate-config": (validate_config, "check a config and print it with every default filled in", []),
+    "generate": (generate, "write a dataset's synthetic set in its real layout", [
+        ("dataset", {"help": "a dataset with a generator (nsd, osie, cocosearch18, eyelink, adhd200, ieeg, video)"}),
+        ("out", {"help": "output folder"}),
+    ]),
+    "load-gaze": (load_gaze, "read an eye-tracking dataset into the fixation/stimulus contracts", [
+        ("dataset", {}), ("root", {"help": "the dataset in its original layout"}),
+        ("out", {"help": "data folder: gaze/<dataset>/ and stimuli/<dataset>/ are written inside"}),
+    ]),
+    "features": (features, "embed a stimulus set with a backbone (cached, resumable)", [
+        ("backbone", {}), ("stimuli", {"help": "stimulus-set folder"}), ("out", {"help": "<...>.npy"}),
+        ("--modality", {"choices": ["image", "text"], "default": "image"}),
+    ]),
+    "fit-encoder": (fit_encoder, "fit the voxel-wise encoder of config.encoding", [
+        ("features", {}), ("responses", {}), ("out", {"help": "model.pt"}), ("--stimuli", {"default": None}),
+    ]),
+    "evaluate-encoder": (evaluate_encoder, "score a fitted encoder on the test split", [
+        ("model", {}), ("features", {}), ("responses", {}), ("metrics", {}), ("rois", {}),
+        ("--dataset", {"default": "nsd"}), ("--stimuli", {"default": None}),
+    ]),
+    "gaze-baseline": (gaze_baseline, "centre-bias or uniform scanpaths for the scored split", [
+        ("kind", {"choices": ["centre_bias", "uniform"]}), ("fixations", {}), ("stimuli", {}), ("out", {}),
+    ]),
+    "evaluate-scanpaths": (evaluate_scanpaths, "score predicted scanpaths (or the human ceiling) against humans", [
+        ("fixations", {}), ("stimuli", {}), ("out", {}), ("--predicted", {"default": None}),
+        ("--method", {"default": "model"}), ("--dataset", {"required": True}),
+    ]),
+    "adhd": (adhd, "ADHD network maps and PCA-LDA evaluation of a loaded resting-state cohort", [
+        ("rest", {"help": "results/data/rest/<dataset>"}), ("out", {}), ("--ground-truth", {"default": None}),
+    ]),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _import_stage_commands()
-    parser = argparse.ArgumentParser(prog="neurogaze", description=__doc__)
+    parser = argparse.ArgumentParser(prog="neurogaze", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurogaze {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, add_arguments, _) in sorted(COMMANDS.items()):
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    for name, (_, help_text, arguments) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        _add_config(command)
+        for argument, options in arguments:
+            command.add_argument(argument, **options)
     return parser
-
-
-def _import_stage_commands() -> None:
-    """Stage modules register their commands on import; keep this list in step with src/."""
-    import importlib
-
-    for module in STAGE_COMMAND_MODULES:
-        importlib.import_module(module)
-
-
-STAGE_COMMAND_MODULES: list[str] = []
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command][2](args)
+        COMMANDS[args.command][0](args)
     except NeurogazeError as exc:
         print(f"neurogaze {args.command}: error: {exc}", file=sys.stderr)
         return 2

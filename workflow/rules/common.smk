@@ -1,7 +1,11 @@
 # Helpers shared by every stage family: paths, enabled sections and the list of final targets.
+# (Functions live here so that the rule files hold rules only.)
+from neurogaze.backbones import pipeline_specs
+from neurogaze.data.synthetic import GENERATORS
 
 RESULTS = config["results_dir"]
 CONDA_ENV = "../envs/neurogaze.yaml"
+SYNTHETIC_DATASETS = sorted(GENERATORS)
 
 # Each stage family appends the final files of its enabled parts (data contracts, metric tables,
 # figures) to FINAL_TARGETS; `rule all` builds them.
@@ -16,3 +20,115 @@ def enabled(section, group=None):
 
 def final_targets():
     return sorted(set(FINAL_TARGETS))
+
+
+# --- data ---
+
+
+def dataset_root(name):
+    """The dataset's folder in its real layout: the configured root, else its synthetic copy."""
+    return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
+
+
+def synthetic_inputs(wildcards):
+    """A generator that plants responses in a backbone's feature space needs that backbone."""
+    backbone = config["datasets"][wildcards.dataset].get("backbone")
+    return {"backbone": backbone_weights(backbone)} if backbone else {}
+
+
+def gaze_out(name, file):
+    return f"{RESULTS}/data/gaze/{name}/{file}"
+
+
+def gaze_stimuli(name):
+    return directory(f"{RESULTS}/data/stimuli/{name}")
+
+
+def video_betas_root():
+    """(input folder, betas folder): configured betas, the synthetic set's, or none for real videos."""
+    betas = config["datasets"]["video"]["betas_root"]
+    if betas:
+        return betas, betas
+    if config["datasets"]["video"]["root"]:
+        return None, None
+    return f"{RESULTS}/synthetic/video", f"{RESULTS}/synthetic/video/brain"
+
+
+# --- backbones ---
+
+
+def backbone_specs():
+    """config.backbones with each demo backbone's weights placed under results/backbones/."""
+    return pipeline_specs(config)
+
+
+def backbone_weights(name):
+    """The weight file a backbone loads: released weights as configured, or the demo's built file."""
+    return backbone_specs()[name]["weights"]
+
+
+# --- gaze ---
+
+
+def gaze_inputs(wildcards):
+    """Human fixations and the stimulus index of a gaze dataset."""
+    return {
+        "fixations": gaze_out(wildcards.dataset, "fixations.parquet"),
+        "stimuli": f"{RESULTS}/data/stimuli/{wildcards.dataset}",
+    }
+
+
+def gaze_methods():
+    """Methods whose predicted scanpaths are scored: enabled baselines, then models."""
+    methods = list(config["gaze_baselines"]["kinds"]) if enabled("gaze_baselines") else []
+    return methods + (["nevaclip"] if enabled("nevaclip") else [])
+
+
+def gaze_datasets():
+    """Datasets scored by at least one enabled gaze method."""
+    datasets = set(config["gaze_evaluation"]["datasets"]) if enabled("gaze_baselines") else set()
+    if enabled("nevaclip"):
+        datasets |= set(config["nevaclip"]["datasets"])
+    return sorted(datasets)
+
+
+def nevaclip_inputs(wildcards):
+    inputs = {**gaze_inputs(wildcards), "backbone": backbone_weights(config["nevaclip"]["backbone"])}
+    if wildcards.dataset == "capmit1003":  # one scanpath per caption, as in the paper
+        inputs["captions"] = gaze_out("capmit1003", "captions.parquet")
+    return inputs
+
+
+def gaze_metric_tables(wildcards):
+    tables = [f"{RESULTS}/{method}/{wildcards.dataset}/metrics.csv" for method in gaze_methods()]
+    if config["gaze_evaluation"]["human_consistency"]:
+        tables.append(f"{RESULTS}/human_consistency/{wildcards.dataset}/metrics.csv")
+    return tables
+
+
+def gaze_predictions(wildcards):
+    return [f"{RESULTS}/{method}/{wildcards.dataset}/fixations.parquet" for method in gaze_methods()]
+
+
+# --- encoding ---
+ENCODING = config["encoding"]
+
+
+def encoding_inputs(wildcards):
+    return {
+        "features": f"{RESULTS}/features/{ENCODING['backbone']}/{ENCODING['stimuli']}.npy",
+        "responses": f"{RESULTS}/data/brain/{wildcards.dataset}/{wildcards.subject}.h5",
+        "stimuli": f"{RESULTS}/data/stimuli/{ENCODING['stimuli']}",
+        "backbone": backbone_weights(ENCODING["backbone"]),
+    }
+
+
+# --- adhd ---
+ADHD = config["adhd"]
+
+
+def adhd_ground_truth(wildcards):
+    """The planted regions of a synthetic cohort (none for real data)."""
+    if config["datasets"][wildcards.dataset]["root"]:
+        return {}
+    return {"ground_truth": f"{RESULTS}/synthetic/{wildcards.dataset}/ground_truth.json"}

@@ -8,7 +8,7 @@ from neurogaze.runlog import job_log
 with job_log(snakemake):  # noqa: F821 (injected by Snakemake)
     data = load_dataset(
         snakemake.params.dataset,  # noqa: F821
-        snakemake.params.root,  # noqa: F821
+        snakemake.input[0],  # noqa: F821
         loader_options(snakemake.params.config),  # noqa: F821
     )
     write_gaze_data(

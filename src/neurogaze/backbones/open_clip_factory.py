@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from neurogaze.errors import ConfigError, MissingWeightsError
-from neurogaze.io import atomic_path
+from neurogaze.io import atomic_path, write_torch
 
 # Demo weights land here unless a spec names its own file.
 WEIGHTS_DIR_ENV = "NEUROGAZE_WEIGHTS_DIR"
@@ -187,8 +187,7 @@ def _materialise_demo(spec: OpenClipSpec) -> Path:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             model = open_clip.create_model(spec.model, pretrained=None, device="cpu")
-        with atomic_path(weights) as temp:
-            torch.save(model.state_dict(), temp)
+        write_torch(weights, model.state_dict())
     return weights
 
 

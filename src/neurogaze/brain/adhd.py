@@ -629,3 +629,43 @@ def write_results(out_dir: str | os.PathLike, cohort: CohortMaps, results: AdhdR
         handle.create_dataset("brain_mask", data=cohort.mask)
         handle.create_dataset("affine", data=cohort.affine)
         handle.attrs["feature_names"] = ",".join(cohort.feature_names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline stages (the rules and the CLI call these)
+# ---------------------------------------------------------------------------------------------
+
+
+def _method_config(settings: dict) -> AdhdConfig:
+    options = {key: value for key, value in settings.items() if key not in ("enabled", "dataset", "test_subjects")}
+    return AdhdConfig.from_config(options)
+
+
+def run_cohort_maps(rest_dir, out_path, settings: dict, seed: int, cache_dir=None) -> None:
+    """Network maps of every subject of a loaded resting-state cohort (resumable through the cache)."""
+    from neurogaze.data.adhd200 import read_rest_cohort
+
+    table = read_rest_cohort(rest_dir)
+    test_list = settings.get("test_subjects")
+    cohort = compute_cohort_maps(
+        table["path"],
+        _method_config(settings),
+        phenotype=table.drop(columns="path"),
+        seed=seed,
+        test_subjects=read_subject_list(test_list) if test_list else None,
+        cache_dir=cache_dir,
+    )
+    write_cohort_maps(out_path, cohort)
+
+
+def run_evaluation(maps_path, out_dir, settings: dict, seed: int, dataset: str, ground_truth_path=None) -> None:
+    """Test-set, cross-validated and permuted-label scores; Dice against planted regions if known."""
+    import json
+
+    cohort = read_cohort_maps(maps_path)
+    results = evaluate(cohort, _method_config(settings), seed=seed, dataset=dataset)
+    if ground_truth_path:
+        truth = json.loads(Path(ground_truth_path).read_text())
+        planted = planted_voxel_mask(truth, cohort.maps.shape[2], source=ground_truth_path)
+        results.metrics = pd.concat([results.metrics, planted_dice_rows(results, planted, seed, dataset)])
+    write_results(out_dir, cohort, results)

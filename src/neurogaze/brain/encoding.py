@@ -392,7 +392,7 @@ _FITTED = {
 def save_encoder(path, estimator, settings: dict, metadata: dict | None = None) -> None:
     """A self-describing checkpoint: the settings, the fitted arrays and the code version."""
     import neurogaze
-    from neurogaze.io import atomic_path
+    from neurogaze.io import write_torch
 
     name = next(key for key, cls in ESTIMATORS.items() if isinstance(estimator, cls))
     state = {attr: torch.as_tensor(np.asarray(getattr(estimator, attr))) for attr in _FITTED[name]}
@@ -403,8 +403,7 @@ def save_encoder(path, estimator, settings: dict, metadata: dict | None = None) 
         "metadata": metadata or {},
         "neurogaze_version": neurogaze.__version__,
     }
-    with atomic_path(path) as temp:
-        torch.save(payload, temp)
+    write_torch(path, payload)
 
 
 def load_encoder(path, backbone=None):

@@ -97,3 +97,24 @@ def plot_accuracy_vs_paper(metrics: pd.DataFrame, paper_accuracy: float = PAPER_
         axis.set(ylabel="accuracy (%)", ylim=(0, 110), title="ADHD vs TDC accuracy")
         figure.tight_layout()
     return figure
+
+
+def plot_adhd_files(results_dir, group_difference_out, mask_out, roc_out, accuracy_out) -> None:
+    """The pipeline's ADHD figures from the evaluation outputs (metrics.csv, predictions.csv, maps.h5)."""
+    from pathlib import Path
+
+    import h5py
+
+    from neurogaze.data.contracts import read_metrics
+    from neurogaze.figures.style import save_figure
+
+    results_dir = Path(results_dir)
+    with h5py.File(results_dir / "maps.h5", "r") as handle:
+        brain_mask, affine = handle["brain_mask"][()], handle["affine"][()]
+        group_t, frequency = handle["group_t"][()], handle["mask_frequency"][()]
+        features = handle.attrs["feature_names"].split(",")
+    shown = features.index("triangles") if "triangles" in features else 0
+    save_figure(plot_group_difference(group_t[shown], brain_mask, affine, features[shown]), group_difference_out)
+    save_figure(plot_learned_mask(frequency, brain_mask, affine), mask_out)
+    save_figure(plot_roc(pd.read_csv(results_dir / "predictions.csv")), roc_out)
+    save_figure(plot_accuracy_vs_paper(read_metrics(results_dir / "metrics.csv")), accuracy_out)

@@ -1,0 +1,46 @@
+# Stage family: brain. Rules are thin: they call workflow/scripts/*.py, which call neurogaze.
+
+# --- encoding ---
+# Voxel-wise encoder (config `encoding`): ridge with a per-voxel alpha by K-fold CV, or
+# BrainDiVE's linear probe. Output: results/encoding/<dataset>/<subject>/model.pt.
+
+
+rule fit_encoder:
+    input:
+        unpack(encoding_inputs),
+    output:
+        f"{RESULTS}/encoding/{{dataset}}/{{subject}}/model.pt",
+    log:
+        "logs/brain/fit_encoder_{dataset}_{subject}.log",
+    params:
+        settings=ENCODING,
+        backbones=backbone_specs(),
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/fit_encoder.py"
+
+
+# --- adhd ---
+# Dey, Rao & Shah (2012): per-subject voxel-wise correlation networks and their degree,
+# clustering and 3-cycle maps (results/adhd/<dataset>/cohort_maps.h5; resumable per subject).
+
+
+rule adhd_network_maps:
+    input:
+        f"{RESULTS}/data/rest/{{dataset}}",
+    output:
+        f"{RESULTS}/adhd/{{dataset}}/cohort_maps.h5",
+    log:
+        "logs/brain/adhd_network_maps_{dataset}.log",
+    params:
+        settings=ADHD,
+        seed=config["seed"],
+        cache_dir=lambda wildcards: f"{RESULTS}/adhd/{wildcards.dataset}/maps_cache",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/adhd_network_maps.py"

@@ -1,0 +1,97 @@
+# Stage family: evaluate. Rules are thin: they call workflow/scripts/*.py, which call neurogaze.
+
+# --- encoding ---
+# Test-split scores of the voxel-wise encoder: R^2, Pearson r and r / noise ceiling per unit
+# (metrics.csv, tidy) and their medians per ROI (roi_summary.csv).
+
+
+rule evaluate_encoder:
+    input:
+        unpack(encoding_inputs),
+        model=f"{RESULTS}/encoding/{{dataset}}/{{subject}}/model.pt",
+    output:
+        metrics=f"{RESULTS}/encoding/{{dataset}}/{{subject}}/metrics.csv",
+        rois=f"{RESULTS}/encoding/{{dataset}}/{{subject}}/roi_summary.csv",
+    log:
+        "logs/evaluate/evaluate_encoder_{dataset}_{subject}.log",
+    params:
+        settings=ENCODING,
+        backbones=backbone_specs(),
+        device=config["device"],
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/evaluate_encoder.py"
+
+
+if enabled("encoding"):
+    FINAL_TARGETS += [
+        f"{RESULTS}/encoding/{ENCODING['dataset']}/{subject}/{name}"
+        for subject in ENCODING["subjects"]
+        for name in ("metrics.csv", "roi_summary.csv")
+    ]
+
+
+# --- gaze ---
+# Predicted scanpaths against every human of each image of the scored split (scanpath and
+# saliency metrics; per image and `dataset_mean`), and the leave-one-subject-out human ceiling.
+
+
+rule evaluate_scanpaths:
+    input:
+        unpack(gaze_inputs),
+        predicted=f"{RESULTS}/{{method}}/{{dataset}}/fixations.parquet",
+    output:
+        f"{RESULTS}/{{method}}/{{dataset}}/metrics.csv",
+    wildcard_constraints:
+        method=GAZE_METHODS,
+    log:
+        "logs/evaluate/evaluate_scanpaths_{method}_{dataset}.log",
+    params:
+        evaluation=config["gaze_evaluation"],
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/evaluate_scanpaths.py"
+
+
+rule human_consistency:
+    input:
+        unpack(gaze_inputs),
+    output:
+        f"{RESULTS}/human_consistency/{{dataset}}/metrics.csv",
+    log:
+        "logs/evaluate/human_consistency_{dataset}.log",
+    params:
+        evaluation=config["gaze_evaluation"],
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/evaluate_scanpaths.py"
+
+
+# --- adhd ---
+# PCA-LDA with a discriminative mask learned on training subjects: held-out test set,
+# site-stratified CV, permuted labels; Dice against the planted regions of a synthetic cohort.
+
+
+rule adhd_evaluate:
+    input:
+        unpack(adhd_ground_truth),
+        maps=f"{RESULTS}/adhd/{{dataset}}/cohort_maps.h5",
+    output:
+        metrics=f"{RESULTS}/adhd/{{dataset}}/metrics.csv",
+        predictions=f"{RESULTS}/adhd/{{dataset}}/predictions.csv",
+        maps=f"{RESULTS}/adhd/{{dataset}}/maps.h5",
+    log:
+        "logs/evaluate/adhd_evaluate_{dataset}.log",
+    params:
+        settings=ADHD,
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/adhd_evaluate.py"

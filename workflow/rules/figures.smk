@@ -1,0 +1,91 @@
+# Stage family: figures. Rules are thin: they call workflow/scripts/*.py, which call neurogaze.
+
+# --- encoding ---
+# Accuracy brain map of the voxel-wise encoder: a NIfTI volume in the subject's space and a glass
+# brain (or nilearn's fsaverage5 surface with `encoding.figure.surface`).
+
+
+rule plot_encoder:
+    input:
+        metrics=f"{RESULTS}/encoding/{{dataset}}/{{subject}}/metrics.csv",
+        responses=f"{RESULTS}/data/brain/{{dataset}}/{{subject}}.h5",
+    output:
+        nifti=f"{RESULTS}/encoding/{{dataset}}/{{subject}}/{ENCODING.get('figure', {}).get('metric', 'r_over_nc')}.nii.gz",
+        figure=report(
+            f"{RESULTS}/figures/encoding/{{dataset}}_{{subject}}_accuracy.png",
+            caption="../report/encoding_accuracy.rst",
+            category="encoding",
+        ),
+    log:
+        "logs/figures/plot_encoder_{dataset}_{subject}.log",
+    params:
+        figure=ENCODING.get("figure", {}),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_encoder.py"
+
+
+if enabled("encoding"):
+    FINAL_TARGETS += [
+        f"{RESULTS}/figures/encoding/{ENCODING['dataset']}_{subject}_accuracy.png" for subject in ENCODING["subjects"]
+    ]
+
+
+# --- gaze ---
+# Metric bars of every scored method with the human ceiling, and scanpaths drawn on images.
+
+
+rule plot_gaze:
+    input:
+        unpack(gaze_inputs),
+        tables=gaze_metric_tables,
+        predictions=gaze_predictions,
+    output:
+        metrics=report(
+            f"{RESULTS}/figures/gaze/{{dataset}}_metrics.png",
+            caption="../report/gaze_metrics.rst",
+            category="gaze",
+        ),
+        scanpaths=report(
+            f"{RESULTS}/figures/gaze/{{dataset}}_scanpaths.png",
+            caption="../report/gaze_scanpaths.rst",
+            category="gaze",
+        ),
+    log:
+        "logs/figures/plot_gaze_{dataset}.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_gaze.py"
+
+
+FINAL_TARGETS += [f"{RESULTS}/figures/gaze/{dataset}_{kind}.png" for dataset in gaze_datasets() for kind in ("metrics", "scanpaths")]
+
+
+# --- adhd ---
+
+
+rule plot_adhd:
+    input:
+        metrics=f"{RESULTS}/adhd/{{dataset}}/metrics.csv",
+        predictions=f"{RESULTS}/adhd/{{dataset}}/predictions.csv",
+        maps=f"{RESULTS}/adhd/{{dataset}}/maps.h5",
+    output:
+        group_difference=report(f"{RESULTS}/figures/adhd/{{dataset}}_group_difference.png", caption="../report/adhd.rst", category="adhd"),
+        mask=report(f"{RESULTS}/figures/adhd/{{dataset}}_learned_mask.png", caption="../report/adhd.rst", category="adhd"),
+        roc=report(f"{RESULTS}/figures/adhd/{{dataset}}_roc.png", caption="../report/adhd.rst", category="adhd"),
+        accuracy=report(f"{RESULTS}/figures/adhd/{{dataset}}_accuracy.png", caption="../report/adhd.rst", category="adhd"),
+    log:
+        "logs/figures/plot_adhd_{dataset}.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_adhd.py"
+
+
+if enabled("adhd"):
+    FINAL_TARGETS += [
+        f"{RESULTS}/figures/adhd/{ADHD['dataset']}_{name}.png"
+        for name in ("group_difference", "learned_mask", "roc", "accuracy")
+    ]

@@ -1,0 +1,43 @@
+# Stage family: gaze. Scanpath predictors and baselines write predicted scanpaths in the fixation
+# contract: results/<method>/<dataset>/fixations.parquet, for the images of the scored split.
+GAZE_METHODS = "centre_bias|uniform|nevaclip"
+
+
+rule gaze_baseline:
+    input:
+        unpack(gaze_inputs),
+    output:
+        f"{RESULTS}/{{baseline}}/{{dataset}}/fixations.parquet",
+    wildcard_constraints:
+        baseline="centre_bias|uniform",
+    log:
+        "logs/gaze/baseline_{baseline}_{dataset}.log",
+    params:
+        settings=config["gaze_baselines"],
+        evaluation=config["gaze_evaluation"],
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/gaze_baseline.py"
+
+
+rule nevaclip_scanpaths:
+    input:
+        unpack(nevaclip_inputs),
+    output:
+        f"{RESULTS}/nevaclip/{{dataset}}/fixations.parquet",
+    log:
+        "logs/gaze/nevaclip_{dataset}.log",
+    params:
+        settings=config["nevaclip"],
+        evaluation=config["gaze_evaluation"],
+        backbones=backbone_specs(),
+        device=config["device"],
+        resume_dir=lambda wildcards: f"{RESULTS}/nevaclip/{wildcards.dataset}/partial",
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/nevaclip_scanpaths.py"
