@@ -1,6 +1,9 @@
 """The DAG as a user runs it: lint, dry runs of both configs, config errors, logs, determinism."""
 
 import hashlib
+import os
+import subprocess
+import sys
 import re
 from pathlib import Path
 
@@ -75,5 +78,20 @@ def test_demo_runs_end_to_end_twice_with_identical_metric_tables(workflow_copy):
         assert path.parts[len(workflow_copy.parts)] == "logs", log
         assert path.stat().st_size > 0, f"{log} is empty"
 
+    _run_notebooks(workflow_copy)
+
     run_snakemake(workflow_copy, "--cores", "2", "--forceall")
     assert _digest_tables(workflow_copy / "results") == first
+
+
+def _run_notebooks(workdir: Path) -> None:
+    """Each jupytext notebook is a valid notebook and runs top to bottom on the demo's results."""
+    import jupytext
+
+    for notebook in sorted((workdir / "notebooks").glob("*.py")):
+        assert jupytext.read(notebook).cells, notebook
+        result = subprocess.run(
+            [sys.executable, str(notebook)], cwd=workdir, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+        )
+        assert result.returncode == 0, f"{notebook.name}:\n{result.stderr[-3000:]}"

@@ -131,4 +131,4 @@ def adhd_ground_truth(wildcards):
     """The planted regions of a synthetic cohort (none for real data)."""
     if config["datasets"][wildcards.dataset]["root"]:
         return {}
-    return {"ground_truth": f"{RESULTS}/synthetic/{wildcards.dataset}/ground_truth.json"}
+    return {"synthetic": f"{RESULTS}/synthetic/{wildcards.dataset}"}

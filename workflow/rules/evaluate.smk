@@ -91,6 +91,7 @@ rule adhd_evaluate:
     params:
         settings=ADHD,
         seed=config["seed"],
+        ground_truth=lambda wildcards, input: f"{input.synthetic}/ground_truth.json" if "synthetic" in input.keys() else None,
     conda:
         CONDA_ENV
     script:

@@ -12,5 +12,5 @@ with job_log(snakemake):  # noqa: F821 (injected by Snakemake)
         snakemake.params.settings,  # noqa: F821
         snakemake.params.seed,  # noqa: F821
         dataset=snakemake.wildcards.dataset,  # noqa: F821
-        ground_truth_path=snakemake.input.get("ground_truth"),  # noqa: F821
+        ground_truth_path=snakemake.params.ground_truth,  # noqa: F821
     )

@@ -109,9 +109,11 @@ def evaluate_predicted_scanpaths(predicted_path, fixations_path, stimuli_dir, ou
     humans, sizes, index = _humans_and_sizes(fixations_path, stimuli_dir)
     on_split, other = _split_humans(humans, index, evaluation["split"], fixations_path)
     predicted = read_fixations(predicted_path, sizes)
+    # Only predicted images are scored; all humans are passed so that shuffled-AUC negatives
+    # come from every other image of the dataset, not only from the scored split.
     table = evaluate_scanpaths(
-        predicted,
-        on_split,
+        predicted[predicted["stim_id"].isin(set(on_split["stim_id"]))],
+        humans,
         sizes,
         method,
         centre_bias=centre_bias_parameters(other, sizes, centre_bias_setting),
@@ -130,8 +132,9 @@ def evaluate_human_consistency(fixations_path, stimuli_dir, out_path, evaluation
     humans, sizes, index = _humans_and_sizes(fixations_path, stimuli_dir)
     on_split, other = _split_humans(humans, index, evaluation["split"], fixations_path)
     table = human_consistency(
-        on_split,
+        humans,
         sizes,
+        stim_ids=sorted(on_split["stim_id"].unique()),
         centre_bias=centre_bias_parameters(other, sizes, centre_bias_setting),
         seed=seed,
         **_metric_options(evaluation, dataset),

@@ -203,8 +203,12 @@ def human_consistency(
     split: str = "test",
     seed: int = 0,
     progress: bool = True,
+    stim_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     """Leave-one-subject-out ceiling, per image, in the metrics contract.
+
+    ``stim_ids`` limits the scored images (default: all); every image of ``humans`` still
+    supplies shuffled-AUC negatives, as for :func:`evaluate_scanpaths`.
 
     Each subject's scanpaths are scored against every other subject's (scanpath metrics), and
     the other subjects' fixations blurred by ``sigma_px`` are scored as a saliency map against
@@ -219,7 +223,8 @@ def human_consistency(
     datasets = humans.groupby("stim_id")["dataset"].first()
     others = _OtherImageFixations(humans, image_sizes)
     rows = []
-    for stim_id in tqdm(sorted(human_paths), desc=method, disable=not progress):
+    scored = sorted(human_paths) if stim_ids is None else sorted(set(stim_ids) & set(human_paths))
+    for stim_id in tqdm(scored, desc=method, disable=not progress):
         width, height = image_sizes[stim_id]
         by_subject: dict[str, list[np.ndarray]] = defaultdict(list)
         for subject, path in human_paths[stim_id]:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import andersson_pos, write_andersson, write_image
+from .conftest import andersson_pos, write_andersson, write_image
 
 from neurogaze.data.gaze.andersson import kappa_table, load_andersson2017, read_recording
 from neurogaze.data.gaze.detection import DetectorConfig

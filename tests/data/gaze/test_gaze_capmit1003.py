@@ -1,5 +1,5 @@
 import pytest
-from conftest import CLICKS, write_capmit
+from .conftest import CLICKS, write_capmit
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.capmit1003 import load_capmit1003

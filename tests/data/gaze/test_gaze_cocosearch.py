@@ -1,5 +1,5 @@
 import pytest
-from conftest import coco_trial, write_cocosearch
+from .conftest import coco_trial, write_cocosearch
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.cocosearch import load_cocosearch18

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import planted_trace
+from .conftest import planted_trace
 
 from neurogaze.data.gaze.detection import (
     DetectorConfig,

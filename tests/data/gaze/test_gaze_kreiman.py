@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import kreiman_trial, write_kreiman
+from .conftest import kreiman_trial, write_kreiman
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.kreiman import load_kreiman, valid_files

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import scipy.io
-from conftest import planted_trace, write_image, write_mit1003_file
+from .conftest import planted_trace, write_image, write_mit1003_file
 
 from neurogaze.data.gaze.detection import ScreenGeometry
 from neurogaze.data.gaze.mit1003 import load_mit1003

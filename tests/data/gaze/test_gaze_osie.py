@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import scipy.io
-from conftest import write_osie
+from .conftest import write_osie
 
 from neurogaze.data.contracts import read_fixations, read_stimulus_set
 from neurogaze.data.gaze import write_gaze_data

@@ -4,7 +4,7 @@ contracts; every generator's output is read back by the real loader."""
 import numpy as np
 import pytest
 import yaml
-from conftest import (
+from .conftest import (
     CLICKS,
     andersson_pos,
     coco_trial,

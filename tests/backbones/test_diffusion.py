@@ -1,0 +1,99 @@
+"""Tiny Stable Diffusion pipelines: built from config, saved as diffusers folders, loaded offline."""
+
+import numpy as np
+import pytest
+import torch
+
+from neurogaze.backbones.diffusion import (
+    TinySDConfig,
+    VAEFitConfig,
+    build_demo_pipeline,
+    build_tiny_pipeline,
+    fit_vae,
+    images_to_tensor,
+    load_sd_pipeline,
+    scheduler_class,
+)
+from neurogaze.backbones.tokenizer import write_clip_tokenizer
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
+
+TINY = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    return write_clip_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer")
+
+
+def _sample(pipe, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return pipe("", num_inference_steps=2, guidance_scale=1.0, generator=generator, output_type="np").images
+
+
+def test_saved_pipeline_loads_back_and_reproduces_the_image(tmp_path, tokenizer_dir):
+    folder = build_demo_pipeline(tmp_path / "sd", TINY, tokenizer_dir=tokenizer_dir)
+    assert (folder / "model_index.json").is_file() and (folder / "neurogaze.json").is_file()
+    built = build_tiny_pipeline(TINY, tokenizer_dir)
+    loaded = load_sd_pipeline(folder)
+    image = _sample(loaded)
+    assert image.shape == (1, 16, 16, 3)
+    np.testing.assert_allclose(image, _sample(built), atol=1e-5)
+    # Same config, same seed: the architecture's weights are identical.
+    for a, b in zip(built.unet.state_dict().values(), loaded.unet.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_scheduler_can_be_swapped_on_load(tmp_path, tokenizer_dir):
+    folder = build_demo_pipeline(tmp_path / "sd", TINY, tokenizer_dir=tokenizer_dir)
+    pipe = load_sd_pipeline(folder, scheduler="DPMSolverMultistepScheduler")
+    assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert pipe.scheduler.config.beta_schedule == "scaled_linear"
+
+
+def test_missing_folder_raises_missing_weights(tmp_path):
+    with pytest.raises(MissingWeightsError, match="stable-diffusion-2-1-base"):
+        load_sd_pipeline(tmp_path / "nowhere")
+
+
+def test_folder_without_model_index_is_rejected(tmp_path):
+    (tmp_path / "sd").mkdir()
+    with pytest.raises(DataValidationError, match="model_index.json"):
+        load_sd_pipeline(tmp_path / "sd")
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ConfigError, match="tiny_sd.unet_width"):
+        TinySDConfig.from_dict({"unet_width": 3})
+    with pytest.raises(ConfigError, match="EulerAncestral"):
+        scheduler_class("EulerAncestral")
+    assert TinySDConfig.from_dict({"unet_channels": [8, 16]}).unet_channels == (8, 16)
+
+
+def test_fit_vae_learns_and_scales_latents_to_unit_sd(tokenizer_dir):
+    pipe = build_tiny_pipeline(TINY, tokenizer_dir)
+    rng = np.random.default_rng(0)
+    # Two-colour images (left/right halves): a random VAE cannot reproduce their colours.
+    left, right = rng.integers(0, 256, size=(2, 64, 1, 1, 3))
+    images = np.concatenate([np.broadcast_to(left, (64, 16, 8, 3)), np.broadcast_to(right, (64, 16, 8, 3))], axis=2)
+    pixels = images_to_tensor(images.astype(np.uint8), 16)
+    trace = fit_vae(pipe.vae, pixels, VAEFitConfig(steps=60, batch_size=16, lr=2e-3))
+    assert np.mean(trace["loss"][-5:]) < 0.5 * np.mean(trace["loss"][:5])
+    with torch.no_grad():
+        latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+    assert latents.std().item() == pytest.approx(1.0, rel=1e-3)
+    assert pipe.vae.config.scaling_factor == pytest.approx(trace["scaling_factor"])
+
+
+def test_demo_pipeline_with_vae_fit_requires_stimuli(tmp_path, tokenizer_dir):
+    with pytest.raises(DataValidationError, match="stimuli"):
+        build_demo_pipeline(
+            tmp_path / "sd", TINY, stimuli=None, vae_fit=VAEFitConfig(steps=1), tokenizer_dir=tokenizer_dir
+        )
+    assert not (tmp_path / "sd").exists()
+
+
+def test_images_to_tensor_checks_shape():
+    with pytest.raises(DataValidationError, match="images"):
+        images_to_tensor(np.zeros((2, 8, 8), dtype=np.uint8), 8)
+    tensor = images_to_tensor(np.full((1, 8, 8, 3), 255, dtype=np.uint8), 4)
+    assert tensor.shape == (1, 3, 4, 4) and torch.allclose(tensor, torch.ones_like(tensor))

@@ -1,0 +1,432 @@
+"""BrainDiVE: guidance raises the predicted ROI activation and moves a planted attribute on the pixels.
+
+Nothing here uses another stage's output: the pipelines and CLIP models are tiny, built from
+config with open_clip / diffusers directly, and the readouts are planted.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neurogaze.backbones.diffusion import (
+    TinySDConfig,
+    VAEFitConfig,
+    build_tiny_pipeline,
+    fit_vae,
+    images_to_tensor,
+)
+from neurogaze.backbones.tokenizer import write_clip_tokenizer
+from neurogaze.brain import braindive as bd
+from neurogaze.data.contracts import read_metrics, write_metrics
+from neurogaze.errors import ConfigError, DataValidationError
+
+TINY_SD = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    return write_clip_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer")
+
+
+@pytest.fixture(scope="module")
+def pipe(tokenizer_dir):
+    return build_tiny_pipeline(TINY_SD, tokenizer_dir)
+
+
+def tiny_clip(tmp_path_factory, seed=0):
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("clip")
+    (folder / "braindive-test-clip.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(folder / "braindive-test-clip.json")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, _, preprocess = open_clip.create_model_and_transforms("braindive-test-clip", pretrained=None)
+    return model.eval(), preprocess
+
+
+@pytest.fixture(scope="module")
+def clip_model(tmp_path_factory):
+    return tiny_clip(tmp_path_factory)
+
+
+class LowPassWarmth(torch.nn.Module):
+    """A fixed conv net reading warmth (mean red - mean blue) off a low-passed image."""
+
+    def __init__(self, grid: int = 4):
+        super().__init__()
+        self.grid = grid
+        self.mix = torch.nn.Conv2d(3, 1, kernel_size=1, bias=False)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1))
+        self.mix.requires_grad_(False)
+        self.register_buffer("weight", torch.ones(1))  # predict_images reads the device from a buffer
+
+    def forward(self, images):
+        return self.mix(bd.lowpass(images, self.grid)).mean(dim=(1, 2, 3))
+
+
+def small_config(**overrides):
+    values = {"num_inference_steps": 5, "scheduler": "DDIMScheduler", "guidance_scale": 30.0, "n_images": 6, "batch_size": 6}
+    values.update(overrides)
+    return bd.BrainDiVEConfig(**values)
+
+
+# --- configuration and selection --------------------------------------------------------------
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="braindive.scheduler"):
+        bd.BrainDiVEConfig(scheduler="EulerDiscreteScheduler")
+    with pytest.raises(ConfigError, match="top_fraction"):
+        bd.BrainDiVEConfig(top_fraction=0.0)
+    with pytest.raises(ConfigError, match="braindive.steps"):
+        bd.BrainDiVEConfig.from_dict({"steps": 50})
+    with pytest.raises(ConfigError, match="guidance_scale"):
+        bd.BrainDiVEConfig(guidance_scale=-1)
+    paper = bd.BrainDiVEConfig()
+    assert (paper.scheduler, paper.num_inference_steps, paper.prompt, paper.n_keep) == ("DPMSolverMultistepScheduler", 50, "", 100)
+    assert not paper.prior_noise_correction
+
+
+def test_top_fraction_keeps_the_highest_scores():
+    scores = np.array([0.1, 0.9, 0.3, 0.8, 0.2, 0.0, 0.5, 0.4, 0.6, 0.7])
+    keep = bd.select_top(scores, 0.2)
+    assert np.flatnonzero(keep).tolist() == [1, 3]
+    assert bd.rank_descending(np.array([1.0, 1.0, 2.0])).tolist() == [1, 2, 0]  # ties: stable
+
+
+def test_roi_readout_is_the_mean_of_the_roi_units():
+    coef = np.arange(12, dtype=float).reshape(4, 3)
+    weight, bias = bd.roi_readout(coef, np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, False, True, False]))
+    np.testing.assert_allclose(weight, [3.0, 4.0, 5.0])
+    assert bias == pytest.approx(2.0)
+    with pytest.raises(DataValidationError, match="roi_mask"):
+        bd.roi_readout(coef, np.zeros(4), np.zeros(4, dtype=bool))
+    with pytest.raises(DataValidationError, match="roi_mask"):
+        bd.roi_readout(coef, np.zeros(4), np.ones(3, dtype=bool))
+
+
+def test_predictor_matches_open_clip_preprocessing(clip_model):
+    """The differentiable input path gives the features open_clip's own (PIL) preprocessing gives."""
+    from PIL import Image
+
+    model, preprocess = clip_model
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    weight = rng.normal(size=32)
+    predictor = bd.roi_predictor_from_encoder(model, weight[None, :].repeat(2, 0), np.array([0.5, 0.5]), np.ones(2, bool))
+    with torch.no_grad():
+        reference = model.encode_image(torch.stack([preprocess(Image.fromarray(im)) for im in images])).float()
+    reference = torch.nn.functional.normalize(reference, dim=-1).numpy() @ weight + 0.5
+    np.testing.assert_allclose(bd.predict_images(predictor, images), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_fit_roi_readout_recovers_a_planted_linear_readout(clip_model):
+    model, _ = clip_model
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(80, 32, 32, 3), dtype=np.uint8)
+    predictor = bd.roi_predictor_from_encoder(model, np.zeros((1, 32)), np.zeros(1), np.ones(1, bool))
+    features = bd.predictor_features(predictor, images)
+    planted = rng.normal(size=32)
+    response = features @ planted + 3.0
+    bd.fit_roi_readout(predictor, images, response, alpha=1e-8)
+    np.testing.assert_allclose(bd.predict_images(predictor, images), response, atol=1e-3)
+    with pytest.raises(DataValidationError, match="roi_response"):
+        bd.fit_roi_readout(predictor, images, response[:5])
+
+
+# --- the guided sampler -----------------------------------------------------------------------
+
+
+def test_guidance_step_ascends_the_roi_score(pipe):
+    """One step: the x0 estimate from the guided noise prediction scores higher than the plain one."""
+    predictor = LowPassWarmth()
+    config = small_config(prior_noise_correction=True)
+    scheduler = bd._fresh_scheduler(pipe, config.scheduler)
+    scheduler.set_timesteps(config.num_inference_steps)
+    t = scheduler.timesteps[1]
+    alpha_bar = scheduler.alphas_cumprod[int(t)]
+    latents = bd._initial_latents(pipe, [1, 2, 3], 16, 16, "cpu")
+    embeds = bd._prompt_embeddings(pipe, "", 3, "cpu")
+    scores = []
+    for scale in (0.0, 1.0):
+        eps = bd._guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale)
+        x0 = (latents - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
+        with torch.no_grad():
+            scores.append(predictor(bd.decode_latents(pipe, x0)))
+    assert torch.all(scores[1] > scores[0])
+
+
+def test_images_depend_on_their_seed_only(pipe):
+    config = small_config(num_inference_steps=3)
+    seeds = bd.image_seeds(config)[:3]
+    together = bd.sample_batch(pipe, None, config, seeds)
+    alone = torch.cat([bd.sample_batch(pipe, None, config, [seed]) for seed in seeds])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(bd.sample_batch(pipe, None, config, seeds), together, atol=0, rtol=0)
+    assert bd.image_seeds(config) == bd.image_seeds(small_config(num_inference_steps=3))
+
+
+@pytest.mark.parametrize("grad_through_unet", [True, False])
+def test_guidance_raises_the_predicted_activation_by_one_unguided_sd(pipe, clip_model, grad_through_unet):
+    """Planted-truth check 1 on a tiny open_clip encoder with a random ROI readout."""
+    model, _ = clip_model
+    rng = np.random.default_rng(3)
+    coef, intercept, roi = rng.normal(size=(20, 32)), rng.normal(size=20), np.arange(20) < 8
+    predictor = bd.roi_predictor_from_encoder(model, coef, intercept, roi)
+    config = small_config(grad_through_unet=grad_through_unet, prior_noise_correction=True)
+    result = bd.synthesise_roi(pipe, predictor, config, "roi-a")
+    gain = result.guided_score.mean() - result.unguided_score.mean()
+    assert gain > result.unguided_score.std(ddof=1)
+    assert result.selected.sum() == 1 and result.guided_score[result.selected][0] == result.guided_score.max()
+
+
+@pytest.fixture(scope="module")
+def colour_pipe(tokenizer_dir):
+    """A 16 px pipeline whose VAE was trained briefly on colourful images (FACTS.md, recipe step 1):
+    a random VAE decoder cannot change the mean colour, whatever the guidance."""
+    stimuli = colourful_stimuli(256, 16, seed=4)
+    config = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+    pipe = build_tiny_pipeline(config, tokenizer_dir)
+    fit_vae(pipe.vae, images_to_tensor(stimuli, 16), VAEFitConfig(steps=150, batch_size=16, lr=2e-3))
+    return pipe
+
+
+def test_guidance_moves_planted_warmth_on_the_pixels(colour_pipe):
+    """Planted-truth check 2: a warmth-selective readout makes the images warmer (paired test)."""
+    predictor = LowPassWarmth()
+    config = small_config(
+        num_inference_steps=10, n_images=12, batch_size=12, guidance_scale=1000.0, prior_noise_correction=True
+    )
+    unguided = bd.unguided_images(colour_pipe, config)
+    result = bd.synthesise_roi(colour_pipe, predictor, config, "warm", unguided=unguided)
+    test = bd.paired_attribute_test(_warmth(result.guided), _warmth(result.unguided))
+    print("warmth on the pixels, guided vs unguided:", test)  # shown with pytest -s
+    assert test["change"] > 0.015  # absolute: 1.5 % of the full red-minus-blue range
+    assert test["p_wilcoxon"] < 0.01
+    assert result.guided_score.mean() - result.unguided_score.mean() > result.unguided_score.std(ddof=1)
+
+
+def _warmth(images):
+    pixels = np.asarray(images, dtype=float) / 255.0
+    return pixels[..., 0].mean(axis=(1, 2)) - pixels[..., 2].mean(axis=(1, 2))
+
+
+# --- outputs, evaluation, figures -------------------------------------------------------------
+
+
+def _fake_result(roi="roi-a", n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    unguided = rng.integers(0, 200, size=(n, 8, 8, 3), dtype=np.uint8)
+    guided = unguided.copy()
+    guided[..., 0] += 40  # warmer by construction
+    return bd.SynthesisResult(
+        roi=roi,
+        seeds=list(range(n)),
+        guided=guided,
+        unguided=unguided,
+        guided_score=rng.normal(2.0, 0.1, size=n),
+        unguided_score=rng.normal(0.0, 0.1, size=n),
+        selected=bd.select_top(rng.normal(size=n), 0.4),
+    )
+
+
+def test_synthesis_round_trip(tmp_path):
+    results = [_fake_result("roi-a"), _fake_result("roi-b", seed=1)]
+    index = bd.write_synthesis(tmp_path / "out", results, small_config(n_images=5))
+    read_index, images = bd.read_synthesis(tmp_path / "out")
+    pd.testing.assert_frame_equal(read_index[index.columns], index, check_dtype=False)
+    np.testing.assert_array_equal(images[("roi-b", "guided")], results[1].guided)
+    np.testing.assert_array_equal(images[("roi-a", "unguided")], results[0].unguided)
+    assert len(list((tmp_path / "out" / "unguided").glob("*.png"))) == 5  # shared by all ROIs
+    with pytest.raises(DataValidationError, match="index.csv"):
+        bd.read_synthesis(tmp_path)
+
+
+def test_planted_attribute_rois_keeps_pixel_attributes():
+    truth = {"rois": {"faces": "face", "warm": "warmth", "vertical": "vertical_energy", "feature": "feature"}}
+    assert bd.planted_attribute_rois(truth) == {"vertical": "vertical_energy", "warm": "warmth"}
+    with pytest.raises(DataValidationError, match="rois"):
+        bd.planted_attribute_rois({"roi": []}, "ground_truth.json")
+
+
+def test_paired_attribute_test_known_answer():
+    unguided = np.linspace(0.0, 1.0, 10)
+    test = bd.paired_attribute_test(unguided + 0.5, unguided)
+    assert test["change"] == pytest.approx(0.5)
+    assert test["change_sd_units"] == pytest.approx(0.5 / unguided.std(ddof=1))
+    assert test["p_wilcoxon"] == pytest.approx(1 / 2**10)  # exact test: all 10 pairs positive
+    assert bd.paired_attribute_test(unguided, unguided)["p_wilcoxon"] == 1.0
+
+
+def test_evaluation_rows_form_a_metric_table(tmp_path):
+    result = _fake_result(n=8)
+    rows = bd.evaluation_rows(
+        result, "nsd-demo", seed=0, dataset_top=np.array([1.0, 0.8]), independent=LowPassWarmth(2), attributes=["warmth"]
+    )
+    write_metrics(tmp_path / "metrics.csv", bd.evaluation_table(rows))
+    table = read_metrics(tmp_path / "metrics.csv").set_index("metric")["value"]
+    assert table["pred_dataset_top_mean"] == pytest.approx(0.9)
+    assert table["gain_sd_units"] > 10
+    assert table["attr_warmth_change"] == pytest.approx(40 / 255, abs=1e-9)
+    assert table["indep_change"] > 0
+    assert table["attr_warmth_p_wilcoxon"] < 0.01
+    with pytest.raises(ConfigError, match="attribute"):
+        bd.evaluation_rows(result, "nsd-demo", 0, attributes=["colourfulness"])
+
+
+def test_figures_draw_every_roi(tmp_path):
+    from neurogaze.figures.braindive import (
+        activation_long_table,
+        plot_activation_comparison,
+        plot_top_images,
+    )
+    from neurogaze.figures.style import save_figure
+
+    bd.write_synthesis(tmp_path / "out", [_fake_result("a"), _fake_result("b", seed=1)], small_config(n_images=5))
+    index, images = bd.read_synthesis(tmp_path / "out")
+    grid = plot_top_images(index, images, n_per_roi=3)
+    assert len(grid.axes) == 6
+    table = activation_long_table(index, {"a": np.array([1.0, 1.1]), "b": np.array([0.5])})
+    comparison = plot_activation_comparison(table)
+    assert len(comparison.axes) == 2
+    save_figure(grid, tmp_path / "grid.png")
+    save_figure(comparison, tmp_path / "comparison.png")
+    assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+# --- the full demo recipe (FACTS.md) ----------------------------------------------------------
+
+
+def colourful_stimuli(n: int, size: int, seed: int) -> np.ndarray:
+    """Smooth random colour fields with an oriented grating on top: warmth and orientation vary."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 1, size=(n, 3, 4, 4)).astype(np.float32)
+    fields = torch.nn.functional.interpolate(torch.from_numpy(coarse), size=(size, size), mode="bicubic")
+    y, x = np.mgrid[0:size, 0:size] / size
+    theta = rng.uniform(0, np.pi, size=n)[:, None, None]
+    gratings = 0.25 * np.sin(2 * np.pi * 4 * (x * np.cos(theta) + y * np.sin(theta)))
+    images = fields.numpy().transpose(0, 2, 3, 1) + gratings[..., None]
+    return (np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.slow
+def test_full_demo_recipe_moves_warmth_under_an_independent_readout(tmp_path_factory, tokenizer_dir):
+    """FACTS.md's recipe end to end at 64 px: VAE fitted on the stimuli (300 steps), low-passed
+    tiny-CLIP readouts fitted by ridge (alpha 1, unit-normalised features), DDIM 30 steps, scale
+    100, prior-noise correction. Scored by a second CLIP's readout and on the pixels."""
+    stimuli = colourful_stimuli(384, 64, seed=5)
+    warm = _warmth(stimuli)
+    response = (warm - warm.mean()) / warm.std() + 0.3 * np.random.default_rng(6).normal(size=len(warm))
+    predictors = []
+    for seed in (0, 1):  # the guiding readout and an independent one
+        model, _ = tiny_clip(tmp_path_factory, seed=seed)
+        predictor = bd.roi_predictor_from_encoder(model, np.zeros((1, 32)), np.zeros(1), np.ones(1, bool), lowpass_grid=8)
+        predictors.append(bd.fit_roi_readout(predictor, stimuli[:320], response[:320], alpha=1.0))
+    held_out = np.corrcoef(bd.predict_images(predictors[0], stimuli[320:]), response[320:])[0, 1]
+    assert held_out > 0.6
+    pipe = build_tiny_pipeline(TinySDConfig(image_size=64), tokenizer_dir)
+    fit_vae(pipe.vae, images_to_tensor(stimuli, 64), VAEFitConfig(steps=300, lr=2e-3, batch_size=32))
+    config = bd.BrainDiVEConfig(
+        num_inference_steps=30, scheduler="DDIMScheduler", guidance_scale=100.0, n_images=32, batch_size=16,
+        prior_noise_correction=True,
+    )
+    result = bd.synthesise_roi(pipe, predictors[0], config, "warm")
+    assert result.guided_score.mean() - result.unguided_score.mean() > result.unguided_score.std(ddof=1)
+    pixels = bd.paired_attribute_test(_warmth(result.guided), _warmth(result.unguided))
+    independent = bd.paired_attribute_test(
+        bd.predict_images(predictors[1], result.guided), bd.predict_images(predictors[1], result.unguided)
+    )
+    print("pixels:", pixels, "\nindependent readout:", independent)
+    assert pixels["change"] > 0.02 and pixels["p_wilcoxon"] < 1e-3
+    assert independent["change"] > 0 and independent["p_wilcoxon"] < 1e-3
+
+
+def test_fit_roi_predictors_fit_each_roi_mean(clip_model):
+    model, _ = clip_model
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, size=(60, 32, 32, 3), dtype=np.uint8)
+    probe = bd.roi_predictor_from_encoder(model, np.zeros((1, 32)), np.zeros(1), np.ones(1, bool), lowpass_grid=4)
+    features = bd.predictor_features(probe, images)
+    responses = features @ rng.normal(size=(32, 5))
+    rois = {"a": np.array([1, 1, 0, 0, 0], bool), "b": np.array([0, 0, 1, 1, 1], bool)}
+    predictors = bd.fit_roi_predictors(model, images, responses, rois, alpha=1e-8, lowpass_grid=4)
+    for name, mask in rois.items():
+        np.testing.assert_allclose(bd.predict_images(predictors[name], images), responses[:, mask].mean(1), atol=1e-3)
+    with pytest.raises(DataValidationError, match="rois/c"):
+        bd.fit_roi_predictors(model, images, responses, {"c": np.zeros(5, bool)})
+
+
+def test_run_braindive_writes_images_index_and_metrics(tmp_path, pipe, clip_model):
+    model, _ = clip_model
+    rng = np.random.default_rng(8)
+    predictors = {
+        "warm": LowPassWarmth(),
+        "clip": bd.roi_predictor_from_encoder(model, rng.normal(size=(3, 32)), np.zeros(3), np.ones(3, bool)),
+    }
+    config = small_config(num_inference_steps=2, n_images=5, batch_size=5)
+    dataset = rng.integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
+    table = bd.run_braindive(
+        pipe, predictors, config, tmp_path / "out", "demo", dataset_images=dataset,
+        independent={"warm": LowPassWarmth(2)}, attribute_rois={"warm": "warmth"}, progress=False,
+    )
+    write_metrics(tmp_path / "metrics.csv", table)
+    index, images = bd.read_synthesis(tmp_path / "out")
+    assert set(index["roi"]) == {"warm", "clip"} and len(index) == 20
+    assert index.groupby(["roi", "condition"])["selected"].sum().to_dict()[("warm", "guided")] == config.n_keep
+    assert images[("clip", "unguided")].shape == (5, 16, 16, 3)
+    metrics = set(table.loc[table["unit"] == "warm", "metric"])
+    assert {"gain_sd_units", "pred_dataset_top_mean", "indep_change", "attr_warmth_p_wilcoxon"} <= metrics
+    assert not any(m.startswith("attr_") for m in table.loc[table["unit"] == "clip", "metric"])
+    with pytest.raises(ConfigError, match="braindive.rois"):
+        bd.run_braindive(pipe, predictors, config, tmp_path / "x", "demo", attribute_rois={"nope": "warmth"})
+    assert not (tmp_path / "x").exists()
+
+
+def _write_inputs(tmp_path, n=24, n_units=6):
+    from neurogaze.data.contracts import (
+        BrainResponses,
+        write_brain_responses,
+        write_stimulus_set,
+    )
+
+    images = colourful_stimuli(n, 16, seed=9)
+    ids = [f"s{i:03d}" for i in range(n)]
+    splits = ["train"] * (n - 4) + ["test"] * 4
+    write_stimulus_set(tmp_path / "stimuli", ids, images, splits)
+    warm = _warmth(images)
+    responses = np.stack([warm + 0.01 * k for k in range(n_units)], axis=1).astype(np.float32)
+    rois = {"warm": np.arange(n_units) < 3, "other": np.arange(n_units) >= 3}
+    data = BrainResponses(responses, np.array(ids), np.array(splits), np.ones(n_units, np.float32), rois)
+    write_brain_responses(tmp_path / "subj01.h5", data)
+    (tmp_path / "ground_truth.json").write_text(json.dumps({"rois": {"warm": "warmth", "other": "feature"}}))
+
+
+def test_run_from_files_checks_inputs_then_writes_outputs(tmp_path, pipe, clip_model):
+    from neurogaze.backbones.diffusion import save_pipeline
+
+    model, _ = clip_model
+    _write_inputs(tmp_path)
+    save_pipeline(pipe, tmp_path / "sd")
+    config = small_config(num_inference_steps=2, n_images=5, batch_size=5, prior_noise_correction=True)
+    common = {"dataset": "demo", "config": config, "clip_model": model, "lowpass_grid": 4, "progress": False}
+    with pytest.raises(DataValidationError, match="rois/faces"):
+        bd.run_from_files(tmp_path / "sd", tmp_path / "subj01.h5", tmp_path / "stimuli", tmp_path / "out",
+                          tmp_path / "metrics.csv", rois=["faces"], **common)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "metrics.csv").exists()
+    table = bd.run_from_files(tmp_path / "sd", tmp_path / "subj01.h5", tmp_path / "stimuli", tmp_path / "out",
+                              tmp_path / "metrics.csv", ground_truth_path=tmp_path / "ground_truth.json",
+                              independent_clip_model=model, **common)
+    assert set(table["unit"]) == {"warm", "other"}
+    assert "attr_warmth_change" in set(table.loc[table["unit"] == "warm", "metric"])
+    assert read_metrics(tmp_path / "metrics.csv").shape[0] == len(table)
+    assert (tmp_path / "out" / "index.csv").is_file()

@@ -1,0 +1,271 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurogaze.errors import DataValidationError, MissingWeightsError
+from neurogaze.gaze.eccnet import (
+    BackboneTrainingConfig,
+    EccNet,
+    EccNetConfig,
+    EccNetSearcher,
+    build_eccnet,
+    eccentric_pool,
+    load_checkpoint,
+    load_released_weights,
+    reaction_time_ms,
+    run_search,
+    same_pool,
+    save_checkpoint,
+    sharpen,
+    top_down_attention,
+    train_backbone,
+    window_sizes,
+)
+
+TINY = (4, 4, 4, 4, 4)
+
+
+# ------------------------------------------------------------------ eccentricity-dependent pooling
+
+
+def test_window_is_rf_min_in_fovea_and_grows_with_eccentricity():
+    sizes = window_sizes((200, 200), (100, 100), slope=0.16, rf_min=2, deg2px=10, fovea_deg=4, ring_deg=1)
+    centre = sizes.shape[0] // 2
+    assert sizes[centre, centre] == 2
+    along_row = sizes[centre, centre:]
+    assert (np.diff(along_row) >= 0).all() and along_row[-1] > along_row[0]
+    # fovea: 2 deg radius = 20 px of this layer = 10 output cells
+    assert (sizes[centre, centre : centre + 9] == 2).all()
+
+
+def test_window_follows_slope_times_eccentricity():
+    # one ring (0.5 deg) past the fovea edge: rf_min + round(slope * ring_deg * deg2px)
+    sizes = window_sizes((400, 2), (0.5, 0.5), slope=0.32, rf_min=2, deg2px=30, fovea_deg=4, ring_deg=1, stride=1)
+    ecc_deg = np.arange(400) / 30
+    first_ring = np.flatnonzero((ecc_deg > 2) & (ecc_deg <= 2.5))
+    assert (sizes[first_ring, 0] == 2 + round(0.32 * 30)).all()
+    second_ring = np.flatnonzero((ecc_deg > 2.5) & (ecc_deg <= 3.0))
+    assert (sizes[second_ring, 0] == 2 + round(0.32 * 60)).all()
+
+
+def test_zero_slope_is_ordinary_pooling():
+    x = torch.randn(1, 3, 16, 20)
+    pooled = eccentric_pool(x, (3.0, 3.0), 0.0, 2, 5.0, 4.0, 1.0)
+    torch.testing.assert_close(pooled, F.avg_pool2d(x, 2))
+    torch.testing.assert_close(same_pool(x, 2, 2, "max"), F.max_pool2d(x, 2))
+
+
+def test_fovea_equals_ordinary_pooling_and_periphery_matches_per_size_pooling():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 48, 48)
+    fixation = (10.0, 12.0)
+    pooled = eccentric_pool(x, fixation, 0.16, 2, 4.0, 4.0, 1.0)
+    sizes = window_sizes((48, 48), fixation, 0.16, 2, 4.0, 4.0, 1.0)
+    fovea = torch.from_numpy(sizes == 2)
+    assert 0 < fovea.sum() < fovea.numel()
+    torch.testing.assert_close(pooled[..., fovea], F.avg_pool2d(x, 2)[..., fovea])
+    # an independent route: 'same' pooling at each window size, then pick per location
+    for size in np.unique(sizes):
+        where = torch.from_numpy(sizes == size)
+        torch.testing.assert_close(pooled[..., where], same_pool(x, int(size), 2, "avg")[..., where])
+
+
+def test_peripheral_pooling_blurs_more():
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., ::2, :] = 1.0  # horizontal stripes: survive 2x2 pooling only as a mean, vanish under blur
+    x[..., ::4, :] = 3.0
+    pooled = eccentric_pool(x, (0.0, 0.0), 0.32, 2, 8.0, 4.0, 1.0)[0, 0]
+    near, far = pooled[:4, :4].std(), pooled[-6:, -6:].std()
+    assert far < near
+
+
+# ------------------------------------------------------------------ top-down attention
+
+
+def test_attention_peaks_where_search_features_match_the_target():
+    search = torch.zeros(1, 3, 10, 10)
+    search[0, 0, 2, 3] = 1.0  # a distractor: channel 0
+    search[0, 1, 7, 6] = 1.0  # the target: channel 1
+    search[0, 2, 5, 1] = 1.0
+    target = torch.zeros(1, 3, 1, 1)
+    target[0, 1] = 1.0
+    attention = top_down_attention([search], [target])
+    assert np.unravel_index(attention.argmax(), attention.shape) == (7, 6)
+
+
+def test_layer_maps_are_normalised_and_weighted_by_their_peaks():
+    a = torch.tensor([[[[0.0, 2.0], [1.0, 0.0]]]])
+    b = torch.tensor([[[[3.0, 0.0], [0.0, 6.0]]]])
+    one = torch.ones(1, 1, 1, 1)
+    combined = top_down_attention([a, b], [one, one])
+    expected = (2 / 8) * np.array([[0, 1], [0.5, 0]]) + (6 / 8) * np.array([[0.5, 0], [0, 1]])
+    np.testing.assert_allclose(combined, expected)
+
+
+def test_sharpen_keeps_the_peak():
+    attention = np.zeros((20, 20))
+    attention[8, 11] = 1.0
+    attention[3, 3] = 0.6
+    out = sharpen(attention)
+    assert np.unravel_index(out.argmax(), out.shape) == (8, 11)
+
+
+def _colour_passthrough_net():
+    """Convolutions that copy each colour channel (ReLU keeps it, pooling averages it): the
+    features are the pooled colours, so the target's colour must win."""
+    config = EccNetConfig(widths=(3, 3, 3, 3, 3), input_mean=(0, 0, 0), input_std=(1, 1, 1))
+    model = EccNet(config)
+    with torch.no_grad():
+        for layer in model.trunk.features:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.zero_()
+                layer.bias.zero_()
+                for c in range(3):
+                    layer.weight[c, c, 1, 1] = 1.0
+    return model
+
+
+def _coloured_display(target_cell):
+    image = np.zeros((128, 128, 3), dtype=np.uint8)
+    boxes = []
+    for index in range(4):
+        r0, c0 = (index // 2) * 64, (index % 2) * 64
+        colour = 0 if index == target_cell else 1  # red target, green distractors
+        image[r0 + 20 : r0 + 44, c0 + 20 : c0 + 44, colour] = 255
+        boxes.append((r0, c0, r0 + 64, c0 + 64))
+    target = np.zeros((24, 24, 3), dtype=np.uint8)
+    target[..., 0] = 255
+    return image, target, np.array(boxes)
+
+
+def test_network_attention_finds_the_planted_target_first():
+    model = _colour_passthrough_net()
+    searcher = EccNetSearcher(model)
+    for target_cell in range(4):
+        image, target, boxes = _coloured_display(target_cell)
+        target_maps = model.target_features(model.preprocess(target))
+        attention = searcher.attention(image, (63.5, 63.5), target_maps)
+        row, col = np.unravel_index(attention.argmax(), attention.shape)
+        assert (boxes[target_cell, 0] <= row < boxes[target_cell, 2]) and (boxes[target_cell, 1] <= col < boxes[target_cell, 3])
+        result = searcher.search(image, target, boxes, target_cell, background=0)
+        assert result.found and result.n_fixations == 1 and result.fixated_items == [target_cell]
+
+
+# ------------------------------------------------------------------ search loop
+
+
+def _boxes(n):
+    return np.array([(0, 10 * i, 10, 10 * i + 10) for i in range(n)])
+
+
+def _ranked_attention(order):
+    """A fixed map whose peak inside item i is high for items early in ``order``."""
+
+    def attention(image, fixation):
+        out = np.zeros(image.shape[:2])
+        for rank, item in enumerate(order):
+            out[5, 10 * item + 5] = len(order) - rank
+        return out
+
+    return attention
+
+
+def test_inhibition_of_return_never_refixates_and_stops_on_the_target():
+    order = [3, 0, 4, 1, 2]
+    image = np.full((10, 50, 3), 200, dtype=np.uint8)
+    result = run_search(_ranked_attention(order), image, _boxes(5), target_index=1, background=0, max_fixations=10)
+    assert result.fixated_items == [3, 0, 4, 1]
+    assert result.found and result.n_fixations == 4
+    assert len(set(result.fixated_items)) == len(result.fixated_items)
+
+
+def test_visited_items_are_erased_from_the_display():
+    seen = []
+
+    def attention(image, fixation):
+        seen.append(image[..., 0].copy())
+        return _ranked_attention([0, 1, 2])(image, fixation)
+
+    image = np.full((10, 30, 3), 200, dtype=np.uint8)
+    run_search(attention, image, _boxes(3), target_index=2, background=7, max_fixations=5)
+    assert (seen[1][:, :10] == 7).all() and (seen[1][:, 10:] == 200).all()
+    assert (seen[2][:, :20] == 7).all()
+
+
+def test_fixation_cap_ends_search_without_finding():
+    image = np.zeros((10, 50, 3), dtype=np.uint8)
+    result = run_search(_ranked_attention([0, 1, 2, 3, 4]), image, _boxes(5), 4, 0, max_fixations=2)
+    assert not result.found and result.fixated_items == [0, 1]
+
+
+def test_reaction_time_formula():
+    np.testing.assert_allclose(reaction_time_ms([0, 1, 3]), [376.271, 628.63, 1133.348])
+
+
+# ------------------------------------------------------------------ weights and checkpoints
+
+
+def test_missing_released_weights_name_the_path(tmp_path):
+    path = tmp_path / "vgg16.pth"
+    with pytest.raises(MissingWeightsError, match="vgg16.pth"):
+        build_eccnet(EccNetConfig(weights=str(path)))
+    with pytest.raises(MissingWeightsError):
+        build_eccnet(EccNetConfig(widths=TINY))
+
+
+def test_torchvision_vgg16_state_dict_loads(tmp_path):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = make_layers(cfgs["D"])
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # ignored
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    model = load_released_weights(EccNet(EccNetConfig()), path)
+    torch.testing.assert_close(model.trunk.features[28].weight, features[28].weight)
+    with pytest.raises(DataValidationError, match="widths"):
+        load_released_weights(EccNet(EccNetConfig(widths=TINY)), path)
+
+
+def test_checkpoint_round_trip_describes_itself(tmp_path):
+    torch.manual_seed(1)
+    model = EccNet(EccNetConfig(widths=TINY))
+    path = tmp_path / "backbone.pt"
+    save_checkpoint(path, model, {"steps": 0})
+    payload = torch.load(path, weights_only=False)
+    assert set(payload) >= {"config", "state_dict", "neurogaze_version", "training"}
+    loaded = build_eccnet(EccNetConfig(widths=TINY, fovea_deg=2.0), checkpoint=path)
+    assert loaded.config.fovea_deg == 2.0
+    torch.testing.assert_close(loaded.trunk.features[0].weight, model.trunk.features[0].weight)
+    with pytest.raises(DataValidationError, match="widths"):
+        load_checkpoint(path, {"widths": (8, 8, 8, 8, 8)})
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(DataValidationError, match="pool_type"):
+        EccNetConfig(pool_type="median")
+    with pytest.raises(DataValidationError):
+        EccNetConfig.from_dict({"slopes": [0, 0, 0, 0, 0]})
+
+
+def test_backbone_training_is_seeded_and_records_itself():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (80, 80, 3), dtype=np.uint8) for _ in range(2)]
+    training = BackboneTrainingConfig(steps=2, batch_size=4, crop=32, seed=3)
+    a, record = train_backbone(EccNetConfig(widths=TINY), images, training, progress=False)
+    b, _ = train_backbone(EccNetConfig(widths=TINY), images, training, progress=False)
+    torch.testing.assert_close(a.trunk.features[0].weight, b.trunk.features[0].weight)
+    assert record["steps"] == 2 and "final_loss" in record
+
+
+def test_backbone_is_trained_once_and_retrained_when_settings_change(tmp_path):
+    from neurogaze.gaze.eccnet import ensure_backbone
+
+    config = EccNetConfig(widths=TINY)
+    training = BackboneTrainingConfig(steps=1, batch_size=2, crop=32)
+    path = ensure_backbone(tmp_path / "b.pt", config, training, progress=False)
+    stamp = path.stat().st_mtime_ns
+    assert ensure_backbone(path, config, training, progress=False).stat().st_mtime_ns == stamp
+    ensure_backbone(path, config, BackboneTrainingConfig(steps=2, batch_size=2, crop=32), progress=False)
+    assert torch.load(path, weights_only=False)["training"]["steps"] == 2
