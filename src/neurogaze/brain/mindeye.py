@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from neurogaze.brain.mindeye_prior import DiffusionPrior, PriorConfig
 from neurogaze.errors import ConfigError, DataValidationError
-from neurogaze.io import atomic_path
+from neurogaze.io import write_torch
 
 logger = logging.getLogger(__name__)
 
@@ -306,8 +306,7 @@ def save_checkpoint(path: str | os.PathLike, model: MindEye, optimizer=None, sch
         "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "extra": extra or {},
     }
-    with atomic_path(path) as temp:
-        torch.save(payload, temp)
+    write_torch(path, payload)
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[MindEye, dict]:

@@ -42,5 +42,6 @@ def save_figure(figure, path: str | os.PathLike) -> None:
     suffix = os.path.splitext(str(path))[1].lstrip(".") or "png"
     metadata = {"Software": "neurogaze"} if suffix == "png" else {"Creator": "neurogaze", "CreationDate": None}
     with atomic_path(path) as temp:
-        figure.savefig(temp, format=suffix, metadata=metadata)
+        # bbox and dpi explicitly: figures are often saved outside the style context
+        figure.savefig(temp, format=suffix, metadata=metadata, dpi=STYLE["savefig.dpi"], bbox_inches="tight")
     plt.close(figure)
