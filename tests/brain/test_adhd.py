@@ -242,23 +242,27 @@ def test_bad_inputs_are_rejected(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_cohort_from_the_synthetic_adhd200_generator(tmp_path):
-    """The demo check end to end: generator -> ADHD-200 loader -> network maps -> classifier."""
-    from neurogaze.data.adhd200 import Adhd200Options, load_adhd200, read_rest_cohort
-    from neurogaze.data.synthetic.adhd200 import SyntheticAdhd200Config, generate_adhd200
+def test_demo_config_passes_the_issue_checks_through_the_pipeline_path(repo_root, tmp_path):
+    """The demo's checks along the pipeline's own path and settings: config/config.yaml (validated)
+    -> generate_synthetic (seed derived from the master seed) -> load_adhd200 with the config's
+    cleaning (confounds, band-pass) -> run_cohort_maps -> run_evaluation -> metrics.csv."""
+    from neurogaze.config import load_config
+    from neurogaze.data.adhd200 import Adhd200Options, load_adhd200
+    from neurogaze.data.synthetic import generate_synthetic
 
-    truth = generate_adhd200(tmp_path / "raw", SyntheticAdhd200Config(n_subjects=48, resolution_mm=8, seed=0))
-    load_adhd200(tmp_path / "raw", tmp_path / "rest", Adhd200Options(mask_resolution_mm=8))
-    table = read_rest_cohort(tmp_path / "rest")
-    config = adhd.AdhdConfig(
-        graph=GraphConfig(mode="density", density=0.01), features=("degree", "clustering", "triangles"),
-        pca_components=5, test_fraction=0.3, cv_folds=4, n_permutations=30,
-    )
-    cohort = adhd.compute_cohort_maps(table["path"], config, phenotype=table, seed=0)
-    results = adhd.evaluate(cohort, config, seed=0)
-    planted = adhd.planted_voxel_mask(truth, cohort.maps.shape[2])
-    metrics = pd.concat([results.metrics, adhd.planted_dice_rows(results, planted, 0, "adhd200")])
-    metrics = metrics.set_index(["unit", "split", "metric"])["value"]
+    config = load_config(repo_root / "config" / "config.yaml")
+    settings, seed = config["adhd"], config["seed"]
+    name = settings["dataset"]
+    dataset = config["datasets"][name]
+    assert dataset["root"] is None  # the demo cohort is the synthetic one, with planted regions
+
+    generate_synthetic(name, tmp_path / "synthetic", dataset, seed)
+    load_adhd200(tmp_path / "synthetic", tmp_path / "rest", Adhd200Options.from_config(dataset), dataset=name)
+    adhd.run_cohort_maps(tmp_path / "rest", tmp_path / "cohort_maps.h5", settings, seed, cache_dir=tmp_path / "cache")
+    adhd.run_evaluation(tmp_path / "cohort_maps.h5", tmp_path / "adhd", settings, seed, dataset=name,
+                        ground_truth_path=tmp_path / "synthetic" / "ground_truth.json")
+
+    metrics = read_metrics(tmp_path / "adhd" / "metrics.csv").set_index(["unit", "split", "metric"])["value"]
     assert metrics[("cohort", "test", "accuracy")] >= 0.8
     assert metrics[("cohort", "train", "mask_dice_planted")] >= 0.5
     assert metrics[("cohort", "permutation", "permuted_accuracy_mean")] <= 0.6
