@@ -204,15 +204,18 @@ def test_paths_resume_and_phenotype_table(tmp_path):
     cache = tmp_path / "cache"
     first = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
     assert len(list(cache.glob("*.npy"))) == 6
-    cached = adhd.maps_cache_path(cache, "s000", CONFIG)
+    series = subjects[0].timeseries
+    cached = adhd.maps_cache_path(cache, "s000", CONFIG, series)
     np.save(cached, np.full_like(first.maps[0], 7.0))  # a cached subject is reused, not recomputed
     second = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
     assert np.all(second.maps[0] == 7.0)
     np.testing.assert_array_equal(second.maps[1:], first.maps[1:])
     # Another threshold must not reuse those maps; a per-subject job fills the same cache.
     other = adhd.AdhdConfig(graph=GraphConfig(mode="density", density=0.1, block_size=100), features=("triangles",))
-    assert adhd.maps_cache_path(cache, "s000", other) != cached
-    assert adhd.cache_subject_maps(paths[0], other, cache) == adhd.maps_cache_path(cache, "s000", other)
+    assert adhd.maps_cache_path(cache, "s000", other, series) != cached
+    assert adhd.cache_subject_maps(paths[0], other, cache) == adhd.maps_cache_path(cache, "s000", other, series)
+    # Nor may changed data (a regenerated or re-cleaned scan) reuse them.
+    assert adhd.maps_cache_path(cache, "s000", CONFIG, series + 1.0) != cached
     third = adhd.compute_cohort_maps(paths, other, phenotype=phenotype, cache_dir=cache)
     assert not np.all(third.maps[0] == 7.0)
     assert list(second.phenotype["split"]) == ["train"] * 4 + ["test"] * 2

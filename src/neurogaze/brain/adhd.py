@@ -223,7 +223,7 @@ def compute_cohort_maps(
         rest, source = _load(subject)
         reference = _check_same_mask(rest, reference, source)
         subject_id = _subject_id(rest.phenotype["subject"])
-        path = None if cache is None else maps_cache_path(cache, subject_id, config)
+        path = None if cache is None else maps_cache_path(cache, subject_id, config, rest.timeseries)
         maps.append(_cached_maps(rest, config, path, source))
         rows.append({**rest.phenotype, "subject": subject_id})
     if not maps:
@@ -247,19 +247,21 @@ def _check_same_mask(rest: RestingState, reference, source):
     return reference
 
 
-def maps_cache_path(cache_dir: str | os.PathLike, subject_id: str, config: AdhdConfig) -> Path:
-    """``<cache_dir>/<subject>.<key>.npy``; the key changes with every setting that changes maps,
-    so a cache filled under another graph threshold or feature list is never reused."""
+def maps_cache_path(cache_dir: str | os.PathLike, subject_id: str, config: AdhdConfig, timeseries: np.ndarray) -> Path:
+    """``<cache_dir>/<subject>.<key>.npy``; the key changes with every setting that changes maps
+    and with the time series themselves, so a cache filled under another threshold, feature list
+    or version of the data (a regenerated or re-cleaned scan) is never reused."""
     settings = asdict(config.graph) | {"features": list(config.features)}
     settings.pop("block_size")  # changes the work's shape, not the result
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(cache_dir) / f"{subject_id}.{key}.npy"
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(timeseries).tobytes())
+    return Path(cache_dir) / f"{subject_id}.{digest.hexdigest()[:16]}.npy"
 
 
 def cache_subject_maps(subject: RestingState | str | os.PathLike, config: AdhdConfig, cache_dir) -> Path:
     """Compute one subject's maps into the cache (a per-subject pipeline job); return the file."""
     rest, source = _load(subject)
-    path = maps_cache_path(cache_dir, _subject_id(rest.phenotype["subject"]), config)
+    path = maps_cache_path(cache_dir, _subject_id(rest.phenotype["subject"]), config, rest.timeseries)
     _cached_maps(rest, config, path, source)
     return path
 

@@ -8,6 +8,7 @@ stimulus index (the test split by default); the centre bias is fitted on the oth
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -88,6 +89,10 @@ def run_nevaclip(fixations_path, stimuli_dir, out_path, settings: dict, evaluati
         resume_dir=resume_dir,
     )
     write_predicted_fixations(out_path, table, sizes)
+    if resume_dir is not None:
+        # The cache serves an interrupted run only: kept after success, it could feed a later run
+        # whose images changed under the same ids.
+        shutil.rmtree(resume_dir, ignore_errors=True)
 
 
 def _metric_options(evaluation: dict, dataset: str) -> dict:
