@@ -1,0 +1,833 @@
+"""BrainDiVE (Luo et al., NeurIPS 2023): images a brain region is predicted to respond to most.
+
+A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every step:
+
+1. the UNet predicts the noise ``eps`` of the latent ``x_t`` (empty prompt, no classifier-free guidance);
+2. the clean latent is estimated, ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` (``a_t`` = alpha_bar);
+3. the VAE decodes ``x0``; the image is resized and normalised for the encoder's CLIP backbone;
+4. the encoder predicts the ROI's mean activation ``s``;
+5. the noise prediction becomes ``eps - scale * sqrt(1 - a_t) * ds/dx_t`` (classifier guidance:
+   the gradient is ascended), and the scheduler takes its step with it.
+
+``N`` images per ROI are drawn, each from its own seed; the top ``top_fraction`` (20 %) by predicted
+activation are kept. Unguided images come from the same seeds with the gradient switched off.
+
+Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale ~130.
+
+Demo-only options (``BrainDiVEConfig.prior_noise_correction``, ``ROIPredictor.lowpass_grid``), off
+in the paper configuration. They exist because the demo has no pretrained diffusion weights
+(FACTS.md, "Brain-guided diffusion with no pretrained weights"):
+
+* a random UNet does not denoise, so the latent drifts without bound; adding the exact noise
+  estimate of a standard-Gaussian prior, ``eps += sqrt(1 - a_t) x_t``, keeps it bounded;
+* a random CLIP encoder has sharp, adversarial gradients: guidance raises its prediction while the
+  pixels barely change. Low-passing the encoder input (both when the readout is fitted and when it
+  guides) and a stronger ridge on unit-normalised features give a smooth readout whose gradient
+  moves what the readout actually measures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from neurogaze.errors import ConfigError, DataValidationError
+from neurogaze.runlog import derive_seed
+
+logger = logging.getLogger(__name__)
+
+# Samplers whose latents live in alpha_bar space (scale_model_input is the identity), as the x0
+# estimate above assumes.
+GUIDABLE_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler", "PNDMScheduler")
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+METHOD = "braindive"
+
+
+@dataclass(frozen=True)
+class BrainDiVEConfig:
+    """Sampling settings. Defaults are the paper's; the demo config shrinks steps and images."""
+
+    num_inference_steps: int = 50
+    scheduler: str = "DPMSolverMultistepScheduler"
+    guidance_scale: float = 130.0
+    n_images: int = 500
+    top_fraction: float = 0.2
+    prompt: str = ""
+    height: int | None = None  # None: the pipeline's native size (512 for SD-2.1-base)
+    width: int | None = None
+    batch_size: int = 4
+    seed: int = 0
+    # The paper differentiates through the UNet (d eps / d x_t included); False treats eps as a
+    # constant: cheaper, about two thirds as effective (FACTS.md).
+    grad_through_unet: bool = True
+    # Demo only (see module docstring): the Gaussian-prior noise estimate added to a random UNet's.
+    prior_noise_correction: bool = False
+
+    def __post_init__(self):
+        if self.scheduler not in GUIDABLE_SCHEDULERS:
+            raise ConfigError(None, "braindive.scheduler", f"one of {list(GUIDABLE_SCHEDULERS)}, got {self.scheduler!r}")
+        if not 0.0 < self.top_fraction <= 1.0:
+            raise ConfigError(None, "braindive.top_fraction", f"a fraction in (0, 1], got {self.top_fraction}")
+        for name in ("num_inference_steps", "n_images", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(None, f"braindive.{name}", f"a positive integer, got {getattr(self, name)}")
+        if self.guidance_scale < 0:
+            raise ConfigError(None, "braindive.guidance_scale", f"a non-negative number, got {self.guidance_scale}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> BrainDiVEConfig:
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(None, f"braindive.{unknown[0]}", f"unknown key (allowed: {sorted(cls.__dataclass_fields__)})")
+        return cls(**values)
+
+    @property
+    def n_keep(self) -> int:
+        return max(1, round(self.top_fraction * self.n_images))
+
+
+# ---------------------------------------------------------------------------------------------
+# The ROI response predictor: image batch in [0, 1] -> predicted ROI mean activation
+# ---------------------------------------------------------------------------------------------
+
+
+def lowpass(images: torch.Tensor, grid: int) -> torch.Tensor:
+    """Average over a ``grid`` x ``grid`` lattice of blocks, then blow back up (nearest)."""
+    size = images.shape[-2:]
+    return nn.functional.interpolate(nn.functional.adaptive_avg_pool2d(images, grid), size=size, mode="nearest")
+
+
+class CLIPInput(nn.Module):
+    """Differentiable CLIP preprocessing: resize to the backbone's input, normalise; optional low-pass."""
+
+    def __init__(self, image_size: int, mean=CLIP_MEAN, std=CLIP_STD, lowpass_grid: int | None = None):
+        super().__init__()
+        self.image_size = int(image_size)
+        self.lowpass_grid = lowpass_grid
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.lowpass_grid:
+            images = lowpass(images, self.lowpass_grid)
+        if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
+            # Bicubic + antialias matches the PIL resize of open_clip's own preprocessing closely.
+            images = nn.functional.interpolate(
+                images, size=(self.image_size, self.image_size), mode="bicubic", antialias=True, align_corners=False
+            )
+        return (images - self.mean) / self.std
+
+
+class ROIPredictor(nn.Module):
+    """``images (N, 3, H, W) in [0, 1] -> (N,)``: a linear readout of CLIP image features.
+
+    ``weight``/``bias`` are the ROI mean of a voxel-wise linear encoder (the mean of linear maps
+    is the linear map of the mean), so the prediction is the ROI's mean predicted activation.
+    """
+
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        weight: np.ndarray | torch.Tensor,
+        bias: float,
+        preprocess: CLIPInput,
+        normalize_features: bool = True,
+    ):
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.preprocess = preprocess
+        self.normalize_features = normalize_features
+        self.register_buffer("weight", torch.as_tensor(np.asarray(weight), dtype=torch.float32).reshape(-1))
+        self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float32))
+        for parameter in self.image_encoder.parameters():
+            parameter.requires_grad_(False)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.image_encoder(self.preprocess(images)).float()
+        if self.normalize_features:
+            features = nn.functional.normalize(features, dim=-1)
+        return features
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images) @ self.weight + self.bias
+
+
+class OpenClipImageEncoder(nn.Module):
+    """Wrap an open_clip model so that ``forward`` is its (differentiable) ``encode_image``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+
+def clip_input_for(model: nn.Module, lowpass_grid: int | None = None) -> CLIPInput:
+    """The differentiable equivalent of an open_clip model's preprocessing (size, mean, std)."""
+    visual = model.visual
+    size = visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    mean = getattr(visual, "image_mean", None) or CLIP_MEAN
+    std = getattr(visual, "image_std", None) or CLIP_STD
+    return CLIPInput(int(size), mean, std, lowpass_grid)
+
+
+def roi_readout(coef: np.ndarray, intercept: np.ndarray, roi_mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """ROI mean of a voxel-wise linear encoder: ``coef`` (n_units, d), ``intercept`` (n_units,)."""
+    coef = np.asarray(coef)
+    intercept = np.broadcast_to(np.asarray(intercept, dtype=float), (coef.shape[0],))
+    roi_mask = np.asarray(roi_mask, dtype=bool)
+    if coef.ndim != 2 or roi_mask.shape != (coef.shape[0],):
+        raise DataValidationError(None, "roi_mask", f"a boolean vector over the encoder's {coef.shape[0]} units", roi_mask.shape)
+    if not roi_mask.any():
+        raise DataValidationError(None, "roi_mask", "at least one unit in the ROI", "an empty ROI")
+    return coef[roi_mask].mean(axis=0), float(intercept[roi_mask].mean())
+
+
+def roi_predictor_from_encoder(
+    clip_model: nn.Module,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    roi_mask: np.ndarray,
+    normalize_features: bool = True,
+    lowpass_grid: int | None = None,
+) -> ROIPredictor:
+    """Build the guidance target from an open_clip model and a fitted voxel-wise linear encoder.
+
+    ``normalize_features`` must match how the encoder was fitted (BrainDiVE: unit-normalised
+    CLIP embeddings); ``lowpass_grid`` likewise (demo only).
+    """
+    weight, bias = roi_readout(coef, intercept, roi_mask)
+    return ROIPredictor(
+        OpenClipImageEncoder(clip_model), weight, bias, clip_input_for(clip_model, lowpass_grid), normalize_features
+    )
+
+
+@torch.no_grad()
+def predictor_features(predictor: ROIPredictor, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The readout's input features for uint8 images, through exactly the guidance path."""
+    device = predictor.weight.device
+    chunks = [
+        predictor.features(uint8_to_tensor(images[i : i + batch_size]).to(device)).cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(chunks).numpy()
+
+
+def fit_roi_readout(
+    predictor: ROIPredictor, images: np.ndarray, roi_response: np.ndarray, alpha: float = 1.0, batch_size: int = 64
+) -> ROIPredictor:
+    """Fit ``predictor``'s readout by ridge on its own features of ``images`` (in place; returns it).
+
+    For the demo: the features come through the same (low-passed, normalised) path that guidance
+    differentiates, so fitting and guiding see the same input. Ridge on an ROI-mean response
+    equals the ROI mean of voxel-wise ridge fits with the same alpha.
+    """
+    roi_response = np.asarray(roi_response, dtype=float)
+    if roi_response.shape != (len(images),):
+        raise DataValidationError(None, "roi_response", f"one value per image ({len(images)})", roi_response.shape)
+    _set_ridge(predictor, predictor_features(predictor, images, batch_size), roi_response, alpha)
+    return predictor
+
+
+def predictors_from_encoder(
+    clip_model: nn.Module,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    rois: dict[str, np.ndarray],
+    normalize_features: bool = True,
+    lowpass_grid: int | None = None,
+) -> dict[str, ROIPredictor]:
+    """One guidance target per ROI from a fitted voxel-wise encoder (the paper's path)."""
+    return {
+        name: roi_predictor_from_encoder(clip_model, coef, intercept, mask, normalize_features, lowpass_grid)
+        for name, mask in sorted(rois.items())
+    }
+
+
+def fit_roi_predictors(
+    clip_model: nn.Module,
+    images: np.ndarray,
+    responses: np.ndarray,
+    rois: dict[str, np.ndarray],
+    alpha: float = 1.0,
+    lowpass_grid: int | None = 8,
+    normalize_features: bool = True,
+) -> dict[str, ROIPredictor]:
+    """Demo path: a smooth readout per ROI, ridge-fitted on the low-passed guidance features.
+
+    ``responses`` (n_images, n_units) are the training responses of ``images``; each ROI's
+    readout predicts its mean response. See the module docstring for why (FACTS.md).
+    """
+    responses = np.asarray(responses, dtype=float)
+    if responses.ndim != 2 or responses.shape[0] != len(images):
+        raise DataValidationError(None, "responses", f"a ({len(images)}, n_units) array", responses.shape)
+    predictors = {}
+    for name, mask in sorted(rois.items()):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (responses.shape[1],) or not mask.any():
+            raise DataValidationError(None, f"rois/{name}", f"a non-empty mask over {responses.shape[1]} units", mask.shape)
+        # Zero readout for now: the ridge fit below sets it (and its width, the feature width).
+        predictors[name] = ROIPredictor(
+            OpenClipImageEncoder(clip_model), np.zeros(1), 0.0, clip_input_for(clip_model, lowpass_grid), normalize_features
+        )
+    features = None
+    for name, predictor in predictors.items():
+        if features is None:
+            features = predictor_features(predictor, images)
+        _set_ridge(predictor, features, responses[:, np.asarray(rois[name], dtype=bool)].mean(axis=1), alpha)
+    return predictors
+
+
+def _set_ridge(predictor: ROIPredictor, features: np.ndarray, target: np.ndarray, alpha: float) -> None:
+    from sklearn.linear_model import Ridge
+
+    ridge = Ridge(alpha=alpha).fit(features, target)
+    predictor.weight = torch.as_tensor(ridge.coef_, dtype=torch.float32, device=predictor.bias.device)
+    predictor.bias.fill_(float(ridge.intercept_))
+
+
+@torch.no_grad()
+def predict_images(predictor: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Predicted ROI activation of uint8 (N, H, W, 3) images."""
+    device = next(iter(predictor.buffers())).device
+    out = [
+        predictor(uint8_to_tensor(images[i : i + batch_size]).to(device)).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def uint8_to_tensor(images) -> torch.Tensor:
+    array = np.stack([np.asarray(image, dtype=np.uint8) for image in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255.0
+
+
+def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
+    array = images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().float().numpy()
+    return np.round(array * 255.0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# The guided sampler
+# ---------------------------------------------------------------------------------------------
+
+
+def image_seeds(config: BrainDiVEConfig) -> list[int]:
+    """One seed per image, the same for every ROI and for the unguided control."""
+    return [derive_seed(config.seed, METHOD, "image", str(index)) for index in range(config.n_images)]
+
+
+def _initial_latents(pipe, seeds: list[int], height: int, width: int, device) -> torch.Tensor:
+    factor = pipe.vae_scale_factor
+    shape = (1, pipe.unet.config.in_channels, height // factor, width // factor)
+    # A CPU generator per image: the same seed gives the same start on any device and batch size.
+    noise = [torch.randn(shape, generator=torch.Generator().manual_seed(seed)) for seed in seeds]
+    return torch.cat(noise).to(device=device, dtype=pipe.unet.dtype)
+
+
+def _prompt_embeddings(pipe, prompt: str, n: int, device) -> torch.Tensor:
+    with torch.no_grad():
+        embeds, _ = pipe.encode_prompt(prompt, device, 1, do_classifier_free_guidance=False)
+    return embeds.expand(n, -1, -1)
+
+
+def decode_latents(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """VAE decode to images in [0, 1] (differentiable)."""
+    images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    return (images.float() / 2 + 0.5).clamp(0, 1)
+
+
+def _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale) -> torch.Tensor:
+    """The noise prediction of one step, with the ROI gradient added when ``scale`` > 0."""
+    guided = scale > 0
+    sigma = torch.sqrt(1 - alpha_bar)
+    with torch.set_grad_enabled(guided):
+        latents = latents.detach().requires_grad_(guided and config.grad_through_unet)
+        eps = pipe.unet(scheduler.scale_model_input(latents, t), t, encoder_hidden_states=embeds).sample
+        if pipe.scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
+            # SD-2.1 (768 px) predicts v; guidance and the sampler below work with eps.
+            eps = torch.sqrt(alpha_bar) * eps + sigma * latents
+        if config.prior_noise_correction:
+            eps = eps + sigma * latents
+        if not guided:
+            return eps.detach()
+        if not config.grad_through_unet:
+            eps = eps.detach()
+            latents = latents.detach().requires_grad_(True)
+        x0 = (latents - sigma * eps) / torch.sqrt(alpha_bar)
+        score = predictor(decode_latents(pipe, x0).to(predictor.weight.dtype)).sum()
+        (grad,) = torch.autograd.grad(score, latents)
+    return eps.detach() - scale * sigma * grad.to(eps.dtype)
+
+
+def sample_batch(pipe, predictor: nn.Module | None, config: BrainDiVEConfig, seeds: list[int], scale: float | None = None):
+    """Draw one batch of images, guided by ``predictor`` at ``scale`` (0 or None predictor: unguided).
+
+    Returns float images (N, 3, H, W) in [0, 1].
+    """
+    scale = config.guidance_scale if scale is None else float(scale)
+    if predictor is None:
+        scale = 0.0
+    device = pipe.unet.device
+    height = config.height or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    width = config.width or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    scheduler = _fresh_scheduler(pipe, config.scheduler)
+    scheduler.set_timesteps(config.num_inference_steps, device=device)
+    latents = _initial_latents(pipe, seeds, height, width, device) * scheduler.init_noise_sigma
+    embeds = _prompt_embeddings(pipe, config.prompt, len(seeds), device)
+    alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
+    for t in scheduler.timesteps:
+        alpha_bar = alphas_cumprod[int(t)]
+        eps = _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale)
+        latents = scheduler.step(eps, t, latents.detach()).prev_sample
+    with torch.no_grad():
+        return decode_latents(pipe, latents)
+
+
+def _fresh_scheduler(pipe, name: str):
+    """A new scheduler of class ``name`` from the pipeline's own config (no state between batches).
+
+    It is always given noise predictions (``_guided_eps`` converts v-predictions).
+    """
+    from neurogaze.backbones.diffusion import scheduler_class
+
+    return scheduler_class(name).from_config(pipe.scheduler.config, prediction_type="epsilon")
+
+
+@dataclass
+class SynthesisResult:
+    """Images drawn for one ROI: guided and, from the same seeds, unguided."""
+
+    roi: str
+    seeds: list[int]
+    guided: np.ndarray  # uint8 (N, H, W, 3)
+    unguided: np.ndarray  # uint8 (N, H, W, 3)
+    guided_score: np.ndarray  # predicted ROI activation (guiding predictor), (N,)
+    unguided_score: np.ndarray
+    selected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # top fraction of guided
+
+    def index_table(self) -> pd.DataFrame:
+        """One row per image: roi, condition, image index, seed, predicted activation, rank, kept."""
+        rows = []
+        for condition, scores in (("guided", self.guided_score), ("unguided", self.unguided_score)):
+            ranks = rank_descending(scores)
+            for i, (seed, score) in enumerate(zip(self.seeds, scores)):
+                rows.append(
+                    {
+                        "roi": self.roi,
+                        "condition": condition,
+                        "image": i,
+                        "seed": int(seed),
+                        "predicted": float(score),
+                        "rank": int(ranks[i]),
+                        "selected": bool(self.selected[i]) if condition == "guided" else False,
+                        "path": f"{self.roi}/{i:04d}.png" if condition == "guided" else f"unguided/{i:04d}.png",
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def rank_descending(scores: np.ndarray) -> np.ndarray:
+    """0 for the highest score; ties keep image order (stable), so ranks are reproducible."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    ranks = np.empty(len(order), dtype=int)
+    ranks[order] = np.arange(len(order))
+    return ranks
+
+
+def select_top(scores: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the top ``fraction`` of images by score (at least one)."""
+    n_keep = max(1, round(fraction * len(scores)))
+    return rank_descending(scores) < n_keep
+
+
+def _batches(seeds: list[int], size: int) -> list[list[int]]:
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
+def unguided_images(pipe, config: BrainDiVEConfig, progress: bool = False) -> np.ndarray:
+    """The unguided control: the same seeds, no gradient. It does not depend on the ROI."""
+    from tqdm.auto import tqdm
+
+    batches = _batches(image_seeds(config), config.batch_size)
+    images = [tensor_to_uint8(sample_batch(pipe, None, config, b)) for b in tqdm(batches, desc="unguided", disable=not progress)]
+    return np.concatenate(images)
+
+
+def synthesise_roi(
+    pipe,
+    predictor: nn.Module,
+    config: BrainDiVEConfig,
+    roi: str,
+    unguided: np.ndarray | None = None,
+    progress: bool = False,
+) -> SynthesisResult:
+    """Draw ``n_images`` guided images for one ROI, score them and the unguided control, keep the top.
+
+    ``unguided`` (from :func:`unguided_images`) is drawn here when not given.
+    """
+    from tqdm.auto import tqdm
+
+    seeds = image_seeds(config)
+    if unguided is None:
+        unguided = unguided_images(pipe, config, progress)
+    if len(unguided) != len(seeds):
+        raise DataValidationError(None, "unguided", f"{len(seeds)} unguided images (n_images)", len(unguided))
+    batches = _batches(seeds, config.batch_size)
+    guided = [
+        tensor_to_uint8(sample_batch(pipe, predictor, config, batch))
+        for batch in tqdm(batches, desc=f"BrainDiVE {roi}", disable=not progress)
+    ]
+    guided_images = np.concatenate(guided)
+    guided_score = predict_images(predictor, guided_images)
+    return SynthesisResult(
+        roi=roi,
+        seeds=seeds,
+        guided=guided_images,
+        unguided=unguided,
+        guided_score=guided_score,
+        unguided_score=predict_images(predictor, unguided),
+        selected=select_top(guided_score, config.top_fraction),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs: PNGs + an index per ROI
+# ---------------------------------------------------------------------------------------------
+
+
+def write_synthesis(out_dir: str | os.PathLike, results: list[SynthesisResult], config: BrainDiVEConfig) -> pd.DataFrame:
+    """Write ``<roi>/<i>.png`` (guided), ``unguided/<i>.png`` and ``index.csv``, atomically as a whole."""
+    from PIL import Image
+
+    from neurogaze.io import atomic_directory
+
+    tables = []
+    with atomic_directory(out_dir) as temp:
+        for result in results:
+            (temp / result.roi).mkdir()
+            (temp / "unguided").mkdir(exist_ok=True)
+            table = result.index_table()
+            images = {"guided": result.guided, "unguided": result.unguided}
+            for row in table.itertuples():
+                # The unguided control is the same for every ROI: one file per seed.
+                if not (temp / row.path).exists():
+                    Image.fromarray(images[row.condition][row.image]).save(temp / row.path)
+            tables.append(table)
+        index = pd.concat(tables, ignore_index=True)
+        index.to_csv(temp / "index.csv", index=False, float_format="%.10g", lineterminator="\n")
+        (temp / "config.json").write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+    return index
+
+
+def read_synthesis(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """The index and the images, keyed by (roi, condition), in image order."""
+    from PIL import Image
+
+    folder = Path(folder)
+    index_path = folder / "index.csv"
+    if not index_path.is_file():
+        raise DataValidationError(index_path, "index.csv", "a BrainDiVE synthesis index", "missing")
+    index = pd.read_csv(index_path)
+    needed = ("roi", "condition", "image", "seed", "predicted", "rank", "selected", "path")
+    missing = [name for name in needed if name not in index.columns]
+    if missing:
+        raise DataValidationError(index_path, missing[0], f"columns {list(needed)}", f"missing {missing}")
+    images = {}
+    for key, rows in index.sort_values("image").groupby(["roi", "condition"], sort=True):
+        images[key] = np.stack([np.asarray(Image.open(folder / path).convert("RGB")) for path in rows["path"]])
+    return index, images
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def pixel_attributes(images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Attribute measures on the pixels, with the definitions the synthetic brains were planted with."""
+    from neurogaze.data.synthetic.images import ATTRIBUTES
+
+    unknown = sorted(set(names) - set(ATTRIBUTES))
+    if unknown:
+        raise ConfigError(None, "braindive.attribute_rois", f"unknown attribute {unknown[0]!r} (known: {sorted(ATTRIBUTES)})")
+    return {name: np.asarray(ATTRIBUTES[name](images), dtype=float) for name in names}
+
+
+def planted_attribute_rois(ground_truth: dict, source: str | os.PathLike | None = None) -> dict[str, str]:
+    """ROI -> pixel attribute, from a synthetic data set's ``ground_truth.json`` ``rois`` entry.
+
+    Only attributes measurable on the pixels are kept (warmth, vertical_energy, spatial_frequency);
+    face-selective and feature-direction ROIs get the activation check only.
+    """
+    from neurogaze.data.synthetic.images import ATTRIBUTES
+
+    rois = ground_truth.get("rois")
+    if not isinstance(rois, dict):
+        raise DataValidationError(source, "rois", "a mapping ROI name -> planted signal", type(rois).__name__)
+    return {roi: signal for roi, signal in sorted(rois.items()) if signal in ATTRIBUTES}
+
+
+def paired_attribute_test(guided: np.ndarray, unguided: np.ndarray) -> dict[str, float]:
+    """Guided vs unguided from the same seeds: absolute change, SD units, Wilcoxon signed-rank p.
+
+    One-sided (guided > unguided), since the planted direction is known in advance.
+    """
+    from scipy.stats import wilcoxon
+
+    guided, unguided = np.asarray(guided, float), np.asarray(unguided, float)
+    diff = guided - unguided
+    sd = float(unguided.std(ddof=1)) if len(unguided) > 1 else float("nan")
+    p = float(wilcoxon(guided, unguided, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
+    return {
+        "guided_mean": float(guided.mean()),
+        "unguided_mean": float(unguided.mean()),
+        "unguided_sd": sd,
+        "change": float(diff.mean()),
+        "change_sd_units": float(diff.mean() / sd) if sd > 0 else float("nan"),
+        "p_wilcoxon": p,
+    }
+
+
+def dataset_top_predictions(predictor: nn.Module, images: np.ndarray, n: int) -> np.ndarray:
+    """Predicted activation of the dataset's ``n`` images the predictor ranks highest."""
+    scores = predict_images(predictor, images)
+    return np.sort(scores)[::-1][:n]
+
+
+def zero_shot_shares(clip_model, tokenizer, images: np.ndarray, categories: list[str], template: str = "a photo of {}") -> dict[str, float]:
+    """Share of ``images`` whose CLIP zero-shot label is each category (the paper's category shares).
+
+    Meaningful only with released CLIP weights; the demo's random CLIP gives arbitrary labels.
+    """
+    device = next(clip_model.parameters()).device
+    preprocess = clip_input_for(clip_model).to(device)
+    with torch.no_grad():
+        text = clip_model.encode_text(tokenizer([template.format(c) for c in categories]).to(device)).float()
+        pixels = preprocess(uint8_to_tensor(images).to(device))
+        image = clip_model.encode_image(pixels).float()
+    logits = nn.functional.normalize(image, dim=-1) @ nn.functional.normalize(text, dim=-1).T
+    labels = logits.argmax(dim=1).cpu().numpy()
+    return {category: float(np.mean(labels == k)) for k, category in enumerate(categories)}
+
+
+def _rows(roi: str, values: dict[str, float], dataset: str, split: str, seed: int, prefix: str = "") -> list[dict]:
+    return [
+        {"method": METHOD, "dataset": dataset, "unit": roi, "metric": prefix + name, "split": split, "seed": seed, "value": value}
+        for name, value in values.items()
+    ]
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+
+
+def evaluation_rows(
+    result: SynthesisResult,
+    dataset: str,
+    seed: int,
+    dataset_top: np.ndarray | None = None,
+    independent: nn.Module | None = None,
+    attributes: list[str] = (),
+    category_shares: dict[str, float] | None = None,
+) -> list[dict]:
+    """Metric rows (``contracts.METRIC_COLUMNS``) for one ROI.
+
+    * ``pred_*``: guiding predictor on all guided images, the kept top fraction, the unguided
+      images from the same seeds, and the dataset's top-N images (N = number kept);
+    * ``gain_sd_units``: (guided - unguided mean) / unguided SD, the planted-truth check;
+    * ``indep_*``: the same with an independent readout (another encoder), which guards against
+      adversarial gains that only the guiding encoder sees;
+    * ``attr_<name>_*``: the attribute on the pixels, guided vs unguided, with absolute change and
+      a one-sided paired Wilcoxon p-value;
+    * ``clip_share_<category>``: zero-shot category shares of the kept images (real weights).
+    """
+    roi = result.roi
+    rows = []
+    summary = {
+        **{f"pred_guided_{k}": v for k, v in _summary(result.guided_score).items()},
+        **{f"pred_top_{k}": v for k, v in _summary(result.guided_score[result.selected]).items()},
+    }
+    if len(result.unguided_score):
+        summary.update({f"pred_unguided_{k}": v for k, v in _summary(result.unguided_score).items()})
+        sd = summary["pred_unguided_sd"]
+        gain = summary["pred_guided_mean"] - summary["pred_unguided_mean"]
+        summary["gain_sd_units"] = gain / sd if sd > 0 else float("nan")
+    if dataset_top is not None and len(dataset_top):
+        summary.update({f"pred_dataset_top_{k}": v for k, v in _summary(dataset_top).items()})
+    rows += _rows(roi, summary, dataset, "generated", seed)
+    if independent is not None and len(result.unguided):
+        test = paired_attribute_test(predict_images(independent, result.guided), predict_images(independent, result.unguided))
+        rows += _rows(roi, test, dataset, "generated", seed, prefix="indep_")
+    if attributes and len(result.unguided):
+        guided = pixel_attributes(result.guided, list(attributes))
+        plain = pixel_attributes(result.unguided, list(attributes))
+        for name in attributes:
+            rows += _rows(roi, paired_attribute_test(guided[name], plain[name]), dataset, "generated", seed, prefix=f"attr_{name}_")
+    if category_shares:
+        rows += _rows(roi, category_shares, dataset, "generated", seed, prefix="clip_share_")
+    return rows
+
+
+def evaluation_table(rows: list[dict]) -> pd.DataFrame:
+    from neurogaze.data.contracts import METRIC_COLUMNS
+
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def run_braindive(
+    pipe,
+    predictors: dict[str, nn.Module],
+    config: BrainDiVEConfig,
+    out_dir: str | os.PathLike,
+    dataset: str,
+    dataset_images: np.ndarray | None = None,
+    independent: dict[str, nn.Module] | None = None,
+    attribute_rois: dict[str, str] | None = None,
+    category_shares=None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Synthesise for every ROI, write the images + index to ``out_dir``, return the metric table.
+
+    ``independent``: per ROI, a second readout (another encoder) to score the images with;
+    ``attribute_rois``: ROI -> pixel attribute it was planted as selective to (demo ground truth);
+    ``category_shares``: optional callable ``images -> {category: share}`` (CLIP zero-shot, real weights).
+    """
+    independent = independent or {}
+    attribute_rois = attribute_rois or {}
+    unknown = sorted((set(independent) | set(attribute_rois)) - set(predictors))
+    if unknown:
+        raise ConfigError(None, "braindive.rois", f"ROIs with a predictor ({sorted(predictors)}), got {unknown[0]!r}")
+    control = unguided_images(pipe, config, progress)
+    results, rows = [], []
+    for roi in sorted(predictors):
+        result = synthesise_roi(pipe, predictors[roi], config, roi, unguided=control, progress=progress)
+        top = None
+        if dataset_images is not None:
+            top = dataset_top_predictions(predictors[roi], dataset_images, config.n_keep)
+        shares = category_shares(result.guided[result.selected]) if category_shares else None
+        attributes = [attribute_rois[roi]] if roi in attribute_rois else []
+        rows += evaluation_rows(result, dataset, config.seed, top, independent.get(roi), attributes, shares)
+        results.append(result)
+    write_synthesis(out_dir, results, config)
+    return evaluation_table(rows)
+
+
+def run_from_files(
+    pipeline_dir: str | os.PathLike,
+    responses_path: str | os.PathLike,
+    stimuli_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    metrics_path: str | os.PathLike,
+    dataset: str,
+    config: BrainDiVEConfig,
+    clip_model: nn.Module,
+    rois: list[str] | None = None,
+    readout_alpha: float = 1.0,
+    lowpass_grid: int | None = None,
+    normalize_features: bool = True,
+    encoder: tuple[np.ndarray, np.ndarray] | None = None,
+    independent_clip_model: nn.Module | None = None,
+    ground_truth_path: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The pipeline stage: contracts in, synthesis folder + metrics.csv out.
+
+    Readouts per ROI: from ``encoder`` = (coef (n_units, d), intercept (n_units,)) of a fitted
+    voxel-wise encoder when given (paper path), else ridge-fitted here on the training split
+    (demo path, with ``lowpass_grid``). The independent readout (another CLIP) is always fitted
+    here the same way. Inputs are all checked before anything is written.
+    """
+    import json
+
+    from neurogaze.backbones.diffusion import load_sd_pipeline
+    from neurogaze.data.contracts import (
+        read_brain_responses,
+        read_stimulus_set,
+        write_metrics,
+    )
+
+    responses = read_brain_responses(responses_path)
+    rois = sorted(responses.rois) if rois is None else list(rois)
+    missing = [name for name in rois if name not in responses.rois]
+    if missing:
+        raise DataValidationError(responses_path, f"rois/{missing[0]}", f"an ROI mask (have {sorted(responses.rois)})", "missing")
+    masks = {name: responses.rois[name] for name in rois}
+    attribute_rois = {}
+    if ground_truth_path is not None:
+        truth = json.loads(Path(ground_truth_path).read_text())
+        attribute_rois = {k: v for k, v in planted_attribute_rois(truth, ground_truth_path).items() if k in masks}
+    stimuli = read_stimulus_set(stimuli_dir)
+    train_y, train_ids = responses.select("train")
+    unknown = sorted(set(train_ids) - set(stimuli.stim_ids))
+    if unknown:
+        raise DataValidationError(Path(stimuli_dir) / "index.parquet", "stim_id", "every stimulus of the responses", f"missing {unknown[0]!r}")
+    images = np.stack([image for _, image in stimuli.iter_images(list(train_ids))])
+    pipe = load_sd_pipeline(pipeline_dir, device=device)
+    clip_model = clip_model.to(device)
+    if encoder is not None:
+        predictors = predictors_from_encoder(clip_model, encoder[0], encoder[1], masks, normalize_features, lowpass_grid)
+    else:
+        predictors = fit_roi_predictors(clip_model, images, train_y, masks, readout_alpha, lowpass_grid, normalize_features)
+    independent = None
+    if independent_clip_model is not None:
+        independent = fit_roi_predictors(
+            independent_clip_model.to(device), images, train_y, masks, readout_alpha, lowpass_grid, normalize_features
+        )
+    table = run_braindive(
+        pipe, predictors, config, out_dir, dataset, dataset_images=images, independent=independent,
+        attribute_rois=attribute_rois, progress=progress,
+    )
+    write_metrics(metrics_path, table)
+    return table
+
+
+__all__ = [
+    "GUIDABLE_SCHEDULERS",
+    "BrainDiVEConfig",
+    "CLIPInput",
+    "OpenClipImageEncoder",
+    "ROIPredictor",
+    "SynthesisResult",
+    "clip_input_for",
+    "dataset_top_predictions",
+    "decode_latents",
+    "evaluation_rows",
+    "evaluation_table",
+    "fit_roi_predictors",
+    "fit_roi_readout",
+    "image_seeds",
+    "lowpass",
+    "paired_attribute_test",
+    "pixel_attributes",
+    "planted_attribute_rois",
+    "predict_images",
+    "predictor_features",
+    "predictors_from_encoder",
+    "read_synthesis",
+    "roi_predictor_from_encoder",
+    "roi_readout",
+    "run_braindive",
+    "run_from_files",
+    "sample_batch",
+    "select_top",
+    "synthesise_roi",
+    "unguided_images",
+    "write_synthesis",
+    "zero_shot_shares",
+]
