@@ -132,3 +132,6 @@ def adhd_ground_truth(wildcards):
     if config["datasets"][wildcards.dataset]["root"]:
         return {}
     return {"synthetic": f"{RESULTS}/synthetic/{wildcards.dataset}"}
+
+
+# --- eccnet (search asymmetry) ---

@@ -96,3 +96,6 @@ rule adhd_evaluate:
         CONDA_ENV
     script:
         "../scripts/adhd_evaluate.py"
+
+
+# --- eccnet (search asymmetry) ---

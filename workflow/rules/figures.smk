@@ -89,3 +89,6 @@ if enabled("adhd"):
         f"{RESULTS}/figures/adhd/{ADHD['dataset']}_{name}.png"
         for name in ("group_difference", "learned_mask", "roc", "accuracy")
     ]
+
+
+# --- eccnet (search asymmetry) ---

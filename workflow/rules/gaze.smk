@@ -41,3 +41,6 @@ rule nevaclip_scanpaths:
         CONDA_ENV
     script:
         "../scripts/nevaclip_scanpaths.py"
+
+
+# --- eccnet (search asymmetry) ---
