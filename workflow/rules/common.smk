@@ -135,3 +135,15 @@ def adhd_ground_truth(wildcards):
 
 
 # --- eccnet (search asymmetry) ---
+ECCNET = config["eccnet"]
+ECCNET_TABLES = ("trials", "conditions", "asymmetry", "metrics")
+
+
+def eccnet_out(file):
+    return f"{RESULTS}/eccnet/{file}"
+
+
+def eccnet_backbone_inputs(wildcards):
+    """The released VGG16 file when configured (nothing when the trunk is trained here)."""
+    weights = ECCNET["backbone"]["weights"]
+    return {"weights": weights} if weights else {}

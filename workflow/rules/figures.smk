@@ -92,3 +92,32 @@ if enabled("adhd"):
 
 
 # --- eccnet (search asymmetry) ---
+# RT against set size per experiment (human lines when the human file was found) and the
+# asymmetry index of the model (against the human index when available).
+
+
+rule plot_search_asymmetry:
+    input:
+        conditions=eccnet_out("search_asymmetry/conditions.csv"),
+        asymmetry=eccnet_out("search_asymmetry/asymmetry.csv"),
+    output:
+        rt_vs_set_size=report(
+            f"{RESULTS}/figures/eccnet/rt_vs_set_size.png",
+            caption="../report/search_asymmetry.rst",
+            category="search asymmetry",
+        ),
+        asymmetry_index=report(
+            f"{RESULTS}/figures/eccnet/asymmetry_index.png",
+            caption="../report/search_asymmetry.rst",
+            category="search asymmetry",
+        ),
+    log:
+        "logs/figures/plot_search_asymmetry.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_search_asymmetry.py"
+
+
+if enabled("eccnet"):
+    FINAL_TARGETS += [f"{RESULTS}/figures/eccnet/{name}.png" for name in ("rt_vs_set_size", "asymmetry_index")]

@@ -44,3 +44,41 @@ rule nevaclip_scanpaths:
 
 
 # --- eccnet (search asymmetry) ---
+# eccNET (Gupta et al. 2021) on the six search-asymmetry experiments. The human RT file
+# (eccnet.human_rt) is optional and so is not an input: without it the tables are the model's.
+
+
+rule eccnet_backbone:
+    input:
+        unpack(eccnet_backbone_inputs),
+    output:
+        eccnet_out("backbone.pt"),
+    log:
+        "logs/gaze/eccnet_backbone.log",
+    params:
+        settings=ECCNET,
+        seed=ECCNET["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/eccnet_backbone.py"
+
+
+rule eccnet_search_asymmetry:
+    input:
+        backbone=eccnet_out("backbone.pt"),
+    output:
+        **{name: eccnet_out(f"search_asymmetry/{name}.csv") for name in ECCNET_TABLES},
+    log:
+        "logs/gaze/eccnet_search_asymmetry.log",
+    params:
+        settings=ECCNET,
+        seed=ECCNET["seed"],
+        human_rt=ECCNET["human_rt"],
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/eccnet_search_asymmetry.py"

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurogaze.figures.style import PALETTE, neurogaze_style
+from neurogaze.figures.style import PALETTE, neurogaze_style, save_figure
 
 
 def plot_rt_vs_set_size(conditions: pd.DataFrame, asymmetry: pd.DataFrame | None = None):
@@ -22,15 +22,18 @@ def plot_rt_vs_set_size(conditions: pd.DataFrame, asymmetry: pd.DataFrame | None
             for colour, (condition, points) in zip(PALETTE, part.groupby("condition", sort=False)):
                 points = points.sort_values("set_size")
                 label = points["label"].iloc[0] if "label" in points else condition
-                ax.plot(points["set_size"], points["human_rt_ms"], "-o", color=colour, ms=3, label=f"human: {label}")
+                if points["human_rt_ms"].notna().all():  # model-only tables carry NaN here
+                    ax.plot(points["set_size"], points["human_rt_ms"], "-o", color=colour, ms=3,
+                            label=f"human: {label}")
                 ax.errorbar(points["set_size"], points["model_rt_ms"], yerr=points["model_rt_sem_ms"], fmt="--s",
                             color=colour, ms=3, capsize=2, label=f"eccNET: {label}")
             title = experiment
             if asymmetry is not None:
                 row = asymmetry[asymmetry["experiment"] == experiment]
                 if len(row):
-                    title += (f"\nindex model {row['model_asymmetry_index'].iloc[0]:.2f}"
-                              f" / human {row['human_asymmetry_index'].iloc[0]:.2f}")
+                    title += f"\nindex model {row['model_asymmetry_index'].iloc[0]:.2f}"
+                    if pd.notna(row["human_asymmetry_index"].iloc[0]):
+                        title += f" / human {row['human_asymmetry_index'].iloc[0]:.2f}"
             ax.set_title(title)
             ax.set_xticks(sorted(part["set_size"].unique()))
             ax.set_xlabel("number of items")
@@ -79,3 +82,30 @@ def plot_cumulative_found(curve: pd.DataFrame):
         ax.legend()
         figure.tight_layout()
     return figure
+
+
+def plot_model_asymmetry(asymmetry: pd.DataFrame):
+    """The model's asymmetry index per experiment (no human reference): one bar each."""
+    with neurogaze_style():
+        figure, ax = plt.subplots(figsize=(5.6, 3.0))
+        positions = np.arange(len(asymmetry))
+        ax.barh(positions, asymmetry["model_asymmetry_index"], color=PALETTE[: len(asymmetry)])
+        ax.set_yticks(positions, [f"{row.experiment}\n({row.hard_condition} hard)"
+                                  for row in asymmetry.itertuples(index=False)], fontsize=6)
+        ax.invert_yaxis()
+        ax.axvline(0, color="grey", ls="--", lw=0.8)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_xlabel("model asymmetry index")
+        ax.set_title(f"mean: model {asymmetry['model_asymmetry_index'].mean():.3f} (no human reference)")
+        figure.tight_layout()
+    return figure
+
+
+def plot_search_asymmetry_files(conditions_csv, asymmetry_csv, rt_png, index_png) -> None:
+    """The stage's tables -> RT against set size per experiment and the asymmetry-index figure
+    (model against human when the tables hold human values, else the model's index alone)."""
+    conditions = pd.read_csv(conditions_csv)
+    asymmetry = pd.read_csv(asymmetry_csv)
+    save_figure(plot_rt_vs_set_size(conditions, asymmetry), rt_png)
+    has_human = asymmetry["human_asymmetry_index"].notna().all()
+    save_figure(plot_asymmetry_scatter(asymmetry) if has_human else plot_model_asymmetry(asymmetry), index_png)

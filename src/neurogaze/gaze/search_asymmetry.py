@@ -28,6 +28,26 @@ from neurogaze.gaze.search_stimuli import EXPERIMENTS, generate_condition
 
 METHOD = "eccnet"
 
+# The hard (steeper, "asymmetric") condition of each experiment as reported by Gupta et al. 2021
+# (Fig. 2, after Treisman & Gormican 1988; Enns & Rensink 1990; Wolfe & DiMase 2003; Wolfe et al.
+# 1992): line among curves, horizontal lighting, a cross among non-crosses, an L among Ts, a
+# vertical bar among -20 deg bars, a -20 deg bar among heterogeneous bars. These are the conditions
+# with the larger human slope in the authors' human_rt_data.py; fixing them here keeps the
+# hard/easy split (and so the sign of the model's index) independent of the human file.
+PAPER_HARD_CONDITIONS = {
+    "curvature": "line_in_curves",
+    "lighting": "left_right",
+    "intersection": "cross",
+    "t_vs_l": "Ls",
+    "orientation_homo": "homo_t0",
+    "orientation_hetero": "hetero_t20",
+}
+
+
+def paper_hard_conditions() -> dict[str, str]:
+    """``PAPER_HARD_CONDITIONS`` keyed by the experiment names used in the tables."""
+    return {EXPERIMENTS[key].key: condition for key, condition in PAPER_HARD_CONDITIONS.items()}
+
 
 # ---------------------------------------------------------------------------------------------
 # Human reference
@@ -98,14 +118,17 @@ def effective_fixations(trials: pd.DataFrame) -> pd.Series:
     return trials["n_fixations"].where(trials["found"], trials["set_size"]).astype(float)
 
 
-def condition_table(trials: pd.DataFrame, human: pd.DataFrame, slope_ms: float = RT_SLOPE_MS,
+def condition_table(trials: pd.DataFrame, human: pd.DataFrame | None, slope_ms: float = RT_SLOPE_MS,
                     intercept_ms: float = RT_INTERCEPT_MS) -> pd.DataFrame:
-    """Per (experiment, condition, set size): model mean fixations and RT (with SEM), human RT."""
+    """Per (experiment, condition, set size): model mean fixations and RT (with SEM), human RT
+    (NaN throughout when ``human`` is None: the model-only table)."""
     trials = trials.assign(fixations=effective_fixations(trials))
     grouped = trials.groupby(["experiment", "condition", "set_size"], sort=False)["fixations"]
     table = grouped.agg(mean_fixations="mean", sem_fixations="sem", n_trials="size").reset_index()
     table["model_rt_ms"] = reaction_time_ms(table["mean_fixations"], slope_ms, intercept_ms)
     table["model_rt_sem_ms"] = slope_ms * table["sem_fixations"].fillna(0.0)
+    if human is None:
+        return table.assign(label=table["condition"], human_rt_ms=np.nan)
     merged = table.merge(human, on=["experiment", "condition", "set_size"], how="left", validate="one_to_one")
     if merged["human_rt_ms"].isna().any():
         missing = merged.loc[merged["human_rt_ms"].isna(), ["experiment", "condition", "set_size"]]
@@ -114,25 +137,42 @@ def condition_table(trials: pd.DataFrame, human: pd.DataFrame, slope_ms: float =
     return merged
 
 
-def asymmetry_table(conditions: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment: both conditions' model and human slopes and the two asymmetry indices."""
+def asymmetry_table(conditions: pd.DataFrame, hard_conditions: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per experiment: both conditions' model and human slopes and the two asymmetry indices.
+
+    The hard condition is ``hard_conditions[experiment]`` when given (for example
+    ``PAPER_HARD_CONDITIONS``, so that the split does not depend on the human file), else the one
+    with the larger human slope (the authors' rule). Human slopes and index are NaN when the
+    table has no human RTs."""
     rows = []
     for experiment, part in conditions.groupby("experiment", sort=False):
         slopes = {}
         for condition, points in part.groupby("condition", sort=False):
             model, _ = rt_slope(points["set_size"], points["model_rt_ms"])
-            human, _ = rt_slope(points["set_size"], points["human_rt_ms"])
+            has_human = points["human_rt_ms"].notna().all()
+            human = rt_slope(points["set_size"], points["human_rt_ms"])[0] if has_human else np.nan
             slopes[condition] = (model, human)
         if len(slopes) != 2:
             raise DataValidationError(None, f"{experiment}.conditions", "two conditions", list(slopes))
         (a, (_, human_a)), (b, (_, human_b)) = slopes.items()
-        hard, easy = (a, b) if human_a > human_b else (b, a)
+        if hard_conditions is not None:
+            if hard_conditions.get(experiment) not in slopes:
+                raise DataValidationError(None, f"hard_conditions[{experiment!r}]", f"one of {list(slopes)}",
+                                          hard_conditions.get(experiment))
+            hard = hard_conditions[experiment]
+            easy = b if hard == a else a
+        elif np.isnan(human_a) or np.isnan(human_b):
+            raise DataValidationError(None, "human_rt_ms", "human RTs, or hard_conditions, to tell hard from easy",
+                                      experiment)
+        else:
+            hard, easy = (a, b) if human_a > human_b else (b, a)
         rows.append({
             "experiment": experiment, "hard_condition": hard, "easy_condition": easy,
             "model_slope_hard": slopes[hard][0], "model_slope_easy": slopes[easy][0],
             "human_slope_hard": slopes[hard][1], "human_slope_easy": slopes[easy][1],
             "model_asymmetry_index": asymmetry_index(slopes[hard][0], slopes[easy][0]),
-            "human_asymmetry_index": asymmetry_index(slopes[hard][1], slopes[easy][1]),
+            "human_asymmetry_index": (np.nan if np.isnan(human_a) or np.isnan(human_b)
+                                      else asymmetry_index(slopes[hard][1], slopes[easy][1])),
         })
     return pd.DataFrame(rows)
 
@@ -180,7 +220,8 @@ def metric_rows(asymmetry: pd.DataFrame, conditions: pd.DataFrame, seed: int,
                  (unit, "mean_fixations", row.mean_fixations)]
     rows += [("all", "model_asymmetry_index", float(asymmetry["model_asymmetry_index"].mean())),
              ("all", "human_asymmetry_index", float(asymmetry["human_asymmetry_index"].mean()))]
-    table = pd.DataFrame(rows, columns=["unit", "metric", "value"])
+    # without the human file the human values are NaN: the table then holds the model's rows only
+    table = pd.DataFrame(rows, columns=["unit", "metric", "value"]).dropna(subset=["value"])
     return table.assign(method=METHOD, dataset=dataset, split="test", seed=seed)
 
 
