@@ -252,3 +252,21 @@ def test_six_experiments_end_to_end_with_a_backbone_trained_once(tmp_path, real_
     assert len(table) == 6 and table["model_asymmetry_index"].between(-1, 1).all()
     again = run_experiments(searcher, ["intersection"], n_per_set_size=1, progress=False)
     pd.testing.assert_frame_equal(again, trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True))
+
+
+@pytest.mark.realdata
+def test_kreiman_model_curve_against_the_human_curve(real_data_dir):
+    """The model side of the object-array comparison on real trials: a searcher that visits the
+    items in ring order finds the target at its position, so its curve is known exactly."""
+    from neurogaze.gaze.search_asymmetry import run_kreiman
+
+    root = real_data_dir / "kreiman_objarray"
+    if not root.is_dir():
+        pytest.skip(f"{root} absent")
+    model, curve = run_kreiman(_InOrderSearcher(), root, n_trials=12, seed=0, max_fixations=6, progress=False)
+    assert len(model) == 12 and model["found"].all()
+    expected = cumulative_found(model["found_at"].to_numpy(), 6)
+    np.testing.assert_allclose(curve["model"], expected)
+    assert list(curve["k"]) == [1, 2, 3, 4, 5, 6]
+    assert curve["model"].iloc[-1] == 1.0  # six items: in-order search always ends on the target
+    assert (curve["human"].diff().dropna() >= 0).all() and curve["human"].iloc[0] > curve["chance"].iloc[0]
