@@ -34,7 +34,7 @@ def validate_config(args) -> None:
 
 
 def generate(args) -> None:
-    from neurogaze.backbones import pipeline_specs
+    from neurogaze.config import pipeline_specs
     from neurogaze.data.synthetic import generate_synthetic
 
     config = _config(args)
@@ -52,7 +52,7 @@ def load_gaze(args) -> None:
 
 
 def features(args) -> None:
-    from neurogaze.backbones import pipeline_specs
+    from neurogaze.config import pipeline_specs
     from neurogaze.features import extract_features
 
     config = _config(args)
@@ -62,7 +62,7 @@ def features(args) -> None:
 
 
 def fit_encoder(args) -> None:
-    from neurogaze.backbones import pipeline_specs
+    from neurogaze.config import pipeline_specs
     from neurogaze.brain.encoding import fit_encoder_files
 
     config = _config(args)
@@ -71,7 +71,7 @@ def fit_encoder(args) -> None:
 
 
 def evaluate_encoder(args) -> None:
-    from neurogaze.backbones import pipeline_specs
+    from neurogaze.config import pipeline_specs
     from neurogaze.brain.encoding import evaluate_encoder_files
 
     config = _config(args)

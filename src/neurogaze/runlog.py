@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 logger = logging.getLogger("neurogaze")
 
@@ -49,7 +48,10 @@ def _open_log(path: str | os.PathLike):
     return open(path, "w", buffering=1)
 
 
-def resolve_device(requested: str = "auto") -> torch.device:
+def resolve_device(requested: str = "auto"):
+    """A torch.device; torch is imported here so that parsing the workflow does not pay for it."""
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():

@@ -1,6 +1,6 @@
 # Helpers shared by every stage family: paths, enabled sections and the list of final targets.
 # (Functions live here so that the rule files hold rules only.)
-from neurogaze.backbones import pipeline_specs
+from neurogaze.config import pipeline_specs
 from neurogaze.data.synthetic import GENERATORS
 
 RESULTS = config["results_dir"]

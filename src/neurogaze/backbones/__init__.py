@@ -57,15 +57,3 @@ def build_backbone(
 
 
 __all__ = ["BACKBONES", "DEMO_CLIP_ARCHITECTURE", "OpenClipBackbone", "OpenClipSpec", "build_backbone", "resolve_spec"]
-
-
-def pipeline_specs(config: dict) -> dict[str, dict]:
-    """config['backbones'] with each demo backbone's weights placed under <results_dir>/backbones/,
-    so the pipeline builds them once, as a file it tracks, and every stage loads that file."""
-    specs = {}
-    for name, spec in (config.get("backbones") or {}).items():
-        spec = dict(spec)
-        if spec.get("architecture") is not None and not spec.get("weights"):
-            spec["weights"] = f"{config['results_dir']}/backbones/{name}/{spec['model']}.pt"
-        specs[name] = spec
-    return specs
