@@ -44,3 +44,9 @@ rule adhd_network_maps:
         CONDA_ENV
     script:
         "../scripts/adhd_network_maps.py"
+
+
+# --- braindive ---
+
+
+# --- mindeye ---

@@ -147,3 +147,9 @@ def eccnet_backbone_inputs(wildcards):
     """The released VGG16 file when configured (nothing when the trunk is trained here)."""
     weights = ECCNET["backbone"]["weights"]
     return {"weights": weights} if weights else {}
+
+
+# --- braindive ---
+
+
+# --- mindeye ---

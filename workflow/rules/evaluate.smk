@@ -99,3 +99,9 @@ rule adhd_evaluate:
 
 
 # --- eccnet (search asymmetry) ---
+
+
+# --- braindive ---
+
+
+# --- mindeye ---

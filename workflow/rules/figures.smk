@@ -121,3 +121,9 @@ rule plot_search_asymmetry:
 
 if enabled("eccnet"):
     FINAL_TARGETS += [f"{RESULTS}/figures/eccnet/{name}.png" for name in ("rt_vs_set_size", "asymmetry_index")]
+
+
+# --- braindive ---
+
+
+# --- mindeye ---
