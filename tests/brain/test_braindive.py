@@ -360,41 +360,17 @@ def test_run_braindive_writes_images_index_and_metrics(tmp_path, pipe, clip_mode
     assert not (tmp_path / "x").exists()
 
 
-def _write_inputs(tmp_path, n=24, n_units=6):
-    from neurogaze.data.contracts import (
-        BrainResponses,
-        write_brain_responses,
-        write_stimulus_set,
-    )
+def test_guidance_score_averages_the_translated_scores():
+    class FirstPixel(torch.nn.Module):
+        def forward(self, images):
+            return images[:, 0, 0, 0]
 
-    images = colourful_stimuli(n, 16, seed=9)
-    ids = [f"s{i:03d}" for i in range(n)]
-    splits = ["train"] * (n - 4) + ["test"] * 4
-    write_stimulus_set(tmp_path / "stimuli", ids, images, splits)
-    warm = _warmth(images)
-    responses = np.stack([warm + 0.01 * k for k in range(n_units)], axis=1).astype(np.float32)
-    rois = {"warm": np.arange(n_units) < 3, "other": np.arange(n_units) >= 3}
-    data = BrainResponses(responses, np.array(ids), np.array(splits), np.ones(n_units, np.float32), rois)
-    write_brain_responses(tmp_path / "subj01.h5", data)
-    (tmp_path / "ground_truth.json").write_text(json.dumps({"rois": {"warm": "warmth", "other": "feature"}}))
-
-
-def test_run_from_files_checks_inputs_then_writes_outputs(tmp_path, pipe, clip_model):
-    from neurogaze.backbones.diffusion import save_pipeline
-
-    model, _ = clip_model
-    _write_inputs(tmp_path)
-    save_pipeline(pipe, tmp_path / "sd")
-    config = small_config(num_inference_steps=2, n_images=5, batch_size=5, prior_noise_correction=True)
-    common = {"dataset": "demo", "config": config, "clip_model": model, "lowpass_grid": 4, "progress": False}
-    with pytest.raises(DataValidationError, match="rois/faces"):
-        bd.run_from_files(tmp_path / "sd", tmp_path / "subj01.h5", tmp_path / "stimuli", tmp_path / "out",
-                          tmp_path / "metrics.csv", rois=["faces"], **common)
-    assert not (tmp_path / "out").exists() and not (tmp_path / "metrics.csv").exists()
-    table = bd.run_from_files(tmp_path / "sd", tmp_path / "subj01.h5", tmp_path / "stimuli", tmp_path / "out",
-                              tmp_path / "metrics.csv", ground_truth_path=tmp_path / "ground_truth.json",
-                              independent_clip_model=model, **common)
-    assert set(table["unit"]) == {"warm", "other"}
-    assert "attr_warmth_change" in set(table.loc[table["unit"] == "warm", "metric"])
-    assert read_metrics(tmp_path / "metrics.csv").shape[0] == len(table)
-    assert (tmp_path / "out" / "index.csv").is_file()
+    images = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).reshape(2, 3, 64, 64)
+    predictor = FirstPixel()
+    assert torch.equal(bd.guidance_score(predictor, images, 0), images[:, 0, 0, 0])
+    assert torch.equal(bd.guidance_score(predictor, images, 1), images[:, 0, 0, 0])  # (0, 0) comes first
+    # The second shift is (2, 1) in 1/32 of the side: 4 rows and 2 columns at 64 px.
+    expected = (images[:, 0, 0, 0] + images[:, 0, -4, -2]) / 2
+    assert torch.equal(bd.guidance_score(predictor, images, 2), expected)
+    with pytest.raises(ConfigError, match="guidance_shifts"):
+        small_config(guidance_shifts=len(bd.GUIDANCE_SHIFTS) + 1)

@@ -54,6 +54,20 @@ def test_voxel_ridge_matches_himalaya_ridgecv(himalaya_numpy, dtype, tolerance):
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), atol=tolerance * scale)
 
 
+def test_himalaya_estimator_is_selectable_and_agrees(tmp_path):
+    """encoding.estimator: himalaya_ridge fits through himalaya and round-trips its checkpoint."""
+    X, Y = regression_data()
+    settings = {"estimator": "himalaya_ridge", "alphas": [float(a) for a in ALPHAS], "cv_folds": 5, "dtype": "float64"}
+    theirs = make_estimator(settings, device="cpu").fit(X, Y)
+    ours = VoxelRidge(ALPHAS, cv=5, dtype="float64", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(theirs.best_alphas_, ours.best_alphas_, rtol=1e-6)
+    np.testing.assert_allclose(theirs.predict(X), ours.predict(X), atol=1e-8 * np.abs(ours.predict(X)).max())
+    save_encoder(tmp_path / "model.pt", theirs, settings)
+    loaded = load_encoder(tmp_path / "model.pt")
+    assert type(loaded).__name__ == "HimalayaRidge"
+    np.testing.assert_array_equal(loaded.predict(X), theirs.predict(X))
+
+
 def test_voxel_ridge_cv_choice_matches_brute_force_sklearn():
     """Fold-by-fold, alpha-by-alpha sklearn Ridge fits pick the same per-unit alphas."""
     X, Y = regression_data(n=150, p=20, t=25, seed=1)

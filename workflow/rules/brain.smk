@@ -47,6 +47,47 @@ rule adhd_network_maps:
 
 
 # --- braindive ---
+# BrainDiVE (Luo et al. 2023): for every ROI, images from a Stable Diffusion sampler guided by the
+# gradient of the encoder's ROI mean, and unguided images from the same seeds
+# (results/braindive/<dataset>/<subject>/images/: <roi>/*.png, unguided/*.png, index.csv).
+# With braindive.pipeline_dir null the demo's tiny pipeline is built first.
+
+
+rule build_braindive_pipeline:
+    input:
+        stimuli=f"{RESULTS}/data/stimuli/{ENCODING['stimuli']}",
+    output:
+        directory(f"{RESULTS}/braindive/demo_pipeline"),
+    log:
+        "logs/brain/build_braindive_pipeline.log",
+    params:
+        settings=BRAINDIVE["demo_pipeline"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/build_braindive_pipeline.py"
+
+
+rule braindive_synthesis:
+    input:
+        unpack(braindive_inputs),
+    output:
+        directory(f"{RESULTS}/braindive/{{dataset}}/{{subject}}/images"),
+    log:
+        "logs/brain/braindive_synthesis_{dataset}_{subject}.log",
+    params:
+        sampling=BRAINDIVE["sampling"],
+        rois=BRAINDIVE["rois"],
+        backbone=ENCODING["backbone"],
+        backbones=backbone_specs(),
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/braindive_synthesis.py"
+
 
 
 # --- mindeye ---

@@ -150,6 +150,40 @@ def eccnet_backbone_inputs(wildcards):
 
 
 # --- braindive ---
+BRAINDIVE = config["braindive"]
+
+
+def braindive_out(wildcards, file):
+    return f"{RESULTS}/braindive/{wildcards.dataset}/{wildcards.subject}/{file}"
+
+
+def braindive_pipeline():
+    """A released diffusers folder as configured, or the demo's tiny one built here."""
+    return BRAINDIVE["pipeline_dir"] or f"{RESULTS}/braindive/demo_pipeline"
+
+
+def braindive_inputs(wildcards):
+    return {
+        "pipeline": braindive_pipeline(),
+        "encoder": f"{RESULTS}/encoding/{wildcards.dataset}/{wildcards.subject}/model.pt",
+        "responses": f"{RESULTS}/data/brain/{wildcards.dataset}/{wildcards.subject}.h5",
+        "backbone": backbone_weights(ENCODING["backbone"]),
+    }
+
+
+def braindive_evaluation_inputs(wildcards):
+    inputs = {
+        "synthesis": braindive_out(wildcards, "images"),
+        "encoder": f"{RESULTS}/encoding/{wildcards.dataset}/{wildcards.subject}/model.pt",
+        "responses": f"{RESULTS}/data/brain/{wildcards.dataset}/{wildcards.subject}.h5",
+        "stimuli": f"{RESULTS}/data/stimuli/{ENCODING['stimuli']}",
+        "backbone": backbone_weights(ENCODING["backbone"]),
+    }
+    if BRAINDIVE["independent_backbone"]:
+        inputs["independent"] = backbone_weights(BRAINDIVE["independent_backbone"])
+    if not config["datasets"][wildcards.dataset]["root"]:
+        inputs["synthetic"] = f"{RESULTS}/synthetic/{wildcards.dataset}"
+    return inputs
 
 
 # --- mindeye ---

@@ -102,6 +102,29 @@ rule adhd_evaluate:
 
 
 # --- braindive ---
+# Predicted activation of guided, unguided and the dataset's top images per ROI, an independent
+# readout, planted pixel attributes (synthetic data) and zero-shot category shares.
+
+
+rule braindive_evaluate:
+    input:
+        unpack(braindive_evaluation_inputs),
+    output:
+        metrics=f"{RESULTS}/braindive/{{dataset}}/{{subject}}/metrics.csv",
+        dataset_top=f"{RESULTS}/braindive/{{dataset}}/{{subject}}/dataset_top.csv",
+    log:
+        "logs/evaluate/braindive_evaluate_{dataset}_{subject}.log",
+    params:
+        backbone=ENCODING["backbone"],
+        independent_backbone=BRAINDIVE["independent_backbone"],
+        categories=BRAINDIVE["categories"],
+        backbones=backbone_specs(),
+        device=config["device"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/braindive_evaluate.py"
+
 
 
 # --- mindeye ---

@@ -124,6 +124,43 @@ if enabled("eccnet"):
 
 
 # --- braindive ---
+# The top guided images per ROI, and predicted activation by condition (BrainDiVE, unguided from
+# the same seeds, the dataset's top-N images).
+
+
+rule plot_braindive:
+    input:
+        synthesis=f"{RESULTS}/braindive/{{dataset}}/{{subject}}/images",
+        dataset_top=f"{RESULTS}/braindive/{{dataset}}/{{subject}}/dataset_top.csv",
+        metrics=f"{RESULTS}/braindive/{{dataset}}/{{subject}}/metrics.csv",
+    output:
+        top_images=report(
+            f"{RESULTS}/figures/braindive/{{dataset}}_{{subject}}_top_images.png",
+            caption="../report/braindive_top_images.rst",
+            category="braindive",
+        ),
+        activation=report(
+            f"{RESULTS}/figures/braindive/{{dataset}}_{{subject}}_activation.png",
+            caption="../report/braindive_activation.rst",
+            category="braindive",
+        ),
+    log:
+        "logs/figures/plot_braindive_{dataset}_{subject}.log",
+    params:
+        figure=BRAINDIVE["figure"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_braindive.py"
+
+
+if enabled("braindive"):
+    FINAL_TARGETS += [
+        f"{RESULTS}/figures/braindive/{BRAINDIVE['dataset']}_{subject}_{kind}.png"
+        for subject in BRAINDIVE["subjects"]
+        for kind in ("top_images", "activation")
+    ]
+
 
 
 # --- mindeye ---

@@ -72,3 +72,18 @@ def plot_activation_comparison(table: pd.DataFrame):
         axes[0, 0].set_ylabel("predicted ROI activation")
         figure.suptitle("BrainDiVE vs unguided vs dataset top images")
     return figure
+
+
+def plot_braindive_files(synthesis_dir, dataset_top_path, top_images_path, activation_path, n_per_roi: int = 8) -> None:
+    """The pipeline's figure step: the synthesis folder and the dataset's top-N table -> two figures."""
+    from neurogaze.brain.braindive import read_synthesis
+    from neurogaze.figures.style import save_figure
+
+    index, images = read_synthesis(synthesis_dir)
+    top = pd.read_csv(dataset_top_path)
+    missing = [name for name in ("roi", "predicted") if name not in top.columns]
+    if missing:
+        raise DataValidationError(dataset_top_path, missing[0], "columns roi, stim_id, predicted", f"missing {missing}")
+    dataset_top = {roi: rows["predicted"].to_numpy(float) for roi, rows in top.groupby("roi", sort=True)}
+    save_figure(plot_top_images(index, images, n_per_roi), top_images_path)
+    save_figure(plot_activation_comparison(activation_long_table(index, dataset_top)), activation_path)
