@@ -13,6 +13,7 @@ CV schemes pick the same alpha is printed with it).
 
     python benchmarks/encoding.py                 # full NSD scale (about a minute on 2 cores)
     python benchmarks/encoding.py --n-voxels 2000 # quicker
+    python benchmarks/encoding.py --himalaya      # also himalaya's RidgeCV (the himalaya_ridge estimator)
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def run_one(
             torch.cuda.synchronize()
             gpu_peak = torch.cuda.max_memory_allocated() / 2**20
         chosen_alphas = model.best_alphas_
+    elif method == "himalaya":
+        from neurogaze.brain.encoding import HimalayaRidge
+
+        model = HimalayaRidge(alphas=alphas, cv=folds, device=device).fit(X, Y)
+        chosen_alphas = model.best_alphas_
     elif method == "sklearn_ridgecv":
         model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(X, Y)
         chosen_alphas = np.asarray(model.alpha_)
@@ -115,6 +121,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (neurogaze only)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS/torch threads for every estimator")
     parser.add_argument("--skip-sklearn-cv", action="store_true", help="skip the slow RidgeCV baseline")
+    parser.add_argument("--himalaya", action="store_true", help="also time himalaya's RidgeCV (encoding.estimator: himalaya_ridge)")
     args = parser.parse_args(argv)
     sizes = {"n_train": args.n_train, "n_test": args.n_test, "n_features": args.n_features, "n_voxels": args.n_voxels}
     alphas = np.logspace(-2, 5, args.n_alphas)
@@ -133,6 +140,8 @@ def main(argv=None) -> dict:
         results["sklearn_ridgecv"] = in_fresh_process(
             "sklearn_ridgecv", sizes, alphas, args.folds, "cpu", threads=args.threads
         )
+    if args.himalaya:
+        results["himalaya"] = in_fresh_process("himalaya", sizes, alphas, args.folds, args.device, threads=args.threads)
 
     for name, result in results.items():
         gpu = "" if result["gpu_peak_mib"] is None else f", GPU peak {result['gpu_peak_mib']:.0f} MiB"
@@ -147,6 +156,10 @@ def main(argv=None) -> dict:
         f"(relative to max |prediction| {diff_same / scale:.2e}) -> {'OK' if diff_same <= 1e-4 else 'ABOVE 1e-4'}"
     )
     summary = {"seconds_neurogaze": ours["seconds"], "max_diff_same_alphas": diff_same}
+    if "himalaya" in results:
+        diff_himalaya = np.abs(ours["pred"] - results["himalaya"]["pred"]).max()
+        print(f"max |prediction difference| vs himalaya RidgeCV (same folds): {diff_himalaya:.2e}")
+        summary["max_diff_himalaya"] = diff_himalaya
     if "sklearn_ridgecv" in results:
         cv = results["sklearn_ridgecv"]
         agree = np.isclose(ours["alphas"], cv["alphas"], rtol=1e-6)

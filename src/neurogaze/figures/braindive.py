@@ -70,7 +70,7 @@ def plot_activation_comparison(table: pd.DataFrame):
             ax.set_xticklabels([CONDITION_LABELS[c] for c in conditions], rotation=30, ha="right")
             ax.set_title(roi)
         axes[0, 0].set_ylabel("predicted ROI activation")
-        figure.suptitle("BrainDiVE vs unguided vs dataset top images")
+        figure.suptitle("BrainDiVE vs unguided vs dataset top images", y=1.04)
     return figure
 
 
