@@ -113,6 +113,37 @@ def adhd(args) -> None:
                    ground_truth_path=args.ground_truth)
 
 
+def _mindeye(config: dict):
+    from neurogaze.brain.mindeye_stages import MindEyeSettings
+
+    return MindEyeSettings.from_config(config["mindeye"], config["seed"])
+
+
+def mindeye_train(args) -> None:
+    from pathlib import Path
+
+    from neurogaze.brain.mindeye_stages import run_train
+    from neurogaze.config import pipeline_specs
+
+    config = _config(args)
+    resume = args.resume or Path(args.out).parent / "resume" / Path(args.out).name
+    run_train(args.responses, args.stimuli, args.out, _mindeye(config), backbones=pipeline_specs(config),
+              device=config["device"], resume_path=resume)
+
+
+def mindeye_evaluate(args) -> None:
+    from pathlib import Path
+
+    from neurogaze.brain.mindeye_stages import run_evaluate
+    from neurogaze.config import pipeline_specs
+
+    config = _config(args)
+    out = Path(args.out)
+    run_evaluate(args.model, args.responses, args.stimuli, out / "metrics.csv", out / "retrievals.csv", _mindeye(config),
+                 dataset=args.dataset, backbones=pipeline_specs(config), recon_dir=args.reconstructions,
+                 device=config["device"])
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 # name -> (function, help, [(argument, options)])
@@ -146,6 +177,14 @@ COMMANDS = {
     ]),
     "adhd": (adhd, "ADHD network maps and PCA-LDA evaluation of a loaded resting-state cohort", [
         ("rest", {"help": "results/data/rest/<dataset>"}), ("out", {}), ("--ground-truth", {"default": None}),
+    ]),
+    "mindeye-train": (mindeye_train, "train MindEye (config.mindeye) on a subject's train split; resumable", [
+        ("responses", {"help": "results/data/brain/<dataset>/<subject>.h5"}), ("stimuli", {}), ("out", {"help": "model.pt"}),
+        ("--resume", {"default": None, "help": "per-epoch checkpoint (default: resume/<out name> next to out)"}),
+    ]),
+    "mindeye-evaluate": (mindeye_evaluate, "MindEye retrieval (and reconstruction) metrics on the test split", [
+        ("model", {}), ("responses", {}), ("stimuli", {}), ("out", {"help": "folder for metrics.csv, retrievals.csv"}),
+        ("--reconstructions", {"default": None}), ("--dataset", {"default": "nsd"}),
     ]),
 }
 

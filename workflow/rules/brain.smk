@@ -91,3 +91,85 @@ rule braindive_synthesis:
 
 
 # --- mindeye ---
+# Scotti et al. 2023: voxels -> CLIP image tokens (contrastive + diffusion prior), a low-level
+# voxels -> VAE-latent path, and best-of-N image-variation reconstructions of the test items.
+# Outputs: results/mindeye/<dataset>/<subject>/{model.pt, low_level.pt, reconstructions/}.
+# Training resumes from resume/model.pt, which lives outside the outputs so that a failed
+# job's progress survives Snakemake's clean-up; it is removed once model.pt is written.
+if not MINDEYE["variation_pipeline_dir"]:
+
+    rule mindeye_variation_pipeline:
+        input:
+            stimuli=f"{RESULTS}/data/stimuli/{MINDEYE['stimuli']}",
+        output:
+            directory(MINDEYE_DEMO_PIPELINE),
+        log:
+            "logs/brain/mindeye_variation_pipeline.log",
+        params:
+            settings=MINDEYE,
+            seed=config["seed"],
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/mindeye_variation_pipeline.py"
+
+
+rule mindeye_train:
+    input:
+        unpack(mindeye_inputs),
+    output:
+        mindeye_out("model.pt"),
+    log:
+        "logs/brain/mindeye_train_{dataset}_{subject}.log",
+    params:
+        settings=MINDEYE,
+        backbones=backbone_specs(),
+        seed=config["seed"],
+        device=config["device"],
+        resume=lambda wildcards: f"{RESULTS}/mindeye/{wildcards.dataset}/{wildcards.subject}/resume/model.pt",
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/mindeye_train.py"
+
+
+rule mindeye_train_low_level:
+    input:
+        unpack(mindeye_inputs),
+        pipeline=mindeye_pipeline_dir(),
+    output:
+        mindeye_out("low_level.pt"),
+    log:
+        "logs/brain/mindeye_train_low_level_{dataset}_{subject}.log",
+    params:
+        settings=MINDEYE,
+        seed=config["seed"],
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/mindeye_train_low_level.py"
+
+
+rule mindeye_reconstruct:
+    input:
+        unpack(mindeye_reconstruct_inputs),
+    output:
+        directory(mindeye_out("reconstructions")),
+    log:
+        "logs/brain/mindeye_reconstruct_{dataset}_{subject}.log",
+    params:
+        settings=MINDEYE,
+        backbones=backbone_specs(),
+        seed=config["seed"],
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/mindeye_reconstruct.py"

@@ -187,3 +187,44 @@ def braindive_evaluation_inputs(wildcards):
 
 
 # --- mindeye ---
+MINDEYE = config["mindeye"]
+MINDEYE_DEMO_PIPELINE = f"{RESULTS}/backbones/mindeye-variation"
+
+
+def mindeye_out(file):
+    return f"{RESULTS}/mindeye/{{dataset}}/{{subject}}/{file}"
+
+
+def mindeye_pipeline_dir():
+    """The configured Versatile Diffusion folder, else the demo's tiny one (built by a rule)."""
+    return MINDEYE["variation_pipeline_dir"] or MINDEYE_DEMO_PIPELINE
+
+
+def mindeye_inputs(wildcards):
+    """Brain responses, stimulus set and target backbone of one subject."""
+    return {
+        "responses": f"{RESULTS}/data/brain/{wildcards.dataset}/{wildcards.subject}.h5",
+        "stimuli": f"{RESULTS}/data/stimuli/{MINDEYE['stimuli']}",
+        "backbone": backbone_weights(MINDEYE["backbone"]),
+    }
+
+
+def mindeye_reconstruct_inputs(wildcards):
+    inputs = {**mindeye_inputs(wildcards), "pipeline": mindeye_pipeline_dir()}
+    inputs["model"] = f"{RESULTS}/mindeye/{wildcards.dataset}/{wildcards.subject}/model.pt"
+    if MINDEYE["low_level"]["enabled"]:
+        inputs["low_level"] = f"{RESULTS}/mindeye/{wildcards.dataset}/{wildcards.subject}/low_level.pt"
+    return inputs
+
+
+def mindeye_evaluate_inputs(wildcards):
+    folder = f"{RESULTS}/mindeye/{wildcards.dataset}/{wildcards.subject}"
+    two_way = sorted({backbone_weights(name) for name in MINDEYE["evaluation"]["two_way_backbones"]})
+    return {**mindeye_inputs(wildcards), "model": f"{folder}/model.pt", "reconstructions": f"{folder}/reconstructions",
+            "two_way": two_way}
+
+
+def mindeye_targets(*files):
+    return [f"{RESULTS}/{file.format(dataset=MINDEYE['dataset'], subject=subject)}"
+            for subject in MINDEYE["subjects"] for file in files]
+

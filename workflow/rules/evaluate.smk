@@ -128,3 +128,31 @@ rule braindive_evaluate:
 
 
 # --- mindeye ---
+# Image and brain retrieval top-1 among `subset` test items over `n_draws` draws, the same with
+# the test fMRI shuffled (chance control), PixCorr, SSIM and two-way identification of the
+# reconstructions (metrics.csv), and each test item's top-k retrieved images (retrievals.csv).
+
+
+rule mindeye_evaluate:
+    input:
+        unpack(mindeye_evaluate_inputs),
+    output:
+        metrics=mindeye_out("metrics.csv"),
+        retrievals=mindeye_out("retrievals.csv"),
+    log:
+        "logs/evaluate/mindeye_evaluate_{dataset}_{subject}.log",
+    params:
+        settings=MINDEYE,
+        backbones=backbone_specs(),
+        seed=config["seed"],
+        device=config["device"],
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/mindeye_evaluate.py"
+
+
+if enabled("mindeye"):
+    FINAL_TARGETS += mindeye_targets("mindeye/{dataset}/{subject}/metrics.csv", "mindeye/{dataset}/{subject}/retrievals.csv")

@@ -164,3 +164,41 @@ if enabled("braindive"):
 
 
 # --- mindeye ---
+# Test items with their top-k retrieved images (hits framed), and seen / low-level / final
+# reconstructions.
+
+
+rule plot_mindeye:
+    input:
+        stimuli=f"{RESULTS}/data/stimuli/{MINDEYE['stimuli']}",
+        retrievals=mindeye_out("retrievals.csv"),
+        reconstructions=mindeye_out("reconstructions"),
+    output:
+        retrieval=report(
+            f"{RESULTS}/figures/mindeye/{{dataset}}_{{subject}}_retrieval.png",
+            caption="../report/mindeye.rst",
+            category="mindeye",
+        ),
+        reconstruction=report(
+            f"{RESULTS}/figures/mindeye/{{dataset}}_{{subject}}_reconstruction.png",
+            caption="../report/mindeye.rst",
+            category="mindeye",
+        ),
+    log:
+        "logs/figures/plot_mindeye_{dataset}_{subject}.log",
+    wildcard_constraints:
+        dataset=r"[^/_]+",
+        subject=r"[^/_]+",
+    params:
+        settings=MINDEYE,
+        seed=config["seed"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_mindeye.py"
+
+
+if enabled("mindeye"):
+    FINAL_TARGETS += mindeye_targets(
+        "figures/mindeye/{dataset}_{subject}_retrieval.png", "figures/mindeye/{dataset}_{subject}_reconstruction.png"
+    )

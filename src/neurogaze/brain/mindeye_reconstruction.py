@@ -203,23 +203,26 @@ def encode_latents(vae, images: torch.Tensor, batch_size: int = 32) -> torch.Ten
     """Scaled VAE latents (posterior mode x scaling factor) of images in [-1, 1]."""
     scaling = float(vae.config.scaling_factor)
     with torch.no_grad():
-        return torch.cat([vae.encode(chunk).latent_dist.mode() * scaling for chunk in images.split(batch_size)])
+        return torch.cat([vae.encode(chunk.to(vae.device)).latent_dist.mode() * scaling for chunk in images.split(batch_size)])
 
 
 def fit_low_level(voxels: np.ndarray, images: torch.Tensor, vae, config: LowLevelConfig,
-                  progress: bool = True) -> Voxel2Latent:
-    """Train the low-level path on (voxels, images in [-1, 1] at the VAE's resolution), VAE frozen."""
+                  progress: bool = True, device: torch.device | str = "cpu") -> Voxel2Latent:
+    """Train the low-level path on (voxels, images in [-1, 1] at the VAE's resolution), VAE frozen.
+    ``images`` and ``voxels`` stay where they are; each batch moves to ``device`` (with the VAE)."""
     from tqdm.auto import tqdm
 
     from neurogaze.brain.mindeye import mixco
 
     if voxels.ndim != 2 or voxels.shape[1] != config.n_voxels or len(voxels) != len(images):
         raise DataValidationError(None, "responses", f"(n_images={len(images)}, {config.n_voxels}) voxels", voxels.shape)
+    device = torch.device(device)
+    vae = vae.to(device)
     latents = encode_latents(vae, images)
     if latents.shape[-1] != config.latent_size:
         raise ConfigError(None, "low_level.map_side", f"gives latents of side {config.latent_size}, the VAE's are {latents.shape[-1]}")
     torch.manual_seed(config.seed)
-    model = Voxel2Latent(config)
+    model = Voxel2Latent(config).to(device)
     vae.requires_grad_(False)
     scaling = float(vae.config.scaling_factor)
     steps = max(len(voxels) // config.batch_size, 1)
@@ -234,7 +237,7 @@ def fit_low_level(voxels: np.ndarray, images: torch.Tensor, vae, config: LowLeve
         order = torch.randperm(len(x_all))
         for step in range(steps):
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
-            x, target, pixels = x_all[index], latents[index].clone(), images[index]
+            x, target, pixels = x_all[index].to(device), latents[index.to(latents.device)].clone(), images[index].to(device)
             if epoch < int(config.mixup_fraction * config.epochs):
                 x, perm, betas = mixco(x)
                 w = betas.view(-1, 1, 1, 1)

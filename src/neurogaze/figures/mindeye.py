@@ -20,10 +20,9 @@ def _show(ax, image: np.ndarray, title: str | None = None) -> None:
 
 def top_k_retrievals(brain: np.ndarray, images: np.ndarray, k: int = 5) -> np.ndarray:
     """Indices (n, k) of the k images most similar (cosine) to each brain prediction."""
-    b = brain.reshape(len(brain), -1)
-    i = images.reshape(len(images), -1)
-    sims = (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (i / np.linalg.norm(i, axis=1, keepdims=True)).T
-    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    from neurogaze.metrics.reconstruction import cosine_similarities
+
+    return np.argsort(-cosine_similarities(brain, images), axis=1, kind="stable")[:, :k]
 
 
 def plot_retrieval_grid(seen: np.ndarray, retrieved: np.ndarray, correct: np.ndarray | None = None):

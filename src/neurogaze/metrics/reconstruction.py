@@ -31,6 +31,11 @@ def _check_paired(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
         raise DataValidationError(None, names[1], f"the feature size of {names[0]} {np.shape(a)[1:]}", np.shape(b)[1:])
 
 
+def cosine_similarities(brain: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(n_brain, n_images) cosine similarities; any trailing shape is flattened."""
+    return _unit_rows(brain) @ _unit_rows(images).T
+
+
 def retrieval_top1(brain: np.ndarray, images: np.ndarray, subset: int = 300, n_draws: int = 30,
                    seed: int = 0) -> dict[str, float]:
     """Top-1 image and brain retrieval (fractions) by cosine similarity, averaged over random subsets.
@@ -39,12 +44,11 @@ def retrieval_top1(brain: np.ndarray, images: np.ndarray, subset: int = 300, n_d
     With fewer than ``subset`` items, every draw uses all of them (one draw suffices then).
     """
     _check_paired(brain, images, ("brain", "images"))
-    brain, images = _unit_rows(brain), _unit_rows(images)
     n = len(brain)
     size = min(subset, n)
     rng = np.random.default_rng(seed)
     # one similarity matrix, then a sub-block per draw: 30 draws cost one product, not thirty
-    all_sims = brain @ images.T
+    all_sims = cosine_similarities(brain, images)
     image_hits, brain_hits = [], []
     for _ in range(n_draws if size < n else 1):
         pick = np.sort(rng.choice(n, size=size, replace=False))
@@ -125,4 +129,4 @@ def metric_rows(values: dict[str, np.ndarray | float], method: str, dataset: str
     return pd.DataFrame(rows, columns=["method", "dataset", "unit", "metric", "split", "seed", "value"])
 
 
-__all__ = ["evaluate_reconstructions", "metric_rows", "pixcorr", "retrieval_top1", "ssim", "two_way_identification"]
+__all__ = ["cosine_similarities", "evaluate_reconstructions", "metric_rows", "pixcorr", "retrieval_top1", "ssim", "two_way_identification"]
