@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,15 +32,22 @@ from torch.nn import functional as F
 
 from neurogaze.brain import mindeye as me
 from neurogaze.brain.mindeye_reconstruction import LowLevelConfig, Voxel2Latent
+from neurogaze.brain.mindeye_stages import LeadingTokens
 from neurogaze.metrics.reconstruction import retrieval_top1
 
-DEMO = me.MindEyeConfig(
-    n_voxels=400, hidden=256, n_blocks=2, n_tokens=17, token_dim=32, projector_hidden=128, epochs=10,
-    batch_size=32, max_lr=1e-3, prior_depth=1, prior_heads=2, prior_dim_head=16, image_augment=False,
-)
+REPO = Path(__file__).resolve().parents[1]
 
 
-def planted_demo(n: int, n_voxels: int, seed: int = 0):
+def demo_config() -> me.MindEyeConfig:
+    """The demo config's MindEye model (config/config.yaml), as the demo DAG trains it."""
+    from neurogaze.brain.mindeye_stages import MindEyeSettings
+    from neurogaze.config import load_config
+
+    config = load_config(REPO / "config" / "config.yaml")
+    return MindEyeSettings.from_config(config["mindeye"], config["seed"]).model
+
+
+def planted_demo(n: int, config: me.MindEyeConfig, seed: int = 0):
     """Smooth random images, their demo-backbone tokens, and voxels = planted map of the tokens + noise."""
     from neurogaze.backbones import build_backbone
 
@@ -47,6 +55,9 @@ def planted_demo(n: int, n_voxels: int, seed: int = 0):
     pixels = (0.6 * F.interpolate(torch.rand(n, 3, 4, 4, generator=g), 32, mode="bilinear")
               + 0.4 * F.interpolate(torch.rand(n, 3, 8, 8, generator=g), 32, mode="bilinear")).clamp(0, 1)
     targets = me.TokenTargets(build_backbone("demo-clip"), augment=False)
+    if config.n_tokens == 1:
+        targets = LeadingTokens(targets, 1)
+    n_voxels = config.n_voxels
     tokens = me.target_tokens(targets, pixels)
     rng = np.random.default_rng(seed + 1)
     flat = tokens.reshape(n, -1)
@@ -57,8 +68,9 @@ def planted_demo(n: int, n_voxels: int, seed: int = 0):
 
 
 def bench_training(epochs: int, n_train: int = 1000, n_test: int = 300) -> None:
-    pixels, tokens, voxels, targets = planted_demo(n_train + n_test, DEMO.n_voxels)
-    config = me.MindEyeConfig(**{**DEMO.__dict__, "epochs": epochs})
+    demo = demo_config()
+    pixels, tokens, voxels, targets = planted_demo(n_train + n_test, demo)
+    config = me.MindEyeConfig(**{**demo.__dict__, "epochs": epochs})
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         start, cpu = time.perf_counter(), time.process_time()
