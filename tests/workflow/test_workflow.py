@@ -79,6 +79,7 @@ def test_demo_runs_end_to_end_twice_with_identical_metric_tables(workflow_copy):
         assert path.stat().st_size > 0, f"{log} is empty"
 
     _check_braindive_planted_truth(workflow_copy / "results" / "braindive" / "nsd" / "subj01" / "metrics.csv")
+    _check_mindeye_retrieval(workflow_copy / "results" / "mindeye" / "nsd" / "subj01" / "metrics.csv")
     _run_notebooks(workflow_copy)
 
     run_snakemake(workflow_copy, "--cores", "2", "--forceall")
@@ -103,6 +104,19 @@ def _check_braindive_planted_truth(metrics_path: Path) -> None:
         attribute = row.metric[len("attr_") : -len("_p_wilcoxon")]
         assert values[(row.unit, f"attr_{attribute}_change")] > 0, row.unit
         assert row.value < 0.01, (row.unit, row.value)
+
+
+def _check_mindeye_retrieval(metrics_path: Path) -> None:
+    """Issue 5's demo checks: top-1 retrieval among 300 test items >= 80 % both ways (chance 1/300),
+    and near chance once the test fMRI rows are shuffled."""
+    import pandas as pd
+
+    table = pd.read_csv(metrics_path)
+    overall = table[table["unit"] == "all"].set_index("metric")["value"]
+    assert overall["retrieval_subset"] == 300 and overall["chance"] == pytest.approx(1 / 300)
+    assert overall["image_top1"] >= 0.8 and overall["brain_top1"] >= 0.8, overall
+    # a shuffle keeps about one item in place, so "chance" here is about 2/300, not 1/300
+    assert overall["image_top1_shuffled"] < 0.02 and overall["brain_top1_shuffled"] < 0.02, overall
 
 
 def _run_notebooks(workdir: Path) -> None:
