@@ -78,12 +78,24 @@ def test_demo_runs_end_to_end_twice_with_identical_metric_tables(workflow_copy):
         assert path.parts[len(workflow_copy.parts)] == "logs", log
         assert path.stat().st_size > 0, f"{log} is empty"
 
+    _check_encoder_planted_truth(workflow_copy / "results" / "encoding" / "nsd" / "subj01" / "roi_summary.csv")
     _check_braindive_planted_truth(workflow_copy / "results" / "braindive" / "nsd" / "subj01" / "metrics.csv")
     _check_mindeye_retrieval(workflow_copy / "results" / "mindeye" / "nsd" / "subj01" / "metrics.csv")
     _run_notebooks(workflow_copy)
 
     run_snakemake(workflow_copy, "--cores", "2", "--forceall")
     assert _digest_tables(workflow_copy / "results") == first
+
+
+def _check_encoder_planted_truth(summary_path: Path) -> None:
+    """Issue 4's encoder check on the demo: the voxels planted as a linear map of the backbone's
+    embedding ('feature') reach their noise ceiling; unselective voxels have r near 0."""
+    import pandas as pd
+
+    summary = pd.read_csv(summary_path).set_index(["roi", "metric"])
+    assert summary.loc[("feature", "r_over_nc"), "median"] >= 0.8, summary.loc["feature"]
+    assert summary.loc[("feature", "r_over_nc"), "mean"] >= 0.8, summary.loc["feature"]
+    assert abs(summary.loc[("unselective", "pearson_r"), "median"]) < 0.1, summary.loc["unselective"]
 
 
 def _check_braindive_planted_truth(metrics_path: Path) -> None:
