@@ -138,6 +138,21 @@ def test_low_level_path_learns_planted_latents(pipe):
     assert mr.decode_latents(vae, pred[:2]).shape == (2, 64, 64, 3)
 
 
+def test_low_level_path_trains_the_same_on_uint8_images(pipe):
+    # uint8 keeps NSD's training images in a quarter of the memory; the weights must not change
+    torch.manual_seed(0)
+    uint8 = (torch.rand(16, 3, 64, 64) * 255).round().to(torch.uint8)
+    as_float = uint8.float() / 127.5 - 1.0
+    assert torch.equal(mr.vae_range(uint8), as_float) and mr.vae_range(as_float) is as_float
+    voxels = np.random.default_rng(0).standard_normal((16, 6)).astype(np.float32)
+    config = mr.LowLevelConfig(n_voxels=6, hidden=8, n_blocks=1, map_channels=8, map_side=8,
+                               decoder_channels=(8, 8, 8), epochs=2, batch_size=8, dropout_in=0.0, dropout_block=0.0)
+    first = mr.fit_low_level(voxels, uint8, pipe.vae, config, progress=False).state_dict()
+    second = mr.fit_low_level(voxels, as_float, pipe.vae, config, progress=False).state_dict()
+    for key, value in first.items():
+        assert torch.equal(value, second[key]), key
+
+
 def test_low_level_size_mismatch_is_named(pipe):
     config = mr.LowLevelConfig(n_voxels=5, hidden=8, n_blocks=1, map_channels=8, map_side=4,
                                decoder_channels=(8, 8), epochs=1, batch_size=4)

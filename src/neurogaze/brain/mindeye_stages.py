@@ -216,7 +216,6 @@ def load_low_level(path, device="cpu") -> tuple[mr.Voxel2Latent, dict]:
 def run_train_low_level(responses_path, stimuli_dir, pipeline_dir, out_path, settings: MindEyeSettings,
                         device="auto", progress: bool = True) -> mr.Voxel2Latent:
     """Voxels -> VAE latents of the seen images (the variation pipeline's VAE, frozen)."""
-    from neurogaze.backbones.diffusion import images_to_tensor
     from neurogaze.runlog import resolve_device
 
     if settings.low_level is None:
@@ -226,12 +225,24 @@ def run_train_low_level(responses_path, stimuli_dir, pipeline_dir, out_path, set
     stimuli = _stimuli(stimuli_dir)
     _check_ids(stimuli, train.stim_ids)
     vae = mr.load_variation_pipeline(pipeline_dir).vae
-    images = images_to_tensor(_images(stimuli, train.stim_ids), int(vae.config.sample_size))
+    images = uint8_images(stimuli, train.stim_ids, int(vae.config.sample_size))
     torch.manual_seed(settings.low_level.seed)
     model = mr.fit_low_level(train.voxels, images, vae, settings.low_level, progress=progress, device=device)
     save_low_level(out_path, model, {"pipeline": str(pipeline_dir), "responses": str(responses_path),
                                      "n_train": len(train.voxels)})
     return model
+
+
+def uint8_images(stimuli, stim_ids: list[str], size: int, chunk: int = 256) -> torch.Tensor:
+    """The stimuli resized to ``size`` as uint8 (N, 3, size, size), resized a chunk at a time so
+    that the float copy never holds more than ``chunk`` images."""
+    from neurogaze.backbones.diffusion import images_to_tensor
+
+    parts = []
+    for start in range(0, len(stim_ids), chunk):
+        tensor = images_to_tensor(_images(stimuli, stim_ids[start:start + chunk]), size)
+        parts.append(((tensor + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(parts)
 
 
 def _check_ids(stimuli, stim_ids: list[str]) -> None:
