@@ -20,6 +20,15 @@ from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsErr
 TINY = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a busy 2-core machine run several times faster on one intra-op thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
     return write_clip_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer")
@@ -69,15 +78,29 @@ def test_bad_config_is_named():
     assert TinySDConfig.from_dict({"unet_channels": [8, 16]}).unet_channels == (8, 16)
 
 
-def test_fit_vae_learns_and_scales_latents_to_unit_sd(tokenizer_dir):
-    pipe = build_tiny_pipeline(TINY, tokenizer_dir)
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fit_vae_learns_and_scales_latents_to_unit_sd(tokenizer_dir, seed):
+    import dataclasses
+
+    pipe = build_tiny_pipeline(dataclasses.replace(TINY, seed=seed), tokenizer_dir)
+    rng = np.random.default_rng(seed)
     # Two-colour images (left/right halves): a random VAE cannot reproduce their colours.
     left, right = rng.integers(0, 256, size=(2, 64, 1, 1, 3))
     images = np.concatenate([np.broadcast_to(left, (64, 16, 8, 3)), np.broadcast_to(right, (64, 16, 8, 3))], axis=2)
     pixels = images_to_tensor(images.astype(np.uint8), 16)
-    trace = fit_vae(pipe.vae, pixels, VAEFitConfig(steps=60, batch_size=16, lr=2e-3))
-    assert np.mean(trace["loss"][-5:]) < 0.5 * np.mean(trace["loss"][:5])
+
+    def reconstruction_error():  # over all images, posterior mean: no sampling noise
+        with torch.no_grad():
+            return float(torch.nn.functional.mse_loss(pipe.vae.decode(pipe.vae.encode(pixels).latent_dist.mean).sample,
+                                                      pixels))
+
+    before = reconstruction_error()
+    # 150 steps: after 60 the last / first five batch losses were 0.42-0.73 over seeds 0-7. After 150
+    # the full reconstruction error falls to 0.17-0.37 of its start, the batch losses (last / first
+    # ten, noisy: posterior samples, random batches) to 0.20-0.53, over seeds 0-7.
+    trace = fit_vae(pipe.vae, pixels, VAEFitConfig(steps=150, batch_size=16, lr=2e-3, seed=seed))
+    assert reconstruction_error() < 0.5 * before
+    assert np.mean(trace["loss"][-10:]) < 0.75 * np.mean(trace["loss"][:10])
     with torch.no_grad():
         latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
     assert latents.std().item() == pytest.approx(1.0, rel=1e-3)

@@ -68,21 +68,40 @@ def results(cohort_and_truth):
 
 
 def test_planted_regions_are_recovered(cohort_and_truth, results):
+    """Cohorts of seeds 0, 1, 2. Over seeds 0-7: test accuracy 1.0 each, Dice 0.55-0.68, mean t
+    inside 11-18, mean |t| outside 1.40-1.74 (neighbours of the regions share their triangles)."""
     _, planted = cohort_and_truth
-    test_accuracy = results.metrics.query("unit == 'cohort' and split == 'test' and metric == 'accuracy'")["value"].item()
-    assert test_accuracy >= 0.8
-    assert adhd.dice(results.voxel_mask, planted) >= 0.5
-    # More triangles in ADHD inside the regions (positive t), none to speak of outside.
-    assert results.group_t[0][planted].mean() > 3.0
-    assert np.abs(results.group_t[0][~planted]).mean() < 2.0
+    runs = [results]
+    for seed in (1, 2):
+        subjects, _ = make_cohort(seed=seed)
+        maps = adhd.compute_cohort_maps(subjects, CONFIG, seed=seed)
+        runs.append(adhd.evaluate(maps, CONFIG, seed=seed, dataset="toy"))
+    dice, outside = [], []
+    for run in runs:
+        test = run.metrics.query("unit == 'cohort' and split == 'test' and metric == 'accuracy'")
+        assert test["value"].item() >= 0.8
+        # More triangles in ADHD inside the regions (positive t), none to speak of outside.
+        assert run.group_t[0][planted].mean() > 3.0
+        dice.append(adhd.dice(run.voxel_mask, planted))
+        outside.append(np.abs(run.group_t[0][~planted]).mean())
+    # Dice (SD 0.04 over seeds) and |t| outside (SD 0.12) vary by seed: their means over three
+    # cohorts are 4.4 and 6.1 SE inside the bounds
+    assert np.mean(dice) >= 0.5, dice
+    assert np.mean(outside) < 2.0, outside
 
 
 def test_permuted_labels_give_chance(cohort_and_truth, results):
     cohort, _ = cohort_and_truth
     permutation = results.metrics.query("split == 'permutation'").set_index("metric")["value"]
-    assert permutation["permuted_accuracy_mean"] <= 0.6
+    assert permutation["permuted_accuracy_mean"] <= 0.6  # cohorts 0-7: 0.47-0.51
+    # 30 permutations: p >= 1/31 = 0.032, which it is unless a permuted run reaches the real (1.0)
+    # accuracy; cohorts 0-7 all gave 0.032
     assert permutation["permutation_p"] <= 0.05
-    assert adhd.permuted_label_accuracy(cohort, CONFIG, seed=1) <= 0.75  # 18 test subjects: wide chance band
+    # One shuffle's held-out accuracy on 18 subjects is wide (permutation seeds 1-20: 0.50-0.89 on
+    # this cohort, 0.06-0.89 on cohorts 1-2; SD 0.12-0.21), so average ten shuffles: their mean was
+    # 0.63 here (0.39-0.47 on cohorts 1-2), 3.4 SE below the bound.
+    shuffles = [adhd.permuted_label_accuracy(cohort, CONFIG, seed=seed) for seed in range(1, 11)]
+    assert np.mean(shuffles) <= 0.75, shuffles
 
 
 def test_mask_is_learned_on_training_subjects_only(cohort_and_truth):

@@ -88,7 +88,9 @@ def test_synthesis_then_evaluation(inputs):
     # Evaluation rebuilds the sampler's guidance target: its scores of the written images agree.
     guided = index[(index["roi"] == "warm") & (index["condition"] == "guided")]["predicted"]
     assert warm["pred_guided_mean"] == pytest.approx(guided.mean(), abs=1e-6)
-    assert warm["attr_warmth_readout_r"] > 0.9  # the encoder was fitted to warmth
+    # the encoder was fitted to warmth (in-sample ridge on 20 images, 32 features): data seeds 0-7 of
+    # _write_inputs (stimuli 9+s, noise 3+s) gave r = 0.95-0.998, 0.95 being these seeds
+    assert warm["attr_warmth_readout_r"] > 0.9
     top = pd.read_csv(folder / "dataset_top.csv")
     assert set(top["roi"]) == {"warm", "other"} and (top.groupby("roi").size() == config.n_keep).all()
     first = (folder / "metrics.csv").read_bytes()

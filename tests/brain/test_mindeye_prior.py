@@ -71,13 +71,18 @@ def test_dropped_brain_condition_is_ignored():
     assert not torch.allclose(a, c)
 
 
-def test_prior_learns_a_planted_map_and_samples_near_it():
-    torch.manual_seed(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prior_learns_a_planted_map_and_samples_near_it(seed):
+    # 500 steps at lr 1e-2: the prior starts using the brain condition only after a sudden transition.
+    # The former 300 steps at 3e-3 cleared own > other + 0.2 for 3 of seeds 0-9 (0.23-0.44; the rest
+    # -0.11 to 0.09). Here, over seeds 0-11: late loss 0.32-0.36 x the zero prediction, own - other
+    # 0.83-0.93 (over 64 samples).
+    torch.manual_seed(seed)
     prior = mp.DiffusionPrior(SMALL)
     mix = torch.randn(16, 16) / 4
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-2)
     losses = []
-    for _ in range(300):
+    for _ in range(500):
         brain = torch.randn(32, 5, 16)
         image = torch.tanh(brain @ mix) / 4
         loss, _ = prior.prior_loss(brain, image)
@@ -85,18 +90,19 @@ def test_prior_learns_a_planted_map_and_samples_near_it():
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    brain = torch.randn(8, 5, 16)
+    brain = torch.randn(64, 5, 16)
     truth = torch.tanh(brain @ mix) / 4
-    # below the loss of always predicting zero (the prior's mean), and well below the start
+    # well below the loss of always predicting zero (the prior's mean), which is below the start
+    # (first 10 steps: 1.17-1.40 x the zero prediction)
     zero_prediction = float((truth * prior.image_embed_scale).pow(2).mean())
-    assert np.mean(losses[-30:]) < 0.9 * zero_prediction < np.mean(losses[:30])
+    assert np.mean(losses[-30:]) < 0.6 * zero_prediction < np.mean(losses[:10])
     prior.eval()
-    sample = prior.sample(brain, generator=torch.Generator().manual_seed(1))
-    again = prior.sample(brain, generator=torch.Generator().manual_seed(1))
+    sample = prior.sample(brain, generator=torch.Generator().manual_seed(seed + 1))
+    again = prior.sample(brain, generator=torch.Generator().manual_seed(seed + 1))
     assert torch.equal(sample, again)
     own = torch.nn.functional.cosine_similarity(sample.flatten(1), truth.flatten(1)).mean()
     other = torch.nn.functional.cosine_similarity(sample.flatten(1), truth.roll(1, 0).flatten(1)).mean()
-    assert own > other + 0.2, (own, other)
+    assert own > other + 0.5, (own, other)
 
 
 def test_guidance_scale_one_is_the_conditional_prediction():

@@ -65,17 +65,21 @@ def test_folder_without_model_index_is_named(tmp_path):
 
 def test_low_strength_img2img_stays_near_its_start(pipe):
     start = torch.randn(2, 4, 32, 32, generator=torch.Generator().manual_seed(3))
-    tokens, uncond = torch.randn(2, 17, 32), torch.zeros(17, 32)
+    tokens, uncond = torch.randn(2, 17, 32, generator=torch.Generator().manual_seed(4)), torch.zeros(17, 32)
     gentle = mr.ReconstructionConfig(steps=20, strength=0.1, n_samples=1)
     near = mr.denoise(pipe, tokens, uncond, gentle, start, torch.Generator().manual_seed(0))
     far = mr.denoise(pipe, tokens, uncond, gentle, None, torch.Generator().manual_seed(0))
+    # strength 0.1 starts at t = 51 of 1000 (noise sd 0.22) for the last 2 of 20 steps: over seeds
+    # 0-7 (start, tokens, noise) the ratio was 0.020-0.021, 25x below the bound
     assert (near - start).abs().mean() < 0.5 * (far - start).abs().mean()
 
 
 def test_best_of_picks_the_closest_candidate():
-    brain = torch.randn(17, 32)
-    candidates = torch.randn(5, 17, 32)
-    candidates[3] = brain * 2 + 0.01 * torch.randn(17, 32)
+    g = torch.Generator().manual_seed(0)
+    brain = torch.randn(17, 32, generator=g)
+    candidates = torch.randn(5, 17, 32, generator=g)
+    # cosine ~1.0 for the planted candidate, ~N(0, 1/sqrt(544) = 0.04) for random ones
+    candidates[3] = brain * 2 + 0.01 * torch.randn(17, 32, generator=g)
     assert mr.best_of(candidates, brain) == 3
 
 
@@ -114,22 +118,25 @@ def test_paper_size_low_level_network_has_the_released_layout():
     assert tuple(out.shape) == (2, 4, 64, 64)
 
 
-def test_low_level_path_learns_planted_latents(pipe):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_low_level_path_learns_planted_latents(pipe, seed):
     import copy
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     n, v = 64, 40
     images = torch.nn.functional.interpolate(torch.rand(n, 3, 4, 4), 64, mode="bilinear") * 2 - 1
     vae = copy.deepcopy(pipe.vae)
     # unit-variance latents, as a fitted VAE's scaling factor gives (a random VAE's are nearly constant)
     vae.register_to_config(scaling_factor=float(1 / mr.encode_latents(vae, images).std() * vae.config.scaling_factor))
     latents = mr.encode_latents(vae, images)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     flat = latents.flatten(1).numpy()
     voxels = (flat - flat.mean(0)) / (flat.std(0) + 1e-6) @ rng.standard_normal((flat.shape[1], v)) / 30
+    # 30 epochs: at 15, err / baseline was 0.73-0.79 over seeds 0-5 (0.788 for seed 0); at 30 it is
+    # 0.57-0.61 over seeds 0-3
     config = mr.LowLevelConfig(n_voxels=v, hidden=64, n_blocks=1, map_channels=16, map_side=8,
-                               decoder_channels=(16, 32, 32), epochs=15, batch_size=16, max_lr=3e-3,
-                               dropout_in=0.0, dropout_block=0.0, pixel_weight=0.0)
+                               decoder_channels=(16, 32, 32), epochs=30, batch_size=16, max_lr=3e-3,
+                               dropout_in=0.0, dropout_block=0.0, pixel_weight=0.0, seed=seed)
     model = mr.fit_low_level(voxels.astype(np.float32), images, vae, config, progress=False)
     pred = mr.predict_latents(model, voxels.astype(np.float32))
     err = (pred - latents).abs().mean()

@@ -76,6 +76,7 @@ def test_planted_regions_differ_between_groups(cohort):
             corr = np.corrcoef(read_rest_subject(out, row.subject).timeseries[:, index].T)
             coherence[row.diagnosis].append(corr[np.triu_indices(len(index), 1)].mean())
         difference = np.mean(coherence["ADHD"]) - np.mean(coherence["TDC"])
+        # generator seeds 0-11: |difference| 0.24-0.55 in the planted direction
         if region["direction"] == "weaker_in_adhd":
             assert difference < -0.15, region["name"]
         else:
@@ -92,7 +93,14 @@ def test_unplanted_voxels_do_not_differ(cohort):
     for row in listed.itertuples():
         corr = np.corrcoef(read_rest_subject(out, row.subject).timeseries[:, others].T)
         coherence[row.diagnosis].append(corr[np.triu_indices(len(others), 1)].mean())
-    assert abs(np.mean(coherence["ADHD"]) - np.mean(coherence["TDC"])) < 0.05
+    # With 6 subjects a group the chance difference of mean coherence has an SE of ~0.03 (subject SDs
+    # 0.02-0.09): the former absolute bound of 0.05 was ~1.5 SE, exceeded by 3 of generator seeds 0-11
+    # (this seed: 0.047). In SE units: under the null, Welch |t| >= 4.5 has p < 0.5 % (6 or more df);
+    # seeds 0-11 gave |t| <= 3.3. A difference of the planted size (0.24-0.55, |t| 4.5-10 for seeds
+    # 0-3) over all voxels would still fail it.
+    from scipy.stats import ttest_ind
+
+    assert abs(ttest_ind(coherence["ADHD"], coherence["TDC"], equal_var=False).statistic) < 4.5
 
 
 def test_cleaning_matches_nilearn_masker_voxel_by_voxel(cohort):
@@ -118,9 +126,9 @@ def test_confounds_are_regressed_out(cohort):
     filtered = butterworth(confounds - confounds.mean(0), 0.5, low_pass=0.08, high_pass=0.009, copy=True)
     filtered = (filtered - filtered.mean(0)) / filtered.std(0)
     correlation = filtered.T @ series / len(series)
-    assert np.abs(correlation).max() < 0.1
+    assert np.abs(correlation).max() < 0.1  # generator seeds 0-7: at most 0.024
     raw = clean_scan(scan, common_mask(8), 2.0, options(confounds_pattern=None))
-    assert np.abs(filtered.T @ raw / len(raw)).max() > 0.3  # the confounds were in the data
+    assert np.abs(filtered.T @ raw / len(raw)).max() > 0.3  # the confounds were in the data (seeds 0-7: >= 0.86)
 
 
 def _scans(root: Path) -> list[Path]:

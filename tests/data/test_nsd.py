@@ -163,6 +163,8 @@ def test_planted_signals_are_recovered_up_to_the_noise_ceiling(nsd_root, loaded)
     voxels = truth["subjects"]["subj01"]["voxels"]
     np.testing.assert_allclose(loaded.noise_ceiling, voxels["noise_ceiling_r"], atol=1e-5)
     roi = np.asarray(voxels["roi"])
+    # Over generator seeds 0-19 the 120 ROI deviations had SD 0.015 and reached 0.062 once (faces,
+    # seed 0: few face images among 60); 0.08 is 5.5 SD. This seed (3): at most 0.024.
     for name in ["faces", "warm", "vertical", "spatial_frequency", "feature", "background"]:
         keep = roi == name
         r = [np.corrcoef(clean[:, v], loaded.responses[:, v])[0, 1] for v in np.flatnonzero(keep)]

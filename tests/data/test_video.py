@@ -26,7 +26,9 @@ from neurogaze.data.video import (
 )
 from neurogaze.errors import DataValidationError, MissingWeightsError
 
-SMALL = SyntheticVideoConfig(n_videos=8, n_frames=8, height=48, width=48, n_subjects=1, grid=(4, 4, 3), repeats=4, seed=4)
+# 16 videos and 144 voxels: with 8 videos and 48 voxels (~10 untuned) the untuned voxels' median
+# noise ceiling ranged 0-0.58 over generator seeds 0-19, against a bound of 0.6
+SMALL = SyntheticVideoConfig(n_videos=16, n_frames=8, height=48, width=48, n_subjects=1, grid=(6, 6, 4), repeats=4, seed=4)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +63,23 @@ def test_video_set_round_trip(video_set):
 
 def test_flow_follows_the_planted_motion(video_set):
     _, _, _, truth, videos = video_set
+    checked = 0
     for video_id in videos.video_ids:
         planted = truth["videos"][video_id]
+        if planted["kind"] == "grating" and planted["direction_deg"] % 90 == 0:
+            # The aperture problem: an axis-aligned grating is a 1-D pattern whose local 2 x 2 system is
+            # singular, and Farneback returns ~0 flow on it (clean frames) or a wrong direction (mp4):
+            # on such videos the check failed for 4 of generator seeds 0-7. Discs and oblique
+            # gratings: <= 18 deg off over seeds 0-19.
+            continue
+        checked += 1
         theta = np.deg2rad(planted["direction_deg"])
         flow = videos.load_flow(video_id)[:, 8:-8, 8:-8].reshape(-1, 2)
         moving = flow[np.linalg.norm(flow, axis=1) > 0.3 * planted["speed_px_per_frame"]]
         mean = moving.mean(0)
         angle = np.rad2deg(np.arctan2(mean[1], mean[0]) - theta)
         assert abs((angle + 180) % 360 - 180) < 25, video_id
+    assert checked >= len(videos.video_ids) // 2  # every disc, at least
 
 
 def test_farneback_recovers_a_known_translation():
@@ -77,7 +88,7 @@ def test_farneback_recovers_a_known_translation():
     shifted = ndimage.shift(texture.astype(float), (1.0, 2.0), order=3, mode="wrap").round().astype(np.uint8)
     frames = np.stack([np.repeat(image[..., None], 3, axis=2) for image in (texture, shifted)])
     flow = farneback_flow(frames)[0, 16:-16, 16:-16]
-    np.testing.assert_allclose(flow.reshape(-1, 2).mean(0), [2.0, 1.0], atol=0.15)
+    np.testing.assert_allclose(flow.reshape(-1, 2).mean(0), [2.0, 1.0], atol=0.15)  # texture seeds 0-19: < 0.001
 
 
 def _random_raft(path: Path, wrapped: bool = False) -> Path:
@@ -130,6 +141,9 @@ def test_betas_become_brain_responses_with_planted_tuning(video_set):
     expected = voxel_responses(listing.set_index("video_id").loc[list(data.stim_ids)].reset_index(), voxels, SMALL)
     tuned = (voxels["kind"] != "noise").to_numpy()
     fit = [np.corrcoef(data.responses[:, i], expected[:, i])[0, 1] for i in np.flatnonzero(tuned)]
+    # Generator seeds 0-19: fit median 0.91-0.95, tuned ceiling 0.92-0.95, untuned 0-0.47. The ceiling
+    # is sqrt(2r / (1 + r)) of a split-half r: untuned r ~ N(0, 0.26) over 16 videos, and its median over
+    # ~29 untuned voxels has an SE of ~0.06, so the bound (r = 0.22) is ~3.7 SE away.
     assert np.median(fit) > 0.8
     assert np.nanmedian(data.noise_ceiling[tuned]) > 0.8
     assert np.nanmedian(data.noise_ceiling[~tuned]) < 0.6

@@ -112,6 +112,8 @@ def test_search_finds_the_known_optimum_of_a_toy_objective():
     pixels = textured_image([centre]).unsqueeze(0)
     positions, losses = toy_search(pixels, config, [0])
     expected = np.array([grid_coordinate(centre[0]), grid_coordinate(centre[1])])
+    # sign-gradient steps of step_size: a converged search oscillates within one step of the optimum
+    # (restart seeds 0-9: 0.048-0.058 off)
     np.testing.assert_allclose(positions[0, 0].numpy(), expected, atol=config.step_size)
     start_loss = detail_objective(pixels, config)(
         foveate(pixels, gaussian_blur(pixels, 7, 1.5), torch.zeros(1, 1, SIZE, SIZE), torch.zeros(1, 2), 0.2),
@@ -129,7 +131,7 @@ def test_memory_sends_the_next_fixation_to_the_other_known_optimum():
     targets = np.array([[grid_coordinate(c) for c in first], [grid_coordinate(c) for c in second]])
     # either patch may come first; the second fixation goes to the one not yet seen
     order = np.argsort(np.linalg.norm(found[:, None] - targets[None], axis=-1), axis=1)[:, 0]
-    assert sorted(order) == [0, 1]
+    assert sorted(order) == [0, 1]  # restart seeds 0-9: both patches, within 0.02-0.086 (one step: 0.1)
     np.testing.assert_allclose(found, targets[order], atol=config.step_size)
 
 

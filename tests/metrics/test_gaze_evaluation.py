@@ -93,20 +93,25 @@ def test_shuffled_negatives_are_rescaled_like_pysaliency():
 
 
 def test_human_oracle_beats_uniform_and_ceiling_beats_centre_bias():
-    humans = human_table()
-    oracle = ge.evaluate_scanpaths(relabel(humans, "copy"), humans, SIZES, "oracle", progress=False)
-    uniform_paths = bl.baseline_fixations("uniform", humans, SIZES, n_samples=4, seed=0)
-    uniform = ge.evaluate_scanpaths(uniform_paths, humans, SIZES, "uniform", progress=False)
-    ceiling = ge.human_consistency(humans, SIZES, progress=False)
-    centre_paths = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=4, seed=0)
-    centre = ge.evaluate_scanpaths(centre_paths, humans, SIZES, "centre", progress=False)
-    aggregate = {name: ge.aggregate_metrics(t).set_index("metric")["value"] for name, t in
-                 (("oracle", oracle), ("uniform", uniform), ("ceiling", ceiling), ("centre", centre))}
+    """Averaged over three synthetic datasets: on one (3 images, 4 observers) the leave-one-out
+    ceiling is too sparse to beat a smooth centre bias reliably (seed 6: KLD 15 % worse, CC only 4 %
+    better), while the means of any three consecutive seeds of 0-11 keep every margin >= 10 %."""
+    totals = {}
+    for seed in (0, 1, 2):
+        humans = human_table(seed=seed)
+        oracle = ge.evaluate_scanpaths(relabel(humans, "copy"), humans, SIZES, "oracle", progress=False)
+        uniform_paths = bl.baseline_fixations("uniform", humans, SIZES, n_samples=4, seed=seed)
+        uniform = ge.evaluate_scanpaths(uniform_paths, humans, SIZES, "uniform", progress=False)
+        ceiling = ge.human_consistency(humans, SIZES, progress=False)
+        centre_paths = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=4, seed=seed)
+        centre = ge.evaluate_scanpaths(centre_paths, humans, SIZES, "centre", progress=False)
+        for name, table in (("oracle", oracle), ("uniform", uniform), ("ceiling", ceiling), ("centre", centre)):
+            totals[name] = totals.get(name, 0) + ge.aggregate_metrics(table).set_index("metric")["value"] / 3
     for better, worse in (("oracle", "uniform"), ("ceiling", "centre")):
         for metric in ("nss", "auc_judd", "cc", "sequence_score", "mm_position"):
-            assert aggregate[better][metric] > aggregate[worse][metric], (better, metric)
+            assert totals[better][metric] > totals[worse][metric], (better, metric)
         for metric in ("dtw", "kld"):
-            assert aggregate[better][metric] < aggregate[worse][metric], (better, metric)
+            assert totals[better][metric] < totals[worse][metric], (better, metric)
 
 
 def test_human_consistency_leaves_each_subject_out():

@@ -32,10 +32,16 @@ def test_loader_writes_samples_with_coder_labels_and_detected_fixations(tmp_path
     root = _root(tmp_path)
     data = load_andersson2017(root, detector={"method": "remodnav"})
     assert set(data.samples["label"]) == {"fixation", "saccade", "blink"}
-    assert len(data.fixations) >= 5
+    assert len(data.fixations) >= 5  # 6 planted; trace seeds 0-9 gave 6-7
     table = kappa_table(root, {"remodnav": DetectorConfig()})
-    assert table.loc[0, "remodnav"] > 0.8
     assert table.loc[0, "coder_RA"] == pytest.approx(1.0)
+    # Agreement with the coder over trace seeds 0-9: 0.82-0.91 (SD 0.035). Judge the mean of three
+    # traces (4 SE above 0.8) and each one against 0.75.
+    kappas = [table.loc[0, "remodnav"]]
+    for seed in (2, 3):
+        other = _root(tmp_path / f"seed{seed}", pos_mn=andersson_pos(seed=seed, padding=2, lost=range(40, 50)))
+        kappas.append(kappa_table(other, {"remodnav": DetectorConfig()}).loc[0, "remodnav"])
+    assert np.mean(kappas) > 0.8 and min(kappas) > 0.75, kappas
 
 
 def test_bad_position_array_is_named(tmp_path):

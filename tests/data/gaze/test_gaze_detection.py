@@ -24,17 +24,31 @@ def test_degrees_per_pixel_matches_visual_angle_of_the_whole_screen():
     assert GEOMETRY.degrees_per_pixel() == pytest.approx((width_deg / 1024 + height_deg / 768) / 2)
 
 
+@pytest.mark.parametrize("seed", [1, 3, 5])  # seed 1: ivt splits a fixation
 @pytest.mark.parametrize("method", ["ivt", "remodnav"])
-def test_detectors_recover_planted_fixations(method):
+def test_detectors_recover_planted_fixations(method, seed):
+    """Trace seeds 0-9: kappa 0.81-0.86 (ivt), 0.91-0.96 (remodnav); positions within 0.007 deg,
+    onsets within 12 ms, durations within 14 ms of the planted ones."""
     deg = GEOMETRY.degrees_per_pixel()
-    t, x, y, truth, planted = planted_trace(deg_per_px=deg, seed=3, n_fix=8)
+    t, x, y, truth, planted = planted_trace(deg_per_px=deg, seed=seed, n_fix=8)
     mask, fixations = detect_fixations(x, y, t, GEOMETRY, DetectorConfig(method=method))
     assert cohen_kappa(mask, truth) > 0.75  # the slow ends of saccades fall under 30 deg/s
-    assert len(fixations) == len(planted)
-    for (px, py, onset, duration), row in zip(planted, fixations.itertuples()):
-        assert math.dist((px, py), (row.x, row.y)) * deg < 0.1
-        assert abs(row.t_start_ms - onset) < 30
-        assert abs(row.duration_ms - duration) < 60
+    if method == "remodnav":
+        assert len(fixations) == len(planted)
+        pieces = [[row] for row in fixations.itertuples()]
+    else:
+        # Plain I-VT has no merge step: a sample of jitter whose velocity crosses 30 deg/s splits a
+        # fixation in two at the same place (2 of seeds 0-9, e.g. seed 1). Group the pieces by the
+        # planted fixation they start in; each one must still be found, once, where it was planted.
+        ends = np.array([onset + duration for _, _, onset, duration in planted])
+        pieces = [[] for _ in planted]
+        for row in fixations.itertuples():
+            pieces[min(int(np.searchsorted(ends, row.t_start_ms)), len(planted) - 1)].append(row)
+        assert all(pieces) and len(fixations) <= len(planted) + 2
+    for (px, py, onset, duration), rows in zip(planted, pieces):
+        assert all(math.dist((px, py), (row.x, row.y)) * deg < 0.1 for row in rows)
+        assert abs(rows[0].t_start_ms - onset) < 30
+        assert abs(rows[-1].t_start_ms + rows[-1].duration_ms - rows[0].t_start_ms - duration) < 60
 
 
 def test_ivt_agrees_with_pymovements_ivt():
@@ -51,12 +65,17 @@ def test_ivt_agrees_with_pymovements_ivt():
 
 
 def test_lost_samples_at_the_edges_do_not_break_remodnav():
-    t, x, y, truth, _ = planted_trace(deg_per_px=GEOMETRY.degrees_per_pixel(), seed=1)
-    x[:7] = np.nan
-    y[-5:] = np.nan
-    mask = detect_fixation_mask(x, y, t, GEOMETRY, DetectorConfig(method="remodnav"))
-    assert not mask[:7].any() and not mask[-5:].any()
-    assert cohen_kappa(mask, truth) > 0.8
+    kappas = []
+    for seed in range(1, 6):
+        t, x, y, truth, _ = planted_trace(deg_per_px=GEOMETRY.degrees_per_pixel(), seed=seed)
+        x[:7] = np.nan
+        y[-5:] = np.nan
+        mask = detect_fixation_mask(x, y, t, GEOMETRY, DetectorConfig(method="remodnav"))
+        assert not mask[:7].any() and not mask[-5:].any()
+        kappas.append(cohen_kappa(mask, truth))
+    # Trace seeds 0-9: 0.80-0.89, each ~0.07 below the intact trace (0.87-0.96). One trace's kappa has
+    # an SD of 0.025 over seeds: the mean of five is 5 SE above 0.8 (and each seed above 0.75).
+    assert np.mean(kappas) > 0.8 and min(kappas) > 0.75, kappas
 
 
 def test_velocity_is_in_degrees_per_second():

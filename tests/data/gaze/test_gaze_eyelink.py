@@ -5,6 +5,7 @@ import pytest
 
 from neurogaze.data.contracts import read_samples
 from neurogaze.data.gaze import write_gaze_data
+from neurogaze.data.gaze.detection import DetectorConfig
 from neurogaze.data.gaze.eyelink import load_eyelink, parse_asc
 from neurogaze.data.synthetic.gaze import SyntheticEyelinkConfig, generate_eyelink_like
 from neurogaze.errors import DataValidationError
@@ -26,12 +27,16 @@ def test_fixations_match_the_planted_ones(asc_root, source):
     root, truth = asc_root
     data = load_eyelink(root, screen={"size_m": [0.38, 0.30], "distance_m": 0.67}, fixations_from=source)
     deg = truth["deg_per_px"]
+    # The parser's own events carry the planted onsets (generator seeds 0-9: exact). The detector
+    # may label up to max_pso_ms (40 ms) after a saccade as post-saccadic oscillation, so its onsets
+    # can be late by that much plus a sample: seeds 0-9 gave <= 8 ms, and once 36 ms (seed 4).
+    onset_tolerance = 30 if source == "eyelink" else DetectorConfig().max_pso_ms + 10
     for (subject, trial), planted in _planted(truth).items():
         found = data.fixations.query("subject == @subject and trial == @trial").sort_values("fix_index")
         assert len(found) == len(planted)
         for p, row in zip(planted, found.itertuples()):
-            assert math.dist((p["x"], p["y"]), (row.x, row.y)) * deg < 0.15  # image pixels
-            assert abs(row.t_start_ms - p["t_start_ms"]) < 30
+            assert math.dist((p["x"], p["y"]), (row.x, row.y)) * deg < 0.15  # image pixels; seeds 0-9: <= 0.006
+            assert abs(row.t_start_ms - p["t_start_ms"]) < onset_tolerance
 
 
 def test_samples_are_in_image_pixels_with_parser_labels(asc_root, tmp_path):

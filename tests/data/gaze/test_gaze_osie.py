@@ -37,6 +37,7 @@ def test_synthetic_osie_fixations_follow_the_planted_saliency(tmp_path):
         points = data.fixations.query("stim_id == @stim")
         at_fixations = density[points["y"].astype(int), points["x"].astype(int)].mean()
         # fixations sit where the planted density is high: far above its mean over the image
+        # (generator seeds 0-9: 3.8-4.5 times it, the least of three images)
         assert at_fixations > 3 * density.mean()
 
 

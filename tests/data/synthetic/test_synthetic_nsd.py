@@ -74,10 +74,16 @@ def test_ncsnr_volume_and_noise_ceiling_match_the_ground_truth(generated):
     assert truth["subjects"]["subj01"]["roi_counts"] == SMALL["roi_sizes"]
 
 
-def test_ncsnr_estimated_from_repeats_matches_the_planted_one(generated):
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ncsnr_estimated_from_repeats_matches_the_planted_one(generated, tmp_path, seed):
     """NSD's estimator (noise variance = mean over images of the across-repeat variance of
     z-scored betas; signal variance = 1 - noise variance) recovers the planted ncsnr."""
-    root, truth = generated
+    if seed == 1:
+        root, truth = generated
+    else:
+        root = tmp_path / "nsd"
+        config = NSDSyntheticConfig(**SMALL)
+        truth = generate_nsd_like(root, config, random_pixel_features(8), seed=seed, progress=False)
     layout = NSDLayout(root)
     design = scipy.io.loadmat(layout.expdesign)
     ijk = np.asarray(truth["subjects"]["subj01"]["voxels"]["ijk"])
@@ -91,6 +97,7 @@ def test_ncsnr_estimated_from_repeats_matches_the_planted_one(generated):
     noise_var = np.mean([z[image == i].var(axis=0, ddof=1) for i in np.unique(image)], axis=0)
     estimate = np.sqrt(np.clip(1 - noise_var, 0, None) / noise_var)
     planted = np.asarray(truth["subjects"]["subj01"]["voxels"]["ncsnr"])
+    # generator seeds 0-7: r 0.945-0.954, median error 0.088-0.120
     assert np.corrcoef(estimate, planted)[0, 1] > 0.9
     assert np.median(np.abs(estimate - planted)[planted > 0.5]) < 0.2
 
@@ -107,7 +114,7 @@ def test_planted_rois_are_compact_and_inside_nsdgeneral(generated):
         inside = ijk[roi == name]
         assert len(inside) == size
         assert np.all(planted[tuple(inside.T)] == int(labels[name]))
-        # a blob: its spread is well below that of the whole mask
+        # a blob: its spread is well below that of the whole mask (seeds 0-7: at most 0.53 of it)
         assert inside.std(axis=0).sum() < 0.8 * ijk.std(axis=0).sum()
 
 
