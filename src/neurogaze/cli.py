@@ -1,213 +1,143 @@
-"""`neurogaze <stage> ...`: run one pipeline stage by hand, with the functions the rules call.
+"""`neurogaze <stage> ...`: run one pipeline stage by hand, exactly as its Snakemake rule does.
 
-Every stage reads its settings from a pipeline config (validated as the Snakefile does) and
-takes its input and output paths explicitly, so a notebook user can rerun one step on their
-own files. `snakemake` remains the way to run the whole DAG.
+There is one command per rule (``neurogaze mindeye-train`` runs rule ``mindeye_train``), built
+from :data:`neurogaze.stages.STAGES`: its positional arguments are the rule's input and output
+files (and wildcards) in the stage function's order, its settings come from a pipeline config
+validated as the Snakefile does (``--config``, ``--set key.path=value``), and it runs on the
+rule's thread count (``--threads``). So the same inputs, config and threads give the same bytes
+from the CLI and from ``snakemake``, which remains the way to run the whole DAG.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from pathlib import Path
 
 from neurogaze import __version__
 from neurogaze.errors import NeurogazeError
 
+META_COMMANDS = {"validate-config": "check a config and print it with every default filled in"}
 
-def _config(args: argparse.Namespace) -> dict:
+
+def command_name(rule: str) -> str:
+    return rule.replace("_", "-")
+
+
+def _rule_of(command: str) -> str:
+    return command.replace("-", "_")
+
+
+def default_config() -> Path | None:
+    from neurogaze.config import repository_root
+
+    root = repository_root()
+    return root / "config" / "config.yaml" if root else None
+
+
+def _common_options(parser: argparse.ArgumentParser, threads: int | None) -> None:
+    default = default_config()
+    parser.add_argument("--config", default=default, required=default is None,
+                        help="pipeline config (default: the repository's demo config, %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a config value, e.g. --set mindeye.model.epochs=100 (YAML-typed; repeatable)")
+    if threads is not None:
+        parser.add_argument("--threads", type=int, default=threads,
+                            help="torch / numba / BLAS threads, as the rule's `threads:` (default: %(default)s)")
+        parser.add_argument("--log", default=None, help="write the stage's log here instead of stderr")
+
+
+def _load_config(args):
     from neurogaze.config import load_config
 
-    return load_config(args.config)
+    return load_config(args.config, overrides=args.overrides)
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="config/config.yaml", help="pipeline config (default: %(default)s)")
+def _file_arguments(function, supplied: set[str]) -> list[inspect.Parameter]:
+    """The stage function's parameters that the config does not supply: files and wildcards."""
+    return [p for p in inspect.signature(function).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in supplied]
 
 
-# --- commands ------------------------------------------------------------------------------
+def _stage_parser(command: str, config_args: argparse.Namespace | None) -> tuple[argparse.ArgumentParser, dict]:
+    """The parser of one stage command and the params its config gives (None: config unreadable)."""
+    from neurogaze.stages import stage, stage_params
+
+    rule = _rule_of(command)
+    entry = stage(rule)
+    function = entry.load()
+    parser = argparse.ArgumentParser(prog=f"neurogaze {command}", description=entry.help or function.__doc__)
+    _common_options(parser, entry.threads)
+    params = stage_params(rule, _load_config(config_args)) if config_args is not None else {}
+    for parameter in _file_arguments(function, set(params)):
+        choices = entry.choices.get(parameter.name) if entry.choices else None
+        if parameter.default is inspect.Parameter.empty:
+            parser.add_argument(parameter.name, choices=choices)
+        else:
+            parser.add_argument(f"--{parameter.name.replace('_', '-')}", dest=parameter.name,
+                                default=parameter.default, choices=choices)
+    return parser, params
 
 
-def validate_config(args) -> None:
+def _run_stage(command: str, argv: list[str]) -> None:
+    from neurogaze.runlog import stage_context
+    from neurogaze.stages import stage
+
+    pre = argparse.ArgumentParser(add_help=False)
+    _common_options(pre, None)
+    config_args, _ = pre.parse_known_args(argv)
+    wants_help = any(arg in ("-h", "--help") for arg in argv)
+    parser, params = _stage_parser(command, None if wants_help and config_args.config is None else config_args)
+    args = vars(parser.parse_args(argv))
+    threads, log = args.pop("threads"), args.pop("log")
+    for option in ("config", "overrides"):
+        args.pop(option)
+    function = stage(_rule_of(command)).load()
+    with stage_context(log, _rule_of(command), threads):
+        function(**args, **params)
+
+
+def _validate_config(argv: list[str]) -> None:
     import yaml
 
-    print(yaml.safe_dump(_config(args), sort_keys=False), end="")
-
-
-def generate(args) -> None:
-    from neurogaze.config import pipeline_specs
-    from neurogaze.data.synthetic import generate_synthetic
-
-    config = _config(args)
-    generate_synthetic(args.dataset, args.out, config["datasets"][args.dataset], config["seed"], pipeline_specs(config))
-
-
-def load_gaze(args) -> None:
-    from pathlib import Path
-
-    from neurogaze.data.gaze import load_dataset, loader_options, write_gaze_data
-
-    config = _config(args)
-    data = load_dataset(args.dataset, args.root, loader_options(config["datasets"][args.dataset]))
-    write_gaze_data(data, Path(args.out) / "gaze" / args.dataset, Path(args.out) / "stimuli" / args.dataset)
-
-
-def features(args) -> None:
-    from neurogaze.config import pipeline_specs
-    from neurogaze.features import extract_features
-
-    config = _config(args)
-    extract_features(args.backbone, args.stimuli, args.out, modality=args.modality,
-                     batch_size=config["features"]["batch_size"], device=config["device"],
-                     text_column=config["features"]["text_column"], configured=pipeline_specs(config))
-
-
-def fit_encoder(args) -> None:
-    from neurogaze.config import pipeline_specs
-    from neurogaze.brain.encoding import fit_encoder_files
-
-    config = _config(args)
-    fit_encoder_files(args.features, args.responses, args.out, config["encoding"], stimuli_dir=args.stimuli,
-                      backbones=pipeline_specs(config), device=config["device"])
-
-
-def evaluate_encoder(args) -> None:
-    from neurogaze.config import pipeline_specs
-    from neurogaze.brain.encoding import evaluate_encoder_files
-
-    config = _config(args)
-    evaluate_encoder_files(args.model, args.features, args.responses, args.metrics, args.rois, config["encoding"],
-                           dataset=args.dataset, stimuli_dir=args.stimuli, backbones=pipeline_specs(config),
-                           device=config["device"], seed=config["seed"])
-
-
-def gaze_baseline(args) -> None:
-    from neurogaze.gaze.stages import run_baseline
-
-    config = _config(args)
-    run_baseline(args.kind, args.fixations, args.stimuli, args.out, config["gaze_baselines"],
-                 config["gaze_evaluation"], config["seed"])
-
-
-def evaluate_scanpaths(args) -> None:
-    from neurogaze.gaze.stages import evaluate_human_consistency, evaluate_predicted_scanpaths
-
-    config = _config(args)
-    evaluation = config["gaze_evaluation"]
-    if args.predicted is None:
-        evaluate_human_consistency(args.fixations, args.stimuli, args.out, evaluation, args.dataset,
-                                   evaluation["centre_bias"], config["seed"])
-    else:
-        evaluate_predicted_scanpaths(args.predicted, args.fixations, args.stimuli, args.out, evaluation,
-                                     args.method, args.dataset, evaluation["centre_bias"], config["seed"])
-
-
-def adhd(args) -> None:
-    from pathlib import Path
-
-    from neurogaze.brain.adhd import run_cohort_maps, run_evaluation
-
-    config = _config(args)
-    out = Path(args.out)
-    run_cohort_maps(args.rest, out / "cohort_maps.h5", config["adhd"], config["seed"], cache_dir=out / "maps_cache")
-    run_evaluation(out / "cohort_maps.h5", out, config["adhd"], config["seed"], config["adhd"]["dataset"],
-                   ground_truth_path=args.ground_truth)
-
-
-def _mindeye(config: dict):
-    from neurogaze.brain.mindeye_stages import MindEyeSettings
-
-    return MindEyeSettings.from_config(config["mindeye"], config["seed"])
-
-
-def mindeye_train(args) -> None:
-    from pathlib import Path
-
-    from neurogaze.brain.mindeye_stages import run_train
-    from neurogaze.config import pipeline_specs
-
-    config = _config(args)
-    resume = args.resume or Path(args.out).parent / "resume" / Path(args.out).name
-    run_train(args.responses, args.stimuli, args.out, _mindeye(config), backbones=pipeline_specs(config),
-              device=config["device"], resume_path=resume)
-
-
-def mindeye_evaluate(args) -> None:
-    from pathlib import Path
-
-    from neurogaze.brain.mindeye_stages import run_evaluate
-    from neurogaze.config import pipeline_specs
-
-    config = _config(args)
-    out = Path(args.out)
-    run_evaluate(args.model, args.responses, args.stimuli, out / "metrics.csv", out / "retrievals.csv", _mindeye(config),
-                 dataset=args.dataset, backbones=pipeline_specs(config), recon_dir=args.reconstructions,
-                 device=config["device"])
-
-
-# --- parser ----------------------------------------------------------------------------------
-
-# name -> (function, help, [(argument, options)])
-COMMANDS = {
-    "validate-config": (validate_config, "check a config and print it with every default filled in", []),
-    "generate": (generate, "write a dataset's synthetic set in its real layout", [
-        ("dataset", {"help": "a dataset with a generator (nsd, osie, cocosearch18, eyelink, adhd200, ieeg, video)"}),
-        ("out", {"help": "output folder"}),
-    ]),
-    "load-gaze": (load_gaze, "read an eye-tracking dataset into the fixation/stimulus contracts", [
-        ("dataset", {}), ("root", {"help": "the dataset in its original layout"}),
-        ("out", {"help": "data folder: gaze/<dataset>/ and stimuli/<dataset>/ are written inside"}),
-    ]),
-    "features": (features, "embed a stimulus set with a backbone (cached, resumable)", [
-        ("backbone", {}), ("stimuli", {"help": "stimulus-set folder"}), ("out", {"help": "<...>.npy"}),
-        ("--modality", {"choices": ["image", "text"], "default": "image"}),
-    ]),
-    "fit-encoder": (fit_encoder, "fit the voxel-wise encoder of config.encoding", [
-        ("features", {}), ("responses", {}), ("out", {"help": "model.pt"}), ("--stimuli", {"default": None}),
-    ]),
-    "evaluate-encoder": (evaluate_encoder, "score a fitted encoder on the test split", [
-        ("model", {}), ("features", {}), ("responses", {}), ("metrics", {}), ("rois", {}),
-        ("--dataset", {"default": "nsd"}), ("--stimuli", {"default": None}),
-    ]),
-    "gaze-baseline": (gaze_baseline, "centre-bias or uniform scanpaths for the scored split", [
-        ("kind", {"choices": ["centre_bias", "uniform"]}), ("fixations", {}), ("stimuli", {}), ("out", {}),
-    ]),
-    "evaluate-scanpaths": (evaluate_scanpaths, "score predicted scanpaths (or the human ceiling) against humans", [
-        ("fixations", {}), ("stimuli", {}), ("out", {}), ("--predicted", {"default": None}),
-        ("--method", {"default": "model"}), ("--dataset", {"required": True}),
-    ]),
-    "adhd": (adhd, "ADHD network maps and PCA-LDA evaluation of a loaded resting-state cohort", [
-        ("rest", {"help": "results/data/rest/<dataset>"}), ("out", {}), ("--ground-truth", {"default": None}),
-    ]),
-    "mindeye-train": (mindeye_train, "train MindEye (config.mindeye) on a subject's train split; resumable", [
-        ("responses", {"help": "results/data/brain/<dataset>/<subject>.h5"}), ("stimuli", {}), ("out", {"help": "model.pt"}),
-        ("--resume", {"default": None, "help": "per-epoch checkpoint (default: resume/<out name> next to out)"}),
-    ]),
-    "mindeye-evaluate": (mindeye_evaluate, "MindEye retrieval (and reconstruction) metrics on the test split", [
-        ("model", {}), ("responses", {}), ("stimuli", {}), ("out", {"help": "folder for metrics.csv, retrievals.csv"}),
-        ("--reconstructions", {"default": None}), ("--dataset", {"default": "nsd"}),
-    ]),
-}
+    parser = argparse.ArgumentParser(prog="neurogaze validate-config", description=META_COMMANDS["validate-config"])
+    _common_options(parser, None)
+    print(yaml.safe_dump(_load_config(parser.parse_args(argv)), sort_keys=False), end="")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: every command with its one-line help (each parses its own options)."""
+    from neurogaze.stages import STAGES
+
     parser = argparse.ArgumentParser(prog="neurogaze", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurogaze {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text, arguments) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        _add_config(command)
-        for argument, options in arguments:
-            command.add_argument(argument, **options)
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for name, help_text in META_COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    for rule, entry in STAGES.items():
+        sub.add_parser(command_name(rule), help=entry.help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command][0](args)
-    except NeurogazeError as exc:
-        print(f"neurogaze {args.command}: error: {exc}", file=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices:
+        parser.parse_args(argv)  # prints usage (or the version) and exits
         return 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command in META_COMMANDS:
+            _validate_config(rest)
+        else:
+            _run_stage(command, rest)
+    except NeurogazeError as exc:
+        print(f"neurogaze {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only results folder, a full disk: say so, without a traceback
+        print(f"neurogaze {command}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

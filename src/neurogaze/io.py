@@ -98,3 +98,70 @@ def write_torch(path: str | os.PathLike, payload: object) -> None:
 
     with atomic_path(path) as temp, open(temp, "wb") as handle:
         torch.save(payload, handle)
+
+
+# Files up to this size are hashed by content; larger ones (NSD betas, stimulus bricks) by size and
+# modification time, which changes whenever a loader rewrites them.
+CONTENT_HASH_LIMIT = 64 * 2**20
+
+
+def fingerprint(*paths: str | os.PathLike | None, settings: object = None) -> str:
+    """A digest of the inputs a resumable stage started from: each file (a folder: each file in
+    it, by relative path) and the JSON form of ``settings``. A resume checkpoint stores it and is
+    used only when the digest of the current inputs is the same."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        if path is None:
+            digest.update(b"<none>")
+            continue
+        path = Path(path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else path.name).encode())
+            _update_with_file(digest, file)
+    digest.update(json.dumps(settings, sort_keys=True, default=_json_default).encode())
+    return digest.hexdigest()
+
+
+def _update_with_file(digest, file: Path) -> None:
+    stat = file.stat()
+    if stat.st_size > CONTENT_HASH_LIMIT:
+        digest.update(f"size={stat.st_size};mtime_ns={stat.st_mtime_ns}".encode())
+        return
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+
+
+def safe_file_name(identifier: str, max_length: int = 100) -> str:
+    """A file name for an arbitrary id (a stimulus id can be a long path): readable ids pass
+    unchanged, others keep a readable prefix and gain a digest of the whole id."""
+    import hashlib
+    import re
+
+    if len(identifier) <= max_length and re.fullmatch(r"[A-Za-z0-9._-]+", identifier) and identifier not in (".", ".."):
+        return identifier
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", identifier)[: max_length - 17]
+    return f"{readable}-{hashlib.sha256(identifier.encode()).hexdigest()[:16]}"
+
+
+def resume_folder(folder: str | os.PathLike, key: dict, what: str) -> Path:
+    """A folder of partial results that an interrupted run left, kept only if it was made from the
+    same ``key`` (fingerprints of the inputs, the settings); otherwise it is discarded, with a log
+    line, and started afresh. The key is written as ``key.json`` inside."""
+    import logging
+
+    folder = Path(folder)
+    key_file = folder / "key.json"
+    text = json.dumps(key, indent=2, sort_keys=True, default=_json_default) + "\n"
+    if folder.exists() and (not key_file.is_file() or key_file.read_text() != text):
+        logging.getLogger(__name__).info("%s: discarding the partial results in %s (made from other inputs or "
+                                         "settings)", what, folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not key_file.is_file():
+        with atomic_path(key_file) as temp:
+            temp.write_text(text)
+    return folder

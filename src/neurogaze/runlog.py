@@ -1,4 +1,8 @@
-"""Send a stage's logging, warnings and progress bars to its log file."""
+"""A stage's run: its log file (logging, warnings, progress bars), its thread count, its seeds.
+
+A Snakemake job and the ``neurogaze`` CLI enter the same :func:`stage_context`, so the same
+inputs, config and thread count give the same bytes from both.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,49 @@ def derive_seed(master_seed: int, *names: str) -> int:
     """A stable per-stage seed: the same master seed and names always give the same value."""
     sequence = np.random.SeedSequence([master_seed, *[int.from_bytes(n.encode(), "little") % 2**32 for n in names]])
     return int(sequence.generate_state(1)[0])
+
+
+THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def set_threads(threads: int) -> None:
+    """Give torch, numba and every BLAS/OpenMP pool ``threads`` threads (and subprocesses the same).
+
+    Without this each job starts one thread per visible core (on a cluster node: per core of the
+    node, whatever SLURM allocated), and parallel jobs oversubscribe the machine.
+    """
+    import threadpoolctl
+
+    threads = max(1, int(threads))
+    for name in THREAD_ENVIRONMENT:
+        os.environ[name] = str(threads)
+    threadpoolctl.threadpool_limits(threads)
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # numba is optional for stages that never compile a kernel
+        pass
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def stage_context(log_path: str | os.PathLike | None, stage: str, threads: int) -> Iterator[logging.Logger]:
+    """Log to ``log_path`` and run on ``threads`` threads for the duration of a stage."""
+    with logged(log_path, stage) as log:
+        set_threads(threads)
+        log.info("stage %s runs on %d thread(s)", stage, threads)
+        yield log
+
+
+@contextlib.contextmanager
+def job(snakemake) -> Iterator[dict]:
+    """A Snakemake job: its log file, its ``threads:``, and the stage function's keyword arguments
+    (the rule's named inputs, outputs, params and wildcards)."""
+    with stage_context(snakemake.log[0] if snakemake.log else None, snakemake.rule, snakemake.threads):
+        yield {**snakemake.input, **snakemake.output, **snakemake.params, **snakemake.wildcards}
 
 
 def job_log(snakemake):

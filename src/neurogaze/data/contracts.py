@@ -356,10 +356,13 @@ def validate_fixations(
     _require_columns(table, FIXATION_COLUMNS, source)
     table = table.astype(FIXATION_COLUMNS)
     for name in ("x", "y", "t_start_ms", "duration_ms"):
-        if not np.all(np.isfinite(table[name].to_numpy())):
-            raise DataValidationError(source, name, "finite values", "NaN or inf")
-    if (table["duration_ms"] < 0).any():
-        raise DataValidationError(source, "duration_ms", "non-negative durations", table["duration_ms"].min())
+        bad = ~np.isfinite(table[name].to_numpy())
+        if bad.any():
+            raise DataValidationError(source, name, "finite values", f"NaN or inf at {_record(table, bad)}")
+    negative = (table["duration_ms"] < 0).to_numpy()
+    if negative.any():
+        raise DataValidationError(source, "duration_ms", "non-negative durations", f"{table['duration_ms'].min()} at "
+                                  f"{_record(table, negative)}")
     if image_sizes is not None:
         missing = set(table["stim_id"]) - set(image_sizes)
         if missing:
@@ -370,9 +373,15 @@ def validate_fixations(
         if off.any():
             bad = table.loc[off].iloc[0]
             raise DataValidationError(
-                source, "x/y", "fixations inside the image", f"({bad.x}, {bad.y}) on {bad.stim_id}"
+                source, "x/y", "fixations inside the image", f"({bad.x}, {bad.y}) at {_record(table, off.to_numpy())}"
             )
     return table
+
+
+def _record(table: pd.DataFrame, mask: np.ndarray) -> str:
+    """The first flagged fixation, named as a person finds it: subject, stimulus, trial, fixation."""
+    row = table.loc[mask].iloc[0]
+    return f"subject {row.subject}, stimulus {row.stim_id}, trial {row.trial}, fixation {row.fix_index}"
 
 
 def write_fixations(path: str | os.PathLike, table: pd.DataFrame, image_sizes=None) -> None:

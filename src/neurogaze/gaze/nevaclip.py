@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from neurogaze.data.contracts import FIXATION_COLUMNS, StimulusSet, write_fixations
 from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.gaze.foveation import foveate, gaussian_blur, update_memory
-from neurogaze.io import atomic_path
+from neurogaze.io import atomic_path, safe_file_name
 from neurogaze.runlog import derive_seed
 
 logger = logging.getLogger(__name__)
@@ -515,8 +515,7 @@ class _ScanpathCache:
     def _file(self, request) -> Path:
         payload = json.dumps({**self.key, "prompt": request.prompt, "seed": int(request.seed)}, sort_keys=True)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(request.stim_id))
-        return self.folder / f"{safe}-{digest}.npy"
+        return self.folder / f"{safe_file_name(str(request.stim_id))}-{digest}.npy"
 
     def load(self, request) -> np.ndarray | None:
         file = self._file(request)

@@ -41,4 +41,7 @@ def loader_options(dataset_config: dict) -> dict:
 
 def load_dataset(name: str, root, options: dict | None = None) -> GazeData:
     """Run the registered loader of ``name`` on ``root`` with its config options."""
-    return LOADERS[name](root, **(options or {}))
+    data = LOADERS[name](root, **(options or {}))
+    if data.source is None:
+        data.source = root
+    return data

@@ -44,6 +44,8 @@ class GazeData:
     # stim_id -> (width, height) of the screen area the fixations live in, when it is not the
     # image in the stimulus index (object arrays are composed on screen from several images).
     display_sizes: dict[str, tuple[int, int]] | None = None
+    # the file (or folder) the loader read: what a validation error names
+    source: str | os.PathLike | None = None
 
     def image_sizes(self) -> dict[str, tuple[int, int]]:
         if self.display_sizes is not None:
@@ -75,7 +77,7 @@ def write_gaze_data(
     """
     gaze_dir = Path(gaze_dir)
     stimuli_dir = Path(stimuli_dir)
-    data.validate(gaze_dir)
+    data.validate(data.source if data.source is not None else gaze_dir)
     index = data.stimuli.copy()
     if relative_within is not None:
         index["path"] = (

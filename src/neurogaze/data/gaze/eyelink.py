@@ -48,6 +48,7 @@ class AscTrial:
     x: list = field(default_factory=list)
     y: list = field(default_factory=list)
     pupil: list = field(default_factory=list)
+    lines: list = field(default_factory=list)  # the file line of each sample, for error messages
     events: list = field(default_factory=list)  # (label, start, end, x, y)
     closed: bool = False
 
@@ -91,6 +92,7 @@ def parse_asc(path: str | os.PathLike) -> AscFile:
                 current.x.append(_number(tokens[1], path, line_number, "x"))
                 current.y.append(_number(tokens[2], path, line_number, "y"))
                 current.pupil.append(_number(tokens[3], path, line_number, "pupil"))
+                current.lines.append(line_number)
             elif head == "MSG" and len(tokens) >= 3:
                 text = tokens[2:]
                 if text[0] == "DISPLAY_COORDS" and len(text) >= 5:
@@ -139,9 +141,12 @@ def parse_asc(path: str | os.PathLike) -> AscFile:
         t = np.asarray(trial.t_ms)
         if len(t) < 2:
             raise DataValidationError(path, f"trial {trial.trial_id}", "gaze samples", len(t))
-        if (np.diff(t) <= 0).any():
+        steps = np.flatnonzero(np.diff(t) <= 0)
+        if steps.size:
+            first = steps[0] + 1
             raise DataValidationError(
-                path, f"trial {trial.trial_id} timestamps", "strictly increasing sample times (ms)"
+                path, f"line {trial.lines[first]} (trial {trial.trial_id})", "strictly increasing sample times (ms)",
+                f"{t[first]:g} after {t[first - 1]:g}",
             )
     return AscFile(path, display, rate, trials)
 

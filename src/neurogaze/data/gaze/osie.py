@@ -45,13 +45,29 @@ def load_osie(root: str | os.PathLike, test_fraction: float = 0.2, dataset: str 
         sizes.append(image_size(image_path))
         subjects = np.atleast_1d(struct_field(cell, "subjects", path, where))
         for subject_number, subject in enumerate(subjects, start=1):
-            rows.extend(
-                _subject_rows(subject, stim_id, f"s{subject_number:02d}", path, f"{where}subjects{{{subject_number}}}.")
-            )
+            subject_where = f"{where}subjects{{{subject_number}}}."
+            subject_rows = _subject_rows(subject, stim_id, f"s{subject_number:02d}", path, subject_where)
+            _check_on_image(subject_rows, sizes[-1], path, subject_where)
+            rows.extend(subject_rows)
     splits = [assign_split(stim_id, test_fraction) for stim_id in stim_ids]
     if len(set(stim_ids)) != len(stim_ids):
         raise DataValidationError(path, "img", "each image once in the cell array", "a repeated image name")
-    return GazeData(dataset, fixation_table(rows, dataset), stimulus_index(stim_ids, image_paths, sizes, splits))
+    return GazeData(dataset, fixation_table(rows, dataset), stimulus_index(stim_ids, image_paths, sizes, splits),
+                    source=path)
+
+
+def _check_on_image(rows: list[dict], size: tuple[int, int], path: Path, where: str) -> None:
+    """Every fixation a finite point on its image, reported with its cell and subject."""
+    width, height = size
+    for row in rows:
+        x, y = row["x"], row["y"]
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise DataValidationError(path, f"{where}fix_x/fix_y", "finite fixation coordinates",
+                                      f"({x}, {y}) at fixation {row['fix_index'] + 1} of subject {row['subject']}")
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataValidationError(path, f"{where}fix_x/fix_y", f"fixations inside the {width} x {height} image "
+                                      f"{row['stim_id']}", f"({x}, {y}) at fixation {row['fix_index'] + 1} of subject "
+                                      f"{row['subject']}")
 
 
 def _subject_rows(subject, stim_id: str, subject_id: str, path: Path, where: str) -> list[dict]:
