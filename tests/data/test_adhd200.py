@@ -13,7 +13,7 @@ from neurogaze.data.adhd200 import (
     Adhd200Options,
     clean_scan,
     common_mask,
-    load_adhd200,
+    export_adhd200,
     read_rest_cohort,
     read_rest_subject,
 )
@@ -32,7 +32,7 @@ def cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("adhd") / "raw"
     truth = generate_adhd200(root, SyntheticAdhd200Config(n_subjects=12, n_timepoints=60, seed=3))
     out = root.parent / "rest"
-    table = load_adhd200(root, out, options())
+    table = export_adhd200(root, out, options())
     return root, out, truth, table
 
 
@@ -111,8 +111,9 @@ def test_cleaning_matches_nilearn_masker_voxel_by_voxel(cohort):
     scan = sorted(root.glob("*/*/sfnwmrda*_rest_1.nii.gz"))[0]
     mask = common_mask(8)
     ours = clean_scan(scan, mask, 2.0, options(confounds_pattern=None))
-    reference = NiftiMasker(mask_img=mask, t_r=2.0, low_pass=0.08, high_pass=0.009, detrend=True,
-                            standardize="zscore_sample").fit_transform(scan)
+    reference = NiftiMasker(
+        mask_img=mask, t_r=2.0, low_pass=0.08, high_pass=0.009, detrend=True, standardize="zscore_sample"
+    ).fit_transform(scan)
     np.testing.assert_allclose(ours, reference, atol=1e-4)
 
 
@@ -122,7 +123,9 @@ def test_confounds_are_regressed_out(cohort):
     root, _, _, _ = cohort
     scan = sorted(root.glob("*/*/sfnwmrda*_rest_1.nii.gz"))[0]
     confounds = pd.read_csv(str(scan).replace(".nii.gz", "_confounds.tsv"), sep="\t").to_numpy()
-    series = clean_scan(scan, common_mask(8), 2.0, options(), confounds_path=str(scan).replace(".nii.gz", "_confounds.tsv"))
+    series = clean_scan(
+        scan, common_mask(8), 2.0, options(), confounds_path=str(scan).replace(".nii.gz", "_confounds.tsv")
+    )
     filtered = butterworth(confounds - confounds.mean(0), 0.5, low_pass=0.08, high_pass=0.009, copy=True)
     filtered = (filtered - filtered.mean(0)) / filtered.std(0)
     correlation = filtered.T @ series / len(series)
@@ -138,7 +141,7 @@ def _scans(root: Path) -> list[Path]:
 def _expect_error(root: Path, field: str, tmp_path: Path, **overrides) -> DataValidationError:
     out = tmp_path / "out"
     with pytest.raises(DataValidationError) as info:
-        load_adhd200(root, out, options(**overrides))
+        export_adhd200(root, out, options(**overrides))
     assert info.value.field == field
     assert not out.exists()  # nothing written
     return info.value
@@ -183,7 +186,11 @@ def test_truncated_scan_is_rejected(small_raw, tmp_path):
     scan = _scans(small_raw)[0]
     payload = scan.read_bytes()
     scan.write_bytes(payload[: len(payload) // 2])
-    error = _expect_error(small_raw, "data", tmp_path) if _header_survives(scan) else _expect_error(small_raw, "file", tmp_path)
+    error = (
+        _expect_error(small_raw, "data", tmp_path)
+        if _header_survives(scan)
+        else _expect_error(small_raw, "file", tmp_path)
+    )
     assert error.path == str(scan)
 
 
@@ -238,7 +245,8 @@ def test_confounds_with_wrong_length_are_named(small_raw, tmp_path):
 def test_no_scans_is_an_error(tmp_path):
     (tmp_path / "KKI").mkdir()
     pd.DataFrame({"ScanDir ID": [1], "Site": [3], "Gender": [1], "Age": [10.0], "DX": [0]}).to_csv(
-        tmp_path / "KKI" / "KKI_phenotypic.csv", index=False)
+        tmp_path / "KKI" / "KKI_phenotypic.csv", index=False
+    )
     _expect_error(tmp_path, "func_pattern", tmp_path)
 
 

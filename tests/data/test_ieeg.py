@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 
 from neurogaze.data.contracts import read_brain_responses
-from neurogaze.data.ieeg import IeegOptions, assign_split, load_ieeg
+from neurogaze.data.ieeg import IeegOptions, assign_split, export_ieeg
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
 from neurogaze.errors import DataValidationError
 
@@ -22,7 +22,7 @@ def dataset(tmp_path_factory):
     # 600 s (~140 scene cuts, ~500 words): with 150 s the planted effects were only 2-4 SE
     truth = generate_ieeg(root, SyntheticIeegConfig(n_subjects=1, duration_s=600.0, contacts_per_shaft=5, seed=2))
     out = root.parent / "brain"
-    events = load_ieeg(root, out, IeegOptions())
+    events = export_ieeg(root, out, IeegOptions())
     return root, out, truth, events
 
 
@@ -30,7 +30,12 @@ def dataset(tmp_path_factory):
 def small_bids(tmp_path_factory, tmp_path):
     cache = tmp_path_factory.getbasetemp() / "ieeg_small"
     if not cache.exists():
-        generate_ieeg(cache, SyntheticIeegConfig(n_subjects=1, duration_s=20.0, contacts_per_shaft=3, shafts=("vision", "language"), seed=5))
+        generate_ieeg(
+            cache,
+            SyntheticIeegConfig(
+                n_subjects=1, duration_s=20.0, contacts_per_shaft=3, shafts=("vision", "language"), seed=5
+            ),
+        )
     root = tmp_path / "bids"
     shutil.copytree(cache, root)
     return root
@@ -83,7 +88,9 @@ def test_planted_electrode_kinds_are_recovered(dataset):
     table = events.set_index("stim_id").loc[data.stim_ids]
     cut = (table["trial_type"] == "scene_cut").to_numpy()
     cut_onsets = table.loc[cut, "onset"].to_numpy()
-    lag = np.array([t - cut_onsets[cut_onsets <= t].max() if (cut_onsets <= t).any() else np.inf for t in table["onset"]])
+    lag = np.array(
+        [t - cut_onsets[cut_onsets <= t].max() if (cut_onsets <= t).any() else np.inf for t in table["onset"]]
+    )
     word_after_cut = ~cut & (lag < 1.0)
     word_alone = ~cut & (lag > 1.6)  # beyond the window and the response of the cut itself
 
@@ -116,12 +123,20 @@ def test_band_feature_has_a_known_answer(tmp_path):
         amplitude[(t >= onset) & (t < onset + 0.8)] = 2.0
     data = np.vstack([1e-5 * amplitude * np.sin(2 * np.pi * 100 * t), 1e-5 * np.sin(2 * np.pi * 90 * t + 1)])
     raw = mne.io.RawArray(data, mne.create_info(["A1", "A2"], sfreq, "seeg"), verbose="error")
-    raw.set_montage(mne.channels.make_dig_montage({"A1": [0.01, 0, 0], "A2": [0.02, 0, 0]}, coord_frame="mni_tal"), verbose="error")
+    raw.set_montage(
+        mne.channels.make_dig_montage({"A1": [0.01, 0, 0], "A2": [0.02, 0, 0]}, coord_frame="mni_tal"), verbose="error"
+    )
     events = np.column_stack([(onsets * sfreq).astype(int), np.zeros(len(onsets), int), np.ones(len(onsets), int)])
-    path = mne_bids.BIDSPath(subject="01", task="tone", datatype="ieeg", root=tmp_path / "bids", space="MNI152NLin2009aSym")
-    mne_bids.write_raw_bids(raw, path, events=events, event_id={"word": 1}, format="BrainVision", allow_preload=True, verbose="error")
-    options = IeegOptions(bands={"high_gamma": [70.0, 150.0]}, reference="none", response_window=(0.1, 0.6), test_fraction=0.25)
-    load_ieeg(tmp_path / "bids", tmp_path / "out", options)
+    path = mne_bids.BIDSPath(
+        subject="01", task="tone", datatype="ieeg", root=tmp_path / "bids", space="MNI152NLin2009aSym"
+    )
+    mne_bids.write_raw_bids(
+        raw, path, events=events, event_id={"word": 1}, format="BrainVision", allow_preload=True, verbose="error"
+    )
+    options = IeegOptions(
+        bands={"high_gamma": [70.0, 150.0]}, reference="none", response_window=(0.1, 0.6), test_fraction=0.25
+    )
+    export_ieeg(tmp_path / "bids", tmp_path / "out", options)
     result = read_brain_responses(tmp_path / "out" / "01.h5")
     np.testing.assert_allclose(result.responses[:, 0], np.log(2.0), atol=0.03)
     np.testing.assert_allclose(result.responses[:, 1], 0.0, atol=0.03)
@@ -130,7 +145,7 @@ def test_band_feature_has_a_known_answer(tmp_path):
 def _expect_error(root: Path, field: str, tmp_path: Path, options: IeegOptions | None = None) -> DataValidationError:
     out = tmp_path / "out"
     with pytest.raises(DataValidationError) as info:
-        load_ieeg(root, out, options or IeegOptions())
+        export_ieeg(root, out, options or IeegOptions())
     assert info.value.field == field
     assert not out.exists()
     return info.value

@@ -28,7 +28,9 @@ from neurogaze.errors import DataValidationError, MissingWeightsError
 
 # 16 videos and 144 voxels: with 8 videos and 48 voxels (~10 untuned) the untuned voxels' median
 # noise ceiling ranged 0-0.58 over generator seeds 0-19, against a bound of 0.6
-SMALL = SyntheticVideoConfig(n_videos=16, n_frames=8, height=48, width=48, n_subjects=1, grid=(6, 6, 4), repeats=4, seed=4)
+SMALL = SyntheticVideoConfig(
+    n_videos=16, n_frames=8, height=48, width=48, n_subjects=1, grid=(6, 6, 4), repeats=4, seed=4
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def video_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("video") / "raw"
     truth = generate_video(root, SMALL)
     videos = load_video_set(root / "videos", root.parent / "videos_out", VideoOptions())
-    load_video_responses(root / "brain", root.parent / "videos_out", root.parent / "brain_out")
+    load_video_responses(betas=root / "brain", videos=root.parent / "videos_out", brain=root.parent / "brain_out")
     return root, root.parent / "videos_out", root.parent / "brain_out", truth, videos
 
 
@@ -104,7 +106,9 @@ def _random_raft(path: Path, wrapped: bool = False) -> Path:
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_raft_loads_a_local_state_dict(tmp_path, wrapped):
     weights = _random_raft(tmp_path / "raft_small.pt", wrapped)
-    estimator = FlowEstimator(VideoOptions(flow_method="raft", raft_weights=str(weights), raft_iterations=1, device="cpu"))
+    estimator = FlowEstimator(
+        VideoOptions(flow_method="raft", raft_weights=str(weights), raft_iterations=1, device="cpu")
+    )
     assert estimator.name == "raft:raft_small"
     frames = np.random.default_rng(0).integers(0, 255, (2, 36, 44, 3), dtype=np.uint8)
     flow = estimator(frames)  # padded to RAFT's minimum size internally, cropped back
@@ -115,7 +119,9 @@ def test_raft_flows_through_the_loader(video_set, tmp_path):
     folder = next(p for p in sorted((video_set[0] / "videos").iterdir()) if p.is_dir())
     shutil.copytree(folder, tmp_path / "videos" / folder.name)
     weights = _random_raft(tmp_path / "raft_small.pt")
-    options = VideoOptions(fps=8.0, flow_method="raft", raft_weights=str(weights), raft_iterations=1, max_frames=3, device="cpu")
+    options = VideoOptions(
+        fps=8.0, flow_method="raft", raft_weights=str(weights), raft_iterations=1, max_frames=3, device="cpu"
+    )
     out = load_video_set(tmp_path / "videos", tmp_path / "out", options)
     assert out.flow_method == "raft:raft_small"
     flow = read_video_set(tmp_path / "out").load_flow(folder.name)
@@ -160,7 +166,9 @@ def _expect_error(func, field: str, out: Path) -> DataValidationError:
 def test_listed_video_that_is_absent_is_named(raw_copy, tmp_path):
     listing = raw_copy / "videos" / "videos.tsv"
     table = pd.read_csv(listing, sep="\t")
-    pd.concat([table, pd.DataFrame({"video_id": ["ghost"], "fps": [8.0], "split": ["train"]})]).to_csv(listing, sep="\t", index=False)
+    pd.concat([table, pd.DataFrame({"video_id": ["ghost"], "fps": [8.0], "split": ["train"]})]).to_csv(
+        listing, sep="\t", index=False
+    )
     error = _expect_error(lambda: load_video_set(raw_copy / "videos", tmp_path / "out"), "video_id", tmp_path / "out")
     assert "ghost" in str(error)
 
@@ -207,7 +215,11 @@ def test_mask_with_another_affine_is_named(video_set, raw_copy, tmp_path):
     affine = mask.affine.copy()
     affine[1, 3] += 3.0
     nib.save(nib.Nifti1Image(np.asarray(mask.dataobj), affine), mask_path)
-    error = _expect_error(lambda: load_video_responses(raw_copy / "brain", video_set[1], tmp_path / "out"), "affine", tmp_path / "out")
+    error = _expect_error(
+        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        "affine",
+        tmp_path / "out",
+    )
     assert error.path == str(mask_path)
 
 
@@ -215,7 +227,11 @@ def test_mask_with_another_shape_is_named(video_set, raw_copy, tmp_path):
     mask_path = raw_copy / "brain" / "sub-01_mask.nii.gz"
     mask = nib.load(mask_path)
     nib.save(nib.Nifti1Image(np.asarray(mask.dataobj)[:-1], mask.affine), mask_path)
-    _expect_error(lambda: load_video_responses(raw_copy / "brain", video_set[1], tmp_path / "out"), "shape", tmp_path / "out")
+    _expect_error(
+        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        "shape",
+        tmp_path / "out",
+    )
 
 
 def test_betas_of_unknown_video_are_named(video_set, raw_copy, tmp_path):
@@ -223,14 +239,22 @@ def test_betas_of_unknown_video_are_named(video_set, raw_copy, tmp_path):
     table = pd.read_csv(table_path, sep="\t")
     table.loc[0, "video_id"] = "ghost"
     table.to_csv(table_path, sep="\t", index=False)
-    error = _expect_error(lambda: load_video_responses(raw_copy / "brain", video_set[1], tmp_path / "out"), "video_id", tmp_path / "out")
+    error = _expect_error(
+        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        "video_id",
+        tmp_path / "out",
+    )
     assert "ghost" in str(error)
 
 
 def test_betas_table_with_wrong_length_is_named(video_set, raw_copy, tmp_path):
     table_path = raw_copy / "brain" / "sub-01_betas.tsv"
     pd.read_csv(table_path, sep="\t").iloc[:-1].to_csv(table_path, sep="\t", index=False)
-    _expect_error(lambda: load_video_responses(raw_copy / "brain", video_set[1], tmp_path / "out"), "rows", tmp_path / "out")
+    _expect_error(
+        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        "rows",
+        tmp_path / "out",
+    )
 
 
 def test_nan_betas_are_named(video_set, raw_copy, tmp_path):
@@ -239,7 +263,11 @@ def test_nan_betas_are_named(video_set, raw_copy, tmp_path):
     data = np.asarray(image.dataobj).copy()
     data[1, 1, 1, 0] = np.inf
     nib.save(nib.Nifti1Image(data, image.affine), betas_path)
-    _expect_error(lambda: load_video_responses(raw_copy / "brain", video_set[1], tmp_path / "out"), "data", tmp_path / "out")
+    _expect_error(
+        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        "data",
+        tmp_path / "out",
+    )
 
 
 def test_empty_folder_is_named(tmp_path):

@@ -1,7 +1,5 @@
-"""Build a demo backbone from its architecture with its seed and save it like a released checkpoint."""
+from neurogaze import backbones
+from neurogaze.runlog import job
 
-from neurogaze.backbones import build_backbone
-from neurogaze.runlog import job_log
-
-with job_log(snakemake):  # noqa: F821 (injected by Snakemake)
-    build_backbone(snakemake.params.spec, device="cpu")  # noqa: F821
+with job(snakemake) as arguments:
+    backbones.build_demo_backbone(**arguments)

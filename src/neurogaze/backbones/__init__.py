@@ -11,7 +11,7 @@ import torch
 from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip
 from neurogaze.errors import ConfigError
 
-# The tiny architecture of FACTS.md: builds in milliseconds, embeds 32 px images on a CPU.
+# A tiny open_clip architecture: builds in milliseconds, embeds 32 px images on a CPU.
 DEMO_CLIP_ARCHITECTURE = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
@@ -56,4 +56,14 @@ def build_backbone(
     return FACTORIES[spec.kind][1](spec, device)
 
 
-__all__ = ["BACKBONES", "DEMO_CLIP_ARCHITECTURE", "OpenClipBackbone", "OpenClipSpec", "build_backbone", "resolve_spec"]
+def build_demo_backbone(*, weights, spec: dict, name: str, model: str) -> OpenClipBackbone:
+    """Rule ``build_demo_backbone``: the demo backbone ``name`` (open_clip architecture ``model``),
+    initialised from its seed and saved to ``weights`` like a released checkpoint."""
+    if spec.get("architecture") is None:
+        raise ConfigError(None, f"backbones.{name}.architecture", "a demo architecture to build (released weights "
+                          "are loaded from their file, never built)")
+    return build_backbone({**spec, "weights": str(weights)}, device="cpu")
+
+
+__all__ = ["BACKBONES", "DEMO_CLIP_ARCHITECTURE", "OpenClipBackbone", "OpenClipSpec", "build_backbone",
+           "build_demo_backbone", "resolve_spec"]

@@ -8,7 +8,7 @@ ever downloaded; a folder that is not there raises ``MissingWeightsError`` sayin
 The tiny pipeline (UNet, VAE, CLIP text model, real CLIP tokenizer written offline) is seeded and
 random, with one optional exception: its VAE can be trained briefly on the stimulus images
 (:func:`fit_vae`). A random VAE decoder has a nearly fixed mean colour, so no guidance signal can
-change colour through it (FACTS.md, "Brain-guided diffusion with no pretrained weights").
+change colour through it (measured: unguided warmth 0.037 +- 0.001 across images).
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import diffusers
 import numpy as np
 import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from tqdm.auto import tqdm
+from transformers import CLIPTextConfig, CLIPTextModel
 
+from neurogaze import __version__
+from neurogaze.backbones.tokenizer import VOCAB_SIZE, load_clip_tokenizer, write_clip_tokenizer
 from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
 from neurogaze.io import atomic_directory
 
@@ -42,7 +48,7 @@ SD21_BASE_SOURCE = "stabilityai/stable-diffusion-2-1-base (a diffusers folder wi
 
 @dataclass(frozen=True)
 class TinySDConfig:
-    """A tiny Stable Diffusion architecture (FACTS.md: builds and samples in well under a second)."""
+    """A tiny Stable Diffusion architecture: builds and samples 2 steps at 64 px in under 0.1 s on a CPU."""
 
     image_size: int = 64
     unet_channels: tuple[int, ...] = (32, 64)
@@ -73,7 +79,8 @@ class TinySDConfig:
 
 @dataclass(frozen=True)
 class VAEFitConfig:
-    """Brief VAE training on the stimuli (FACTS.md: 300 Adam steps, lr 2e-3, batch 32, MSE + 1e-4 KL)."""
+    """Brief VAE training on the stimuli: 300 Adam steps at lr 2e-3, batch 32, MSE + 1e-4 KL (about
+    4 minutes on 2 cores at 64 px) are enough for guidance to move colour through its decoder."""
 
     steps: int = 300
     lr: float = 2e-3
@@ -83,8 +90,6 @@ class VAEFitConfig:
 
 
 def scheduler_class(name: str):
-    import diffusers
-
     if name not in SCHEDULERS:
         raise ConfigError(None, "scheduler", f"unknown scheduler {name!r} (known: {list(SCHEDULERS)})")
     return getattr(diffusers, name)
@@ -92,10 +97,7 @@ def scheduler_class(name: str):
 
 def build_tiny_pipeline(config: TinySDConfig, tokenizer_dir: str | os.PathLike):
     """A seeded, untrained StableDiffusionPipeline of the given size (CPU, float32)."""
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    from neurogaze.backbones.tokenizer import VOCAB_SIZE, load_clip_tokenizer
 
     tokenizer = load_clip_tokenizer(tokenizer_dir)
     n_down = len(config.unet_channels)
@@ -175,7 +177,6 @@ def fit_vae(vae, images: torch.Tensor, config: VAEFitConfig = VAEFitConfig(), pr
     The scaling makes the latents unit-variance, as SD's 0.18215 does for its own VAE, so that the
     sampler's noise schedule fits them. Returns the loss trace and the fitted scaling factor.
     """
-    from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(vae.parameters(), lr=config.lr)
@@ -205,7 +206,6 @@ def save_pipeline(pipe, out_dir: str | os.PathLike, provenance: dict | None = No
     with atomic_directory(out_dir) as temp:
         pipe.save_pretrained(temp, safe_serialization=True)
         if provenance is not None:
-            from neurogaze import __version__
 
             payload = {"neurogaze_version": __version__, **provenance}
             (temp / "neurogaze.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
@@ -224,7 +224,6 @@ def build_demo_pipeline(
 
     with tempfile.TemporaryDirectory() as scratch:
         if tokenizer_dir is None:
-            from neurogaze.backbones.tokenizer import write_clip_tokenizer
 
             tokenizer_dir = write_clip_tokenizer(Path(scratch) / "tokenizer")
         pipe = build_tiny_pipeline(config, tokenizer_dir)
@@ -246,7 +245,6 @@ def load_sd_pipeline(
     dtype: torch.dtype = torch.float32,
 ):
     """Open any Stable Diffusion diffusers folder offline; optionally swap its scheduler."""
-    from diffusers import StableDiffusionPipeline
 
     folder = Path(folder)
     if not folder.exists():
@@ -255,7 +253,9 @@ def load_sd_pipeline(
             f"(nothing is downloaded automatically), or build the demo pipeline"
         )
     if not (folder / "model_index.json").is_file():
-        raise DataValidationError(folder / "model_index.json", "model_index.json", "a diffusers pipeline folder", "missing")
+        raise DataValidationError(
+            folder / "model_index.json", "model_index.json", "a diffusers pipeline folder", "missing"
+        )
     pipe = StableDiffusionPipeline.from_pretrained(
         str(folder),
         local_files_only=True,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from neurogaze.config import from_section
 from neurogaze.data.contracts import (
     RestingState,
     read_resting_state,
@@ -49,7 +50,13 @@ class Adhd200Options:
     phenotype_glob: str = "*/*_phenotypic.csv"
     # Our field -> the phenotypic CSV's column (ADHD-200 names by default).
     columns: dict = field(
-        default_factory=lambda: {"subject": "ScanDir ID", "site": "Site", "diagnosis": "DX", "age": "Age", "sex": "Gender"}
+        default_factory=lambda: {
+            "subject": "ScanDir ID",
+            "site": "Site",
+            "diagnosis": "DX",
+            "age": "Age",
+            "sex": "Gender",
+        }
     )
     # ADHD-200 codes: DX 0 = typically developing, 1/2/3 = ADHD subtypes; Gender 0 = F, 1 = M.
     diagnosis_labels: dict = field(default_factory=lambda: {"0": "TDC", "1": "ADHD", "2": "ADHD", "3": "ADHD"})
@@ -63,11 +70,6 @@ class Adhd200Options:
     high_pass: float | None = 0.009
     detrend: bool = True
     standardize: bool = True
-
-    @classmethod
-    def from_config(cls, config: dict) -> Adhd200Options:
-        names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in config.items() if key in names})
 
 
 def common_mask(resolution_mm: int) -> nib.Nifti1Image:
@@ -95,7 +97,9 @@ def read_phenotype(root: str | os.PathLike, options: Adhd200Options) -> pd.DataF
     root = Path(root)
     paths = sorted(root.glob(options.phenotype_glob))
     if not paths:
-        raise DataValidationError(root / options.phenotype_glob, "phenotype", "at least one phenotypic CSV", "none found")
+        raise DataValidationError(
+            root / options.phenotype_glob, "phenotype", "at least one phenotypic CSV", "none found"
+        )
     return pd.concat([_read_one_phenotype(path, options) for path in paths], ignore_index=True)
 
 
@@ -107,20 +111,26 @@ def _read_one_phenotype(path: Path, options: Adhd200Options) -> pd.DataFrame:
     table.columns = [name.strip() for name in table.columns]
     for ours, theirs in options.columns.items():
         if theirs not in table.columns:
-            raise DataValidationError(path, theirs, f"a column for {ours} (columns: {sorted(options.columns.values())})", "missing")
+            raise DataValidationError(
+                path, theirs, f"a column for {ours} (columns: {sorted(options.columns.values())})", "missing"
+            )
     out = pd.DataFrame({ours: table[theirs].str.strip() for ours, theirs in options.columns.items()})
     if out["subject"].isna().any() or (out["subject"] == "").any():
         raise DataValidationError(path, options.columns["subject"], "a subject id on every row", "an empty id")
     out["subject"] = [normalize_subject(value, options.subject_zero_pad) for value in out["subject"]]
     duplicated = out["subject"].duplicated()
     if duplicated.any():
-        raise DataValidationError(path, options.columns["subject"], "unique subject ids", f"duplicate {out['subject'][duplicated].iloc[0]}")
+        raise DataValidationError(
+            path, options.columns["subject"], "unique subject ids", f"duplicate {out['subject'][duplicated].iloc[0]}"
+        )
     out["dx_code"] = out["diagnosis"]
     out["diagnosis"] = _map_codes(path, options.columns["diagnosis"], out["diagnosis"], options.diagnosis_labels)
     out["sex"] = _map_codes(path, options.columns["sex"], out["sex"], options.sex_labels)
     age = pd.to_numeric(out["age"], errors="coerce")
     if not np.all(np.isfinite(age.to_numpy(dtype=float))):
-        raise DataValidationError(path, options.columns["age"], "a finite numeric age on every row", out["age"][~np.isfinite(age)].iloc[0])
+        raise DataValidationError(
+            path, options.columns["age"], "a finite numeric age on every row", out["age"][~np.isfinite(age)].iloc[0]
+        )
     out["age"] = age.astype(float)
     out["phenotype_file"] = str(path)
     return out
@@ -163,7 +173,9 @@ def find_scans(root: str | os.PathLike, options: Adhd200Options) -> pd.DataFrame
         confounds = None
         if options.confounds_pattern:
             confounds = root / options.confounds_pattern.format(site=groups.get("site", ""), subject=groups["subject"])
-        rows.append({"subject": subject, "site_folder": groups.get("site"), "func_path": path, "confounds_path": confounds})
+        rows.append(
+            {"subject": subject, "site_folder": groups.get("site"), "func_path": path, "confounds_path": confounds}
+        )
     if not rows:
         raise DataValidationError(root / glob, "func_pattern", "at least one functional NIfTI", "none found")
     return pd.DataFrame(rows)
@@ -176,7 +188,9 @@ def match_cohort(root: str | os.PathLike, options: Adhd200Options) -> pd.DataFra
     missing = scans.loc[~scans["subject"].isin(phenotype.index)]
     if not missing.empty:
         first = missing.iloc[0]
-        raise DataValidationError(first["func_path"], "subject", "a row in the phenotypic CSV", f"no row for id {first['subject']}")
+        raise DataValidationError(
+            first["func_path"], "subject", "a row in the phenotypic CSV", f"no row for id {first['subject']}"
+        )
     cohort = scans.join(phenotype, on="subject")
     if "{site}" in options.func_pattern:  # Athena's folder names read better than the CSV's site codes
         cohort["site"] = cohort["site_folder"]
@@ -211,15 +225,23 @@ def check_scans(cohort: pd.DataFrame, options: Adhd200Options) -> pd.DataFrame:
         if reference is None:
             reference = (row.func_path, image.shape[:3], image.affine)
         elif image.shape[:3] != reference[1]:
-            raise DataValidationError(row.func_path, "shape", f"the grid of {reference[0]} {reference[1]}", image.shape[:3])
+            raise DataValidationError(
+                row.func_path, "shape", f"the grid of {reference[0]} {reference[1]}", image.shape[:3]
+            )
         elif not np.allclose(image.affine, reference[2], atol=AFFINE_TOLERANCE):
-            raise DataValidationError(row.func_path, "affine", f"the affine of {reference[0]}", image.affine.round(3).tolist())
+            raise DataValidationError(
+                row.func_path, "affine", f"the affine of {reference[0]}", image.affine.round(3).tolist()
+            )
         tr = options.tr if options.tr is not None else float(image.header.get_zooms()[3])
         if not np.isfinite(tr) or tr <= 0:
-            raise DataValidationError(row.func_path, "pixdim[4] (TR)", "a positive repetition time in seconds (or set tr)", tr)
+            raise DataValidationError(
+                row.func_path, "pixdim[4] (TR)", "a positive repetition time in seconds (or set tr)", tr
+            )
         needed = filter_min_timepoints(options, tr)
         if image.shape[3] < needed:
-            raise DataValidationError(row.func_path, "shape[3]", f"at least {needed} volumes for the band-pass filter", image.shape[3])
+            raise DataValidationError(
+                row.func_path, "shape[3]", f"at least {needed} volumes for the band-pass filter", image.shape[3]
+            )
         if row.confounds_path is not None:
             read_confounds(row.confounds_path, image.shape[3])
         n_timepoints.append(int(image.shape[3]))
@@ -256,7 +278,9 @@ def read_confounds(path: str | os.PathLike, n_timepoints: int) -> np.ndarray:
     return values
 
 
-def clean_scan(func_path, mask_img: nib.Nifti1Image, tr: float, options: Adhd200Options, confounds_path=None) -> np.ndarray:
+def clean_scan(
+    func_path, mask_img: nib.Nifti1Image, tr: float, options: Adhd200Options, confounds_path=None
+) -> np.ndarray:
     """Masked, confound-regressed, band-passed time series, float32 (n_timepoints, n_voxels)."""
     from nilearn.image import high_variance_confounds
     from nilearn.maskers import NiftiMasker
@@ -293,8 +317,15 @@ def clean_scan(func_path, mask_img: nib.Nifti1Image, tr: float, options: Adhd200
 # ---------------------------------------------------------------------------------------------
 
 
-def load_adhd200(root: str | os.PathLike, out_dir: str | os.PathLike, options: Adhd200Options | None = None,
-                 dataset: str = "adhd200") -> pd.DataFrame:
+def load_adhd200(*, root: str | os.PathLike, rest: str | os.PathLike, settings: dict) -> pd.DataFrame:
+    """Rule ``load_adhd200``: check the whole release under ``root``, then write ``<subject>.h5`` per
+    scan, ``phenotype.csv`` and ``mask.nii.gz`` into the folder ``rest``."""
+    return export_adhd200(root, rest, from_section(Adhd200Options, settings, "datasets.adhd200"))
+
+
+def export_adhd200(
+    root: str | os.PathLike, out_dir: str | os.PathLike, options: Adhd200Options | None = None, dataset: str = "adhd200"
+) -> pd.DataFrame:
     """Check the whole release, then write ``<subject>.h5`` per scan, ``phenotype.csv`` and ``mask.nii.gz``."""
     options = options or Adhd200Options()
     root, out_dir = Path(root), Path(out_dir)
@@ -318,7 +349,13 @@ def load_adhd200(root: str | os.PathLike, out_dir: str | os.PathLike, options: A
         nib.save(mask_img, temp / MASK_NIFTI)
         table = cohort.assign(func_path=cohort["func_path"].astype(str), site=cohort["site"].astype(str))
         write_csv(temp / PHENOTYPE_CSV, table[list(COHORT_COLUMNS)])
-    logger.info("%s: %d subjects, %d voxels in the %d mm mask", dataset, len(cohort), int(mask.sum()), options.mask_resolution_mm)
+    logger.info(
+        "%s: %d subjects, %d voxels in the %d mm mask",
+        dataset,
+        len(cohort),
+        int(mask.sum()),
+        options.mask_resolution_mm,
+    )
     return table[list(COHORT_COLUMNS)]
 
 

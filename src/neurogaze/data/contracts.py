@@ -1,4 +1,5 @@
-"""The files that pass between pipeline stages (DESIGN.md, "Data contracts").
+"""The files that pass between pipeline stages: stimulus sets, brain responses, resting state,
+fixations, raw samples, features and tidy metric tables.
 
 Each writer validates before it writes and writes atomically; each reader validates what it
 reads, so a stage fails at its input with the file and field named instead of deep inside.
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory, atomic_path, write_csv, write_parquet
+from neurogaze.io import atomic_directory, atomic_path, safe_file_name, write_csv, write_parquet
 
 SPLITS = ("train", "test")
 
@@ -125,7 +126,7 @@ def write_stimulus_set(
                     )
                 brick[row_number] = image
             else:
-                path = f"images/{stim_id}.png"
+                path = f"images/{safe_file_name(str(stim_id))}.png"  # ids can be long paths
                 Image.fromarray(image).save(temp / path)
             rows.append(
                 {
@@ -190,7 +191,7 @@ class BrainResponses:
         keep = self.split == split
         return self.responses[keep], self.stim_ids[keep]
 
-    def validate(self, source: str | os.PathLike | None = None) -> "BrainResponses":
+    def validate(self, source: str | os.PathLike | None = None) -> BrainResponses:
         n_stim, n_units = _check_2d(self.responses, source, "responses")
         if not np.all(np.isfinite(self.responses)):
             raise DataValidationError(source, "responses", "finite values", "NaN or inf")
@@ -277,7 +278,7 @@ class RestingState:
     phenotype: dict[str, object]
     tr: float
 
-    def validate(self, source: str | os.PathLike | None = None) -> "RestingState":
+    def validate(self, source: str | os.PathLike | None = None) -> RestingState:
         _, n_voxels = _check_2d(self.timeseries, source, "timeseries")
         if int(self.mask.sum()) != n_voxels:
             raise DataValidationError(source, "mask", f"{n_voxels} in-mask voxels", int(self.mask.sum()))

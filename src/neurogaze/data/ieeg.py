@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory, write_parquet
@@ -41,7 +42,18 @@ ELECTRODE_COLUMNS = ("name", "x", "y", "z")
 EVENT_COLUMNS = ("onset", "duration", "trial_type")
 RECORDING_TYPES = ("SEEG", "ECOG", "DBS")
 UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
-FEATURE_COLUMNS = ("subject", "stim_id", "trial_type", "onset", "split", "channel", "band", "window_start", "window_end", "value")
+FEATURE_COLUMNS = (
+    "subject",
+    "stim_id",
+    "trial_type",
+    "onset",
+    "split",
+    "channel",
+    "band",
+    "window_start",
+    "window_end",
+    "value",
+)
 
 
 @dataclass
@@ -56,15 +68,6 @@ class IeegOptions:
     bands: dict = field(default_factory=lambda: {"high_gamma": [70.0, 150.0], "broadband": [1.0, 150.0]})
     reference: str = "average"  # "average" (common average over good channels) or "none"
     test_fraction: float = 0.2
-
-    @classmethod
-    def from_config(cls, config: dict) -> IeegOptions:
-        names = {f.name for f in fields(cls)}
-        values = {key: value for key, value in config.items() if key in names}
-        for key in ("event_types", "baseline", "response_window"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
     def windows(self) -> list[tuple[float, float]]:
         edges = np.round(np.arange(0.0, self.tmax + 1e-9, self.window_length), 6)
@@ -94,11 +97,15 @@ def read_events(path: Path, options: IeegOptions) -> pd.DataFrame:
     table = read_tsv(path, EVENT_COLUMNS)
     onsets = pd.to_numeric(table["onset"], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(onsets)):
-        raise DataValidationError(path, "onset", "finite onsets in seconds", table["onset"][~np.isfinite(onsets)].iloc[0])
+        raise DataValidationError(
+            path, "onset", "finite onsets in seconds", table["onset"][~np.isfinite(onsets)].iloc[0]
+        )
     backwards = np.flatnonzero(np.diff(onsets) < 0)
     if backwards.size:
         row = int(backwards[0]) + 1
-        raise DataValidationError(path, "onset", "onsets in increasing time order", f"{onsets[row]} after {onsets[row - 1]} (row {row})")
+        raise DataValidationError(
+            path, "onset", "onsets in increasing time order", f"{onsets[row]} after {onsets[row - 1]} (row {row})"
+        )
     table = table.assign(onset=onsets, stim_id=[f"{kind}-{row:04d}" for row, kind in enumerate(table["trial_type"])])
     return table.loc[table["trial_type"].isin(options.event_types)].reset_index(drop=True)
 
@@ -116,8 +123,14 @@ def read_electrodes(path: Path) -> pd.DataFrame:
     if units not in UNIT_TO_MM:
         raise DataValidationError(coordsystem, "iEEGCoordinateUnits", f"one of {sorted(UNIT_TO_MM)}", units)
     xyz = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    return pd.DataFrame({"name": table["name"].astype(str), "x": xyz[:, 0] * UNIT_TO_MM[units],
-                         "y": xyz[:, 1] * UNIT_TO_MM[units], "z": xyz[:, 2] * UNIT_TO_MM[units]})
+    return pd.DataFrame(
+        {
+            "name": table["name"].astype(str),
+            "x": xyz[:, 0] * UNIT_TO_MM[units],
+            "y": xyz[:, 1] * UNIT_TO_MM[units],
+            "z": xyz[:, 2] * UNIT_TO_MM[units],
+        }
+    )
 
 
 def _coordsystem_path(electrodes: Path) -> Path | None:
@@ -135,7 +148,12 @@ def _electrodes_path(bids_path) -> Path:
     folder = Path(bids_path.fpath).parent
     matches = sorted(folder.glob(f"sub-{bids_path.subject}*_electrodes.tsv"))
     if not matches:
-        raise DataValidationError(folder / f"sub-{bids_path.subject}_electrodes.tsv", "file", "an electrodes.tsv for the subject", "no such file")
+        raise DataValidationError(
+            folder / f"sub-{bids_path.subject}_electrodes.tsv",
+            "file",
+            "an electrodes.tsv for the subject",
+            "no such file",
+        )
     return matches[0]
 
 
@@ -162,19 +180,27 @@ def check_recording(bids_path, options: IeegOptions) -> Recording:
     keep = channels["type"].astype(str).str.upper().isin(RECORDING_TYPES) & (status.fillna("good") != "bad")
     names = channels.loc[keep, "name"].astype(str).tolist()
     if not names:
-        raise DataValidationError(channels_tsv, "type/status", f"at least one good channel of type {RECORDING_TYPES}", "none")
+        raise DataValidationError(
+            channels_tsv, "type/status", f"at least one good channel of type {RECORDING_TYPES}", "none"
+        )
     electrodes_tsv = _electrodes_path(bids_path)
     electrodes = read_electrodes(electrodes_tsv).set_index("name")
     absent = [name for name in names if name not in electrodes.index]
     if absent:
-        raise DataValidationError(electrodes_tsv, "name", "a row for every recording channel in channels.tsv", f"no row for {absent[0]!r}")
+        raise DataValidationError(
+            electrodes_tsv, "name", "a row for every recording channel in channels.tsv", f"no row for {absent[0]!r}"
+        )
     positions = electrodes.loc[names, ["x", "y", "z"]].to_numpy(dtype=float)
     if not np.all(np.isfinite(positions)):
         bad = names[int(np.flatnonzero(~np.isfinite(positions).all(1))[0])]
-        raise DataValidationError(electrodes_tsv, "x/y/z", "finite coordinates for every recording channel", f"n/a for {bad!r}")
+        raise DataValidationError(
+            electrodes_tsv, "x/y/z", "finite coordinates for every recording channel", f"n/a for {bad!r}"
+        )
     events = read_events(_sidecar(bids_path, "events", ".tsv"), options)
     if events.empty:
-        raise DataValidationError(_sidecar(bids_path, "events", ".tsv"), "trial_type", f"events of types {list(options.event_types)}", "none")
+        raise DataValidationError(
+            _sidecar(bids_path, "events", ".tsv"), "trial_type", f"events of types {list(options.event_types)}", "none"
+        )
     return Recording(bids_path, names, positions, events)
 
 
@@ -195,7 +221,9 @@ def read_raw(recording: Recording, options: IeegOptions):
     nyquist = raw.info["sfreq"] / 2.0
     for name, (low, high) in options.bands.items():
         if not 0 < low < high < nyquist:
-            raise DataValidationError(data_path, "sampling_frequency", f"a Nyquist above band {name} ({low}-{high} Hz)", f"{nyquist} Hz")
+            raise DataValidationError(
+                data_path, "sampling_frequency", f"a Nyquist above band {name} ({low}-{high} Hz)", f"{nyquist} Hz"
+            )
     duration = raw.n_times / raw.info["sfreq"]
     _check_duration(recording.bids_path, data_path, duration, raw.info["sfreq"])
     late = recording.events["onset"] + options.tmax > duration
@@ -203,8 +231,10 @@ def read_raw(recording: Recording, options: IeegOptions):
     if (late | early).any():
         onset = recording.events.loc[late | early, "onset"].iloc[0]
         raise DataValidationError(
-            _sidecar(recording.bids_path, "events", ".tsv"), "onset",
-            f"epochs [{options.tmin}, {options.tmax}] s around onsets inside the {duration:.2f} s recording", onset,
+            _sidecar(recording.bids_path, "events", ".tsv"),
+            "onset",
+            f"epochs [{options.tmin}, {options.tmax}] s around onsets inside the {duration:.2f} s recording",
+            onset,
         )
     raw.set_annotations(mne.Annotations([], [], []))  # the events come from events.tsv, checked above
     if options.reference == "average":
@@ -222,10 +252,14 @@ def _check_duration(bids_path, data_path: Path, duration: float, sfreq: float) -
     except json.JSONDecodeError as exc:
         raise DataValidationError(sidecar, "file", "valid JSON", exc) from exc
     if isinstance(expected, (int, float)) and abs(expected - duration) > 1.5 / sfreq:
-        raise DataValidationError(data_path, "data", f"{expected} s of samples (RecordingDuration in {sidecar.name})", f"{duration:.3f} s")
+        raise DataValidationError(
+            data_path, "data", f"{expected} s of samples (RecordingDuration in {sidecar.name})", f"{duration:.3f} s"
+        )
 
 
-def band_epochs(raw, events: pd.DataFrame, band: tuple[float, float], options: IeegOptions) -> tuple[np.ndarray, np.ndarray]:
+def band_epochs(
+    raw, events: pd.DataFrame, band: tuple[float, float], options: IeegOptions
+) -> tuple[np.ndarray, np.ndarray]:
     """Baseline-corrected log amplitude in one band: (n_events, n_channels, n_times) and the times."""
     import mne
 
@@ -235,11 +269,23 @@ def band_epochs(raw, events: pd.DataFrame, band: tuple[float, float], options: I
     samples = raw.first_samp + np.round(events["onset"].to_numpy() * raw.info["sfreq"]).astype(int)
     mne_events = np.column_stack([samples, np.zeros_like(samples), np.ones_like(samples)])
     epochs = mne.Epochs(
-        envelope, mne_events, tmin=options.tmin, tmax=options.tmax, baseline=tuple(options.baseline),
-        preload=True, reject_by_annotation=False, event_repeated="merge", verbose="error",
+        envelope,
+        mne_events,
+        tmin=options.tmin,
+        tmax=options.tmax,
+        baseline=tuple(options.baseline),
+        preload=True,
+        reject_by_annotation=False,
+        event_repeated="merge",
+        verbose="error",
     )
     if len(epochs) != len(events):
-        raise DataValidationError(Path(raw.filenames[0]), "events", "one epoch per event (distinct samples)", f"{len(epochs)} of {len(events)}")
+        raise DataValidationError(
+            Path(raw.filenames[0]),
+            "events",
+            "one epoch per event (distinct samples)",
+            f"{len(epochs)} of {len(events)}",
+        )
     return epochs.get_data(), epochs.times
 
 
@@ -269,7 +315,11 @@ def recording_features(recording: Recording, options: IeegOptions, subject: str)
     for band in band_names:
         data, times = band_epochs(raw, events, options.bands[band], options)
         responses.append(_window_means(data, times, [options.response_window])[:, :, 0])
-        tables.append(_feature_table(_window_means(data, times, windows), windows, events, split, recording.channels, band, subject))
+        tables.append(
+            _feature_table(
+                _window_means(data, times, windows), windows, events, split, recording.channels, band, subject
+            )
+        )
     n_channels, n_bands = len(recording.channels), len(band_names)
     # electrode-major: unit k is electrode k // n_bands in band k % n_bands
     stacked = np.stack(responses, axis=2).reshape(len(events), n_channels * n_bands)
@@ -326,17 +376,31 @@ def find_recordings(root: str | os.PathLike, options: IeegOptions) -> dict[str, 
     if not (root / "dataset_description.json").exists():
         raise DataValidationError(root / "dataset_description.json", "file", "a BIDS dataset root", "no such file")
     paths = mne_bids.find_matching_paths(
-        root, datatypes="ieeg", suffixes="ieeg", tasks=options.task, extensions=[".vhdr", ".edf", ".bdf", ".set", ".nwb"]
+        root,
+        datatypes="ieeg",
+        suffixes="ieeg",
+        tasks=options.task,
+        extensions=[".vhdr", ".edf", ".bdf", ".set", ".nwb"],
     )
     recordings: dict[str, list] = {}
     for path in sorted(paths, key=lambda p: str(p.fpath)):
         recordings.setdefault(path.subject, []).append(path)
     if not recordings:
-        raise DataValidationError(root, "ieeg", "at least one iEEG recording (sub-*/[ses-*/]ieeg/*_ieeg.*)", "none found")
+        raise DataValidationError(
+            root, "ieeg", "at least one iEEG recording (sub-*/[ses-*/]ieeg/*_ieeg.*)", "none found"
+        )
     return recordings
 
 
-def load_ieeg(root: str | os.PathLike, out_dir: str | os.PathLike, options: IeegOptions | None = None, dataset: str = "ieeg") -> pd.DataFrame:
+def load_ieeg(*, root: str | os.PathLike, brain: str | os.PathLike, settings: dict) -> pd.DataFrame:
+    """Rule ``load_ieeg``: every BIDS-iEEG recording under ``root`` -> the folder ``brain``
+    (``<subject>.h5``, ``<subject>.features.parquet``, ``events.parquet``, ``electrodes.parquet``)."""
+    return export_ieeg(root, brain, from_section(IeegOptions, settings, "datasets.ieeg"))
+
+
+def export_ieeg(
+    root: str | os.PathLike, out_dir: str | os.PathLike, options: IeegOptions | None = None, dataset: str = "ieeg"
+) -> pd.DataFrame:
     """Check every recording's sidecars, then write the per-subject contract files; return the events table."""
     options = options or IeegOptions()
     recordings = find_recordings(root, options)
@@ -353,14 +417,27 @@ def load_ieeg(root: str | os.PathLike, out_dir: str | os.PathLike, options: Ieeg
             write_brain_responses(temp / f"{subject}.h5", responses)
             write_parquet(temp / f"{subject}.features.parquet", features)
             for recording in subject_recordings:
-                event_tables.append(recording.events.assign(subject=subject, split=assign_split(recording.events, options.test_fraction)))
-            electrode_tables.append(pd.DataFrame({"subject": subject, "name": subject_recordings[0].channels,
-                                                  "x": subject_recordings[0].positions[:, 0],
-                                                  "y": subject_recordings[0].positions[:, 1],
-                                                  "z": subject_recordings[0].positions[:, 2]}))
+                event_tables.append(
+                    recording.events.assign(
+                        subject=subject, split=assign_split(recording.events, options.test_fraction)
+                    )
+                )
+            electrode_tables.append(
+                pd.DataFrame(
+                    {
+                        "subject": subject,
+                        "name": subject_recordings[0].channels,
+                        "x": subject_recordings[0].positions[:, 0],
+                        "y": subject_recordings[0].positions[:, 1],
+                        "z": subject_recordings[0].positions[:, 2],
+                    }
+                )
+            )
         events = pd.concat(event_tables, ignore_index=True)
         events = events[["subject", "stim_id"] + [c for c in events.columns if c not in ("subject", "stim_id")]]
-        write_parquet(temp / "events.parquet", events.astype({c: "string" for c in events.columns if events[c].dtype == object}))
+        write_parquet(
+            temp / "events.parquet", events.astype({c: "string" for c in events.columns if events[c].dtype == object})
+        )
         write_parquet(temp / "electrodes.parquet", pd.concat(electrode_tables, ignore_index=True))
     logger.info("%s: %d subjects, %d events", dataset, len(checked), len(events))
     return events
@@ -372,12 +449,20 @@ def _merge(parts, recordings) -> tuple[BrainResponses, pd.DataFrame]:
     first = parts[0][0]
     for (other, _), recording in zip(parts[1:], recordings[1:]):
         if not np.array_equal(other.electrode_names, first.electrode_names):
-            raise DataValidationError(_sidecar(recording.bids_path, "channels", ".tsv"), "name", "the same good channels in every run of a subject", "different channels")
+            raise DataValidationError(
+                _sidecar(recording.bids_path, "channels", ".tsv"),
+                "name",
+                "the same good channels in every run of a subject",
+                "different channels",
+            )
     merged = BrainResponses(
         responses=np.concatenate([p[0].responses for p in parts]),
         stim_ids=np.concatenate([p[0].stim_ids for p in parts]),
         split=np.concatenate([p[0].split for p in parts]),
-        noise_ceiling=first.noise_ceiling, rois=first.rois, electrode_names=first.electrode_names,
-        electrode_positions=first.electrode_positions, attrs=first.attrs,
+        noise_ceiling=first.noise_ceiling,
+        rois=first.rois,
+        electrode_names=first.electrode_names,
+        electrode_positions=first.electrode_positions,
+        attrs=first.attrs,
     )
     return merged, pd.concat([p[1] for p in parts], ignore_index=True)

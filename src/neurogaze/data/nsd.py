@@ -41,7 +41,7 @@ from nibabel.openers import ImageOpener
 from nibabel.volumeutils import array_from_file
 from tqdm import tqdm
 
-from neurogaze.data.contracts import BrainResponses, StimulusSet, write_stimulus_set
+from neurogaze.data.contracts import BrainResponses, StimulusSet, write_brain_responses, write_stimulus_set
 from neurogaze.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -690,9 +690,18 @@ def seen_nsd_ids(
 # ---------------------------------------------------------------------------------------------
 
 
+def load_nsd(*, root: str | os.PathLike, responses: str | os.PathLike, subject: str, settings: dict) -> BrainResponses:
+    """Rule ``load_nsd``: one subject's ROI voxels, streamed session by session, -> ``responses``."""
+    return export_subject(root, subject, responses, **settings)
+
+
+def load_nsd_stimuli(*, root: str | os.PathLike, stimuli: str | os.PathLike, settings: dict) -> StimulusSet:
+    """Rule ``load_nsd_stimuli``: every image the configured subjects saw -> the stimulus set ``stimuli``."""
+    return export_stimuli(root, out_dir=stimuli, **settings)
+
+
 def export_subject(root: str | os.PathLike, subject: str, out_path: str | os.PathLike, **options) -> BrainResponses:
     """Load one subject (``load_subject`` options) and write ``<subject>.h5`` atomically."""
-    from neurogaze.data.contracts import write_brain_responses
 
     data = load_subject(root, subject, **options)
     write_brain_responses(out_path, data)

@@ -23,18 +23,21 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
+from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError, MissingWeightsError
 from neurogaze.io import atomic_directory
+from neurogaze.runlog import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,9 @@ class VideoSet:
     def _read(self, filename: str, group: str, video_id: str) -> np.ndarray:
         with h5py.File(self.root / filename, "r") as handle:
             if video_id not in handle[group]:
-                raise DataValidationError(self.root / filename, f"{group}/{video_id}", "an entry for every indexed video", "missing")
+                raise DataValidationError(
+                    self.root / filename, f"{group}/{video_id}", "an entry for every indexed video", "missing"
+                )
             return np.asarray(handle[group][video_id])
 
 
@@ -85,7 +90,9 @@ def validate_video_index(index: pd.DataFrame, source) -> pd.DataFrame:
     if missing:
         raise DataValidationError(source, missing[0], f"columns {list(VIDEO_INDEX_COLUMNS)}", "missing")
     if index["video_id"].duplicated().any():
-        raise DataValidationError(source, "video_id", "unique ids", index.loc[index["video_id"].duplicated(), "video_id"].iloc[0])
+        raise DataValidationError(
+            source, "video_id", "unique ids", index.loc[index["video_id"].duplicated(), "video_id"].iloc[0]
+        )
     if not index["split"].isin(SPLITS).all():
         raise DataValidationError(source, "split", f"values in {SPLITS}", sorted(set(index["split"]) - set(SPLITS)))
     if not (np.isfinite(index["fps"].to_numpy(dtype=float)) & (index["fps"] > 0)).all():
@@ -97,7 +104,9 @@ def validate_video_index(index: pd.DataFrame, source) -> pd.DataFrame:
 
 def _check_pair(video_id: str, frames: np.ndarray, flow: np.ndarray, source) -> None:
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-        raise DataValidationError(source, f"frames/{video_id}", "uint8 (n_frames, height, width, 3)", f"{frames.dtype} {frames.shape}")
+        raise DataValidationError(
+            source, f"frames/{video_id}", "uint8 (n_frames, height, width, 3)", f"{frames.dtype} {frames.shape}"
+        )
     expected = (frames.shape[0] - 1, frames.shape[1], frames.shape[2], 2)
     if flow.shape != expected:
         raise DataValidationError(source, f"flow/{video_id}", f"shape {expected}", flow.shape)
@@ -177,17 +186,18 @@ class VideoOptions:
     raft_weights: str | None = None
     raft_model: str = "raft_small"  # torchvision.models.optical_flow name: raft_small or raft_large
     raft_iterations: int = 12
-    farneback: dict = field(default_factory=lambda: {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2})
+    farneback: dict = field(
+        default_factory=lambda: {
+            "pyr_scale": 0.5,
+            "levels": 3,
+            "winsize": 15,
+            "iterations": 3,
+            "poly_n": 5,
+            "poly_sigma": 1.2,
+        }
+    )
     test_fraction: float = 0.2  # used only when videos.tsv gives no split
     device: str = "auto"
-
-    @classmethod
-    def from_config(cls, config: dict) -> VideoOptions:
-        names = {f.name for f in fields(cls)}
-        values = {key: value for key, value in config.items() if key in names}
-        if values.get("frame_size") is not None:
-            values["frame_size"] = tuple(values["frame_size"])
-        return cls(**values)
 
 
 def _natural_key(path: Path):
@@ -212,7 +222,6 @@ def read_video_file(path: Path) -> tuple[np.ndarray, float]:
 
 
 def read_frame_folder(folder: Path) -> np.ndarray:
-    from PIL import Image
 
     paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS), key=_natural_key)
     if len(paths) < 2:
@@ -241,10 +250,14 @@ def find_videos(root: str | os.PathLike, options: VideoOptions) -> pd.DataFrame:
         elif path.is_dir() and any(p.suffix.lower() in FRAME_EXTENSIONS for p in path.iterdir()):
             rows.append({"video_id": path.name, "path": path, "kind": "frames"})
     if not rows:
-        raise DataValidationError(root, "videos", f"video files ({', '.join(VIDEO_EXTENSIONS)}) or frame folders", "none found")
+        raise DataValidationError(
+            root, "videos", f"video files ({', '.join(VIDEO_EXTENSIONS)}) or frame folders", "none found"
+        )
     found = pd.DataFrame(rows)
     if found["video_id"].duplicated().any():
-        raise DataValidationError(root, "video_id", "one video per id", found.loc[found["video_id"].duplicated(), "video_id"].iloc[0])
+        raise DataValidationError(
+            root, "video_id", "one video per id", found.loc[found["video_id"].duplicated(), "video_id"].iloc[0]
+        )
     return _join_listing(root, found, options)
 
 
@@ -258,9 +271,13 @@ def _join_listing(root: Path, found: pd.DataFrame, options: VideoOptions) -> pd.
         unlisted = sorted(set(found["video_id"]) - set(listing["video_id"]))
         absent = sorted(set(listing["video_id"]) - set(found["video_id"]))
         if absent:
-            raise DataValidationError(listing_path, "video_id", "ids of videos present in the folder", f"no video for {absent[0]!r}")
+            raise DataValidationError(
+                listing_path, "video_id", "ids of videos present in the folder", f"no video for {absent[0]!r}"
+            )
         if unlisted:
-            raise DataValidationError(listing_path, "video_id", "a row for every video in the folder", f"no row for {unlisted[0]!r}")
+            raise DataValidationError(
+                listing_path, "video_id", "a row for every video in the folder", f"no row for {unlisted[0]!r}"
+            )
         listing = listing.set_index("video_id")
         if "fps" in listing.columns:
             found["fps"] = found["video_id"].map(listing["fps"]).astype(float)
@@ -272,7 +289,11 @@ def _join_listing(root: Path, found: pd.DataFrame, options: VideoOptions) -> pd.
     needs_fps = (found["kind"] == "frames") & found["fps"].isna()
     if needs_fps.any():
         if options.fps is None:
-            raise DataValidationError(found.loc[needs_fps, "path"].iloc[0], "fps", "a frame rate for frame folders (videos.tsv fps column or the fps option)")
+            raise DataValidationError(
+                found.loc[needs_fps, "path"].iloc[0],
+                "fps",
+                "a frame rate for frame folders (videos.tsv fps column or the fps option)",
+            )
         found.loc[needs_fps, "fps"] = float(options.fps)
     if found["split"].isna().any():
         n_test = int(round(options.test_fraction * len(found)))
@@ -300,8 +321,18 @@ def farneback_flow(frames: np.ndarray, params: dict | None = None) -> np.ndarray
     params = {**VideoOptions().farneback, **(params or {})}
     gray = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
     flows = [
-        cv2.calcOpticalFlowFarneback(prev, nxt, None, params["pyr_scale"], params["levels"], params["winsize"],
-                                     params["iterations"], params["poly_n"], params["poly_sigma"], 0)
+        cv2.calcOpticalFlowFarneback(
+            prev,
+            nxt,
+            None,
+            params["pyr_scale"],
+            params["levels"],
+            params["winsize"],
+            params["iterations"],
+            params["poly_n"],
+            params["poly_sigma"],
+            0,
+        )
         for prev, nxt in zip(gray[:-1], gray[1:])
     ]
     return np.stack(flows).astype(np.float32)
@@ -312,11 +343,12 @@ def load_raft(weights: str | os.PathLike, model: str = "raft_small", device: str
     import torch
     from torchvision.models import optical_flow
 
-    from neurogaze.runlog import resolve_device
 
     path = Path(weights)
     if not path.exists():
-        raise MissingWeightsError(f"RAFT weights {path} not found; set datasets.video.raft_weights to a local file or null for Farneback")
+        raise MissingWeightsError(
+            f"RAFT weights {path} not found; set datasets.video.raft_weights to a local file or null for Farneback"
+        )
     if model not in ("raft_small", "raft_large"):
         raise ValueError(f"unknown RAFT model {model!r} (raft_small or raft_large)")
     network = getattr(optical_flow, model)(weights=None, progress=False)
@@ -358,7 +390,9 @@ class FlowEstimator:
         self.network = None
         if options.flow_method == "raft":
             if not options.raft_weights:
-                raise MissingWeightsError("flow_method 'raft' needs raft_weights (a local file); use 'farneback' otherwise")
+                raise MissingWeightsError(
+                    "flow_method 'raft' needs raft_weights (a local file); use 'farneback' otherwise"
+                )
             self.network = load_raft(options.raft_weights, options.raft_model, options.device)
         elif options.flow_method != "farneback":
             raise ValueError(f"unknown flow method {options.flow_method!r} (farneback or raft)")
@@ -373,7 +407,18 @@ class FlowEstimator:
         return raft_flow(frames, self.network, self.options.raft_iterations)
 
 
-def load_video_set(root: str | os.PathLike, out_dir: str | os.PathLike, options: VideoOptions | None = None) -> VideoSet:
+def load_video(
+    *, root: str | os.PathLike, videos: str | os.PathLike, settings: dict, device: str, subfolder: str = ""
+) -> VideoSet:
+    """Rule ``load_video``: the videos under ``root`` (a synthetic set keeps them in ``videos/``, given
+    as ``subfolder``) -> the video-set contract in ``videos`` (frames, fps, optical flow)."""
+    options = from_section(VideoOptions, settings, "datasets.video", device=device)
+    return load_video_set(Path(root) / subfolder, videos, options)
+
+
+def load_video_set(
+    root: str | os.PathLike, out_dir: str | os.PathLike, options: VideoOptions | None = None
+) -> VideoSet:
     """Read every video under ``root``, compute flow, write the video-set contract to ``out_dir``."""
     options = options or VideoOptions()
     listing = find_videos(root, options)
@@ -389,8 +434,16 @@ def load_video_set(root: str | os.PathLike, out_dir: str | os.PathLike, options:
         clips.append(clip)
         rates.append(fps)
         flows.append(estimator(clip))
-    return write_video_set(out_dir, listing["video_id"].tolist(), clips, rates, flows, listing["split"].tolist(),
-                           estimator.name, sources=[str(p) for p in listing["path"]])
+    return write_video_set(
+        out_dir,
+        listing["video_id"].tolist(),
+        clips,
+        rates,
+        flows,
+        listing["split"].tolist(),
+        estimator.name,
+        sources=[str(p) for p in listing["path"]],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,9 +485,13 @@ def read_video_betas(brain_dir: Path, subject: str, video_set: VideoSet) -> Brai
     mask_path = brain_dir / f"sub-{subject}_mask.nii.gz"
     betas_img, mask_img = _load_nifti(betas_path, 4), _load_nifti(mask_path, 3)
     if betas_img.shape[:3] != mask_img.shape:
-        raise DataValidationError(mask_path, "shape", f"the grid of {betas_path.name} {betas_img.shape[:3]}", mask_img.shape)
+        raise DataValidationError(
+            mask_path, "shape", f"the grid of {betas_path.name} {betas_img.shape[:3]}", mask_img.shape
+        )
     if not np.allclose(betas_img.affine, mask_img.affine, atol=1e-3):
-        raise DataValidationError(mask_path, "affine", f"the affine of {betas_path.name}", mask_img.affine.round(3).tolist())
+        raise DataValidationError(
+            mask_path, "affine", f"the affine of {betas_path.name}", mask_img.affine.round(3).tolist()
+        )
     if not table_path.exists():
         raise DataValidationError(table_path, "file", "a table naming the video of every beta volume", "no such file")
     table = pd.read_csv(table_path, sep="\t", dtype={"video_id": str})
@@ -449,7 +506,9 @@ def read_video_betas(brain_dir: Path, subject: str, video_set: VideoSet) -> Brai
     betas = np.asarray(betas_img.dataobj)[mask].T  # (n_volumes, n_voxels), C order of the mask
     if not np.all(np.isfinite(betas)):
         raise DataValidationError(betas_path, "data", "finite betas inside the mask", "NaN or inf")
-    repeat = table["repeat"].to_numpy() if "repeat" in table.columns else table.groupby("video_id").cumcount().to_numpy() + 1
+    repeat = (
+        table["repeat"].to_numpy() if "repeat" in table.columns else table.groupby("video_id").cumcount().to_numpy() + 1
+    )
     videos = [v for v in video_set.video_ids if v in set(table["video_id"])]
     video_index = table["video_id"].to_numpy()
     responses = np.stack([betas[video_index == v].mean(0) for v in videos]).astype(np.float32)
@@ -466,10 +525,14 @@ def read_video_betas(brain_dir: Path, subject: str, video_set: VideoSet) -> Brai
     )
 
 
-def load_video_responses(betas_dir: str | os.PathLike, video_set_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[str]:
-    """Write ``<out_dir>/<subject>.h5`` for every ``<betas_dir>/sub-<id>_betas.nii.gz``; return the subjects."""
-    brain_dir = Path(betas_dir)
-    video_set = read_video_set(video_set_dir)
+def load_video_responses(
+    *, videos: str | os.PathLike, betas: str | os.PathLike, brain: str | os.PathLike, subfolder: str = ""
+) -> list[str]:
+    """Rule ``load_video_responses``: write ``<brain>/<subject>.h5`` for every
+    ``<betas>/<subfolder>/sub-<id>_betas.nii.gz`` of the video set ``videos`` (a synthetic set keeps
+    its betas in ``brain/``); return the subjects."""
+    brain_dir, out_dir = Path(betas) / subfolder, brain
+    video_set = read_video_set(videos)
     subjects = sorted(p.name[len("sub-") : -len("_betas.nii.gz")] for p in brain_dir.glob("sub-*_betas.nii.gz"))
     if not subjects:
         raise DataValidationError(brain_dir, "betas", "sub-<id>_betas.nii.gz files", "none found")

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neurogaze.backbones import OpenClipBackbone, OpenClipSpec, resolve_spec
-from neurogaze.data.contracts import StimulusSet, read_stimulus_set, write_features
+from neurogaze.data.contracts import StimulusSet, features_ids_path, read_stimulus_set, write_features
 from neurogaze.errors import DataValidationError
 from neurogaze.features.image import as_backbone
 from neurogaze.io import atomic_path
@@ -37,6 +37,17 @@ def features_path(results_dir: str | os.PathLike, backbone: str, stimset: str, m
 def partial_dir(out_path: str | os.PathLike) -> Path:
     out_path = Path(out_path)
     return out_path.with_name(out_path.name + ".partial")
+
+
+def extract(*, stimuli, weights, features, ids, spec: dict, modality: str, batch_size: int, device: str,
+            backbone: str, stimset: str, text_column: str = "caption") -> Path:
+    """Rules ``extract_image_features`` / ``extract_text_features``: the embeddings of stimulus set
+    ``stimset`` by backbone ``backbone`` (its weights file, described by ``spec``) -> ``features``
+    (``.npy``) and ``ids`` (``.ids.txt``, written beside it)."""
+    if Path(ids) != features_ids_path(features):  # the contract puts the ids beside the features
+        raise ValueError(f"the ids file of {features} is {features_ids_path(features)}, not {ids}")
+    return extract_features({**spec, "weights": str(weights)}, stimuli, features, modality=modality,
+                            batch_size=batch_size, device=device, text_column=text_column)
 
 
 def extract_features(

@@ -39,6 +39,7 @@ from neurogaze.data.gaze.detection import (
     ScreenGeometry,
     cohen_kappa,
     detect_fixations,
+    detector_config,
     sampling_rate_from_timestamps,
 )
 from neurogaze.errors import DataValidationError
@@ -132,7 +133,7 @@ def load_andersson2017(
     dataset: str = "andersson2017",
 ) -> GazeData:
     root = Path(root)
-    config = detector if isinstance(detector, DetectorConfig) else DetectorConfig.from_config(detector)
+    config = detector_config(detector)
     fixation_rows, sample_frames, images = [], [], {}
     for trial, path in enumerate(tqdm(recording_paths(root, coder), desc="andersson2017 recordings", mininterval=5.0)):
         recording = read_recording(path)

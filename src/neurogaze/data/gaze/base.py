@@ -52,7 +52,7 @@ class GazeData:
             return self.display_sizes
         return {row.stim_id: (int(row.width), int(row.height)) for row in self.stimuli.itertuples(index=False)}
 
-    def validate(self, source: str | os.PathLike | None) -> "GazeData":
+    def validate(self, source: str | os.PathLike | None) -> GazeData:
         validate_stimulus_index(self.stimuli, source)
         self.fixations = validate_fixations(self.fixations, source, self.image_sizes())
         check_fixation_order(self.fixations, source)

@@ -59,6 +59,15 @@ def read_trials(path: Path) -> list[dict]:
     return trials
 
 
+def _check_on_image(trial: dict, size: tuple[int, int], path: Path, index: int) -> None:
+    width, height = size
+    for number, (x, y) in enumerate(zip(trial["X"], trial["Y"])):
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataValidationError(path, f"[{index}].X/Y", f"fixations inside the {width} x {height} image "
+                                      f"{trial['name']}", f"({x}, {y}) at fixation {number + 1} of subject "
+                                      f"{trial['subject']}")
+
+
 def load_cocosearch18(
     root: str | os.PathLike,
     fixation_files: tuple[str, ...] = ("coco_search18_fixations_*.json",),
@@ -71,12 +80,16 @@ def load_cocosearch18(
         raise DataValidationError(root, " or ".join(fixation_files), "COCO-Search18 fixation files", "none")
     rows, trial_rows, images, splits = [], [], {}, {}
     seen_trials: dict[tuple[str, str], int] = {}
+    sizes_of: dict[str, tuple[int, int]] = {}
     for path in paths:
-        for trial in read_trials(path):
+        for index, trial in enumerate(read_trials(path)):
             stim_id = stim_id_for(trial["task"], trial["name"])
             images[stim_id] = root / image_template.format(
                 task=trial["task"], name=trial["name"], condition=trial["condition"]
             )
+            if stim_id not in sizes_of:
+                sizes_of[stim_id] = image_size(images[stim_id])
+            _check_on_image(trial, sizes_of[stim_id], path, index)
             splits.setdefault(stim_id, SPLITS[trial["split"]])
             subject = f"s{int(trial['subject']):02d}"
             number = seen_trials.get((subject, stim_id), -1) + 1
@@ -117,7 +130,7 @@ def load_cocosearch18(
                 }
             )
     stim_ids = sorted(images)
-    sizes = [image_size(images[s]) for s in stim_ids]
+    sizes = [sizes_of[s] for s in stim_ids]
     stimuli = stimulus_index(stim_ids, [images[s] for s in stim_ids], sizes, [splits[s] for s in stim_ids])
     trials = pd.DataFrame(trial_rows).sort_values(["stim_id", "subject", "trial"], kind="stable").reset_index(drop=True)
     return GazeData(dataset, fixation_table(rows, dataset), stimuli, tables={"trials": trials})

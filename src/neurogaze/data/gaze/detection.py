@@ -17,11 +17,12 @@ import contextlib
 import logging
 import math
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from neurogaze.config import from_section
 from neurogaze.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -67,17 +68,16 @@ class DetectorConfig:
     # on static images what remodnav calls slow pursuit is fixational drift (coders call it fixation)
     classify_pursuit_as_fixation: bool = True
 
-    @classmethod
-    def from_config(cls, node: dict | None) -> "DetectorConfig":
-        node = dict(node or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(node) - known)
-        if unknown:
-            raise ConfigError(None, f"detector.{unknown[0]}", f"unknown detector option (allowed: {sorted(known)})")
-        config = cls(**node)
-        if config.method not in DETECTORS:
-            raise ConfigError(None, "detector.method", f"one of {DETECTORS}, got {config.method!r}")
-        return config
+    def __post_init__(self):
+        if self.method not in DETECTORS:
+            raise ConfigError(None, "detector.method", f"one of {DETECTORS}, got {self.method!r}")
+
+
+def detector_config(detector: DetectorConfig | dict | None) -> DetectorConfig:
+    """A loader's ``detector`` option: a config as it is, or its config section."""
+    if isinstance(detector, DetectorConfig):
+        return detector
+    return from_section(DetectorConfig, detector, "detector")
 
 
 def sampling_rate_from_timestamps(t_ms: np.ndarray) -> float:

@@ -30,7 +30,7 @@ from neurogaze.data.gaze.base import (
     sample_table,
     stimulus_index,
 )
-from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations
+from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations, detector_config
 from neurogaze.errors import ConfigError, DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def load_eyelink(
     root = Path(root)
     if fixations_from not in FIXATION_SOURCES:
         raise ConfigError(None, "fixations_from", f"one of {FIXATION_SOURCES}, got {fixations_from!r}")
-    config = detector if isinstance(detector, DetectorConfig) else DetectorConfig.from_config(detector)
+    config = detector_config(detector)
     screen = screen or {"size_m": [0.53, 0.30], "distance_m": 0.6}
     paths = sorted(root.glob("*.asc"))
     if not paths:

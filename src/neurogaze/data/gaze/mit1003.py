@@ -30,7 +30,7 @@ from neurogaze.data.gaze.base import (
     stimulus_index,
     struct_field,
 )
-from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations
+from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations, detector_config
 from neurogaze.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def load_mit1003(
     dataset: str = "mit1003",
 ) -> GazeData:
     root = Path(root)
-    config = detector if isinstance(detector, DetectorConfig) else DetectorConfig.from_config(detector)
+    config = detector_config(detector)
     screen = screen or {"resolution_px": [1280, 1024], "size_m": [0.376, 0.301], "distance_m": 0.61}
     geometry = ScreenGeometry(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
     user_dirs = sorted(p for p in (root / "DATA").iterdir() if p.is_dir()) if (root / "DATA").is_dir() else []

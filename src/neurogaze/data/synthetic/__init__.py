@@ -1,9 +1,10 @@
 """Synthetic generators that write the real on-disk layouts plus a ``ground_truth.json``.
 
 ``GENERATORS`` maps a dataset name (its key under ``datasets:`` in the config) to a function
-``(out_dir, dataset_config, seed, backbones) -> ground truth dict``; the pipeline's one
-``generate_synthetic`` rule and the CLI call ``generate_synthetic``. Each generator module is
-imported only when its dataset is generated, so a stage loads only the libraries it needs.
+``(out_dir, settings, seed, backbone_spec) -> ground truth dict``; the pipeline has one
+``generate_<dataset>`` rule per entry and each calls :func:`generate`. Each generator module is
+imported only when its dataset is generated, so that parsing the workflow (which reads this
+registry) stays free of torch.
 
 ``images`` holds the shared stimulus images (scikit-image photographs, controlled attributes,
 lfw faces) and the attribute measures the synthetic brains respond to.
@@ -16,39 +17,41 @@ import os
 from neurogaze.runlog import derive_seed
 
 
-def _nsd(out_dir, dataset_config, seed, backbones):
+def _nsd(out_dir, settings, seed, backbone_spec):
     from neurogaze.data.synthetic.nsd import generate_from_config
 
-    return generate_from_config(
-        out_dir, dataset_config["synthetic"], backbone=dataset_config.get("backbone"), backbones=backbones, seed=seed
-    )
+    return generate_from_config(out_dir, settings, backbone_spec=backbone_spec, seed=seed)
 
 
 def _gaze(name):
-    def generate_gaze(out_dir, dataset_config, seed, backbones):
-        from neurogaze.data.synthetic.gaze import generate, synthetic_params
+    def generate_gaze(out_dir, settings, seed, backbone_spec):
+        from neurogaze.data.synthetic.gaze import generate as generate_gaze_set
 
-        return generate(name, out_dir, synthetic_params(name, dataset_config), seed=seed)
+        return generate_gaze_set(name, out_dir, settings, seed=seed)
 
     return generate_gaze
 
 
-def _adhd200(out_dir, dataset_config, seed, backbones):
+def _adhd200(out_dir, settings, seed, backbone_spec):
+    from neurogaze.config import from_section
     from neurogaze.data.synthetic.adhd200 import SyntheticAdhd200Config, generate_adhd200
 
-    return generate_adhd200(out_dir, SyntheticAdhd200Config.from_config(dataset_config["synthetic"], seed=seed))
+    return generate_adhd200(out_dir, from_section(SyntheticAdhd200Config, settings, "datasets.adhd200.synthetic",
+                                                  seed=seed))
 
 
-def _ieeg(out_dir, dataset_config, seed, backbones):
+def _ieeg(out_dir, settings, seed, backbone_spec):
+    from neurogaze.config import from_section
     from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
 
-    return generate_ieeg(out_dir, SyntheticIeegConfig.from_config(dataset_config["synthetic"], seed=seed))
+    return generate_ieeg(out_dir, from_section(SyntheticIeegConfig, settings, "datasets.ieeg.synthetic", seed=seed))
 
 
-def _video(out_dir, dataset_config, seed, backbones):
+def _video(out_dir, settings, seed, backbone_spec):
+    from neurogaze.config import from_section
     from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
 
-    return generate_video(out_dir, SyntheticVideoConfig.from_config(dataset_config["synthetic"], seed=seed))
+    return generate_video(out_dir, from_section(SyntheticVideoConfig, settings, "datasets.video.synthetic", seed=seed))
 
 
 GENERATORS = {
@@ -62,10 +65,23 @@ GENERATORS = {
 }
 
 
-def generate_synthetic(
-    name: str, out_dir: str | os.PathLike, dataset_config: dict, master_seed: int, backbones: dict | None = None
-) -> dict:
-    """Write dataset ``name``'s synthetic set in its real layout; the seed derives from the master seed."""
-    if name not in GENERATORS:
-        raise KeyError(f"no synthetic generator for dataset {name!r} (have: {', '.join(sorted(GENERATORS))})")
-    return GENERATORS[name](out_dir, dataset_config, derive_seed(master_seed, "synthetic", name), backbones or {})
+def generator_settings(name: str, dataset_config: dict) -> dict:
+    """What a generator reads of its ``datasets.<name>`` entry: the ``synthetic`` block, and for
+    the EyeLink traces the loader's physical screen, so that degrees mean the same thing when
+    writing and detecting."""
+    settings = dict(dataset_config["synthetic"])
+    if name == "eyelink":
+        settings["screen_size_m"] = dataset_config["screen"]["size_m"]
+        settings["distance_m"] = dataset_config["screen"]["distance_m"]
+    return settings
+
+
+def generate(*, dataset: str, root: str | os.PathLike, settings: dict, seed: int, backbone=None,
+             backbone_spec: dict | None = None) -> dict:
+    """Write ``dataset``'s synthetic set in its real layout under ``root``. ``seed`` is the master
+    seed (the generator's own derives from it); ``backbone`` is the weights file of the backbone whose
+    feature space planted voxels respond to (NSD), described by ``backbone_spec``."""
+    if dataset not in GENERATORS:
+        raise KeyError(f"no synthetic generator for dataset {dataset!r} (have: {', '.join(sorted(GENERATORS))})")
+    spec = {**backbone_spec, "weights": str(backbone)} if backbone_spec else None
+    return GENERATORS[dataset](root, settings, derive_seed(seed, "synthetic", dataset), spec)

@@ -77,18 +77,6 @@ class SyntheticAdhd200Config:
     regions: tuple[PlantedRegion, ...] = field(default_factory=lambda: DEFAULT_REGIONS)
     seed: int = 0
 
-    @classmethod
-    def from_config(cls, config: dict, seed: int = 0) -> SyntheticAdhd200Config:
-        config = dict(config)
-        if "regions" in config:
-            config["regions"] = tuple(
-                PlantedRegion(r["name"], tuple(r["center_mm"]), r["radius_mm"], r["coupling_tdc"], r["coupling_adhd"])
-                for r in config["regions"]
-            )
-        if "sites" in config:
-            config["sites"] = tuple(config["sites"])
-        return cls(**config, seed=seed)
-
 
 def _slow_signals(rng: np.random.Generator, n_timepoints: int, n_signals: int, tr: float) -> np.ndarray:
     """Unit-variance signals in the resting-state band (0.01-0.08 Hz), (n_timepoints, n_signals)."""
@@ -150,7 +138,7 @@ def generate_adhd200(out_dir: str | os.PathLike, config: SyntheticAdhd200Config 
 
     # Spatial maps shared by every subject: background networks and confound loadings.
     centres = coords[rng.choice(n_voxels, config.n_background_networks, replace=False)]
-    network_maps = 0.5 * np.exp(-np.linalg.norm(coords[None] - centres[:, None], axis=2) ** 2 / (2 * 25.0**2))
+    network_maps = 0.5 * np.exp(-(np.linalg.norm(coords[None] - centres[:, None], axis=2) ** 2) / (2 * 25.0**2))
     confound_maps = rng.standard_normal((config.n_confounds, 4)) @ np.vstack([np.ones(n_voxels), coords.T / 70.0])
     site_noise = {site: float(rng.uniform(0.8, 1.3)) for site in config.sites}
     site_baseline = {site: float(rng.uniform(600.0, 1200.0)) for site in config.sites}
@@ -183,7 +171,10 @@ def generate_adhd200(out_dir: str | os.PathLike, config: SyntheticAdhd200Config 
             nib.save(image, folder / f"sfnwmrda{row.subject}_session_1_rest_1.nii.gz")
             columns = [f"motion_{j}" for j in range(config.n_confounds)]
             pd.DataFrame(motion, columns=columns).to_csv(
-                folder / f"sfnwmrda{row.subject}_session_1_rest_1_confounds.tsv", sep="\t", index=False, float_format="%.6f"
+                folder / f"sfnwmrda{row.subject}_session_1_rest_1_confounds.tsv",
+                sep="\t",
+                index=False,
+                float_format="%.6f",
             )
         for site, group in cohort.groupby("site", sort=True):
             table = pd.DataFrame(
@@ -213,7 +204,11 @@ def _ground_truth(config, cohort, members, mask, site_noise, site_baseline) -> d
             "confounds_pattern": "{site}/{subject}/sfnwmrda{subject}_session_1_rest_1_confounds.tsv",
             "phenotype_glob": "*/*_phenotypic.csv",
         },
-        "mask": {"resolution_mm": config.resolution_mm, "n_voxels": int(mask.sum()), "order": "C order of the mask (nilearn)"},
+        "mask": {
+            "resolution_mm": config.resolution_mm,
+            "n_voxels": int(mask.sum()),
+            "order": "C order of the mask (nilearn)",
+        },
         "regions": [
             {
                 **asdict(region),

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from neurogaze.config import from_section
 from neurogaze.data.synthetic.images import PHOTO_NAMES, load_photo
 from neurogaze.io import atomic_directory
 
@@ -476,23 +477,10 @@ GENERATORS = {
 }
 
 
-def synthetic_params(name: str, dataset_config: dict) -> dict:
-    """Generator parameters of a ``datasets.<name>`` entry; the EyeLink traces use the same
-    physical screen as the loader, so degrees mean the same thing when writing and detecting."""
-    params = dict(dataset_config.get("synthetic") or {})
-    if name == "eyelink" and "screen" in dataset_config:
-        params["screen_size_m"] = dataset_config["screen"]["size_m"]
-        params["distance_m"] = dataset_config["screen"]["distance_m"]
-    return params
+def generate(name: str, out_dir: str | os.PathLike, settings: dict | None = None, seed: int = 0) -> dict:
+    """Run the generator of dataset ``name`` with its ``synthetic`` settings (EyeLink: plus the screen)."""
 
-
-def generate(name: str, out_dir: str | os.PathLike, params: dict | None = None, seed: int = 0) -> dict:
-    """Run the generator of dataset ``name`` with the config's ``synthetic`` params."""
     if name not in GENERATORS:
-        raise ValueError(f"no synthetic generator for {name!r}; there are: {sorted(GENERATORS)}")
+        raise KeyError(f"no synthetic gaze generator for {name!r}; there are: {sorted(GENERATORS)}")
     generator, config_class = GENERATORS[name]
-    params = dict(params or {})
-    for key in ("tasks", "display", "screen_size_m", "fixation_ms"):
-        if key in params:
-            params[key] = tuple(params[key])
-    return generator(out_dir, config_class(**params, seed=seed))
+    return generator(out_dir, from_section(config_class, settings, f"datasets.{name}.synthetic", seed=seed))

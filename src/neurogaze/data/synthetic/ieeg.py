@@ -34,8 +34,30 @@ GROUND_TRUTH = "ground_truth.json"
 KINDS = ("vision", "language", "multimodal", "silent")
 # Shaft entry regions (MNI mm): occipital for vision, superior temporal for language,
 # temporo-parietal junction for the interaction, frontal white matter for silent.
-SHAFT_CENTRES = {"vision": (-28.0, -88.0, 2.0), "language": (-56.0, -18.0, 4.0), "multimodal": (-50.0, -52.0, 20.0), "silent": (30.0, 30.0, 30.0)}
-VOCABULARY = ("the", "dog", "ran", "into", "a", "dark", "house", "she", "said", "nothing", "light", "window", "car", "stopped", "here", "now")
+SHAFT_CENTRES = {
+    "vision": (-28.0, -88.0, 2.0),
+    "language": (-56.0, -18.0, 4.0),
+    "multimodal": (-50.0, -52.0, 20.0),
+    "silent": (30.0, 30.0, 30.0),
+}
+VOCABULARY = (
+    "the",
+    "dog",
+    "ran",
+    "into",
+    "a",
+    "dark",
+    "house",
+    "she",
+    "said",
+    "nothing",
+    "light",
+    "window",
+    "car",
+    "stopped",
+    "here",
+    "now",
+)
 
 
 @dataclass
@@ -53,13 +75,6 @@ class SyntheticIeegConfig:
     task: str = "movie"
     seed: int = 0
 
-    @classmethod
-    def from_config(cls, config: dict, seed: int = 0) -> SyntheticIeegConfig:
-        config = dict(config)
-        if "shafts" in config:
-            config["shafts"] = tuple(config["shafts"])
-        return cls(**config, seed=seed)
-
 
 def _event_times(rng, duration: float, mean_gap: float, min_gap: float) -> np.ndarray:
     gaps = min_gap + rng.exponential(mean_gap - min_gap, size=int(3 * duration / mean_gap) + 10)
@@ -71,11 +86,20 @@ def _events(rng, config: SyntheticIeegConfig, scene_features: np.ndarray, word_f
     cuts = _event_times(rng, config.duration_s, config.mean_scene_s, 1.5)
     words = _event_times(rng, config.duration_s, config.mean_word_s, 0.35)
     words = words[np.min(np.abs(words[:, None] - cuts[None]), axis=1) > 0.02]  # distinct samples
-    rows = [{"onset": t, "trial_type": "scene_cut", "scene": k % len(scene_features), "word": None} for k, t in enumerate(cuts)]
+    rows = [
+        {"onset": t, "trial_type": "scene_cut", "scene": k % len(scene_features), "word": None}
+        for k, t in enumerate(cuts)
+    ]
     for t in words:
         scene = int(np.searchsorted(cuts, t) - 1)
-        rows.append({"onset": t, "trial_type": "word", "scene": scene % len(scene_features) if scene >= 0 else None,
-                     "word": str(rng.choice(list(word_features)))})
+        rows.append(
+            {
+                "onset": t,
+                "trial_type": "word",
+                "scene": scene % len(scene_features) if scene >= 0 else None,
+                "word": str(rng.choice(list(word_features))),
+            }
+        )
     events = pd.DataFrame(rows).sort_values("onset", kind="stable").reset_index(drop=True)
     events["onset"] = np.round(events["onset"] * config.sfreq) / config.sfreq
     last_cut = np.array([cuts[cuts <= t].max() if (cuts <= t).any() else -np.inf for t in events["onset"]])
@@ -121,13 +145,15 @@ def _electrodes(config: SyntheticIeegConfig, rng) -> pd.DataFrame:
         direction /= np.linalg.norm(direction)
         for contact in range(config.contacts_per_shaft):
             deep = contact >= config.contacts_per_shaft - 2
-            rows.append({
-                "name": f"{letter}{contact + 1}",
-                "shaft": letter,
-                "kind": "silent" if deep else kind,
-                "gain": 0.0 if deep or kind == "silent" else float(1.0 - 0.15 * contact),
-                "position": entry + 3.5 * contact * direction,
-            })
+            rows.append(
+                {
+                    "name": f"{letter}{contact + 1}",
+                    "shaft": letter,
+                    "kind": "silent" if deep else kind,
+                    "gain": 0.0 if deep or kind == "silent" else float(1.0 - 0.15 * contact),
+                    "position": entry + 3.5 * contact * direction,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -156,11 +182,20 @@ def generate_ieeg(out_dir: str | os.PathLike, config: SyntheticIeegConfig | None
     rng = np.random.default_rng(config.seed)
     scene_features = rng.standard_normal(64)
     word_features = {word: float(value) for word, value in zip(VOCABULARY, rng.standard_normal(len(VOCABULARY)))}
-    truth = {"generator": "neurogaze.data.synthetic.ieeg", "params": asdict(config), "subjects": {},
-             "scene_features": scene_features.tolist(), "word_features": word_features,
-             "response_kernel": "gamma-like bump peaking 150 ms after the event, 600 ms long",
-             "kinds": {"vision": "scene cuts x (1 + 0.5 scene feature)", "language": "words x (1 + 0.5 word feature)",
-                       "multimodal": f"words within {config.interaction_window} s after a cut (others 0.1)", "silent": "none"}}
+    truth = {
+        "generator": "neurogaze.data.synthetic.ieeg",
+        "params": asdict(config),
+        "subjects": {},
+        "scene_features": scene_features.tolist(),
+        "word_features": word_features,
+        "response_kernel": "gamma-like bump peaking 150 ms after the event, 600 ms long",
+        "kinds": {
+            "vision": "scene cuts x (1 + 0.5 scene feature)",
+            "language": "words x (1 + 0.5 word feature)",
+            "multimodal": f"words within {config.interaction_window} s after a cut (others 0.1)",
+            "silent": "none",
+        },
+    }
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as temp:
         for index in range(config.n_subjects):
@@ -174,8 +209,15 @@ def generate_ieeg(out_dir: str | os.PathLike, config: SyntheticIeegConfig | None
             _write_subject(temp, subject, config, data, electrodes, events, bad, mne, mne_bids)
             truth["subjects"][subject] = {
                 "bad_channels": [bad],
-                "electrodes": {row.name: {"kind": row.kind, "gain": row.gain, "shaft": row.shaft,
-                                          "position_mm": np.round(row.position, 3).tolist()} for row in electrodes.itertuples()},
+                "electrodes": {
+                    row.name: {
+                        "kind": row.kind,
+                        "gain": row.gain,
+                        "shaft": row.shaft,
+                        "position_mm": np.round(row.position, 3).tolist(),
+                    }
+                    for row in electrodes.itertuples()
+                },
                 "n_events": {kind: int(n) for kind, n in events["trial_type"].value_counts().sort_index().items()},
                 "n_words_after_cut": int(events["after_cut"].sum()),
             }
@@ -188,14 +230,26 @@ def _write_subject(root: Path, subject: str, config, data, electrodes, events, b
     info = mne.create_info(names, config.sfreq, "seeg")
     raw = mne.io.RawArray(data, info, verbose="error")
     positions = {row.name: np.asarray(row.position) / 1000.0 for row in electrodes.itertuples()}
-    raw.set_montage(mne.channels.make_dig_montage(ch_pos=positions, coord_frame="mni_tal"), on_missing="ignore", verbose="error")
+    raw.set_montage(
+        mne.channels.make_dig_montage(ch_pos=positions, coord_frame="mni_tal"), on_missing="ignore", verbose="error"
+    )
     raw.info["bads"] = [bad]
     codes = {"scene_cut": 1, "word": 2}
     samples = np.round(events["onset"].to_numpy() * config.sfreq).astype(int)
     mne_events = np.column_stack([samples, np.zeros_like(samples), events["trial_type"].map(codes).to_numpy()])
-    bids_path = mne_bids.BIDSPath(subject=subject, task=config.task, datatype="ieeg", root=root, space="MNI152NLin2009aSym")
-    mne_bids.write_raw_bids(raw, bids_path, events=mne_events, event_id=codes, format=config.format,
-                            allow_preload=True, overwrite=True, verbose="error")
+    bids_path = mne_bids.BIDSPath(
+        subject=subject, task=config.task, datatype="ieeg", root=root, space="MNI152NLin2009aSym"
+    )
+    mne_bids.write_raw_bids(
+        raw,
+        bids_path,
+        events=mne_events,
+        event_id=codes,
+        format=config.format,
+        allow_preload=True,
+        overwrite=True,
+        verbose="error",
+    )
     events_tsv = Path(bids_path.copy().update(suffix="events", extension=".tsv").fpath)
     written = pd.read_csv(events_tsv, sep="\t")
     written["word"] = events["word"].fillna("n/a").to_numpy()

@@ -24,17 +24,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import h5py
 import nibabel as nib
 import numpy as np
 import scipy.io
+from nilearn.datasets import load_mni152_brain_mask
+from PIL import Image
 from tqdm import tqdm
 
+from neurogaze.config import from_section
 from neurogaze.data.nsd import BETA_SCALE, NSDLayout, stim_id
 from neurogaze.data.synthetic.images import image_attributes, make_stimuli
+from neurogaze.features.image import as_backbone, embed_images
 from neurogaze.io import atomic_directory, write_json
 from neurogaze.runlog import derive_seed
 
@@ -122,7 +126,6 @@ def random_pixel_features(dim: int = 32, pool: int = 8, seed: int = 0) -> Featur
     """A stand-in backbone: a fixed random projection of ``pool`` x ``pool`` average-pooled pixels."""
 
     def features(images: np.ndarray) -> np.ndarray:
-        from PIL import Image
 
         small = (
             np.stack(
@@ -208,7 +211,6 @@ def planted_signal(weights: np.ndarray, signals: np.ndarray) -> np.ndarray:
 
 def func_grid(voxel_size_mm: int) -> tuple[np.ndarray, np.ndarray]:
     """A func-like brain mask and affine: nilearn's MNI152 brain mask at ``voxel_size_mm``."""
-    from nilearn.datasets import load_mni152_brain_mask
 
     image = load_mni152_brain_mask(resolution=int(voxel_size_mm))
     return np.asarray(image.get_fdata()) > 0, image.affine
@@ -484,32 +486,28 @@ def read_ground_truth(root: str | os.PathLike) -> tuple[dict, dict[str, np.ndarr
         return truth, {key: arrays[key] for key in arrays.files}
 
 
-def backbone_feature_fn(backbone: str, configured: dict | None = None, batch_size: int = 64) -> FeatureFn:
-    """The embedding of a named backbone (``neurogaze.features``), on the CPU for exact repeats."""
-    from neurogaze.features.image import as_backbone, embed_images
+def backbone_feature_fn(backbone_spec: dict, batch_size: int = 64) -> FeatureFn:
+    """The embedding of a backbone (``neurogaze.features``), on the CPU for exact repeats."""
 
-    model = as_backbone(backbone, "cpu", configured)
+    model = as_backbone(backbone_spec, "cpu")
     return lambda images: embed_images(model, list(images), batch_size=batch_size, device="cpu")
 
 
 def generate_from_config(
     out_dir: str | os.PathLike,
     synthetic: dict,
-    backbone: str | None = None,
-    backbones: dict | None = None,
+    backbone_spec: dict | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """``generate_nsd_like`` from the config's ``datasets.nsd.synthetic`` block and backbone name.
+    """``generate_nsd_like`` from the config's ``datasets.nsd.synthetic`` block and a backbone spec.
 
     Without a backbone no 'feature' voxels are planted (their share goes to the background).
     """
-    options = dict(synthetic)
-    for key in ("ncsnr_range", "background_ncsnr_range"):
-        if key in options:
-            options[key] = tuple(options[key])
-    if backbone is None:
-        options["roi_sizes"] = {**options.get("roi_sizes", NSDSyntheticConfig().roi_sizes), "feature": 0}
-    config = NSDSyntheticConfig(**options)
-    feature_fn = backbone_feature_fn(backbone, backbones) if backbone else None
-    return generate_nsd_like(out_dir, config, feature_fn, seed=seed, backbone_name=backbone, progress=progress)
+
+    config = from_section(NSDSyntheticConfig, synthetic, "datasets.nsd.synthetic")
+    if backbone_spec is None:
+        config = replace(config, roi_sizes={**config.roi_sizes, "feature": 0})
+    feature_fn = backbone_feature_fn(backbone_spec) if backbone_spec else None
+    name = backbone_spec["name"] if backbone_spec else None
+    return generate_nsd_like(out_dir, config, feature_fn, seed=seed, backbone_name=name, progress=progress)

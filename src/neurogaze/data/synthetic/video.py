@@ -57,21 +57,15 @@ class SyntheticVideoConfig:
     test_every: int = 5  # every n-th video is in the test split
     seed: int = 0
 
-    @classmethod
-    def from_config(cls, config: dict, seed: int = 0) -> SyntheticVideoConfig:
-        config = dict(config)
-        for key in ("speeds", "grid"):
-            if key in config:
-                config[key] = tuple(config[key])
-        return cls(**config, seed=seed)
-
 
 def _texture(rng, shape, sigma: float) -> np.ndarray:
     texture = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
     return (texture - texture.min()) / (np.ptp(texture) + 1e-12)
 
 
-def grating(config: SyntheticVideoConfig, direction_deg: float, speed: float, phase: float, period: float = 16.0) -> np.ndarray:
+def grating(
+    config: SyntheticVideoConfig, direction_deg: float, speed: float, phase: float, period: float = 16.0
+) -> np.ndarray:
     y, x = np.mgrid[: config.height, : config.width].astype(float)
     theta = np.deg2rad(direction_deg)
     along = x * np.cos(theta) + y * np.sin(theta)
@@ -114,14 +108,16 @@ def _videos(config: SyntheticVideoConfig, rng) -> pd.DataFrame:
     for i in range(config.n_videos):
         kind = "grating" if i % 2 == 0 else "disc"
         fmt = config.format if config.format != "mixed" else ("mp4" if (i // 2) % 2 == 0 else "frames")
-        rows.append({
-            "video_id": f"{kind}{i:03d}",
-            "kind": kind,
-            "direction_deg": float(directions[rng.integers(config.n_directions)]),
-            "speed_px_per_frame": float(rng.choice(config.speeds)),
-            "format": fmt,
-            "split": "test" if i % config.test_every == config.test_every - 1 else "train",
-        })
+        rows.append(
+            {
+                "video_id": f"{kind}{i:03d}",
+                "kind": kind,
+                "direction_deg": float(directions[rng.integers(config.n_directions)]),
+                "speed_px_per_frame": float(rng.choice(config.speeds)),
+                "format": fmt,
+                "split": "test" if i % config.test_every == config.test_every - 1 else "train",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -138,14 +134,23 @@ def _write_video(folder: Path, row, frames: np.ndarray, fps: float) -> None:
 
 
 def _voxels(config: SyntheticVideoConfig, rng, n_voxels: int) -> pd.DataFrame:
-    kinds = rng.choice(["direction", "speed", "noise"], size=n_voxels,
-                       p=[config.fraction_direction, config.fraction_speed, 1 - config.fraction_direction - config.fraction_speed])
-    return pd.DataFrame({
-        "kind": kinds,
-        "preferred_direction_deg": np.where(kinds == "direction", rng.uniform(0, 360, n_voxels), np.nan),
-        "preferred_speed": np.where(kinds != "noise", np.exp(rng.uniform(np.log(min(config.speeds)), np.log(max(config.speeds)), n_voxels)), np.nan),
-        "gain": np.where(kinds != "noise", rng.uniform(1.0, 2.0, n_voxels), 0.0),
-    })
+    kinds = rng.choice(
+        ["direction", "speed", "noise"],
+        size=n_voxels,
+        p=[config.fraction_direction, config.fraction_speed, 1 - config.fraction_direction - config.fraction_speed],
+    )
+    return pd.DataFrame(
+        {
+            "kind": kinds,
+            "preferred_direction_deg": np.where(kinds == "direction", rng.uniform(0, 360, n_voxels), np.nan),
+            "preferred_speed": np.where(
+                kinds != "noise",
+                np.exp(rng.uniform(np.log(min(config.speeds)), np.log(max(config.speeds)), n_voxels)),
+                np.nan,
+            ),
+            "gain": np.where(kinds != "noise", rng.uniform(1.0, 2.0, n_voxels), 0.0),
+        }
+    )
 
 
 def voxel_responses(videos: pd.DataFrame, voxels: pd.DataFrame, config: SyntheticVideoConfig) -> np.ndarray:
@@ -155,7 +160,7 @@ def voxel_responses(videos: pd.DataFrame, voxels: pd.DataFrame, config: Syntheti
     preferred = np.deg2rad(np.nan_to_num(voxels["preferred_direction_deg"].to_numpy()))[None]
     pref_speed = np.nan_to_num(voxels["preferred_speed"].to_numpy(), nan=1.0)[None]
     direction = np.exp(config.kappa * (np.cos(theta - preferred) - 1))
-    speed_tuning = np.exp(-np.log2(speed / pref_speed) ** 2 / (2 * config.speed_width_octaves**2))
+    speed_tuning = np.exp(-(np.log2(speed / pref_speed) ** 2) / (2 * config.speed_width_octaves**2))
     kind = voxels["kind"].to_numpy()[None]
     tuning = np.where(kind == "direction", direction * speed_tuning, np.where(kind == "speed", speed_tuning, 0.0))
     return voxels["gain"].to_numpy()[None] * tuning
@@ -175,9 +180,13 @@ def generate_video(out_dir: str | os.PathLike, config: SyntheticVideoConfig | No
     rng = np.random.default_rng(config.seed)
     videos = _videos(config, rng)
     mask, affine = _mask_and_affine(config)
-    truth = {"generator": "neurogaze.data.synthetic.video", "params": asdict(config),
-             "direction_convention": "0 deg = +x (rightward), 90 deg = +y (down the image rows); speed in pixels per frame",
-             "videos": videos.set_index("video_id").to_dict(orient="index"), "subjects": {}}
+    truth = {
+        "generator": "neurogaze.data.synthetic.video",
+        "params": asdict(config),
+        "direction_convention": "0 deg = +x (rightward), 90 deg = +y (down the image rows); speed in pixels per frame",
+        "videos": videos.set_index("video_id").to_dict(orient="index"),
+        "subjects": {},
+    }
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as temp:
         (temp / "videos").mkdir()
@@ -188,7 +197,9 @@ def generate_video(out_dir: str | os.PathLike, config: SyntheticVideoConfig | No
             else:
                 frames = moving_disc(config, row.direction_deg, row.speed_px_per_frame, video_rng)
             _write_video(temp / "videos", row, frames, config.fps)
-        videos.assign(fps=config.fps)[["video_id", "fps", "split"]].to_csv(temp / "videos" / "videos.tsv", sep="\t", index=False)
+        videos.assign(fps=config.fps)[["video_id", "fps", "split"]].to_csv(
+            temp / "videos" / "videos.tsv", sep="\t", index=False
+        )
         (temp / "brain").mkdir()
         for index in range(config.n_subjects):
             subject = f"{index + 1:02d}"
@@ -209,6 +220,10 @@ def _write_betas(folder: Path, subject: str, config, videos, mask, affine) -> di
     nib.save(nib.Nifti1Image(volume, affine), folder / f"sub-{subject}_betas.nii.gz")
     nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine), folder / f"sub-{subject}_mask.nii.gz")
     pd.DataFrame({"video_id": videos["video_id"].to_numpy()[order], "repeat": repeat}).to_csv(
-        folder / f"sub-{subject}_betas.tsv", sep="\t", index=False)
-    return {"voxels": voxels.replace({np.nan: None}).to_dict(orient="list"), "noise_sd": config.noise_sd,
-            "order": "C order of the mask"}
+        folder / f"sub-{subject}_betas.tsv", sep="\t", index=False
+    )
+    return {
+        "voxels": voxels.replace({np.nan: None}).to_dict(orient="list"),
+        "noise_sd": config.noise_sd,
+        "order": "C order of the mask",
+    }

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
-from .conftest import andersson_pos, write_andersson, write_image
 
 from neurogaze.data.gaze.andersson import kappa_table, load_andersson2017, read_recording
 from neurogaze.data.gaze.detection import DetectorConfig
 from neurogaze.errors import DataValidationError
+
+from .conftest import andersson_pos, write_andersson, write_image
 
 
 def _root(tmp_path, pos_mn=None, pos_ra=None):
@@ -70,6 +71,6 @@ def test_real_andersson_detector_agrees_with_the_hand_labels(real_data_dir):
     print(table.mean(numeric_only=True).round(3).to_string())
     assert len(table) == len(list((root / "annotated_data" / "img").glob("*_MN.mat")))
     assert table["remodnav"].mean() >= 0.6
-    # the shipped detector must beat the plain velocity threshold (FACTS.md: 0.79)
+    # the shipped detector must beat a plain 30 deg/s velocity threshold (mean kappa 0.79 on the shared recordings)
     assert table["remodnav"].mean() > table["ivt_30"].mean()
     assert table["coder_RA"].notna().all()

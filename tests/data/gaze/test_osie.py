@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 import scipy.io
-from .conftest import write_osie
 
 from neurogaze.data.contracts import read_fixations, read_stimulus_set
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.osie import load_osie
 from neurogaze.data.synthetic.gaze import SyntheticOsieConfig, generate_osie_like, saliency_map
 from neurogaze.errors import DataValidationError
+
+from .conftest import write_osie
 
 
 def test_osie_layout_loads_every_fixation(osie_root, tmp_path):
@@ -34,7 +35,7 @@ def test_synthetic_osie_fixations_follow_the_planted_saliency(tmp_path):
     for entry in truth["images"]:
         stim = entry["img"].removesuffix(".jpg")
         density = saliency_map(entry, config.width, config.height)
-        points = data.fixations.query("stim_id == @stim")
+        points = data.fixations[data.fixations["stim_id"] == stim]
         at_fixations = density[points["y"].astype(int), points["x"].astype(int)].mean()
         # fixations sit where the planted density is high: far above its mean over the image
         # (generator seeds 0-9: 3.8-4.5 times it, the least of three images)
@@ -62,8 +63,18 @@ def _assert_nothing_written(root, tmp_path, match):
 
 def test_fixation_off_the_image_is_rejected(tmp_path):
     root = write_osie(tmp_path / "osie", {"1001.jpg": [_subject([10, 95], [10, 20], [100, 100])]})
-    error = _assert_nothing_written(root, tmp_path, "inside the image")
-    assert error.field == "x/y"
+    error = _assert_nothing_written(root, tmp_path, "inside the")
+    # named in the input, as a person finds it: the .mat file, the cell and subject, the fixation
+    assert error.path.endswith("fixations.mat")
+    assert error.field == "fixations{1}.subjects{1}.fix_x/fix_y"
+    assert "fixation 2 of subject s01" in str(error)
+
+
+def test_nan_fixation_is_named_in_the_mat_file(tmp_path):
+    root = write_osie(tmp_path / "osie", {"1001.jpg": [_subject([10, 20], [10, float("nan")], [100, 100])]})
+    error = _assert_nothing_written(root, tmp_path, "finite fixation coordinates")
+    assert error.path.endswith("fixations.mat")
+    assert error.field == "fixations{1}.subjects{1}.fix_x/fix_y"
 
 
 def test_negative_duration_is_rejected(tmp_path):

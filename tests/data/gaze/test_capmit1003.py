@@ -1,9 +1,10 @@
 import pytest
-from .conftest import CLICKS, write_capmit
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.capmit1003 import load_capmit1003
 from neurogaze.errors import DataValidationError
+
+from .conftest import CLICKS, write_capmit
 
 
 def test_click_paths_become_scanpaths(tmp_path):

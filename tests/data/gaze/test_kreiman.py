@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
-from .conftest import kreiman_trial, write_kreiman
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.kreiman import load_kreiman, valid_files
 from neurogaze.errors import DataValidationError
+
+from .conftest import kreiman_trial, write_kreiman
 
 
 def test_object_level_scanpaths(tmp_path):

@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-from .conftest import planted_trace
 
 from neurogaze.data.gaze.detection import (
     DetectorConfig,
@@ -10,9 +9,12 @@ from neurogaze.data.gaze.detection import (
     cohen_kappa,
     detect_fixation_mask,
     detect_fixations,
+    detector_config,
     velocity_deg_s,
 )
 from neurogaze.errors import ConfigError
+
+from .conftest import planted_trace
 
 # 1024 px over 0.38 m at 0.67 m: the Andersson 2017 set-up
 GEOMETRY = ScreenGeometry((1024, 768), (0.38, 0.30), 0.67)
@@ -87,6 +89,6 @@ def test_velocity_is_in_degrees_per_second():
 
 def test_detector_config_names_bad_keys():
     with pytest.raises(ConfigError, match="detector.velocity_treshold"):
-        DetectorConfig.from_config({"velocity_treshold": 30})
+        detector_config({"velocity_treshold": 30})
     with pytest.raises(ConfigError, match="detector.method"):
-        DetectorConfig.from_config({"method": "idt"})
+        detector_config({"method": "idt"})

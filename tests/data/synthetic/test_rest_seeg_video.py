@@ -26,8 +26,12 @@ def test_adhd200_generator_is_seeded_and_athena_shaped(tmp_path):
     assert first == second
     for a, b in zip(_nifti_data(tmp_path / "a", "*/*/*.nii.gz"), _nifti_data(tmp_path / "b", "*/*/*.nii.gz")):
         np.testing.assert_array_equal(a, b)
-    other = generate_adhd200(tmp_path / "c", SyntheticAdhd200Config(n_subjects=4, n_timepoints=30, sites=("KKI", "NYU"), seed=8))
-    assert not np.array_equal(_nifti_data(tmp_path / "a", "*/*/*.nii.gz")[0], _nifti_data(tmp_path / "c", "*/*/*.nii.gz")[0])
+    other = generate_adhd200(
+        tmp_path / "c", SyntheticAdhd200Config(n_subjects=4, n_timepoints=30, sites=("KKI", "NYU"), seed=8)
+    )
+    assert not np.array_equal(
+        _nifti_data(tmp_path / "a", "*/*/*.nii.gz")[0], _nifti_data(tmp_path / "c", "*/*/*.nii.gz")[0]
+    )
     assert other["params"]["seed"] == 8
     for site in ("KKI", "NYU"):
         table = pd.read_csv(tmp_path / "a" / site / f"{site}_phenotypic.csv")
@@ -39,7 +43,9 @@ def test_adhd200_generator_is_seeded_and_athena_shaped(tmp_path):
 
 def test_adhd200_regions_are_configurable(tmp_path):
     region = PlantedRegion("left_motor", (-38.0, -22.0, 56.0), 16.0, 0.2, 0.9)
-    truth = generate_adhd200(tmp_path / "a", SyntheticAdhd200Config(n_subjects=4, n_timepoints=30, regions=(region,), seed=1))
+    truth = generate_adhd200(
+        tmp_path / "a", SyntheticAdhd200Config(n_subjects=4, n_timepoints=30, regions=(region,), seed=1)
+    )
     assert [r["name"] for r in truth["regions"]] == ["left_motor"]
     assert truth["regions"][0]["direction"] == "stronger_in_adhd" and truth["regions"][0]["n_voxels"] >= 3
     assert sum(s["diagnosis"] == "ADHD" for s in truth["subjects"].values()) == 2
@@ -66,7 +72,9 @@ def test_video_generator_is_seeded(tmp_path):
     config = SyntheticVideoConfig(n_videos=4, n_frames=4, height=32, width=32, n_subjects=1, grid=(3, 3, 2), seed=2)
     first = generate_video(tmp_path / "a", config)
     assert first == generate_video(tmp_path / "b", config)
-    np.testing.assert_array_equal(_nifti_data(tmp_path / "a", "brain/*_betas.nii.gz")[0], _nifti_data(tmp_path / "b", "brain/*_betas.nii.gz")[0])
+    np.testing.assert_array_equal(
+        _nifti_data(tmp_path / "a", "brain/*_betas.nii.gz")[0], _nifti_data(tmp_path / "b", "brain/*_betas.nii.gz")[0]
+    )
     listing = pd.read_csv(tmp_path / "a" / "videos" / "videos.tsv", sep="\t")
     assert sorted(listing["video_id"]) == sorted(first["videos"])
     assert {v["format"] for v in first["videos"].values()} == {"mp4", "frames"}

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 import scipy.io
-from .conftest import planted_trace, write_image, write_mit1003_file
 
 from neurogaze.data.gaze.detection import ScreenGeometry
 from neurogaze.data.gaze.mit1003 import load_mit1003
 from neurogaze.errors import DataValidationError
+
+from .conftest import planted_trace, write_image, write_mit1003_file
 
 SCREEN = {"resolution_px": [1280, 1024], "size_m": [0.376, 0.301], "distance_m": 0.61}
 STEM = "i05june05_static_street_boston_p1010764"
@@ -38,7 +39,7 @@ def test_mit1003_layout_detects_the_planted_fixations(tmp_path):
     assert set(data.fixations["subject"]) == {"ajs", "hp"}
     assert data.stimuli["width"].tolist() == [1024]
     for user, fixations in planted.items():
-        found = data.fixations.query("subject == @user").sort_values("fix_index")
+        found = data.fixations[data.fixations["subject"] == user].sort_values("fix_index")
         assert len(found) == len(fixations) - 1  # the first (central cross) fixation is dropped
         assert np.allclose(found["x"], [f[0] for f in fixations[1:]], atol=3)
     assert data.samples is not None and len(data.samples) > 0

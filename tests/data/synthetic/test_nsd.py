@@ -159,7 +159,7 @@ def test_bad_sizes_and_missing_feature_function_are_refused(tmp_path):
 
 def test_generate_from_config_without_backbone_plants_no_feature_voxels(tmp_path):
     synthetic = {**SMALL, "ncsnr_range": [0.8, 1.2]}
-    truth = generate_from_config(tmp_path / "nsd", synthetic, backbone=None, seed=5, progress=False)
+    truth = generate_from_config(tmp_path / "nsd", synthetic, backbone_spec=None, seed=5, progress=False)
     counts = truth["subjects"]["subj01"]["roi_counts"]
     assert counts["feature"] == 0 and counts["faces"] == SMALL["roi_sizes"]["faces"]
     assert truth["backbone"] is None and not any(name.startswith("feature_") for name in truth["signals"])

@@ -3,7 +3,14 @@ contracts; every generator's output is read back by the real loader."""
 
 import numpy as np
 import pytest
-import yaml
+
+from neurogaze.config import validate_config
+from neurogaze.data import gaze, synthetic
+from neurogaze.data.contracts import read_fixations, read_samples, read_stimulus_set
+from neurogaze.data.gaze import LOADERS, RAW_SAMPLE_SOURCES, TABLES, load_dataset, loader_options, write_gaze_data
+from neurogaze.data.synthetic.gaze import GENERATORS, generate
+from neurogaze.stages import stage_params
+
 from .conftest import (
     CLICKS,
     andersson_pos,
@@ -19,17 +26,10 @@ from .conftest import (
     write_osie,
 )
 
-from neurogaze.config import validate_config
-from neurogaze.data.contracts import read_fixations, read_samples, read_stimulus_set
-from neurogaze.data.gaze import LOADERS, RAW_SAMPLE_SOURCES, load_dataset, loader_options, write_gaze_data
-from neurogaze.data.synthetic.gaze import GENERATORS, generate, synthetic_params
 
-
-def _dataset_config(repo_root, tmp_path, name, entry):
-    schema = yaml.safe_load(open(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
-    path = tmp_path / f"{name}.schema.yaml"
-    path.write_text(yaml.safe_dump(schema["properties"]["datasets"]["properties"][name]))
-    return validate_config(entry, path)
+def _config(entry, name):
+    """A pipeline config with this dataset entry (schema defaults filled in)."""
+    return validate_config({"datasets": {name: entry}})
 
 
 def _osie(root):
@@ -67,29 +67,42 @@ def test_every_loader_has_a_layout_writer():
     assert set(WRITERS) == set(LOADERS)
 
 
+def test_every_loader_declares_its_tables():
+    assert set(TABLES) == set(LOADERS)
+
+
 @pytest.mark.parametrize("name", sorted(LOADERS))
-def test_loader_runs_from_its_config_entry(name, repo_root, tmp_path):
+def test_loader_rule_stage_writes_the_declared_tables(name, tmp_path):
+    """The load_<source> stage with the rule's params, from the dataset's config entry."""
     root = tmp_path / "raw" / name
     WRITERS[name](root)
-    config = _dataset_config(repo_root, tmp_path, name, {"enabled": True, "root": str(root)})
-    data = load_dataset(name, root, loader_options(config))
-    write_gaze_data(data, tmp_path / "gaze" / name, tmp_path / "stimuli" / name)
+    params = stage_params(f"load_{name}", _config({"enabled": True, "root": str(root)}, name))
+    gaze_dir = tmp_path / "gaze" / name
+    tables = {table: gaze_dir / f"{table}.parquet" for table in TABLES[name]}
+    data = gaze.load(root=root, fixations=gaze_dir / "fixations.parquet", stimuli=tmp_path / "stimuli" / name,
+                     **tables, **params)
     stimuli = read_stimulus_set(tmp_path / "stimuli" / name)
-    fixations = read_fixations(tmp_path / "gaze" / name / "fixations.parquet", data.image_sizes())
+    fixations = read_fixations(gaze_dir / "fixations.parquet", data.image_sizes())
     assert len(fixations) > 0 and set(fixations["dataset"]) == {name}
     assert set(fixations["stim_id"]) <= set(stimuli.stim_ids) or name == "kreiman"
-    assert (tmp_path / "gaze" / name / "samples.parquet").exists() == (name in RAW_SAMPLE_SOURCES)
+    assert sorted(p.stem for p in gaze_dir.glob("*.parquet")) == sorted(["fixations", *TABLES[name]])
+    assert (gaze_dir / "samples.parquet").exists() == (name in RAW_SAMPLE_SOURCES)
     if name in RAW_SAMPLE_SOURCES:
-        assert len(read_samples(tmp_path / "gaze" / name / "samples.parquet")) > 0
+        assert len(read_samples(gaze_dir / "samples.parquet")) > 0
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
-def test_generator_output_reads_through_the_real_loader(name, repo_root, tmp_path):
-    config = _dataset_config(repo_root, tmp_path, name, {"enabled": True, "root": None, "synthetic": {}})
-    truth = generate(name, tmp_path / "raw", synthetic_params(name, config), seed=11)
-    data = load_dataset(name, tmp_path / "raw", loader_options(config)).validate(tmp_path / "raw")
+def test_generator_output_reads_through_the_real_loader(name, tmp_path):
+    config = _config({"enabled": True, "root": None, "synthetic": {}}, name)
+    truth = synthetic.generate(root=tmp_path / "raw", **{**stage_params(f"generate_{name}", config), "seed": 11})
+    data = load_dataset(name, tmp_path / "raw", loader_options(config["datasets"][name])).validate(tmp_path / "raw")
     expected = truth.get("n_fixations") or sum(len(t["fixations"]) for s in truth["subjects"].values() for t in s)
-    assert len(data.fixations) == expected
+    if name in RAW_SAMPLE_SOURCES:
+        # fixations come from the event detector: on some seeds it merges two close planted
+        # fixations (its accuracy is tested in test_gaze_detection); the layout must read back whole
+        assert abs(len(data.fixations) - expected) <= max(1, 0.05 * expected)
+    else:
+        assert len(data.fixations) == expected
     assert (tmp_path / "raw" / "ground_truth.json").exists()
 
 

@@ -1,10 +1,11 @@
 import pytest
-from .conftest import coco_trial, write_cocosearch
 
 from neurogaze.data.gaze import write_gaze_data
 from neurogaze.data.gaze.cocosearch import load_cocosearch18
 from neurogaze.data.synthetic.gaze import SyntheticCocoSearchConfig, generate_cocosearch_like
 from neurogaze.errors import DataValidationError
+
+from .conftest import coco_trial, write_cocosearch
 
 
 def test_cocosearch_json_layout(tmp_path):
@@ -75,8 +76,11 @@ def test_bad_trials_are_named(tmp_path, trial, field, expected):
 
 def test_fixation_off_the_image_writes_nothing(tmp_path):
     root = write_cocosearch(tmp_path / "coco", [coco_trial(X=[84.0, 400.0, 66.0])])
-    with pytest.raises(DataValidationError, match="inside the image"):
+    with pytest.raises(DataValidationError, match="inside the 168 x 105 image") as info:
         write_gaze_data(load_cocosearch18(root), tmp_path / "out" / "gaze", tmp_path / "out" / "stimuli")
+    # named where a person finds it: the JSON file, the trial, the fixation and subject
+    assert info.value.path.endswith("coco_search18_fixations_TP_train_split1.json")
+    assert info.value.field == "[0].X/Y" and "fixation 2 of subject 2" in str(info.value)
     assert not (tmp_path / "out").exists()
 
 
