@@ -10,7 +10,7 @@ The pipeline is the tiny demo architecture (random weights: the cost does not de
 values) and the encoder a tiny open_clip ViT; ``--image-size``/``--clip-size`` scale them up.
 
     python benchmarks/braindive.py                       # 64 px, batch 8, 10 steps
-    python benchmarks/braindive.py --batch 32 --steps 30 # FACTS.md's setting
+    python benchmarks/braindive.py --batch 32 --steps 30 # the demo's batch, 30 steps
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def build(args, scratch: str):
 
     from neurogaze.backbones.diffusion import TinySDConfig, build_tiny_pipeline
     from neurogaze.backbones.tokenizer import write_clip_tokenizer
-    from neurogaze.brain.braindive import roi_predictor_from_encoder
+    from neurogaze.brain.braindive.guidance import roi_predictor_from_encoder
 
     tokenizer = write_clip_tokenizer(os.path.join(scratch, "tokenizer"))
     pipe = build_tiny_pipeline(TinySDConfig(image_size=args.image_size), tokenizer)
@@ -48,12 +48,13 @@ def build(args, scratch: str):
     torch.manual_seed(0)
     model = open_clip.create_model("bench-clip", pretrained=None).eval()
     rng = np.random.default_rng(0)
-    predictor = roi_predictor_from_encoder(model, rng.normal(size=(10, 32)), np.zeros(10), np.ones(10, bool), lowpass_grid=8)
+    predictor = roi_predictor_from_encoder(model, rng.normal(size=(10, 32)), np.zeros(10), np.ones(10, bool),
+                                           lowpass_grid=8)
     return pipe, predictor
 
 
 def time_run(pipe, predictor, config, seeds) -> tuple[float, float]:
-    from neurogaze.brain.braindive import sample_batch
+    from neurogaze.brain.braindive.guidance import sample_batch
 
     wall, cpu = time.perf_counter(), time.process_time()
     sample_batch(pipe, predictor, config, seeds)
@@ -73,7 +74,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from neurogaze.brain.braindive import BrainDiVEConfig, image_seeds
+    from neurogaze.brain.braindive.guidance import BrainDiVEConfig, image_seeds
 
     with tempfile.TemporaryDirectory() as scratch:
         pipe, predictor = build(args, scratch)

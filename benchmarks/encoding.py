@@ -5,9 +5,10 @@ Default size: 9000 training stimuli x 512 features x 15724 voxels, 10 alphas, 5-
 its peak memory (max RSS, data included) is its own.
 
 Printed: fit times (wall clock and CPU time: on a shared, oversubscribed machine only the CPU
-time of a single-threaded run (--threads 1) is a stable comparison), the speedup over ``sklearn.linear_model.RidgeCV(alpha_per_target=True)``,
-and the largest prediction difference (a) against scikit-learn's ``Ridge`` given the same
-per-voxel alphas (the same model: must agree to 1e-4), (b) against RidgeCV's own predictions,
+time of a single-threaded run (--threads 1) is a stable comparison), the speedup over
+``sklearn.linear_model.RidgeCV(alpha_per_target=True)``, and the largest prediction difference
+(a) against scikit-learn's ``Ridge`` given the same per-voxel alphas (the same model: must agree
+to 1e-4), (b) against RidgeCV's own predictions,
 whose alphas come from leave-one-out rather than 5-fold CV (the fraction of voxels where both
 CV schemes pick the same alpha is printed with it).
 
@@ -121,7 +122,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (neurogaze only)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS/torch threads for every estimator")
     parser.add_argument("--skip-sklearn-cv", action="store_true", help="skip the slow RidgeCV baseline")
-    parser.add_argument("--himalaya", action="store_true", help="also time himalaya's RidgeCV (encoding.estimator: himalaya_ridge)")
+    parser.add_argument("--himalaya", action="store_true",
+                        help="also time himalaya's RidgeCV (encoding.estimator: himalaya_ridge)")
     args = parser.parse_args(argv)
     sizes = {"n_train": args.n_train, "n_test": args.n_test, "n_features": args.n_features, "n_voxels": args.n_voxels}
     alphas = np.logspace(-2, 5, args.n_alphas)
@@ -146,7 +148,8 @@ def main(argv=None) -> dict:
     for name, result in results.items():
         gpu = "" if result["gpu_peak_mib"] is None else f", GPU peak {result['gpu_peak_mib']:.0f} MiB"
         print(
-            f"{name:28s} fit {result['seconds']:8.2f} s wall, {result['cpu_seconds']:8.2f} s CPU   peak RSS {result['peak_rss_mib']:7.0f} MiB "
+            f"{name:28s} fit {result['seconds']:8.2f} s wall, {result['cpu_seconds']:8.2f} s CPU   "
+            f"peak RSS {result['peak_rss_mib']:7.0f} MiB "
             f"(data alone {result['rss_after_data_mib']:.0f} MiB){gpu}"
         )
     scale = np.abs(same["pred"]).max()

@@ -23,7 +23,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from neurogaze.brain.braindive import read_synthesis
+from neurogaze.brain.braindive.guidance import read_synthesis
 from neurogaze.data.contracts import read_metrics
 from neurogaze.figures.braindive import activation_long_table, plot_activation_comparison, plot_top_images
 

@@ -1,25 +1,40 @@
 """Voxel-wise encoders: the spectral K-fold ridge against himalaya and scikit-learn, planted-truth
-recovery on demo-clip features, BrainDiVE's linear probe, checkpoints."""
+recovery on demo-clip features, BrainDiVE's linear probe, checkpoints, and the stages of rules
+encoding_fit and encoding_evaluate (also through the CLI)."""
+
+import dataclasses
+import importlib
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from himalaya.backend import set_backend
+from himalaya.ridge import RidgeCV
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-from neurogaze.backbones import DEMO_CLIP_ARCHITECTURE, build_backbone
+from neurogaze import cli
+from neurogaze.brain import encoding
 from neurogaze.brain.encoding import (
+    EncodingConfig,
     LinearProbeEncoder,
+    ProbeConfig,
     VoxelRidge,
     align_features,
     augment_pixels,
+    checkpoint_config,
     kfold_splits,
     load_encoder,
     make_estimator,
     save_encoder,
 )
-from neurogaze.data.contracts import BrainResponses
-from neurogaze.errors import DataValidationError
+from neurogaze.config import load_config, schema_defaults
+from neurogaze.data.contracts import BrainResponses, read_metrics, write_brain_responses, write_features
+from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.metrics.encoding import noise_ceiling_from_ncsnr, pearson_per_unit
+from neurogaze.runlog import derive_seed, stage_context
+from neurogaze.stages import stage_params
 
 ALPHAS = np.logspace(-2, 5, 12)
 
@@ -35,11 +50,7 @@ def regression_data(n=200, p=30, t=40, seed=0):
 
 @pytest.fixture(scope="module")
 def himalaya_numpy():
-    from himalaya.backend import set_backend
-
     set_backend("numpy")
-    from himalaya.ridge import RidgeCV
-
     return RidgeCV
 
 
@@ -57,7 +68,7 @@ def test_voxel_ridge_matches_himalaya_ridgecv(himalaya_numpy, dtype, tolerance):
 def test_himalaya_estimator_is_selectable_and_agrees(tmp_path):
     """encoding.estimator: himalaya_ridge fits through himalaya and round-trips its checkpoint."""
     X, Y = regression_data()
-    settings = {"estimator": "himalaya_ridge", "alphas": [float(a) for a in ALPHAS], "cv_folds": 5, "dtype": "float64"}
+    settings = EncodingConfig(estimator="himalaya_ridge", alphas=tuple(float(a) for a in ALPHAS), dtype="float64")
     theirs = make_estimator(settings, device="cpu").fit(X, Y)
     ours = VoxelRidge(ALPHAS, cv=5, dtype="float64", device="cpu").fit(X, Y)
     np.testing.assert_allclose(theirs.best_alphas_, ours.best_alphas_, rtol=1e-6)
@@ -132,19 +143,6 @@ def test_voxel_ridge_rejects_bad_settings():
 # --- planted truth on demo-clip features ------------------------------------------------------
 
 N_TRAIN, N_TEST, N_SELECTIVE, N_NULL, N_REPEATS, NOISE_SD = 400, 100, 12, 8, 3, 1.0
-
-
-@pytest.fixture(scope="module")
-def demo_backbone(tmp_path_factory):
-    weights = tmp_path_factory.mktemp("weights") / "demo-clip.pt"
-    spec = {
-        "name": "demo-clip",
-        "model": "demo-clip",
-        "architecture": DEMO_CLIP_ARCHITECTURE,
-        "seed": 0,
-        "weights": str(weights),
-    }
-    return build_backbone(spec)
 
 
 @pytest.fixture(scope="module", params=[0, 1, 2])
@@ -229,8 +227,6 @@ def test_linear_probe_with_augmented_images(planted, demo_backbone):
 
 
 def test_augmentations_keep_pixels_in_range_and_are_seeded():
-    import torch
-
     pixels = torch.rand((3, 3, 16, 16))
     first = augment_pixels(pixels, torch.Generator().manual_seed(0), 3, 0.1, 0.3)
     second = augment_pixels(pixels, torch.Generator().manual_seed(0), 3, 0.1, 0.3)
@@ -241,8 +237,8 @@ def test_augmentations_keep_pixels_in_range_and_are_seeded():
 @pytest.mark.parametrize(
     "settings",
     [
-        {"estimator": "ridge", "alphas": [0.1, 10.0], "cv_folds": 3},
-        {"estimator": "linear_probe", "probe": {"augment": False, "epochs": 2}},
+        EncodingConfig(estimator="ridge", alphas=(0.1, 10.0), cv_folds=3),
+        EncodingConfig(estimator="linear_probe", probe=ProbeConfig(augment=False, epochs=2)),
     ],
 )
 def test_encoder_checkpoint_round_trip(tmp_path, settings):
@@ -257,13 +253,16 @@ def test_unreadable_checkpoint_is_named(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataValidationError, match="model.pt"):
         load_encoder(tmp_path / "model.pt")
+    # A checkpoint whose settings are not EncodingConfig's (an older layout) is named too.
+    torch.save({"estimator": "ridge", "config": {"estimator": "ridge", "enabled": True}, "state_dict": {}},
+               tmp_path / "old.pt")
+    with pytest.raises(DataValidationError, match="old.pt.*'config'"):
+        load_encoder(tmp_path / "old.pt")
 
 
 @pytest.mark.slow
 def test_benchmark_script_runs_at_small_scale(repo_root, monkeypatch):
     """benchmarks/encoding.py end to end (three fresh processes), at a size that takes seconds."""
-    import importlib
-
     # On sys.path (inherited by the spawned workers) so that they can import the script's functions.
     monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
     module = importlib.import_module("encoding")
@@ -271,3 +270,100 @@ def test_benchmark_script_runs_at_small_scale(repo_root, monkeypatch):
         ["--n-train", "600", "--n-test", "50", "--n-features", "32", "--n-voxels", "200", "--threads", "1"]
     )
     assert summary["max_diff_same_alphas"] < 1e-4 and summary["alpha_agreement"] > 0.5
+
+
+# --- settings and stages ----------------------------------------------------------------------
+
+
+def test_config_defaults_are_the_schemas():
+    defaults = {field.name: field.default for field in dataclasses.fields(EncodingConfig) if field.name != "probe"}
+    schema = schema_defaults("encoding")
+    for name, value in defaults.items():
+        if name == "seed":  # not a config key: derived from the master seed
+            continue
+        assert schema[name] == (list(value) if isinstance(value, tuple) else value), name
+    assert schema_defaults("encoding.probe") == dataclasses.asdict(ProbeConfig())
+    assert EncodingConfig().probe == ProbeConfig()
+
+
+def test_fit_params_are_the_estimators_own_settings(repo_root):
+    config = load_config(repo_root / "config" / "config.yaml", overrides=["encoding.estimator=ridge"])
+    params = stage_params("encoding_fit", config)
+    assert set(params["settings"]) == {"estimator", "alphas", "cv_folds", "dtype"}
+    assert params["backbone_spec"]["name"] == config["encoding"]["backbone"]
+    # A probe setting does not change a ridge fit's params (nothing reruns).
+    other = load_config(repo_root / "config" / "config.yaml", overrides=["encoding.probe.epochs=7"])
+    assert stage_params("encoding_fit", other) == params
+    probe = load_config(repo_root / "config" / "config.yaml", overrides=["encoding.estimator=linear_probe"])
+    assert set(stage_params("encoding_fit", probe)["settings"]) == {"estimator", "probe"}
+
+
+N_STIMULI, N_UNITS = 60, 9
+
+
+@pytest.fixture
+def stage_files(tmp_path):
+    """Features, responses (two ROIs; the first five units read the features) of 60 stimuli."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:03d}" for i in range(N_STIMULI)]
+    features = rng.normal(size=(N_STIMULI, 8)).astype(np.float32)
+    signal = features @ rng.normal(size=(8, N_UNITS))
+    signal[:, 5:] = 0
+    responses = (signal + 0.3 * rng.normal(size=signal.shape)).astype(np.float32)
+    rois = {"readout": np.arange(N_UNITS) < 5, "rest": np.arange(N_UNITS) >= 5}
+    split = np.array(["train"] * 48 + ["test"] * 12)
+    write_brain_responses(tmp_path / "subj01.h5", BrainResponses(responses, np.array(ids), split,
+                                                                   np.full(N_UNITS, 0.9, np.float32), rois))
+    write_features(tmp_path / "features.npy", features[::-1], ids[::-1])  # rows are matched by id
+    return {"features": tmp_path / "features.npy", "responses": tmp_path / "subj01.h5",
+            "stimuli": tmp_path / "stimuli", "backbone": tmp_path / "demo-clip.pt"}
+
+
+RIDGE = {"estimator": "ridge", "alphas": [0.1, 1.0, 10.0, 100.0], "cv_folds": 4, "dtype": "float64"}
+SPEC = {"name": "demo-clip", "model": "demo-clip"}
+
+
+def test_fit_then_evaluate_scores_the_readout_units(stage_files, tmp_path, one_thread):
+    model = tmp_path / "out" / "model.pt"
+    encoding.fit(**stage_files, model=model, settings=RIDGE, backbone_spec=SPEC, seed=0, device="cpu",
+                 dataset="nsd", subject="subj01")
+    assert checkpoint_config(model).alphas == (0.1, 1.0, 10.0, 100.0)
+    metrics, summary = tmp_path / "out" / "metrics.csv", tmp_path / "out" / "roi_summary.csv"
+    encoding.evaluate(**stage_files, model=model, metrics=metrics, roi_summary=summary, backbone_spec=SPEC, seed=3,
+                      device="cpu", dataset="nsd", subject="subj01")
+    table = read_metrics(metrics)
+    assert set(table["dataset"]) == {"nsd/subj01"} and set(table["seed"]) == {3}
+    medians = pd.read_csv(summary).set_index(["roi", "metric"])["median"]
+    assert medians["readout", "pearson_r"] > 0.9 > 0.5 > medians["rest", "pearson_r"]
+
+
+def test_fit_names_too_many_folds_before_writing(stage_files, tmp_path):
+    with pytest.raises(ConfigError, match="encoding.cv_folds"):
+        encoding.fit(**stage_files, model=tmp_path / "model.pt", settings={**RIDGE, "cv_folds": 49},
+                     backbone_spec=SPEC, seed=0, device="cpu", dataset="nsd", subject="subj01")
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_linear_probe_seed_derives_from_the_master_seed(stage_files, tmp_path, one_thread):
+    settings = {"estimator": "linear_probe", "probe": {"augment": False, "epochs": 3, "batch_size": 16}}
+    coefs = {}
+    for seed in (5, 6):
+        model = tmp_path / f"{seed}.pt"
+        encoding.fit(**stage_files, model=model, settings=settings, backbone_spec=SPEC, seed=seed, device="cpu",
+                     dataset="nsd", subject="subj01")
+        assert checkpoint_config(model).seed == derive_seed(seed, "encoding")
+        coefs[seed] = load_encoder(model).coef_
+    assert not np.array_equal(coefs[5], coefs[6])
+
+
+def test_cli_gives_the_rules_bytes(stage_files, tmp_path, repo_root, one_thread):
+    """`neurogaze encoding-fit` and a direct call of the stage, both on one thread: the same model.pt."""
+    config_path = repo_root / "config" / "config.yaml"
+    files = [str(stage_files[name]) for name in ("features", "responses", "stimuli", "backbone")]
+    argv = ["encoding-fit", *files, str(tmp_path / "cli.pt"), "nsd", "subj01", "--config", str(config_path),
+            "--threads", "1"]
+    assert cli.main(argv) == 0
+    params = stage_params("encoding_fit", load_config(config_path))
+    with stage_context(None, "encoding_fit", 1):
+        encoding.fit(**stage_files, model=tmp_path / "direct.pt", dataset="nsd", subject="subj01", **params)
+    assert (tmp_path / "cli.pt").read_bytes() == (tmp_path / "direct.pt").read_bytes()

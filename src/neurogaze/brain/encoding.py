@@ -18,20 +18,33 @@ Torch runs it, on a GPU when one is visible (``device="auto"``).
 ``LinearProbeEncoder`` is BrainDiVE's variant: a linear layer with bias on unit-normalised CLIP
 embeddings, trained with AdamW (lr 3e-4 halved every 100 epochs, weight decay 2e-2) under
 shift / noise / brightness augmentations of the images.
+
+The pipeline stages are :func:`fit` (rule ``encoding_fit``) and :func:`evaluate` (rule
+``encoding_evaluate``); the settings arrive as the config's ``encoding`` section and become an
+:class:`EncodingConfig`.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
+from himalaya.backend import set_backend
+from himalaya.ridge import RidgeCV
 
-from neurogaze.errors import DataValidationError
-from neurogaze.runlog import resolve_device
+import neurogaze
+from neurogaze.backbones import build_backbone
+from neurogaze.config import from_section
+from neurogaze.data.contracts import read_brain_responses, read_features, read_stimulus_set, write_metrics
+from neurogaze.errors import ConfigError, DataValidationError
+from neurogaze.io import write_csv, write_torch
+from neurogaze.metrics.encoding import encoding_metric_table, r2_per_unit
+from neurogaze.runlog import derive_seed, resolve_device
 
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 8, 10))
+DEFAULT_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
 
 
 def kfold_splits(n_samples: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -193,8 +206,6 @@ class VoxelRidge:
 
     def score(self, X, Y) -> np.ndarray:
         """Per-unit R^2 on (X, Y), like himalaya's ``score``."""
-        from neurogaze.metrics.encoding import r2_per_unit
-
         return r2_per_unit(np.asarray(Y), self.predict(X))
 
 
@@ -321,8 +332,7 @@ class LinearProbeEncoder:
         return (self._embed(X).numpy() @ self.coef_.T + self.intercept_).astype(np.float32)
 
     def score(self, X, Y) -> np.ndarray:
-        from neurogaze.metrics.encoding import r2_per_unit
-
+        """Per-unit R^2 on (X, Y)."""
         return r2_per_unit(np.asarray(Y), self.predict(X))
 
 
@@ -331,15 +341,12 @@ class HimalayaRidge(VoxelRidge):
 
     himalaya runs on its ``torch_cuda`` backend when a GPU is used and on ``numpy`` otherwise.
     ``VoxelRidge`` is the default because on a CPU it is the faster of the two by an order of
-    magnitude (FACTS.md: himalaya 120-150 s at NSD scale, scikit-learn's RidgeCV 41 s);
-    ``encoding.estimator: himalaya_ridge`` selects this one. Fitted attributes as ``VoxelRidge``'s,
+    magnitude (``benchmarks/encoding.py --himalaya`` at NSD scale: himalaya 120-150 s, scikit-learn's
+    RidgeCV 41 s); ``encoding.estimator: himalaya_ridge`` selects this one. Fitted attributes as ``VoxelRidge``'s,
     without ``cv_mse_``.
     """
 
     def fit(self, X, Y) -> HimalayaRidge:
-        from himalaya.backend import set_backend
-        from himalaya.ridge import RidgeCV
-
         X, Y = _check_xy(X, Y)
         dtype = np.dtype(self.dtype)
         device = resolve_device(self.device) if isinstance(self.device, str) else torch.device(self.device)
@@ -348,13 +355,66 @@ class HimalayaRidge(VoxelRidge):
             alphas=np.asarray(self.alphas, dtype=np.float64).ravel(), cv=self.cv, fit_intercept=self.fit_intercept
         ).fit(X.astype(dtype), Y.astype(dtype))
         self.coef_ = np.asarray(backend.to_numpy(model.coef_), dtype=dtype).T.copy()
-        self.intercept_ = np.broadcast_to(np.asarray(backend.to_numpy(model.intercept_), dtype=dtype), (Y.shape[1],)).copy()
+        intercept = np.asarray(backend.to_numpy(model.intercept_), dtype=dtype)
+        self.intercept_ = np.broadcast_to(intercept, (Y.shape[1],)).copy()
         self.best_alphas_ = np.asarray(backend.to_numpy(model.best_alphas_), dtype=np.float64)
         self.n_features_in_ = X.shape[1]
         return self
 
 
 ESTIMATORS = {"ridge": VoxelRidge, "himalaya_ridge": HimalayaRidge, "linear_probe": LinearProbeEncoder}
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings: the config's `encoding` section
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """BrainDiVE's linear probe (``encoding.probe``); the defaults are BrainDiVE's."""
+
+    epochs: int = 300
+    lr: float = 3e-4
+    lr_halving_epochs: int = 100
+    weight_decay: float = 2e-2
+    batch_size: int = 128
+    augment: bool = True
+    max_shift: int = 4
+    noise_std: float = 0.05
+    brightness: float = 0.2
+
+
+@dataclass(frozen=True)
+class EncodingConfig:
+    """The estimator and its settings (``encoding``: estimator, alphas, cv_folds, dtype, probe).
+
+    ``seed`` is not a config key: :func:`fit` derives it from the master seed (the linear probe's
+    initialisation, batch order and augmentations use it; the ridge estimators are deterministic).
+    """
+
+    estimator: str = "ridge"
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    cv_folds: int = 5
+    dtype: str = "float32"
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    seed: int = 0
+
+    @property
+    def needs_images(self) -> bool:
+        """An augmenting linear probe embeds augmented copies of the images itself."""
+        return self.estimator == "linear_probe" and self.probe.augment
+
+
+def make_estimator(config: EncodingConfig, backbone=None, device="auto"):
+    """The encoder ``config.estimator`` names, with its settings (``backbone``: an augmenting probe's)."""
+    if config.estimator in ("ridge", "himalaya_ridge"):
+        return ESTIMATORS[config.estimator](alphas=config.alphas, cv=config.cv_folds, device=device, dtype=config.dtype)
+    if config.estimator == "linear_probe":
+        return LinearProbeEncoder(
+            backbone=backbone if config.probe.augment else None, device=device, seed=config.seed, **asdict(config.probe)
+        )
+    raise ConfigError(None, "encoding.estimator", f"one of {sorted(ESTIMATORS)}, got {config.estimator!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,27 +450,6 @@ def align_features(
     return EncodingSplit(np.asarray(stim_ids), features[[row_of[s] for s in stim_ids]], Y)
 
 
-def make_estimator(settings: dict, backbone=None, device="auto"):
-    """The encoder named by ``settings["estimator"]`` with its settings from the config."""
-    name = settings.get("estimator", "ridge")
-    if name in ("ridge", "himalaya_ridge"):
-        return ESTIMATORS[name](
-            alphas=settings.get("alphas", DEFAULT_ALPHAS),
-            cv=settings.get("cv_folds", 5),
-            device=device,
-            dtype=settings.get("dtype", "float32"),
-        )
-    if name == "linear_probe":
-        probe = dict(settings.get("probe", {}))
-        return LinearProbeEncoder(
-            backbone=backbone if probe.get("augment", True) else None,
-            device=device,
-            seed=settings.get("seed", 0),
-            **probe,
-        )
-    raise ValueError(f"unknown estimator {name!r} (known: {sorted(ESTIMATORS)})")
-
-
 _FITTED = {
     "ridge": ("coef_", "intercept_", "best_alphas_", "cv_mse_"),
     "himalaya_ridge": ("coef_", "intercept_", "best_alphas_"),
@@ -418,16 +457,13 @@ _FITTED = {
 }
 
 
-def save_encoder(path, estimator, settings: dict, metadata: dict | None = None) -> None:
+def save_encoder(path, estimator, config: EncodingConfig, metadata: dict | None = None) -> None:
     """A self-describing checkpoint: the settings, the fitted arrays and the code version."""
-    import neurogaze
-    from neurogaze.io import write_torch
-
     name = next(key for key, cls in ESTIMATORS.items() if type(estimator) is cls)
     state = {attr: torch.as_tensor(np.asarray(getattr(estimator, attr))) for attr in _FITTED[name]}
     payload = {
         "estimator": name,
-        "config": settings,
+        "config": asdict(config),
         "state_dict": state,
         "metadata": metadata or {},
         "neurogaze_version": neurogaze.__version__,
@@ -435,13 +471,28 @@ def save_encoder(path, estimator, settings: dict, metadata: dict | None = None) 
     write_torch(path, payload)
 
 
-def load_encoder(path, backbone=None):
-    """Rebuild a fitted encoder from ``save_encoder``'s checkpoint (pass the backbone for an image probe)."""
+def _read_checkpoint(path) -> tuple[dict, EncodingConfig]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for missing or truncated files
         raise DataValidationError(path, "checkpoint", "an encoder checkpoint written by save_encoder", exc) from exc
-    estimator = make_estimator(payload["config"], backbone=backbone, device="cpu")
+    try:
+        config = from_section(EncodingConfig, payload["config"], "encoding")
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise DataValidationError(path, "config", "the settings of an encoder checkpoint written by save_encoder",
+                                  exc) from exc
+    return payload, config
+
+
+def checkpoint_config(path) -> EncodingConfig:
+    """The settings an encoder checkpoint was fitted with."""
+    return _read_checkpoint(path)[1]
+
+
+def load_encoder(path, backbone=None):
+    """Rebuild a fitted encoder from ``save_encoder``'s checkpoint (pass the backbone for an image probe)."""
+    payload, config = _read_checkpoint(path)
+    estimator = make_estimator(config, backbone=backbone, device="cpu")
     for attr, value in payload["state_dict"].items():
         setattr(estimator, attr, value.numpy())
     if isinstance(estimator, VoxelRidge):
@@ -449,103 +500,8 @@ def load_encoder(path, backbone=None):
     return estimator
 
 
-# ---------------------------------------------------------------------------------------------
-# File-level steps called by the workflow scripts and the CLI
-# ---------------------------------------------------------------------------------------------
-
-
-def _design(features_path, responses_path, split: str):
-    from neurogaze.data.contracts import read_brain_responses, read_features
-
-    features, feature_ids = read_features(features_path)
-    responses = read_brain_responses(responses_path)
-    return align_features(features, feature_ids, responses, split, features_source=features_path), responses
-
-
-def _probe_images(settings: dict, stimuli_dir, stim_ids) -> list[np.ndarray]:
-    """Images for an augmenting linear probe, which embeds augmented copies itself."""
-    from neurogaze.data.contracts import read_stimulus_set
-
-    return [image for _, image in read_stimulus_set(stimuli_dir).iter_images(list(stim_ids))]
-
-
-def _probe_backbone(settings: dict, backbones: dict | None, device):
-    if _needs_images(settings):
-        from neurogaze.backbones import build_backbone
-
-        return build_backbone(settings["backbone"], resolve_device(device), backbones)
-    return None
-
-
-def _needs_images(settings: dict) -> bool:
-    return settings.get("estimator") == "linear_probe" and settings.get("probe", {}).get("augment", True)
-
-
-def fit_encoder_files(
-    features_path,
-    responses_path,
-    out_path,
-    settings: dict,
-    stimuli_dir=None,
-    backbones: dict | None = None,
-    device="auto",
-):
-    """Fit the configured encoder on the training split and save its checkpoint."""
-    train, _ = _design(features_path, responses_path, "train")
-    backbone = _probe_backbone(settings, backbones, device)
-    X = _probe_images(settings, stimuli_dir, train.stim_ids) if backbone is not None else train.X
-    model = make_estimator(settings, backbone=backbone, device=device).fit(X, train.Y)
-    metadata = {
-        "features": str(features_path),
-        "responses": str(responses_path),
-        "n_train": len(train.Y),
-        "n_units": int(train.Y.shape[1]),
-    }
-    save_encoder(out_path, model, settings, metadata)
-    return model
-
-
-def evaluate_encoder_files(
-    model_path,
-    features_path,
-    responses_path,
-    metrics_path,
-    roi_path,
-    settings: dict,
-    dataset: str,
-    stimuli_dir=None,
-    backbones: dict | None = None,
-    device="auto",
-    seed=0,
-):
-    """Score the saved encoder on the test split: per-unit metrics and per-ROI medians."""
-    import pandas as pd
-
-    from neurogaze.data.contracts import write_metrics
-    from neurogaze.io import write_csv
-    from neurogaze.metrics.encoding import encoding_metric_table
-
-    test, responses = _design(features_path, responses_path, "test")
-    backbone = _probe_backbone(settings, backbones, device)
-    model = load_encoder(model_path, backbone=backbone)
-    X = _probe_images(settings, stimuli_dir, test.stim_ids) if backbone is not None else test.X
-    table = encoding_metric_table(
-        test.Y, model.predict(X), responses.noise_ceiling, method="encoding", dataset=dataset, split="test", seed=seed
-    )
-    write_metrics(metrics_path, table)
-    write_csv(
-        roi_path,
-        roi_summary(table, responses.rois)
-        if responses.rois
-        else pd.DataFrame(columns=["roi", "metric", "n_units", "median", "mean"]),
-    )
-    return table
-
-
-def roi_summary(table, rois: dict[str, np.ndarray]):
+def summarise_by_roi(table, rois: dict[str, np.ndarray]) -> pd.DataFrame:
     """Median and mean of each metric within each ROI (units are indexed in response order)."""
-    import pandas as pd
-
     rows = []
     for metric, group in table.groupby("metric", sort=True):
         values = group.sort_values("unit")["value"].to_numpy(dtype=float)
@@ -561,4 +517,76 @@ def roi_summary(table, rois: dict[str, np.ndarray]):
                     "mean": float(finite.mean()) if finite.size else np.nan,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["roi", "metric", "n_units", "median", "mean"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages: rules encoding_fit and encoding_evaluate
+# ---------------------------------------------------------------------------------------------
+
+
+def _design(features, responses, split: str):
+    feature_rows, feature_ids = read_features(features)
+    brain = read_brain_responses(responses)
+    return align_features(feature_rows, feature_ids, brain, split, features_source=features), brain
+
+
+def _images(stimuli, stim_ids) -> list[np.ndarray]:
+    """The stimulus images of ``stim_ids``, in that order (an augmenting probe embeds them itself)."""
+    stimulus_set = read_stimulus_set(stimuli)
+    missing = sorted(set(stim_ids) - set(stimulus_set.stim_ids))
+    if missing:
+        raise DataValidationError(f"{stimuli}/index.parquet", "stim_id", "every stimulus of the responses",
+                                  f"{len(missing)} missing, e.g. {missing[:3]}")
+    return [image for _, image in stimulus_set.iter_images(list(stim_ids))]
+
+
+def _image_backbone(config: EncodingConfig, backbone_spec: dict, backbone, device):
+    """The backbone an augmenting probe embeds images with, its weights read from ``backbone``."""
+    if not config.needs_images:
+        return None
+    location = "weights" if backbone_spec.get("weights") else "cache_dir"
+    return build_backbone({**backbone_spec, location: str(backbone)}, device)
+
+
+def fit(*, features, responses, stimuli, backbone, model, settings: dict, backbone_spec: dict, seed: int,
+        device: str, dataset: str, subject: str) -> None:
+    """Rule ``encoding_fit``: the configured encoder fitted on the training split, saved to ``model``.
+
+    ``features`` (the backbone's cached embeddings of ``stimuli``) feed the ridge estimators and a
+    probe without augmentation; an augmenting probe embeds augmented ``stimuli`` images itself
+    through the backbone (``backbone_spec``, weights from ``backbone``). ``seed`` is the master
+    seed; the probe's own derives from it.
+    """
+    config = from_section(EncodingConfig, settings, "encoding", seed=derive_seed(seed, "encoding"))
+    train, _ = _design(features, responses, "train")
+    if config.estimator != "linear_probe" and config.cv_folds > len(train.Y):
+        raise ConfigError(None, "encoding.cv_folds",
+                          f"at most the {len(train.Y)} training stimuli, got {config.cv_folds}")
+    device = resolve_device(device)
+    image_backbone = _image_backbone(config, backbone_spec, backbone, device)
+    X = _images(stimuli, train.stim_ids) if image_backbone is not None else train.X
+    estimator = make_estimator(config, backbone=image_backbone, device=device).fit(X, train.Y)
+    metadata = {"features": str(features), "responses": str(responses), "n_train": len(train.Y),
+                "n_units": int(train.Y.shape[1])}
+    save_encoder(model, estimator, config, metadata)
+
+
+def evaluate(*, features, responses, stimuli, backbone, model, metrics, roi_summary, backbone_spec: dict, seed: int,
+             device: str, dataset: str, subject: str) -> None:
+    """Rule ``encoding_evaluate``: the fitted ``model`` scored on the test split.
+
+    ``metrics``: R^2, Pearson r and r / noise ceiling of every unit (method ``encoding``, dataset
+    ``<dataset>/<subject>``, seed the master seed); ``roi_summary``: their median and mean per ROI.
+    The settings are the checkpoint's own.
+    """
+    config = checkpoint_config(model)
+    test, brain = _design(features, responses, "test")
+    image_backbone = _image_backbone(config, backbone_spec, backbone, resolve_device(device))
+    estimator = load_encoder(model, backbone=image_backbone)
+    X = _images(stimuli, test.stim_ids) if image_backbone is not None else test.X
+    table = encoding_metric_table(test.Y, estimator.predict(X), brain.noise_ceiling, method="encoding",
+                                  dataset=f"{dataset}/{subject}", split="test", seed=seed)
+    summary = summarise_by_roi(table, brain.rois)
+    write_metrics(metrics, table)
+    write_csv(roi_summary, summary)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from neurogaze.brain.braindive.guidance import read_synthesis
+from neurogaze.config import from_section
 from neurogaze.errors import DataValidationError
-from neurogaze.figures.style import PALETTE, neurogaze_style, plt
+from neurogaze.figures.style import PALETTE, neurogaze_style, plt, save_figure
 
 CONDITIONS = ("guided", "unguided", "dataset_top")
 CONDITION_LABELS = {"guided": "BrainDiVE", "unguided": "unguided (same seeds)", "dataset_top": "dataset top-N"}
@@ -15,7 +19,7 @@ CONDITION_LABELS = {"guided": "BrainDiVE", "unguided": "unguided (same seeds)", 
 def plot_top_images(index: pd.DataFrame, images: dict[tuple[str, str], np.ndarray], n_per_roi: int = 8):
     """One row per ROI: its guided images with the highest predicted activation, best first.
 
-    ``index`` and ``images`` are what ``braindive.read_synthesis`` returns.
+    ``index`` and ``images`` are what ``braindive.guidance.read_synthesis`` returns.
     """
     guided = index[index["condition"] == "guided"]
     if guided.empty:
@@ -74,16 +78,23 @@ def plot_activation_comparison(table: pd.DataFrame):
     return figure
 
 
-def plot_braindive_files(synthesis_dir, dataset_top_path, top_images_path, activation_path, n_per_roi: int = 8) -> None:
-    """The pipeline's figure step: the synthesis folder and the dataset's top-N table -> two figures."""
-    from neurogaze.brain.braindive import read_synthesis
-    from neurogaze.figures.style import save_figure
+@dataclass(frozen=True)
+class TopImagesConfig:
+    """The top-images grid (``braindive.figure``)."""
 
-    index, images = read_synthesis(synthesis_dir)
-    top = pd.read_csv(dataset_top_path)
+    n_per_roi: int = 8
+
+
+def plot(*, images, dataset_top, top_images, activation, settings: dict, dataset: str, subject: str) -> None:
+    """Rule ``braindive_plot``: the synthesis folder ``images`` and the dataset's top-N table
+    ``dataset_top`` -> the top-images grid (``top_images``) and the activation comparison
+    (``activation``)."""
+    config = from_section(TopImagesConfig, settings, "braindive.figure")
+    index, drawn = read_synthesis(images)
+    top = pd.read_csv(dataset_top)
     missing = [name for name in ("roi", "predicted") if name not in top.columns]
     if missing:
-        raise DataValidationError(dataset_top_path, missing[0], "columns roi, stim_id, predicted", f"missing {missing}")
-    dataset_top = {roi: rows["predicted"].to_numpy(float) for roi, rows in top.groupby("roi", sort=True)}
-    save_figure(plot_top_images(index, images, n_per_roi), top_images_path)
-    save_figure(plot_activation_comparison(activation_long_table(index, dataset_top)), activation_path)
+        raise DataValidationError(dataset_top, missing[0], "columns roi, stim_id, predicted", f"missing {missing}")
+    tops = {roi: rows["predicted"].to_numpy(float) for roi, rows in top.groupby("roi", sort=True)}
+    save_figure(plot_top_images(index, drawn, config.n_per_roi), top_images)
+    save_figure(plot_activation_comparison(activation_long_table(index, tops)), activation)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
+from dataclasses import dataclass
+
 import nibabel as nib
 import numpy as np
+from nilearn import plotting
 
+from neurogaze.config import from_section
+from neurogaze.data.contracts import read_brain_responses, read_metrics
 from neurogaze.errors import DataValidationError
-from neurogaze.figures.style import neurogaze_style, plt
+from neurogaze.figures.style import neurogaze_style, plt, save_figure
+from neurogaze.io import atomic_path
 
 
 def metric_volume(values: np.ndarray, responses, fill: float = 0.0) -> nib.Nifti1Image:
@@ -25,10 +32,6 @@ def metric_volume(values: np.ndarray, responses, fill: float = 0.0) -> nib.Nifti
 
 def write_nifti(path, image: nib.Nifti1Image) -> None:
     """Write .nii or .nii.gz atomically; gzip without a timestamp so reruns are byte-identical."""
-    import gzip
-
-    from neurogaze.io import atomic_path
-
     payload = image.to_bytes()
     if str(path).endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
@@ -38,8 +41,6 @@ def write_nifti(path, image: nib.Nifti1Image) -> None:
 
 def plot_glass_brain(image: nib.Nifti1Image, title: str, vmax: float | None = None, threshold: float = 0.0):
     """Maximum-intensity projections of a voxel map (nilearn); returns the matplotlib figure."""
-    from nilearn import plotting
-
     with neurogaze_style():
         figure = plt.figure(figsize=(7.0, 2.6))
         data = np.asarray(image.dataobj)
@@ -63,8 +64,6 @@ def plot_fsaverage(image: nib.Nifti1Image, title: str, vmax: float | None = None
 
     Meaningful for maps in MNI space; a subject-space map lands wherever its affine puts it.
     """
-    from nilearn import plotting
-
     data = np.asarray(image.dataobj)
     vmax = vmax or float(np.nanmax(np.abs(data))) or 1.0
     with neurogaze_style():
@@ -96,30 +95,29 @@ def plot_accuracy_by_roi(table, rois: dict[str, np.ndarray], metric: str = "r_ov
     return figure
 
 
-def plot_encoder_files(
-    metrics_path,
-    responses_path,
-    nifti_path,
-    figure_path,
-    metric: str = "r_over_nc",
-    surface: bool = False,
-    title: str = "",
-) -> None:
-    """The accuracy map of one subject: a NIfTI volume in the subject's space and its figure."""
-    from neurogaze.data.contracts import read_brain_responses, read_metrics
-    from neurogaze.figures.style import save_figure
+@dataclass(frozen=True)
+class AccuracyMapConfig:
+    """The accuracy map (``encoding.figure``): which metric, and a glass brain or fsaverage5."""
 
-    table = read_metrics(metrics_path)
-    rows = table.loc[table["metric"] == metric].sort_values("unit")
+    metric: str = "r_over_nc"
+    surface: bool = False
+
+
+def plot(*, metrics, responses, nifti, figure, settings: dict, dataset: str, subject: str) -> None:
+    """Rule ``encoding_plot``: one subject's accuracy map as a NIfTI volume in the subject's space
+    (``nifti``) and a glass brain, or nilearn's fsaverage5 surface (``figure``)."""
+    config = from_section(AccuracyMapConfig, settings, "encoding.figure")
+    table = read_metrics(metrics)
+    rows = table.loc[table["metric"] == config.metric].sort_values("unit")
     if rows.empty:
-        raise DataValidationError(metrics_path, "metric", f"rows with metric {metric!r}", sorted(set(table["metric"])))
-    responses = read_brain_responses(responses_path)
-    image = metric_volume(rows["value"].to_numpy(), responses)
-    write_nifti(nifti_path, image)
-    label = f"{title} test {metric}".strip()
-    figure = (
+        raise DataValidationError(metrics, "metric", f"rows with metric {config.metric!r}",
+                                  sorted(set(table["metric"])))
+    image = metric_volume(rows["value"].to_numpy(), read_brain_responses(responses))
+    write_nifti(nifti, image)
+    label = f"{dataset} {subject} test {config.metric}"
+    drawn = (
         plot_fsaverage(image, label)
-        if surface
-        else plot_glass_brain(image, label, vmax=1.0 if metric == "r_over_nc" else None)
+        if config.surface
+        else plot_glass_brain(image, label, vmax=1.0 if config.metric == "r_over_nc" else None)
     )
-    save_figure(figure, figure_path)
+    save_figure(drawn, figure)

@@ -1,15 +1,18 @@
-"""BrainDiVE: guidance raises the predicted ROI activation and moves a planted attribute on the pixels.
+"""BrainDiVE's guidance: it raises the predicted ROI activation and moves a planted attribute on the pixels.
 
 Nothing here uses another stage's output: the pipelines and CLIP models are tiny, built from
 config with open_clip / diffusers directly, and the readouts are planted.
 """
 
+import dataclasses
 import json
 
 import numpy as np
+import open_clip
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from neurogaze.backbones.diffusion import (
     TinySDConfig,
@@ -19,7 +22,8 @@ from neurogaze.backbones.diffusion import (
     images_to_tensor,
 )
 from neurogaze.backbones.tokenizer import write_clip_tokenizer
-from neurogaze.brain import braindive as bd
+from neurogaze.brain.braindive import guidance as bd
+from neurogaze.config import from_section, schema_defaults
 from neurogaze.data.contracts import read_metrics, write_metrics
 from neurogaze.errors import ConfigError, DataValidationError
 
@@ -42,8 +46,6 @@ def pipe(tokenizer_dir):
 
 
 def tiny_clip(tmp_path_factory, seed=0):
-    import open_clip
-
     folder = tmp_path_factory.mktemp("clip")
     (folder / "braindive-test-clip.json").write_text(json.dumps(TINY_CLIP))
     open_clip.add_model_config(folder / "braindive-test-clip.json")
@@ -75,7 +77,8 @@ class LowPassWarmth(torch.nn.Module):
 
 
 def small_config(**overrides):
-    values = {"num_inference_steps": 5, "scheduler": "DDIMScheduler", "guidance_scale": 30.0, "n_images": 6, "batch_size": 6}
+    values = {"num_inference_steps": 5, "scheduler": "DDIMScheduler", "guidance_scale": 30.0, "n_images": 6,
+              "batch_size": 6}
     values.update(overrides)
     return bd.BrainDiVEConfig(**values)
 
@@ -84,17 +87,23 @@ def small_config(**overrides):
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ConfigError, match="braindive.scheduler"):
+    with pytest.raises(ConfigError, match="braindive.sampling.scheduler"):
         bd.BrainDiVEConfig(scheduler="EulerDiscreteScheduler")
     with pytest.raises(ConfigError, match="top_fraction"):
         bd.BrainDiVEConfig(top_fraction=0.0)
-    with pytest.raises(ConfigError, match="braindive.steps"):
-        bd.BrainDiVEConfig.from_dict({"steps": 50})
+    with pytest.raises(ConfigError, match="braindive.sampling.steps"):
+        from_section(bd.BrainDiVEConfig, {"steps": 50}, "braindive.sampling")
     with pytest.raises(ConfigError, match="guidance_scale"):
         bd.BrainDiVEConfig(guidance_scale=-1)
     paper = bd.BrainDiVEConfig()
-    assert (paper.scheduler, paper.num_inference_steps, paper.prompt, paper.n_keep) == ("DPMSolverMultistepScheduler", 50, "", 100)
+    assert (paper.scheduler, paper.num_inference_steps, paper.prompt, paper.n_keep) == (
+        "DPMSolverMultistepScheduler", 50, "", 100)
     assert not paper.prior_noise_correction
+
+
+def test_config_defaults_are_the_schemas():
+    assert schema_defaults("braindive.sampling") == dataclasses.asdict(bd.BrainDiVEConfig())
+    assert schema_defaults("braindive.demo_pipeline.vae_fit") == dataclasses.asdict(VAEFitConfig())
 
 
 def test_top_fraction_keeps_the_highest_scores():
@@ -117,31 +126,31 @@ def test_roi_readout_is_the_mean_of_the_roi_units():
 
 def test_predictor_matches_open_clip_preprocessing(clip_model):
     """The differentiable input path gives the features open_clip's own (PIL) preprocessing gives."""
-    from PIL import Image
-
     model, preprocess = clip_model
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
     weight = rng.normal(size=32)
-    predictor = bd.roi_predictor_from_encoder(model, weight[None, :].repeat(2, 0), np.array([0.5, 0.5]), np.ones(2, bool))
+    predictor = bd.roi_predictor_from_encoder(model, weight[None, :].repeat(2, 0), np.array([0.5, 0.5]),
+                                              np.ones(2, bool))
     with torch.no_grad():
         reference = model.encode_image(torch.stack([preprocess(Image.fromarray(im)) for im in images])).float()
     reference = torch.nn.functional.normalize(reference, dim=-1).numpy() @ weight + 0.5
     np.testing.assert_allclose(bd.predict_images(predictor, images), reference, rtol=1e-4, atol=1e-5)
 
 
-def test_fit_roi_readout_recovers_a_planted_linear_readout(clip_model):
+def test_fit_roi_predictors_recover_a_planted_linear_readout(clip_model):
+    """Without low-pass (the independent readout's path): a planted readout of the features comes back."""
     model, _ = clip_model
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(80, 32, 32, 3), dtype=np.uint8)
-    predictor = bd.roi_predictor_from_encoder(model, np.zeros((1, 32)), np.zeros(1), np.ones(1, bool))
-    features = bd.predictor_features(predictor, images)
-    planted = rng.normal(size=32)
-    response = features @ planted + 3.0
-    bd.fit_roi_readout(predictor, images, response, alpha=1e-8)
+    probe = bd.roi_predictor_from_encoder(model, np.zeros((1, 32)), np.zeros(1), np.ones(1, bool))
+    features = bd.predictor_features(probe, images)
+    response = features @ rng.normal(size=32) + 3.0
+    (predictor,) = bd.fit_roi_predictors(model, images, response[:, None], {"roi": np.ones(1, bool)}, alpha=1e-8,
+                                         lowpass_grid=None).values()
     np.testing.assert_allclose(bd.predict_images(predictor, images), response, atol=1e-3)
-    with pytest.raises(DataValidationError, match="roi_response"):
-        bd.fit_roi_readout(predictor, images, response[:5])
+    with pytest.raises(DataValidationError, match="responses"):
+        bd.fit_roi_predictors(model, images, response[:5, None], {"roi": np.ones(1, bool)})
 
 
 # --- the guided sampler -----------------------------------------------------------------------
@@ -184,8 +193,6 @@ def test_guidance_raises_the_predicted_activation_by_one_unguided_sd(tokenizer_d
                                                                      seed):
     """Planted-truth check 1 on a tiny open_clip encoder with a random ROI readout; the pipeline,
     encoder, readout and image seeds all follow ``seed``."""
-    import dataclasses
-
     pipe = build_tiny_pipeline(dataclasses.replace(TINY_SD, seed=seed), tokenizer_dir)
     model, _ = tiny_clip(tmp_path_factory, seed=seed)
     rng = np.random.default_rng(3 + seed)
@@ -203,8 +210,8 @@ def test_guidance_raises_the_predicted_activation_by_one_unguided_sd(tokenizer_d
 
 @pytest.fixture(scope="module")
 def colour_pipe(tokenizer_dir):
-    """A 16 px pipeline whose VAE was trained briefly on colourful images (FACTS.md, recipe step 1):
-    a random VAE decoder cannot change the mean colour, whatever the guidance."""
+    """A 16 px pipeline whose VAE was trained briefly on colourful images: a random VAE decoder
+    cannot change the mean colour, whatever the guidance."""
     stimuli = colourful_stimuli(256, 16, seed=4)
     config = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
     pipe = build_tiny_pipeline(config, tokenizer_dir)
@@ -268,6 +275,16 @@ def test_synthesis_round_trip(tmp_path):
         bd.read_synthesis(tmp_path)
 
 
+def test_roi_names_become_safe_folders(tmp_path):
+    """An ROI name that is not a file name (a path, say) gets a safe folder; 'unguided' is refused."""
+    bd.write_synthesis(tmp_path / "out", [_fake_result("lh/V1 ventral")], small_config(n_images=5))
+    index, images = bd.read_synthesis(tmp_path / "out")
+    assert set(index["roi"]) == {"lh/V1 ventral"} and not (tmp_path / "out" / "lh").exists()
+    assert images[("lh/V1 ventral", "guided")].shape == (5, 8, 8, 3)
+    with pytest.raises(DataValidationError, match="unguided"):
+        bd.roi_folder("unguided")
+
+
 def test_planted_attribute_rois_keeps_pixel_attributes():
     truth = {"rois": {"faces": "face", "warm": "warmth", "vertical": "vertical_energy", "feature": "feature"}}
     assert bd.planted_attribute_rois(truth) == {"vertical": "vertical_energy", "warm": "warmth"}
@@ -287,7 +304,8 @@ def test_paired_attribute_test_known_answer():
 def test_evaluation_rows_form_a_metric_table(tmp_path):
     result = _fake_result(n=8)
     rows = bd.evaluation_rows(
-        result, "nsd-demo", seed=0, dataset_top=np.array([1.0, 0.8]), independent=LowPassWarmth(2), attributes=["warmth"]
+        result, "nsd-demo", seed=0, dataset_top=np.array([1.0, 0.8]), independent=LowPassWarmth(2),
+        attributes=["warmth"],
     )
     write_metrics(tmp_path / "metrics.csv", bd.evaluation_table(rows))
     table = read_metrics(tmp_path / "metrics.csv").set_index("metric")["value"]
@@ -298,31 +316,11 @@ def test_evaluation_rows_form_a_metric_table(tmp_path):
     assert table["attr_warmth_change"] == pytest.approx(40 / 255, abs=1e-9)
     assert table["indep_change"] > 0
     assert table["attr_warmth_p_wilcoxon"] < 0.01
-    with pytest.raises(ConfigError, match="attribute"):
+    with pytest.raises(DataValidationError, match="attributes"):
         bd.evaluation_rows(result, "nsd-demo", 0, attributes=["colourfulness"])
 
 
-def test_figures_draw_every_roi(tmp_path):
-    from neurogaze.figures.braindive import (
-        activation_long_table,
-        plot_activation_comparison,
-        plot_top_images,
-    )
-    from neurogaze.figures.style import save_figure
-
-    bd.write_synthesis(tmp_path / "out", [_fake_result("a"), _fake_result("b", seed=1)], small_config(n_images=5))
-    index, images = bd.read_synthesis(tmp_path / "out")
-    grid = plot_top_images(index, images, n_per_roi=3)
-    assert len(grid.axes) == 6
-    table = activation_long_table(index, {"a": np.array([1.0, 1.1]), "b": np.array([0.5])})
-    comparison = plot_activation_comparison(table)
-    assert len(comparison.axes) == 2
-    save_figure(grid, tmp_path / "grid.png")
-    save_figure(comparison, tmp_path / "comparison.png")
-    assert (tmp_path / "grid.png").stat().st_size > 0
-
-
-# --- the full demo recipe (FACTS.md) ----------------------------------------------------------
+# --- the demo recipe: colourful stimuli and readouts fitted on them ------------------------------
 
 
 def colourful_stimuli(n: int, size: int, seed: int) -> np.ndarray:
@@ -350,32 +348,6 @@ def test_fit_roi_predictors_fit_each_roi_mean(clip_model):
         np.testing.assert_allclose(bd.predict_images(predictors[name], images), responses[:, mask].mean(1), atol=1e-3)
     with pytest.raises(DataValidationError, match="rois/c"):
         bd.fit_roi_predictors(model, images, responses, {"c": np.zeros(5, bool)})
-
-
-def test_run_braindive_writes_images_index_and_metrics(tmp_path, pipe, clip_model):
-    model, _ = clip_model
-    rng = np.random.default_rng(8)
-    predictors = {
-        "warm": LowPassWarmth(),
-        "clip": bd.roi_predictor_from_encoder(model, rng.normal(size=(3, 32)), np.zeros(3), np.ones(3, bool)),
-    }
-    config = small_config(num_inference_steps=2, n_images=5, batch_size=5)
-    dataset = rng.integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
-    table = bd.run_braindive(
-        pipe, predictors, config, tmp_path / "out", "demo", dataset_images=dataset,
-        independent={"warm": LowPassWarmth(2)}, attribute_rois={"warm": "warmth"}, progress=False,
-    )
-    write_metrics(tmp_path / "metrics.csv", table)
-    index, images = bd.read_synthesis(tmp_path / "out")
-    assert set(index["roi"]) == {"warm", "clip"} and len(index) == 20
-    assert index.groupby(["roi", "condition"])["selected"].sum().to_dict()[("warm", "guided")] == config.n_keep
-    assert images[("clip", "unguided")].shape == (5, 16, 16, 3)
-    metrics = set(table.loc[table["unit"] == "warm", "metric"])
-    assert {"gain_sd_units", "pred_dataset_top_mean", "indep_change", "attr_warmth_p_wilcoxon"} <= metrics
-    assert not any(m.startswith("attr_") for m in table.loc[table["unit"] == "clip", "metric"])
-    with pytest.raises(ConfigError, match="braindive.rois"):
-        bd.run_braindive(pipe, predictors, config, tmp_path / "x", "demo", attribute_rois={"nope": "warmth"})
-    assert not (tmp_path / "x").exists()
 
 
 def test_guidance_score_averages_the_translated_scores():

@@ -1,12 +1,15 @@
 """Encoding accuracy maps: values land on their voxels; the NIfTI and the figures are written."""
 
+import dataclasses
+
 import nibabel as nib
 import numpy as np
 import pytest
 
+from neurogaze.config import schema_defaults
 from neurogaze.data.contracts import BrainResponses, write_brain_responses, write_metrics
 from neurogaze.errors import DataValidationError
-from neurogaze.figures.encoding import metric_volume, plot_encoder_files, plot_fsaverage
+from neurogaze.figures.encoding import AccuracyMapConfig, metric_volume, plot, plot_fsaverage
 from neurogaze.figures.style import save_figure
 from neurogaze.metrics.encoding import encoding_metric_table
 
@@ -42,20 +45,26 @@ def test_metric_volume_puts_each_value_at_its_voxel(responses):
         metric_volume(values[:-1], responses)
 
 
-def test_plot_encoder_files_writes_map_and_glass_brain(tmp_path, responses):
+def test_plot_writes_map_and_glass_brain(tmp_path, responses):
     write_brain_responses(tmp_path / "subj01.h5", responses)
     y = responses.responses[:10]
     pred = y + np.random.default_rng(1).normal(size=y.shape)
     write_metrics(tmp_path / "metrics.csv", encoding_metric_table(y, pred, responses.noise_ceiling, "encoding", "nsd"))
-    nifti, png = tmp_path / "r_over_nc.nii.gz", tmp_path / "accuracy.png"
-    plot_encoder_files(tmp_path / "metrics.csv", tmp_path / "subj01.h5", nifti, png, title="subj01")
-    assert png.stat().st_size > 1000
-    assert nib.load(nifti).shape == responses.mask.shape
-    first = nifti.read_bytes()
-    plot_encoder_files(tmp_path / "metrics.csv", tmp_path / "subj01.h5", nifti, png)
-    assert nifti.read_bytes() == first
+    files = {"metrics": tmp_path / "metrics.csv", "responses": tmp_path / "subj01.h5",
+             "nifti": tmp_path / "r_over_nc.nii.gz", "figure": tmp_path / "accuracy.png"}
+    settings = {"metric": "r_over_nc", "surface": False}
+    plot(**files, settings=settings, dataset="nsd", subject="subj01")
+    assert files["figure"].stat().st_size > 1000
+    assert nib.load(files["nifti"]).shape == responses.mask.shape
+    first = files["nifti"].read_bytes()
+    plot(**files, settings=settings, dataset="nsd", subject="subj01")
+    assert files["nifti"].read_bytes() == first
     with pytest.raises(DataValidationError, match="metric"):
-        plot_encoder_files(tmp_path / "metrics.csv", tmp_path / "subj01.h5", nifti, png, metric="auc")
+        plot(**files, settings={**settings, "metric": "auc"}, dataset="nsd", subject="subj01")
+
+
+def test_config_defaults_are_the_schemas():
+    assert schema_defaults("encoding.figure") == dataclasses.asdict(AccuracyMapConfig())
 
 
 def test_fsaverage_plot_uses_nilearns_shipped_surfaces(tmp_path, responses):

@@ -1,4 +1,4 @@
-"""BrainDiVE (Luo et al., NeurIPS 2023): images a brain region is predicted to respond to most.
+"""BrainDiVE's guided sampler, the ROI predictors it ascends, its outputs and their evaluation.
 
 A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every step:
 
@@ -15,8 +15,8 @@ activation are kept. Unguided images come from the same seeds with the gradient 
 Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale ~130.
 
 Demo-only options (``BrainDiVEConfig.prior_noise_correction`` and ``guidance_shifts``,
-``ROIPredictor.lowpass_grid``), off in the paper configuration. They exist because the demo has no pretrained diffusion weights
-(FACTS.md, "Brain-guided diffusion with no pretrained weights"):
+``ROIPredictor.lowpass_grid``), off in the paper configuration. They exist because the demo has
+no pretrained diffusion weights:
 
 * a random UNet does not denoise, so the latent drifts without bound; adding the exact noise
   estimate of a standard-Gaussian prior, ``eps += sqrt(1 - a_t) x_t``, keeps it bounded;
@@ -41,9 +41,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
+from scipy.stats import wilcoxon
+from sklearn.linear_model import Ridge
 from torch import nn
+from tqdm.auto import tqdm
 
+from neurogaze.backbones.diffusion import scheduler_class
+from neurogaze.config import from_section
+from neurogaze.data.contracts import METRIC_COLUMNS
+from neurogaze.data.synthetic.images import ATTRIBUTES
 from neurogaze.errors import ConfigError, DataValidationError
+from neurogaze.io import atomic_directory, safe_file_name
 from neurogaze.runlog import derive_seed
 
 logger = logging.getLogger(__name__)
@@ -59,11 +68,14 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 METHOD = "braindive"
+UNGUIDED_FOLDER = "unguided"  # beside one folder per ROI in a synthesis folder
 
 
 @dataclass(frozen=True)
 class BrainDiVEConfig:
-    """Sampling settings. Defaults are the paper's; the demo config shrinks steps and images."""
+    """Sampling settings (``braindive.sampling``). Defaults are the paper's; the demo config shrinks
+    steps and images. ``seed`` is used as given (the per-image seeds derive from it), not derived
+    from the master seed. Built directly, it checks what the schema checks for the config."""
 
     num_inference_steps: int = 50
     scheduler: str = "DPMSolverMultistepScheduler"
@@ -76,7 +88,7 @@ class BrainDiVEConfig:
     batch_size: int = 4
     seed: int = 0
     # The paper differentiates through the UNet (d eps / d x_t included); False treats eps as a
-    # constant: cheaper, about two thirds as effective (FACTS.md).
+    # constant: cheaper, and on the demo about two thirds as effective.
     grad_through_unet: bool = True
     # Demo only (see module docstring): the Gaussian-prior noise estimate added to a random UNet's.
     prior_noise_correction: bool = False
@@ -84,26 +96,20 @@ class BrainDiVEConfig:
     guidance_shifts: int = 0
 
     def __post_init__(self):
+        key = "braindive.sampling"
         if self.scheduler not in GUIDABLE_SCHEDULERS:
-            raise ConfigError(None, "braindive.scheduler", f"one of {list(GUIDABLE_SCHEDULERS)}, got {self.scheduler!r}")
+            raise ConfigError(None, f"{key}.scheduler", f"one of {list(GUIDABLE_SCHEDULERS)}, got {self.scheduler!r}")
         if not 0.0 < self.top_fraction <= 1.0:
-            raise ConfigError(None, "braindive.top_fraction", f"a fraction in (0, 1], got {self.top_fraction}")
+            raise ConfigError(None, f"{key}.top_fraction", f"a fraction in (0, 1], got {self.top_fraction}")
         for name in ("num_inference_steps", "n_images", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(None, f"braindive.{name}", f"a positive integer, got {getattr(self, name)}")
+                raise ConfigError(None, f"{key}.{name}", f"a positive integer, got {getattr(self, name)}")
         if not 0 <= self.guidance_shifts <= len(GUIDANCE_SHIFTS):
             raise ConfigError(
-                None, "braindive.guidance_shifts", f"an integer in [0, {len(GUIDANCE_SHIFTS)}], got {self.guidance_shifts}"
+                None, f"{key}.guidance_shifts", f"an integer in [0, {len(GUIDANCE_SHIFTS)}], got {self.guidance_shifts}"
             )
         if self.guidance_scale < 0:
-            raise ConfigError(None, "braindive.guidance_scale", f"a non-negative number, got {self.guidance_scale}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> BrainDiVEConfig:
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(None, f"braindive.{unknown[0]}", f"unknown key (allowed: {sorted(cls.__dataclass_fields__)})")
-        return cls(**values)
+            raise ConfigError(None, f"{key}.guidance_scale", f"a non-negative number, got {self.guidance_scale}")
 
     @property
     def n_keep(self) -> int:
@@ -203,7 +209,8 @@ def roi_readout(coef: np.ndarray, intercept: np.ndarray, roi_mask: np.ndarray) -
     intercept = np.broadcast_to(np.asarray(intercept, dtype=float), (coef.shape[0],))
     roi_mask = np.asarray(roi_mask, dtype=bool)
     if coef.ndim != 2 or roi_mask.shape != (coef.shape[0],):
-        raise DataValidationError(None, "roi_mask", f"a boolean vector over the encoder's {coef.shape[0]} units", roi_mask.shape)
+        raise DataValidationError(None, "roi_mask", f"a boolean vector over the encoder's {coef.shape[0]} units",
+                                  roi_mask.shape)
     if not roi_mask.any():
         raise DataValidationError(None, "roi_mask", "at least one unit in the ROI", "an empty ROI")
     return coef[roi_mask].mean(axis=0), float(intercept[roi_mask].mean())
@@ -239,22 +246,6 @@ def predictor_features(predictor: ROIPredictor, images: np.ndarray, batch_size: 
     return torch.cat(chunks).numpy()
 
 
-def fit_roi_readout(
-    predictor: ROIPredictor, images: np.ndarray, roi_response: np.ndarray, alpha: float = 1.0, batch_size: int = 64
-) -> ROIPredictor:
-    """Fit ``predictor``'s readout by ridge on its own features of ``images`` (in place; returns it).
-
-    For the demo: the features come through the same (low-passed, normalised) path that guidance
-    differentiates, so fitting and guiding see the same input. Ridge on an ROI-mean response
-    equals the ROI mean of voxel-wise ridge fits with the same alpha.
-    """
-    roi_response = np.asarray(roi_response, dtype=float)
-    if roi_response.shape != (len(images),):
-        raise DataValidationError(None, "roi_response", f"one value per image ({len(images)})", roi_response.shape)
-    _set_ridge(predictor, predictor_features(predictor, images, batch_size), roi_response, alpha)
-    return predictor
-
-
 def predictors_from_encoder(
     clip_model: nn.Module,
     coef: np.ndarray,
@@ -282,7 +273,7 @@ def fit_roi_predictors(
     """Demo path: a smooth readout per ROI, ridge-fitted on the low-passed guidance features.
 
     ``responses`` (n_images, n_units) are the training responses of ``images``; each ROI's
-    readout predicts its mean response. See the module docstring for why (FACTS.md).
+    readout predicts its mean response. The module docstring says why.
     """
     responses = np.asarray(responses, dtype=float)
     if responses.ndim != 2 or responses.shape[0] != len(images):
@@ -291,10 +282,12 @@ def fit_roi_predictors(
     for name, mask in sorted(rois.items()):
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (responses.shape[1],) or not mask.any():
-            raise DataValidationError(None, f"rois/{name}", f"a non-empty mask over {responses.shape[1]} units", mask.shape)
+            raise DataValidationError(None, f"rois/{name}", f"a non-empty mask over {responses.shape[1]} units",
+                                      mask.shape)
         # Zero readout for now: the ridge fit below sets it (and its width, the feature width).
         predictors[name] = ROIPredictor(
-            OpenClipImageEncoder(clip_model), np.zeros(1), 0.0, clip_input_for(clip_model, lowpass_grid), normalize_features
+            OpenClipImageEncoder(clip_model), np.zeros(1), 0.0, clip_input_for(clip_model, lowpass_grid),
+            normalize_features,
         )
     features = None
     for name, predictor in predictors.items():
@@ -305,8 +298,6 @@ def fit_roi_predictors(
 
 
 def _set_ridge(predictor: ROIPredictor, features: np.ndarray, target: np.ndarray, alpha: float) -> None:
-    from sklearn.linear_model import Ridge
-
     ridge = Ridge(alpha=alpha).fit(features, target)
     predictor.weight = torch.as_tensor(ridge.coef_, dtype=torch.float32, device=predictor.bias.device)
     predictor.bias.fill_(float(ridge.intercept_))
@@ -381,7 +372,8 @@ def _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_ba
             eps = eps.detach()
             latents = latents.detach().requires_grad_(True)
         x0 = (latents - sigma * eps) / torch.sqrt(alpha_bar)
-        score = guidance_score(predictor, decode_latents(pipe, x0).to(predictor.weight.dtype), config.guidance_shifts).sum()
+        decoded = decode_latents(pipe, x0).to(predictor.weight.dtype)
+        score = guidance_score(predictor, decoded, config.guidance_shifts).sum()
         (grad,) = torch.autograd.grad(score, latents)
     return eps.detach() - scale * sigma * grad.to(eps.dtype)
 
@@ -398,7 +390,9 @@ def guidance_score(predictor: nn.Module, images: torch.Tensor, n_shifts: int = 0
     return torch.stack(scores).mean(dim=0)
 
 
-def sample_batch(pipe, predictor: nn.Module | None, config: BrainDiVEConfig, seeds: list[int], scale: float | None = None):
+def sample_batch(
+    pipe, predictor: nn.Module | None, config: BrainDiVEConfig, seeds: list[int], scale: float | None = None
+) -> torch.Tensor:
     """Draw one batch of images, guided by ``predictor`` at ``scale`` (0 or None predictor: unguided).
 
     Returns float images (N, 3, H, W) in [0, 1].
@@ -427,8 +421,6 @@ def _fresh_scheduler(pipe, name: str):
 
     It is always given noise predictions (``_guided_eps`` converts v-predictions).
     """
-    from neurogaze.backbones.diffusion import scheduler_class
-
     return scheduler_class(name).from_config(pipe.scheduler.config, prediction_type="epsilon")
 
 
@@ -459,10 +451,19 @@ class SynthesisResult:
                         "predicted": float(score),
                         "rank": int(ranks[i]),
                         "selected": bool(self.selected[i]) if condition == "guided" else False,
-                        "path": f"{self.roi}/{i:04d}.png" if condition == "guided" else f"unguided/{i:04d}.png",
+                        "path": f"{roi_folder(self.roi)}/{i:04d}.png" if condition == "guided"
+                        else f"{UNGUIDED_FOLDER}/{i:04d}.png",
                     }
                 )
         return pd.DataFrame(rows)
+
+
+def roi_folder(roi: str) -> str:
+    """The folder of an ROI's guided images: its name where that is a safe file name."""
+    folder = safe_file_name(roi)
+    if folder == UNGUIDED_FOLDER:
+        raise DataValidationError(None, "rois", f"ROI names other than {UNGUIDED_FOLDER!r} (the unguided images)", roi)
+    return folder
 
 
 def rank_descending(scores: np.ndarray) -> np.ndarray:
@@ -485,10 +486,11 @@ def _batches(seeds: list[int], size: int) -> list[list[int]]:
 
 def unguided_images(pipe, config: BrainDiVEConfig, progress: bool = False) -> np.ndarray:
     """The unguided control: the same seeds, no gradient. It does not depend on the ROI."""
-    from tqdm.auto import tqdm
-
     batches = _batches(image_seeds(config), config.batch_size)
-    images = [tensor_to_uint8(sample_batch(pipe, None, config, b)) for b in tqdm(batches, desc="unguided", disable=not progress)]
+    images = [
+        tensor_to_uint8(sample_batch(pipe, None, config, batch))
+        for batch in tqdm(batches, desc="unguided", disable=not progress)
+    ]
     return np.concatenate(images)
 
 
@@ -504,8 +506,6 @@ def synthesise_roi(
 
     ``unguided`` (from :func:`unguided_images`) is drawn here when not given.
     """
-    from tqdm.auto import tqdm
-
     seeds = image_seeds(config)
     if unguided is None:
         unguided = unguided_images(pipe, config, progress)
@@ -534,17 +534,15 @@ def synthesise_roi(
 # ---------------------------------------------------------------------------------------------
 
 
-def write_synthesis(out_dir: str | os.PathLike, results: list[SynthesisResult], config: BrainDiVEConfig) -> pd.DataFrame:
+def write_synthesis(
+    out_dir: str | os.PathLike, results: list[SynthesisResult], config: BrainDiVEConfig
+) -> pd.DataFrame:
     """Write ``<roi>/<i>.png`` (guided), ``unguided/<i>.png`` and ``index.csv``, atomically as a whole."""
-    from PIL import Image
-
-    from neurogaze.io import atomic_directory
-
     tables = []
     with atomic_directory(out_dir) as temp:
         for result in results:
-            (temp / result.roi).mkdir()
-            (temp / "unguided").mkdir(exist_ok=True)
+            (temp / roi_folder(result.roi)).mkdir()
+            (temp / UNGUIDED_FOLDER).mkdir(exist_ok=True)
             table = result.index_table()
             images = {"guided": result.guided, "unguided": result.unguided}
             for row in table.itertuples():
@@ -560,8 +558,6 @@ def write_synthesis(out_dir: str | os.PathLike, results: list[SynthesisResult], 
 
 def read_synthesis(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
     """The index and the images, keyed by (roi, condition), in image order."""
-    from PIL import Image
-
     folder = Path(folder)
     index_path = folder / "index.csv"
     if not index_path.is_file():
@@ -577,6 +573,16 @@ def read_synthesis(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[
     return index, images
 
 
+def read_synthesis_config(folder: str | os.PathLike) -> BrainDiVEConfig:
+    """The sampling settings a synthesis folder was drawn with (its ``config.json``)."""
+    path = Path(folder) / "config.json"
+    try:
+        values = json.loads(path.read_text())
+        return from_section(BrainDiVEConfig, values, "braindive.sampling")
+    except (OSError, ValueError, ConfigError) as exc:  # missing, not JSON, or not BrainDiVEConfig's fields
+        raise DataValidationError(path, "config.json", "the sampling settings write_synthesis writes", exc) from exc
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
@@ -584,11 +590,9 @@ def read_synthesis(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[
 
 def pixel_attributes(images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Attribute measures on the pixels, with the definitions the synthetic brains were planted with."""
-    from neurogaze.data.synthetic.images import ATTRIBUTES
-
     unknown = sorted(set(names) - set(ATTRIBUTES))
     if unknown:
-        raise ConfigError(None, "braindive.attribute_rois", f"unknown attribute {unknown[0]!r} (known: {sorted(ATTRIBUTES)})")
+        raise DataValidationError(None, "attributes", f"pixel attributes among {sorted(ATTRIBUTES)}", repr(unknown[0]))
     return {name: np.asarray(ATTRIBUTES[name](images), dtype=float) for name in names}
 
 
@@ -598,8 +602,6 @@ def planted_attribute_rois(ground_truth: dict, source: str | os.PathLike | None 
     Only attributes measurable on the pixels are kept (warmth, vertical_energy, spatial_frequency);
     face-selective and feature-direction ROIs get the activation check only.
     """
-    from neurogaze.data.synthetic.images import ATTRIBUTES
-
     rois = ground_truth.get("rois")
     if not isinstance(rois, dict):
         raise DataValidationError(source, "rois", "a mapping ROI name -> planted signal", type(rois).__name__)
@@ -611,8 +613,6 @@ def paired_attribute_test(guided: np.ndarray, unguided: np.ndarray) -> dict[str,
 
     One-sided (guided > unguided), since the planted direction is known in advance.
     """
-    from scipy.stats import wilcoxon
-
     guided, unguided = np.asarray(guided, float), np.asarray(unguided, float)
     diff = guided - unguided
     sd = float(unguided.std(ddof=1)) if len(unguided) > 1 else float("nan")
@@ -627,13 +627,9 @@ def paired_attribute_test(guided: np.ndarray, unguided: np.ndarray) -> dict[str,
     }
 
 
-def dataset_top_predictions(predictor: nn.Module, images: np.ndarray, n: int) -> np.ndarray:
-    """Predicted activation of the dataset's ``n`` images the predictor ranks highest."""
-    scores = predict_images(predictor, images)
-    return np.sort(scores)[::-1][:n]
-
-
-def zero_shot_shares(clip_model, tokenizer, images: np.ndarray, categories: list[str], template: str = "a photo of {}") -> dict[str, float]:
+def zero_shot_shares(
+    clip_model, tokenizer, images: np.ndarray, categories: list[str], template: str = "a photo of {}"
+) -> dict[str, float]:
     """Share of ``images`` whose CLIP zero-shot label is each category (the paper's category shares).
 
     Meaningful only with released CLIP weights; the demo's random CLIP gives arbitrary labels.
@@ -651,7 +647,8 @@ def zero_shot_shares(clip_model, tokenizer, images: np.ndarray, categories: list
 
 def _rows(roi: str, values: dict[str, float], dataset: str, split: str, seed: int, prefix: str = "") -> list[dict]:
     return [
-        {"method": METHOD, "dataset": dataset, "unit": roi, "metric": prefix + name, "split": split, "seed": seed, "value": value}
+        {"method": METHOD, "dataset": dataset, "unit": roi, "metric": prefix + name, "split": split, "seed": seed,
+         "value": value}
         for name, value in values.items()
     ]
 
@@ -696,60 +693,69 @@ def evaluation_rows(
         summary.update({f"pred_dataset_top_{k}": v for k, v in _summary(dataset_top).items()})
     rows += _rows(roi, summary, dataset, "generated", seed)
     if independent is not None and len(result.unguided):
-        test = paired_attribute_test(predict_images(independent, result.guided), predict_images(independent, result.unguided))
+        test = paired_attribute_test(
+            predict_images(independent, result.guided), predict_images(independent, result.unguided)
+        )
         rows += _rows(roi, test, dataset, "generated", seed, prefix="indep_")
     if attributes and len(result.unguided):
         guided = pixel_attributes(result.guided, list(attributes))
         plain = pixel_attributes(result.unguided, list(attributes))
         for name in attributes:
-            rows += _rows(roi, paired_attribute_test(guided[name], plain[name]), dataset, "generated", seed, prefix=f"attr_{name}_")
+            test = paired_attribute_test(guided[name], plain[name])
+            rows += _rows(roi, test, dataset, "generated", seed, prefix=f"attr_{name}_")
     if category_shares:
         rows += _rows(roi, category_shares, dataset, "generated", seed, prefix="clip_share_")
     return rows
 
 
 def evaluation_table(rows: list[dict]) -> pd.DataFrame:
-    from neurogaze.data.contracts import METRIC_COLUMNS
-
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
 
-def run_braindive(
-    pipe,
-    predictors: dict[str, nn.Module],
-    config: BrainDiVEConfig,
-    out_dir: str | os.PathLike,
-    dataset: str,
-    dataset_images: np.ndarray | None = None,
-    independent: dict[str, nn.Module] | None = None,
-    attribute_rois: dict[str, str] | None = None,
-    category_shares=None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Synthesise for every ROI, write the images + index to ``out_dir``, return the metric table.
+def results_from_synthesis(index: pd.DataFrame, images: dict[tuple[str, str], np.ndarray]) -> list[SynthesisResult]:
+    """A written synthesis (:func:`read_synthesis`) back as one result per ROI, scores as the sampler saw them."""
+    results = []
+    for roi in sorted(index.loc[index["condition"] == "guided", "roi"].unique()):
+        rows = {
+            condition: index[(index["roi"] == roi) & (index["condition"] == condition)].sort_values("image")
+            for condition in ("guided", "unguided")
+        }
+        results.append(
+            SynthesisResult(
+                roi=roi,
+                seeds=rows["guided"]["seed"].astype(int).tolist(),
+                guided=images[(roi, "guided")],
+                unguided=images[(roi, "unguided")],
+                guided_score=rows["guided"]["predicted"].to_numpy(float),
+                unguided_score=rows["unguided"]["predicted"].to_numpy(float),
+                selected=rows["guided"]["selected"].to_numpy(bool),
+            )
+        )
+    return results
 
-    ``independent``: per ROI, a second readout (another encoder) to score the images with;
-    ``attribute_rois``: ROI -> pixel attribute it was planted as selective to (demo ground truth);
-    ``category_shares``: optional callable ``images -> {category: share}`` (CLIP zero-shot, real weights).
+
+def dataset_top(predictor: nn.Module, images: np.ndarray, stim_ids: np.ndarray, n: int) -> pd.DataFrame:
+    """The ``n`` dataset images the predictor ranks highest: stim_id and predicted activation."""
+    scores = predict_images(predictor, images)
+    order = np.argsort(-scores, kind="stable")[:n]
+    return pd.DataFrame({"stim_id": stim_ids[order], "predicted": scores[order]})
+
+
+def attribute_readout_rows(
+    predictors: dict[str, nn.Module], attribute_rois: dict[str, str], images: np.ndarray, dataset: str, seed: int
+) -> list[dict]:
+    """How well each guidance target reads its planted attribute on the dataset's images.
+
+    Pearson r between the predicted activation and the pixel attribute: guidance can only move an
+    attribute the encoder represents, so the planted-attribute check is judged against this.
     """
-    independent = independent or {}
-    attribute_rois = attribute_rois or {}
-    unknown = sorted((set(independent) | set(attribute_rois)) - set(predictors))
-    if unknown:
-        raise ConfigError(None, "braindive.rois", f"ROIs with a predictor ({sorted(predictors)}), got {unknown[0]!r}")
-    control = unguided_images(pipe, config, progress)
-    results, rows = [], []
-    for roi in sorted(predictors):
-        result = synthesise_roi(pipe, predictors[roi], config, roi, unguided=control, progress=progress)
-        top = None
-        if dataset_images is not None:
-            top = dataset_top_predictions(predictors[roi], dataset_images, config.n_keep)
-        shares = category_shares(result.guided[result.selected]) if category_shares else None
-        attributes = [attribute_rois[roi]] if roi in attribute_rois else []
-        rows += evaluation_rows(result, dataset, config.seed, top, independent.get(roi), attributes, shares)
-        results.append(result)
-    write_synthesis(out_dir, results, config)
-    return evaluation_table(rows)
+    rows = []
+    for roi, attribute in sorted(attribute_rois.items()):
+        predicted = predict_images(predictors[roi], images)
+        measured = pixel_attributes(images, [attribute])[attribute]
+        r = float(np.corrcoef(predicted, measured)[0, 1])
+        rows += _rows(roi, {f"attr_{attribute}_readout_r": r}, dataset, "train", seed)
+    return rows
 
 
 __all__ = [
@@ -760,13 +766,13 @@ __all__ = [
     "OpenClipImageEncoder",
     "ROIPredictor",
     "SynthesisResult",
+    "attribute_readout_rows",
     "clip_input_for",
-    "dataset_top_predictions",
+    "dataset_top",
     "decode_latents",
     "evaluation_rows",
     "evaluation_table",
     "fit_roi_predictors",
-    "fit_roi_readout",
     "guidance_score",
     "image_seeds",
     "lowpass",
@@ -777,9 +783,10 @@ __all__ = [
     "predictor_features",
     "predictors_from_encoder",
     "read_synthesis",
+    "read_synthesis_config",
+    "results_from_synthesis",
     "roi_predictor_from_encoder",
     "roi_readout",
-    "run_braindive",
     "sample_batch",
     "select_top",
     "synthesise_roi",
