@@ -30,9 +30,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from neurogaze.brain import mindeye as me
-from neurogaze.brain.mindeye_reconstruction import LowLevelConfig, Voxel2Latent
-from neurogaze.brain.mindeye_stages import LeadingTokens
+from neurogaze.backbones import build_backbone
+from neurogaze.brain.mindeye import model as me
+from neurogaze.brain.mindeye import train as mt
+from neurogaze.brain.mindeye.low_level import LowLevelConfig, Voxel2Latent
+from neurogaze.brain.mindeye.stages import derive
+from neurogaze.config import from_section, load_config
 from neurogaze.metrics.reconstruction import retrieval_top1
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,23 +43,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def demo_config() -> me.MindEyeConfig:
     """The demo config's MindEye model (config/config.yaml), as the demo DAG trains it."""
-    from neurogaze.brain.mindeye_stages import MindEyeSettings
-    from neurogaze.config import load_config
-
     config = load_config(REPO / "config" / "config.yaml")
-    return MindEyeSettings.from_config(config["mindeye"], config["seed"]).model
+    return from_section(me.MindEyeConfig, config["mindeye"]["model"], "mindeye.model",
+                        seed=derive(config["seed"], "train"))
 
 
 def planted_demo(n: int, config: me.MindEyeConfig, seed: int = 0):
     """Smooth random images, their demo-backbone tokens, and voxels = planted map of the tokens + noise."""
-    from neurogaze.backbones import build_backbone
-
     g = torch.Generator().manual_seed(seed)
     pixels = (0.6 * F.interpolate(torch.rand(n, 3, 4, 4, generator=g), 32, mode="bilinear")
               + 0.4 * F.interpolate(torch.rand(n, 3, 8, 8, generator=g), 32, mode="bilinear")).clamp(0, 1)
     targets = me.TokenTargets(build_backbone("demo-clip"), augment=False)
     if config.n_tokens == 1:
-        targets = LeadingTokens(targets, 1)
+        targets = me.LeadingTokens(targets, 1)
     n_voxels = config.n_voxels
     tokens = me.target_tokens(targets, pixels)
     rng = np.random.default_rng(seed + 1)
@@ -74,7 +73,7 @@ def bench_training(epochs: int, n_train: int = 1000, n_test: int = 300) -> None:
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         start, cpu = time.perf_counter(), time.process_time()
-        model = me.fit_mindeye(voxels[:n_train], pixels[:n_train], targets, config, progress=False)
+        model = mt.fit_mindeye(voxels[:n_train], pixels[:n_train], targets, config, progress=False)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         steps = epochs * (n_train // config.batch_size) * config.batch_size
         _, projected = me.predict_tokens(model, voxels[n_train:])
@@ -100,7 +99,7 @@ def saved_activation_bytes(config: me.MindEyeConfig, batch: int) -> int:
             brain, projected = model.voxel2clip(voxels)
             preds = F.normalize(projected.flatten(1), dim=-1)
             targs = F.normalize(target.flatten(1), dim=-1)
-            nce = me.soft_clip_loss(preds, targs, 0.006)
+            nce = mt.soft_clip_loss(preds, targs, 0.006)
             prior, _ = model.prior_loss(brain, target)
             _ = nce + config.prior_weight * prior
     return sum(seen.values())
@@ -113,7 +112,8 @@ def bench_paper_size(batch: int = 32) -> None:
     with torch.device("meta"):
         low = sum(p.numel() for p in Voxel2Latent(LowLevelConfig()).parameters())
     print(f"paper size (15724 voxels, 257 x 768 tokens): backbone + projector {backbone / 1e6:.1f} M parameters, "
-          f"diffusion prior {(total - backbone) / 1e6:.1f} M, total {total / 1e6:.1f} M; low-level path {low / 1e6:.1f} M")
+          f"diffusion prior {(total - backbone) / 1e6:.1f} M, total {total / 1e6:.1f} M; "
+          f"low-level path {low / 1e6:.1f} M")
     state = 16 * total  # fp32 weights, gradients, AdamW's two moments
     acts = saved_activation_bytes(config, batch)
     print(f"paper-size training step, batch {batch}, fp32: weights+grads+AdamW {state / 2**30:.1f} GiB + saved "

@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurogaze.brain.mindeye_stages import PAPER_TOP1, retrieval_grid
+from neurogaze.brain.mindeye.evaluate import PAPER_TOP1
 from neurogaze.data.contracts import read_metrics, read_stimulus_set
-from neurogaze.figures.mindeye import plot_reconstruction_grid, plot_retrieval_grid
+from neurogaze.figures.mindeye import plot_reconstruction_grid, plot_retrieval_grid, read_retrievals, retrieval_grid
 
 RESULTS = Path(os.environ.get("RESULTS", "results"))
 DATASET, SUBJECT = "nsd", "subj01"
@@ -52,7 +52,7 @@ per_image.describe().loc[["mean", "std", "min", "max"]]
 # tokens); hits are framed.
 
 # %%
-retrievals = pd.read_csv(run / "retrievals.csv", dtype={"stim_id": str, "retrieved": str})
+retrievals = read_retrievals(run / "retrievals.csv")
 shown, retrieved_ids, correct = retrieval_grid(retrievals, n_images=6)
 seen = np.stack([image for _, image in stimuli.iter_images(shown)])
 retrieved = np.stack([image for _, image in stimuli.iter_images(retrieved_ids.ravel().tolist())])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import pearsonr
+from skimage.color import rgb2gray
+from skimage.metrics import structural_similarity
 
 from neurogaze.data.contracts import METRIC_COLUMNS, read_metrics, write_metrics
 from neurogaze.errors import DataValidationError
@@ -56,9 +58,6 @@ def test_pixcorr_is_pearson_r():
 
 
 def test_ssim_is_one_for_identical_images_and_matches_skimage():
-    from skimage.color import rgb2gray
-    from skimage.metrics import structural_similarity
-
     rng = np.random.default_rng(3)
     truth = rng.random((2, 32, 32, 3))
     recon = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1)

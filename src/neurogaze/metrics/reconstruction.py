@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from skimage.color import rgb2gray
+from skimage.metrics import structural_similarity
 
 from neurogaze.errors import DataValidationError
 
@@ -80,9 +82,6 @@ def pixcorr(reconstructions: np.ndarray, truths: np.ndarray) -> np.ndarray:
 
 def ssim(reconstructions: np.ndarray, truths: np.ndarray) -> np.ndarray:
     """Per-pair SSIM of grey-level images, skimage's Gaussian-weighted form (as MindEye reports it)."""
-    from skimage.color import rgb2gray
-    from skimage.metrics import structural_similarity
-
     recon, truth = _as_float_images(reconstructions), _as_float_images(truths)
     _check_paired(truth, recon, ("truths", "reconstructions"))
     return np.array([
@@ -129,4 +128,5 @@ def metric_rows(values: dict[str, np.ndarray | float], method: str, dataset: str
     return pd.DataFrame(rows, columns=["method", "dataset", "unit", "metric", "split", "seed", "value"])
 
 
-__all__ = ["cosine_similarities", "evaluate_reconstructions", "metric_rows", "pixcorr", "retrieval_top1", "ssim", "two_way_identification"]
+__all__ = ["cosine_similarities", "evaluate_reconstructions", "metric_rows", "pixcorr", "retrieval_top1", "ssim",
+           "two_way_identification"]

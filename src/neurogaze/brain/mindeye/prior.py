@@ -114,9 +114,8 @@ class RelPosBias(nn.Module):
     def bucket(relative: torch.Tensor) -> torch.Tensor:
         n = torch.clamp(-relative, min=0)
         exact = REL_POS_BUCKETS // 2
-        large = exact + (
-            torch.log(n.float().clamp(min=1) / exact) / math.log(REL_POS_MAX_DISTANCE / exact) * (REL_POS_BUCKETS - exact)
-        ).long()
+        log_ratio = torch.log(n.float().clamp(min=1) / exact) / math.log(REL_POS_MAX_DISTANCE / exact)
+        large = exact + (log_ratio * (REL_POS_BUCKETS - exact)).long()
         large = torch.clamp(large, max=REL_POS_BUCKETS - 1)
         return torch.where(n < exact, n, large)
 
@@ -172,7 +171,8 @@ class Transformer(nn.Module):
         self.rel_pos_bias = RelPosBias(config.heads)
         rotary = RotaryEmbedding(min(32, config.dim_head))
         self.layers = nn.ModuleList(
-            nn.ModuleList([Attention(config.dim, config.dim_head, config.heads, rotary), feed_forward(config.dim, config.ff_mult)])
+            nn.ModuleList([Attention(config.dim, config.dim_head, config.heads, rotary),
+                           feed_forward(config.dim, config.ff_mult)])
             for _ in range(config.depth)
         )
         self.norm = LayerNormGain(config.dim, stable=True)

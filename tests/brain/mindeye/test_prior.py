@@ -8,17 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurogaze.brain import mindeye_prior as mp
+from neurogaze.brain.mindeye import prior as mp
 
 SMALL = mp.PriorConfig(n_tokens=5, dim=16, depth=2, dim_head=8, heads=2, timesteps=20, cond_drop=0.2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cosine_schedule_matches_its_closed_form():

@@ -1,0 +1,68 @@
+"""MindEye in the DAG: the demo builds its tiny variation pipeline and runs every MindEye rule, with
+each file a rule reads among its inputs and the checkpoints among the final targets; the paper
+config reads the configured Versatile Diffusion folder instead."""
+
+import re
+
+import yaml
+
+from .conftest import run_snakemake
+from .paper_tree import write_paper_tree
+
+MINDEYE_RULES = ("mindeye_train", "mindeye_train_low_level", "mindeye_reconstruct", "mindeye_evaluate", "mindeye_plot")
+
+
+def _rules(stdout: str) -> set[str]:
+    return set(re.findall(r"^(\w+)\s+\d+\s*$", stdout, flags=re.MULTILINE))
+
+
+def _inputs(stdout: str, rule: str) -> list[str]:
+    """The input files of the dry run's (first) job of ``rule``."""
+    block = re.search(rf"^(?:local)?rule {rule}:\n(.*?)(?:\n\n|\Z)", stdout, flags=re.MULTILINE | re.DOTALL)
+    assert block, f"no job of {rule}"
+    line = re.search(r"^\s+input: (.*)$", block.group(1), flags=re.MULTILINE)
+    return [] if line is None else line.group(1).split(", ")
+
+
+def test_demo_dry_run_includes_every_mindeye_rule_and_its_inputs(workflow_copy):
+    stdout = run_snakemake(workflow_copy, "-n").stdout
+    assert set(MINDEYE_RULES) | {"mindeye_pipeline"} <= _rules(stdout)
+    pipeline = "results/mindeye/variation_pipeline"
+    assert set(_inputs(stdout, "mindeye_train")) == {
+        "results/data/brain/nsd/subj01.h5", "results/data/stimuli/nsd", "results/backbones/demo-clip/demo-clip.pt"}
+    assert pipeline in _inputs(stdout, "mindeye_train_low_level")
+    assert {pipeline, "results/mindeye/nsd/subj01/model.pt", "results/mindeye/nsd/subj01/low_level.pt",
+            "results/backbones/demo-clip/demo-clip.pt"} <= set(_inputs(stdout, "mindeye_reconstruct"))
+    # the two-way identification backbone's weights too
+    assert {"results/mindeye/nsd/subj01/reconstructions", "results/backbones/demo-clip/demo-clip.pt"} <= set(
+        _inputs(stdout, "mindeye_evaluate"))
+    # the checkpoints are final targets: deleting one reruns it, even with its consumers in place
+    targets = set(_inputs(stdout, "all"))
+    assert {"results/mindeye/nsd/subj01/model.pt", "results/mindeye/nsd/subj01/low_level.pt",
+            "results/mindeye/nsd/subj01/metrics.csv", "results/figures/mindeye/nsd_subj01_retrieval.png"} <= targets
+
+
+def test_paper_dry_run_uses_the_configured_variation_pipeline(workflow_copy, tmp_path):
+    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())
+    assert paper["mindeye"]["variation_pipeline_dir"].startswith("FILL_IN")
+    configfile = write_paper_tree(paper, tmp_path / "real")
+    filled = yaml.safe_load(configfile.read_text())
+    stdout = run_snakemake(workflow_copy, "-n", "--configfile", str(configfile)).stdout
+    rules = _rules(stdout)
+    assert set(MINDEYE_RULES) <= rules, rules
+    assert "mindeye_pipeline" not in rules
+    pipeline = filled["mindeye"]["variation_pipeline_dir"]
+    assert pipeline in _inputs(stdout, "mindeye_reconstruct")
+    assert pipeline in _inputs(stdout, "mindeye_train_low_level")
+
+
+def test_a_missing_variation_pipeline_is_named_before_anything_runs(workflow_copy, tmp_path):
+    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())
+    configfile = write_paper_tree(paper, tmp_path / "real")
+    filled = yaml.safe_load(configfile.read_text())
+    missing = tmp_path / "nowhere" / "versatile-diffusion"
+    filled["mindeye"]["variation_pipeline_dir"] = str(missing)
+    configfile.write_text(yaml.safe_dump(filled))
+    result = run_snakemake(workflow_copy, "-n", "--configfile", str(configfile), check=False)
+    assert result.returncode != 0
+    assert "MissingInputException" in result.stderr + result.stdout and str(missing) in result.stderr + result.stdout

@@ -1,0 +1,5 @@
+from neurogaze.brain.mindeye import stages
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    stages.pipeline(**arguments)
