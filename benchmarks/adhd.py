@@ -19,8 +19,13 @@ import resource
 import sys
 import time
 
+import networkx as nx
+import numba
 import numpy as np
+from nilearn.datasets import load_mni152_brain_mask
 from scipy import ndimage
+
+from neurogaze.brain.adhd import graphs
 
 
 def peak_rss_gb() -> float:
@@ -29,8 +34,6 @@ def peak_rss_gb() -> float:
 
 
 def brain_mask_4mm() -> tuple[np.ndarray, np.ndarray]:
-    from nilearn.datasets import load_mni152_brain_mask
-
     image = load_mni152_brain_mask(resolution=4)
     return np.asarray(image.get_fdata() > 0), image.affine
 
@@ -53,8 +56,6 @@ def correlation_like_series(mask: np.ndarray, n_timepoints: int, seed: int) -> n
 
 
 def networkx_counts(adjacency, nodes: np.ndarray | None):
-    import networkx as nx
-
     sub = adjacency if nodes is None else adjacency[nodes][:, nodes]
     graph = nx.from_scipy_sparse_array(sub)
     started, cpu = time.perf_counter(), time.process_time()
@@ -72,10 +73,6 @@ def main(argv=None) -> int:
     parser.add_argument("--networkx-budget", type=float, default=600.0,
                         help="run networkx on the full graph when its estimated time is below this (s)")
     args = parser.parse_args(argv)
-
-    import numba
-
-    from neurogaze.brain import graphs
 
     mask, _ = brain_mask_4mm()
     series = correlation_like_series(mask, args.timepoints, args.seed)

@@ -1,16 +1,25 @@
 """Figures of the ADHD network classifier: glass brains of group differences and of the learned
-mask, ROC curves, and accuracy against the paper's 69.59 % (Dey, Rao & Shah 2012)."""
+mask, ROC curves, and accuracy against the paper's 69.59 % (Dey, Rao & Shah 2012). :func:`plot`
+is the stage of rule ``adhd_plot``."""
 
 from __future__ import annotations
 
+import logging
+import os
+
+import h5py
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nilearn import plotting
 from sklearn.metrics import roc_curve
 
-from neurogaze.brain.adhd import PAPER_TEST_ACCURACY
+from neurogaze.brain.adhd.classification import PAPER_TEST_ACCURACY
+from neurogaze.data.contracts import read_metrics
 from neurogaze.errors import DataValidationError
-from neurogaze.figures.style import PALETTE, neurogaze_style, plt
+from neurogaze.figures.style import PALETTE, neurogaze_style, plt, save_figure
+
+logger = logging.getLogger(__name__)
 
 
 def map_volume(values: np.ndarray, mask: np.ndarray, affine: np.ndarray, fill: float = 0.0) -> nib.Nifti1Image:
@@ -25,13 +34,14 @@ def map_volume(values: np.ndarray, mask: np.ndarray, affine: np.ndarray, fill: f
 
 
 def _glass_brain(image: nib.Nifti1Image, title: str, symmetric: bool, vmax: float | None, threshold: float):
-    from nilearn import plotting
-
     data = np.asarray(image.dataobj)
     vmax = vmax or float(np.nanmax(np.abs(data))) or 1.0
     with neurogaze_style():
         figure = plt.figure(figsize=(7.0, 2.6))
-        options = {"cmap": "cold_hot", "vmin": -vmax, "plot_abs": False} if symmetric else {"cmap": "viridis", "vmin": 0.0}
+        if symmetric:
+            options = {"cmap": "cold_hot", "vmin": -vmax, "plot_abs": False}
+        else:
+            options = {"cmap": "viridis", "vmin": 0.0}
         plotting.plot_glass_brain(image, figure=figure, title=title, colorbar=True, vmax=vmax, threshold=threshold,
                                   **options)
     return figure
@@ -74,10 +84,12 @@ def plot_accuracy_vs_paper(metrics: pd.DataFrame, paper_accuracy: float = PAPER_
         rows = metrics[(metrics["unit"] == unit) & (metrics["split"] == split) & (metrics["metric"] == metric)]
         return float(rows["value"].iloc[0]) if len(rows) else np.nan
 
-    folds = metrics[(metrics["split"] == "cv") & metrics["unit"].str.startswith("fold") & (metrics["metric"] == "accuracy")]
+    folds = metrics[(metrics["split"] == "cv") & metrics["unit"].str.startswith("fold")
+                    & (metrics["metric"] == "accuracy")]
+    fold_sd = float(folds["value"].std(ddof=0)) if len(folds) else 0.0
     bars = [
         ("this run\nheld-out test", value("cohort", "test", "accuracy"), 0.0),
-        ("this run\nCV (fold SD)", value("cohort", "cv", "accuracy"), float(folds["value"].std(ddof=0)) if len(folds) else 0.0),
+        ("this run\nCV (fold SD)", value("cohort", "cv", "accuracy"), fold_sd),
         ("permuted\nlabels (CV)", value("cohort", "permutation", "permuted_accuracy_mean"), 0.0),
         ("Dey et al. 2012\nADHD-200 test", paper_accuracy, 0.0),
     ]
@@ -99,22 +111,19 @@ def plot_accuracy_vs_paper(metrics: pd.DataFrame, paper_accuracy: float = PAPER_
     return figure
 
 
-def plot_adhd_files(results_dir, group_difference_out, mask_out, roc_out, accuracy_out) -> None:
-    """The pipeline's ADHD figures from the evaluation outputs (metrics.csv, predictions.csv, maps.h5)."""
-    from pathlib import Path
-
-    import h5py
-
-    from neurogaze.data.contracts import read_metrics
-    from neurogaze.figures.style import save_figure
-
-    results_dir = Path(results_dir)
-    with h5py.File(results_dir / "maps.h5", "r") as handle:
+def plot(*, metrics: str | os.PathLike, predictions: str | os.PathLike, maps: str | os.PathLike,
+         group_difference: str | os.PathLike, mask: str | os.PathLike, roc: str | os.PathLike,
+         accuracy: str | os.PathLike, dataset: str) -> None:
+    """Rule ``adhd_plot``: the evaluation's ``metrics``, ``predictions`` and ``maps`` -> the glass
+    brains of the ADHD - TDC difference (of the 3-cycle map when it was computed, else of the
+    first) and of the learned mask, the ROC curves, and the accuracy next to the paper's."""
+    with h5py.File(maps, "r") as handle:
         brain_mask, affine = handle["brain_mask"][()], handle["affine"][()]
         group_t, frequency = handle["group_t"][()], handle["mask_frequency"][()]
         features = handle.attrs["feature_names"].split(",")
+    logger.info("adhd figures of %s (maps: %s)", dataset, ", ".join(features))
     shown = features.index("triangles") if "triangles" in features else 0
-    save_figure(plot_group_difference(group_t[shown], brain_mask, affine, features[shown]), group_difference_out)
-    save_figure(plot_learned_mask(frequency, brain_mask, affine), mask_out)
-    save_figure(plot_roc(pd.read_csv(results_dir / "predictions.csv")), roc_out)
-    save_figure(plot_accuracy_vs_paper(read_metrics(results_dir / "metrics.csv")), accuracy_out)
+    save_figure(plot_group_difference(group_t[shown], brain_mask, affine, features[shown]), group_difference)
+    save_figure(plot_learned_mask(frequency, brain_mask, affine), mask)
+    save_figure(plot_roc(pd.read_csv(predictions)), roc)
+    save_figure(plot_accuracy_vs_paper(read_metrics(metrics)), accuracy)

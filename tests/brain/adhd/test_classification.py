@@ -1,64 +1,28 @@
 """ADHD network classification (Dey et al. 2012) on small cohorts with planted differences."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import ndimage
 
-from neurogaze.brain import adhd
-from neurogaze.brain.graphs import GraphConfig
+from neurogaze.brain.adhd import classification as adhd
+from neurogaze.brain.adhd.graphs import GraphConfig
+from neurogaze.config import from_section, schema_defaults
 from neurogaze.data.contracts import RestingState, read_metrics, write_resting_state
-from neurogaze.errors import DataValidationError
+from neurogaze.errors import ConfigError, DataValidationError
 
-SHAPE = (8, 8, 6)
-REGIONS = {"left_blob": (slice(1, 4), slice(1, 4), slice(1, 4)), "right_blob": (slice(4, 7), slice(4, 7), slice(2, 5))}
+from .cohorts import make_cohort
 
-
-def _planted_mask():
-    volume = np.zeros(SHAPE, dtype=bool)
-    for region in REGIONS.values():
-        volume[region] = True
-    return volume.reshape(-1)  # the brain mask below is the full box, so C order = voxel order
-
-
-def make_cohort(n_subjects=60, n_timepoints=80, seed=0, coupling=(0.15, 1.0)):
-    """RestingState scans: smooth noise everywhere, plus, in two named regions, a latent signal
-    whose loading is low in controls and high in ADHD (stronger local networks there)."""
-    rng = np.random.default_rng(seed)
-    mask = np.ones(SHAPE, dtype=bool)
-    affine = np.diag([4.0, 4.0, 4.0, 1.0])
-    planted = _planted_mask()
-    sites = ["A", "B", "C"]
-    subjects = []
-    for i in range(n_subjects):
-        label = i % 2
-        site = sites[i % 3]
-        noise = rng.standard_normal((n_timepoints, *SHAPE))
-        noise = ndimage.gaussian_filter(noise, sigma=(0, 0.8, 0.8, 0.8)).reshape(n_timepoints, -1)
-        noise /= noise.std(axis=0)
-        series = noise * (1.0 + 0.3 * sites.index(site))
-        for region in REGIONS.values():
-            members = np.zeros(SHAPE, dtype=bool)
-            members[region] = True
-            loading = max(coupling[label] + 0.1 * rng.standard_normal(), 0.0)
-            series[:, members.reshape(-1)] += loading * 2.0 * rng.standard_normal((n_timepoints, 1))
-        phenotype = {"subject": f"s{i:03d}", "diagnosis": "ADHD" if label else "TDC", "site": site,
-                     "age": 10.0, "sex": "M", "dx_code": str(rng.choice([1, 3])) if label else "0"}
-        subjects.append(RestingState(series.astype(np.float32), mask, affine, phenotype, tr=2.0))
-    return subjects, planted
-
-
-CONFIG = adhd.AdhdConfig(
-    graph=GraphConfig(mode="density", density=0.05, block_size=100),
-    features=("triangles",), mask_method="fdr", mask_alpha=0.05, pca_components=5,
-    test_fraction=0.3, cv_folds=4, n_permutations=30,
-)
+MAPS = adhd.MapsConfig(graph=GraphConfig(mode="density", density=0.05, block_size=100), features=("triangles",),
+                       test_fraction=0.3)
+CONFIG = adhd.ClassifierConfig(mask_method="fdr", mask_alpha=0.05, pca_components=5, cv_folds=4, n_permutations=30)
 
 
 @pytest.fixture(scope="module")
 def cohort_and_truth():
     subjects, planted = make_cohort()
-    return adhd.compute_cohort_maps(subjects, CONFIG, seed=0), planted
+    return adhd.compute_cohort_maps(subjects, MAPS, seed=0), planted
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +38,7 @@ def test_planted_regions_are_recovered(cohort_and_truth, results):
     runs = [results]
     for seed in (1, 2):
         subjects, _ = make_cohort(seed=seed)
-        maps = adhd.compute_cohort_maps(subjects, CONFIG, seed=seed)
+        maps = adhd.compute_cohort_maps(subjects, MAPS, seed=seed)
         runs.append(adhd.evaluate(maps, CONFIG, seed=seed, dataset="toy"))
     dice, outside = [], []
     for run in runs:
@@ -109,11 +73,11 @@ def test_mask_is_learned_on_training_subjects_only(cohort_and_truth):
     cohort, _ = cohort_and_truth
     X_train, y_train = cohort.subset("train")
     X_test, _ = cohort.subset("test")
-    first = adhd.build_pipeline(CONFIG).fit(X_train, y_train)
+    first = adhd.build_pipeline(CONFIG, n_maps=1).fit(X_train, y_train)
     # Same training data, test subjects' values scrambled: if test data leaked into fit, the
     # mask would change.
     leaky_X = np.vstack([X_train, np.random.default_rng(0).permutation(X_test)])
-    second = adhd.build_pipeline(CONFIG).fit(leaky_X[: len(X_train)], y_train)
+    second = adhd.build_pipeline(CONFIG, n_maps=1).fit(leaky_X[: len(X_train)], y_train)
     np.testing.assert_array_equal(first.named_steps["mask"].voxel_mask_, second.named_steps["mask"].voxel_mask_)
     np.testing.assert_array_equal(first.predict(X_test), second.predict(X_test))
 
@@ -158,10 +122,12 @@ def test_split_is_stratified_and_seeded(cohort_and_truth):
 
 def test_metric_table_is_tidy_and_deterministic(cohort_and_truth, results, tmp_path):
     cohort, _ = cohort_and_truth
-    adhd.write_results(tmp_path / "a", cohort, results)
-    adhd.write_results(tmp_path / "b", cohort, adhd.evaluate(cohort, CONFIG, seed=0, dataset="toy"))
-    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
-    table = read_metrics(tmp_path / "a" / "metrics.csv")
+    for name, run in (("a", results), ("b", adhd.evaluate(cohort, CONFIG, seed=0, dataset="toy"))):
+        adhd.write_results(run, cohort, tmp_path / f"{name}.csv", tmp_path / f"{name}_predictions.csv",
+                           tmp_path / f"{name}_maps.h5")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a_predictions.csv").read_bytes() == (tmp_path / "b_predictions.csv").read_bytes()
+    table = read_metrics(tmp_path / "a.csv")
     expected = {"accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc", "adhd200_score", "adhd200_points"}
     assert expected <= set(table.query("split == 'test'")["metric"])
     assert set(table["split"]) == {"test", "cv", "permutation"}
@@ -195,7 +161,8 @@ def test_planted_mask_from_ground_truth():
 
 
 def test_binary_labels_and_bad_diagnosis():
-    np.testing.assert_array_equal(adhd.binary_labels(["TDC", "ADHD-Combined", 0, 3, "2.0", "control"]), [0, 1, 0, 1, 1, 0])
+    labels = adhd.binary_labels(["TDC", "ADHD-Combined", 0, 3, "2.0", "control"])
+    np.testing.assert_array_equal(labels, [0, 1, 0, 1, 1, 0])
     with pytest.raises(DataValidationError, match="diagnosis"):
         adhd.binary_labels(["pending"], "phenotype.csv")
 
@@ -221,27 +188,37 @@ def test_paths_resume_and_phenotype_table(tmp_path):
         write_resting_state(paths[-1], rest)
     phenotype = pd.DataFrame([r.phenotype for r in subjects]).assign(split=["train"] * 4 + ["test"] * 2)
     cache = tmp_path / "cache"
-    first = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
+    first = adhd.compute_cohort_maps(paths, MAPS, phenotype=phenotype, cache_dir=cache)
     assert len(list(cache.glob("*.npy"))) == 6
     series = subjects[0].timeseries
-    cached = adhd.maps_cache_path(cache, "s000", CONFIG, series)
+    cached = adhd.maps_cache_path(cache, "s000", MAPS, series)
     np.save(cached, np.full_like(first.maps[0], 7.0))  # a cached subject is reused, not recomputed
-    second = adhd.compute_cohort_maps(paths, CONFIG, phenotype=phenotype, cache_dir=cache)
+    second = adhd.compute_cohort_maps(paths, MAPS, phenotype=phenotype, cache_dir=cache)
     assert np.all(second.maps[0] == 7.0)
     np.testing.assert_array_equal(second.maps[1:], first.maps[1:])
-    # Another threshold must not reuse those maps; a per-subject job fills the same cache.
-    other = adhd.AdhdConfig(graph=GraphConfig(mode="density", density=0.1, block_size=100), features=("triangles",))
+    # Another threshold must not reuse those maps, nor may changed data (a regenerated or
+    # re-cleaned scan); the block size changes the work, not the maps, and keeps them.
+    other = adhd.MapsConfig(graph=GraphConfig(mode="density", density=0.1, block_size=100), features=("triangles",))
     assert adhd.maps_cache_path(cache, "s000", other, series) != cached
-    assert adhd.cache_subject_maps(paths[0], other, cache) == adhd.maps_cache_path(cache, "s000", other, series)
-    # Nor may changed data (a regenerated or re-cleaned scan) reuse them.
-    assert adhd.maps_cache_path(cache, "s000", CONFIG, series + 1.0) != cached
+    assert adhd.maps_cache_path(cache, "s000", MAPS, series + 1.0) != cached
+    reblocked = adhd.MapsConfig(graph=GraphConfig(mode="density", density=0.05, block_size=7), features=("triangles",))
+    assert adhd.maps_cache_path(cache, "s000", reblocked, series) == cached
     third = adhd.compute_cohort_maps(paths, other, phenotype=phenotype, cache_dir=cache)
     assert not np.all(third.maps[0] == 7.0)
     assert list(second.phenotype["split"]) == ["train"] * 4 + ["test"] * 2
-    adhd.write_cohort_maps(tmp_path / "maps.h5", first)
-    again = adhd.read_cohort_maps(tmp_path / "maps.h5")
+    adhd.write_cohort_maps(tmp_path / "maps.h5", first, tmp_path / "maps.csv")
+    again = adhd.read_cohort_maps(tmp_path / "maps.h5", tmp_path / "maps.csv")
     np.testing.assert_array_equal(again.maps, first.maps)
     assert list(again.phenotype["subject"]) == list(first.phenotype["subject"])
+
+
+@pytest.mark.parametrize("subject", ["sub-01/ses 2", "../../escape", "x" * 300, "."])
+def test_cache_file_names_are_safe_for_any_subject_id(tmp_path, subject):
+    series = make_cohort(n_subjects=1, n_timepoints=30)[0][0].timeseries
+    path = adhd.maps_cache_path(tmp_path, subject, MAPS, series)
+    assert path.parent == tmp_path
+    assert len(path.name) < 255 and "/" not in path.name
+    assert path != adhd.maps_cache_path(tmp_path, subject + "x", MAPS, series)
 
 
 def test_bad_inputs_are_rejected(tmp_path):
@@ -249,42 +226,40 @@ def test_bad_inputs_are_rejected(tmp_path):
     other = RestingState(subjects[1].timeseries[:, :-1], np.pad(np.ones((8, 8, 5), bool), ((0, 0), (0, 0), (0, 1))),
                          subjects[1].affine, subjects[1].phenotype, 2.0)
     other.mask.reshape(-1)[-1] = False
-    other = RestingState(subjects[1].timeseries[:, : int(other.mask.sum())], other.mask, other.affine, other.phenotype, 2.0)
+    other = RestingState(subjects[1].timeseries[:, : int(other.mask.sum())], other.mask, other.affine,
+                         other.phenotype, 2.0)
     with pytest.raises(DataValidationError, match="mask"):
-        adhd.compute_cohort_maps([subjects[0], other], CONFIG)
+        adhd.compute_cohort_maps([subjects[0], other], MAPS)
     with pytest.raises(DataValidationError, match="subject"):
-        adhd.compute_cohort_maps(subjects, CONFIG, phenotype=pd.DataFrame({"subject": ["x"], "diagnosis": ["TDC"], "site": ["A"]}))
+        phenotype = pd.DataFrame({"subject": ["x"], "diagnosis": ["TDC"], "site": ["A"]})
+        adhd.compute_cohort_maps(subjects, MAPS, phenotype=phenotype)
     with pytest.raises(DataValidationError, match="split"):
         adhd.assign_split(pd.DataFrame({"split": ["train", "validation"]}), 0.2, 0)
-    missing = tmp_path / "missing.h5"
     with pytest.raises(DataValidationError, match="missing.h5"):
-        adhd.read_cohort_maps(missing)
-    with pytest.raises(ValueError, match="features"):
-        adhd.AdhdConfig(features=("betweenness",))
+        adhd.read_cohort_maps(tmp_path / "missing.h5", tmp_path / "missing.csv")
+    with pytest.raises(DataValidationError, match="test subjects"):
+        adhd.read_subject_list(tmp_path / "no_list.csv")
+    with pytest.raises(ConfigError, match="'adhd': features must be"):
+        from_section(adhd.MapsConfig, {"features": ["betweenness"]}, "adhd")
+    with pytest.raises(ConfigError, match="adhd.pca_componets"):
+        from_section(adhd.ClassifierConfig, {"pca_componets": 3}, "adhd")
 
 
-@pytest.mark.slow
-def test_demo_config_passes_the_issue_checks_through_the_pipeline_path(repo_root, tmp_path):
-    """The demo's checks along the pipeline's own path and settings: config/config.yaml (validated)
-    -> generate_synthetic (seed derived from the master seed) -> load_adhd200 with the config's
-    cleaning (confounds, band-pass) -> run_cohort_maps -> run_evaluation -> metrics.csv."""
-    from neurogaze.config import load_config
-    from neurogaze.data.adhd200 import Adhd200Options, load_adhd200
-    from neurogaze.data.synthetic import generate_synthetic
+def test_training_subjects_of_one_group_are_rejected(cohort_and_truth):
+    cohort, _ = cohort_and_truth
+    table = cohort.phenotype.copy()
+    table.loc[(table["split"] == "train") & (table["label"] == adhd.ADHD), "split"] = "test"
+    one_group = adhd.CohortMaps(cohort.maps, cohort.feature_names, table, cohort.mask, cohort.affine)
+    with pytest.raises(DataValidationError, match="diagnosis"):
+        adhd.evaluate(one_group, CONFIG)
 
-    config = load_config(repo_root / "config" / "config.yaml")
-    settings, seed = config["adhd"], config["seed"]
-    name = settings["dataset"]
-    dataset = config["datasets"][name]
-    assert dataset["root"] is None  # the demo cohort is the synthetic one, with planted regions
 
-    generate_synthetic(name, tmp_path / "synthetic", dataset, seed)
-    load_adhd200(tmp_path / "synthetic", tmp_path / "rest", Adhd200Options.from_config(dataset), dataset=name)
-    adhd.run_cohort_maps(tmp_path / "rest", tmp_path / "cohort_maps.h5", settings, seed, cache_dir=tmp_path / "cache")
-    adhd.run_evaluation(tmp_path / "cohort_maps.h5", tmp_path / "adhd", settings, seed, dataset=name,
-                        ground_truth_path=tmp_path / "synthetic" / "ground_truth.json")
-
-    metrics = read_metrics(tmp_path / "adhd" / "metrics.csv").set_index(["unit", "split", "metric"])["value"]
-    assert metrics[("cohort", "test", "accuracy")] >= 0.8
-    assert metrics[("cohort", "train", "mask_dice_planted")] >= 0.5
-    assert metrics[("cohort", "permutation", "permuted_accuracy_mean")] <= 0.6
+def test_config_defaults_are_the_schema_defaults():
+    """The dataclasses keep the paper's values as defaults; the schema is where they are set."""
+    section = schema_defaults("adhd")
+    assert schema_defaults("adhd.graph") == asdict(GraphConfig())
+    for config in (adhd.MapsConfig(), adhd.ClassifierConfig()):
+        for name, value in asdict(config).items():
+            if name != "graph":
+                expected = section[name]
+                assert (tuple(expected) if isinstance(expected, list) else expected) == value, name

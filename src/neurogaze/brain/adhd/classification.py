@@ -1,8 +1,8 @@
 """ADHD classification from voxel-wise functional networks (Dey, Rao & Shah 2012).
 
 Each subject's resting-state scan becomes a binary correlation network over the voxels of the
-common mask (``neurogaze.brain.graphs``: built by blocks, never a dense n x n matrix). Per voxel
-the network gives maps of degree, clustering coefficient and participation in 3-cycles
+common mask (:mod:`neurogaze.brain.adhd.graphs`: built by blocks, never a dense n x n matrix).
+Per voxel the network gives maps of degree, clustering coefficient and participation in 3-cycles
 (triangles); the chosen maps are concatenated into one feature vector per subject. The
 classifier is a scikit-learn pipeline
 
@@ -43,10 +43,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from neurogaze.brain.graphs import FEATURE_NAMES, GraphConfig, correlation_graph, node_features
-from neurogaze.data.contracts import RestingState, read_resting_state
+from neurogaze.brain.adhd.graphs import FEATURE_NAMES, GraphConfig, correlation_graph, node_features
+from neurogaze.data.contracts import RestingState, read_resting_state, write_metrics
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_path
+from neurogaze.io import atomic_path, safe_file_name, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -65,34 +65,38 @@ _TDC_NAMES = {"tdc", "control", "td", "typically developing", "0", "hc"}
 
 
 @dataclass
-class AdhdConfig:
-    """Everything the method needs, one field per config key under ``methods.adhd``."""
+class MapsConfig:
+    """The settings of the network maps (rule ``adhd_maps``): keys ``graph``, ``features`` and
+    ``test_fraction`` of the config section ``adhd``."""
 
     graph: GraphConfig = field(default_factory=GraphConfig)
-    features: tuple[str, ...] = ("triangles",)
+    features: tuple[str, ...] = ("triangles",)  # the paper's best: 3-cycle maps
+    test_fraction: float = 0.2  # used only when the cohort has no split and no test list
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.features if name not in FEATURE_NAMES]
+        if unknown or not self.features:
+            raise ValueError(f"features must be a non-empty subset of {FEATURE_NAMES}, got {self.features}")
+
+
+@dataclass
+class ClassifierConfig:
+    """The settings of the classifier and its evaluation (rule ``adhd_evaluate``): the keys
+    ``mask_*``, ``standardize``, ``pca_components``, ``cv_folds`` and ``n_permutations`` of the
+    config section ``adhd``."""
+
     mask_method: str = "fdr"  # "fdr" (t-test, Benjamini-Hochberg) or "top_k"
     mask_alpha: float = 0.05
     mask_top_k: int = 500
     mask_min_voxels: int = 10  # kept (smallest p) when FDR selects fewer, so PCA always has input
     standardize: bool = True
     pca_components: int | float = 0.9  # int: components; float in (0, 1): explained variance
-    test_fraction: float = 0.2  # used only when the cohort has no split and no test list
     cv_folds: int = 5
     n_permutations: int = 100
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.features if name not in FEATURE_NAMES]
-        if unknown or not self.features:
-            raise ValueError(f"features must be a non-empty subset of {FEATURE_NAMES}, got {self.features}")
         if self.mask_method not in ("fdr", "top_k"):
             raise ValueError(f"mask_method must be 'fdr' or 'top_k', got {self.mask_method!r}")
-
-    @classmethod
-    def from_config(cls, config: dict) -> AdhdConfig:
-        config = dict(config)
-        graph = GraphConfig(**config.pop("graph", {}))
-        features = tuple(config.pop("features", cls.features))
-        return cls(graph=graph, features=features, **config)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +104,7 @@ class AdhdConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def subject_maps(rest: RestingState, config: AdhdConfig, source=None) -> np.ndarray:
+def subject_maps(rest: RestingState, config: MapsConfig, source=None) -> np.ndarray:
     """float32 (n_features, n_voxels): the chosen per-voxel network maps of one subject."""
     adjacency = correlation_graph(rest.timeseries, config.graph, source=source)
     maps = node_features(adjacency, config.features)
@@ -202,7 +206,7 @@ def _load(subject) -> tuple[RestingState, str | None]:
 
 def compute_cohort_maps(
     subjects: Iterable[RestingState | str | os.PathLike],
-    config: AdhdConfig,
+    config: MapsConfig,
     phenotype: pd.DataFrame | None = None,
     seed: int = 0,
     test_subjects: Iterable[str] | None = None,
@@ -213,8 +217,8 @@ def compute_cohort_maps(
     ``subjects`` are ``RestingState`` objects or paths to resting-state contract files. The
     phenotype table, when given, must have a row per subject ('subject' column); otherwise it
     is built from each file's phenotype. With ``cache_dir`` each subject's maps are kept as
-    ``<subject>.<settings key>.npy`` and reused, so an interrupted run resumes where it stopped
-    (and per-subject jobs, ``cache_subject_maps``, can fill the cache in parallel).
+    ``<subject>.<key>.npy`` (``maps_cache_path``) and reused, so an interrupted run resumes where
+    it stopped.
     """
     subjects = list(subjects)
     maps, rows, reference = [], [], None
@@ -247,23 +251,16 @@ def _check_same_mask(rest: RestingState, reference, source):
     return reference
 
 
-def maps_cache_path(cache_dir: str | os.PathLike, subject_id: str, config: AdhdConfig, timeseries: np.ndarray) -> Path:
+def maps_cache_path(cache_dir: str | os.PathLike, subject_id: str, config: MapsConfig, timeseries: np.ndarray) -> Path:
     """``<cache_dir>/<subject>.<key>.npy``; the key changes with every setting that changes maps
     and with the time series themselves, so a cache filled under another threshold, feature list
-    or version of the data (a regenerated or re-cleaned scan) is never reused."""
+    or version of the data (a regenerated or re-cleaned scan) is never reused. Any subject id
+    gives a safe file name (``neurogaze.io.safe_file_name``)."""
     settings = asdict(config.graph) | {"features": list(config.features)}
     settings.pop("block_size")  # changes the work's shape, not the result
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(timeseries).tobytes())
-    return Path(cache_dir) / f"{subject_id}.{digest.hexdigest()[:16]}.npy"
-
-
-def cache_subject_maps(subject: RestingState | str | os.PathLike, config: AdhdConfig, cache_dir) -> Path:
-    """Compute one subject's maps into the cache (a per-subject pipeline job); return the file."""
-    rest, source = _load(subject)
-    path = maps_cache_path(cache_dir, _subject_id(rest.phenotype["subject"]), config, rest.timeseries)
-    _cached_maps(rest, config, path, source)
-    return path
+    return Path(cache_dir) / f"{safe_file_name(subject_id)}.{digest.hexdigest()[:16]}.npy"
 
 
 def _cached_maps(rest, config, path: Path | None, source) -> np.ndarray:
@@ -290,27 +287,24 @@ def _match_phenotype(phenotype: pd.DataFrame, subjects: list[str]) -> pd.DataFra
     return table.loc[subjects].reset_index()
 
 
-def write_cohort_maps(path: str | os.PathLike, cohort: CohortMaps) -> None:
-    """One HDF5 file: maps, feature names, mask, affine; the phenotype table as a CSV beside it."""
-    path = Path(path)
+def write_cohort_maps(path: str | os.PathLike, cohort: CohortMaps, phenotype_path: str | os.PathLike) -> None:
+    """The maps, feature names, mask and affine as one HDF5 file; the phenotype table as a CSV."""
     with atomic_path(path) as temp, h5py.File(temp, "w") as handle:
         handle.create_dataset("maps", data=cohort.maps.astype(np.float32), compression="gzip", compression_opts=1)
         handle.create_dataset("mask", data=cohort.mask.astype(bool))
         handle.create_dataset("affine", data=cohort.affine)
         handle.attrs["feature_names"] = ",".join(cohort.feature_names)
-    with atomic_path(_phenotype_path(path)) as temp:
+    with atomic_path(phenotype_path) as temp:
         cohort.phenotype.to_csv(temp, index=False, lineterminator="\n")
 
 
-def _phenotype_path(path: Path) -> Path:
-    return path.with_name(path.name.removesuffix(".h5") + ".phenotype.csv")
-
-
-def read_cohort_maps(path: str | os.PathLike) -> CohortMaps:
-    path = Path(path)
-    table_path = _phenotype_path(path)
-    if not path.exists() or not table_path.exists():
-        raise DataValidationError(path, "file", "cohort maps (.h5) with their .phenotype.csv", "missing")
+def read_cohort_maps(path: str | os.PathLike, phenotype_path: str | os.PathLike) -> CohortMaps:
+    """The cohort maps ``write_cohort_maps`` wrote, checked against their phenotype table."""
+    path, table_path = Path(path), Path(phenotype_path)
+    for file, what in ((path, "cohort maps (.h5) written by adhd_maps"),
+                       (table_path, "the cohort maps' phenotype table")):
+        if not file.exists():
+            raise DataValidationError(file, "file", what, "no such file")
     with h5py.File(path, "r") as handle:
         for name in ("maps", "mask", "affine"):
             if name not in handle:
@@ -320,7 +314,8 @@ def read_cohort_maps(path: str | os.PathLike) -> CohortMaps:
         mask, affine = np.asarray(handle["mask"], dtype=bool), np.asarray(handle["affine"])
     table = pd.read_csv(table_path, dtype={"subject": str, "site": str})
     if maps.ndim != 3 or maps.shape[0] != len(table) or maps.shape[1] != len(names) or maps.shape[2] != mask.sum():
-        raise DataValidationError(path, "maps", "(n_subjects, n_features, n_voxels) matching table and mask", maps.shape)
+        raise DataValidationError(path, "maps", "(n_subjects, n_features, n_voxels) matching table and mask",
+                                  maps.shape)
     for column in ("label", "split"):
         if column not in table.columns:
             raise DataValidationError(table_path, column, "a column of the cohort table", "missing")
@@ -350,7 +345,8 @@ class DiscriminativeMask(SelectorMixin, BaseEstimator):
     are kept (smallest p) so the next step always has input. Kept voxels keep all their maps.
     """
 
-    def __init__(self, n_maps: int = 1, method: str = "fdr", alpha: float = 0.05, top_k: int = 500, min_voxels: int = 10):
+    def __init__(self, n_maps: int = 1, method: str = "fdr", alpha: float = 0.05, top_k: int = 500,
+                 min_voxels: int = 10):
         self.n_maps = n_maps
         self.method = method
         self.alpha = alpha
@@ -386,8 +382,8 @@ class DiscriminativeMask(SelectorMixin, BaseEstimator):
         return np.tile(self.voxel_mask_, self.n_maps)
 
 
-def build_pipeline(config: AdhdConfig, seed: int = 0) -> Pipeline:
-    """DiscriminativeMask -> (StandardScaler) -> PCA -> LDA.
+def build_pipeline(config: ClassifierConfig, n_maps: int = 1, seed: int = 0) -> Pipeline:
+    """DiscriminativeMask -> (StandardScaler) -> PCA -> LDA on ``n_maps`` concatenated maps.
 
     Scaling is on by default because degree, clustering and triangle counts live on scales
     orders of magnitude apart; unscaled, PCA would see only the triangle counts.
@@ -395,9 +391,9 @@ def build_pipeline(config: AdhdConfig, seed: int = 0) -> Pipeline:
     n_components = config.pca_components
     min_voxels = config.mask_min_voxels
     if isinstance(n_components, int) and not isinstance(n_components, bool):
-        min_voxels = max(min_voxels, -(-n_components // len(config.features)))
+        min_voxels = max(min_voxels, -(-n_components // n_maps))
     steps = [
-        ("mask", DiscriminativeMask(len(config.features), config.mask_method, config.mask_alpha, config.mask_top_k, min_voxels)),
+        ("mask", DiscriminativeMask(n_maps, config.mask_method, config.mask_alpha, config.mask_top_k, min_voxels)),
         ("scale", StandardScaler() if config.standardize else "passthrough"),
         ("pca", PCA(n_components=n_components, svd_solver="full", random_state=seed)),
         ("lda", LinearDiscriminantAnalysis()),
@@ -529,17 +525,22 @@ def _predict(pipeline: Pipeline, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return pipeline.predict(X), pipeline.decision_function(X)
 
 
-def evaluate(cohort: CohortMaps, config: AdhdConfig, seed: int = 0, dataset: str = "adhd200") -> AdhdResults:
+def evaluate(cohort: CohortMaps, config: ClassifierConfig, seed: int = 0, dataset: str = "adhd200") -> AdhdResults:
     """Held-out test, site-stratified CV on the training subjects, and a permutation test."""
     table = cohort.phenotype
     is_train = (table["split"] == "train").to_numpy()
     if is_train.all() or not is_train.any():
-        raise DataValidationError("phenotype", "split", "both training and test subjects", f"{int(is_train.sum())} train")
+        raise DataValidationError("phenotype", "split", "both training and test subjects",
+                                  f"{int(is_train.sum())} train")
     X, y = cohort.X, cohort.y
+    if set(y[is_train]) != {TDC, ADHD}:
+        raise DataValidationError("phenotype", "diagnosis", "TDC and ADHD subjects among the training subjects",
+                                  f"only {'ADHD' if ADHD in set(y[is_train]) else 'TDC'}")
+    n_maps = len(cohort.feature_names)
     dx = table["dx_code"].astype(str).to_numpy() if "dx_code" in table.columns else y.astype(str)
     rows, predictions = [], []
 
-    pipeline = build_pipeline(config, seed).fit(X[is_train], y[is_train])
+    pipeline = build_pipeline(config, n_maps, seed).fit(X[is_train], y[is_train])
     predicted, scores = _predict(pipeline, X[~is_train])
     rows += _rows(classification_metrics(y[~is_train], predicted, scores, dx[~is_train]), "cohort", "test", seed)
     predictions.append(_prediction_table(table[~is_train], "test", -1, predicted, scores))
@@ -550,7 +551,7 @@ def evaluate(cohort: CohortMaps, config: AdhdConfig, seed: int = 0, dataset: str
     frequency = np.zeros(cohort.maps.shape[2])
     fold_metrics = []
     for k, (fit_idx, val_idx) in enumerate(folds):
-        fold_pipeline = build_pipeline(config, seed).fit(X_train[fit_idx], y_train[fit_idx])
+        fold_pipeline = build_pipeline(config, n_maps, seed).fit(X_train[fit_idx], y_train[fit_idx])
         frequency += fold_pipeline.named_steps["mask"].voxel_mask_
         predicted, scores = _predict(fold_pipeline, X_train[val_idx])
         metrics = classification_metrics(y_train[val_idx], predicted, scores, dx[is_train][val_idx])
@@ -561,7 +562,7 @@ def evaluate(cohort: CohortMaps, config: AdhdConfig, seed: int = 0, dataset: str
     rows += _rows(mean, "cohort", "cv", seed)
 
     score, permuted, pvalue = permutation_test_score(
-        build_pipeline(config, seed), X_train, y_train, groups=train_table["site"].to_numpy(), cv=folds,
+        build_pipeline(config, n_maps, seed), X_train, y_train, groups=train_table["site"].to_numpy(), cv=folds,
         n_permutations=config.n_permutations, random_state=seed, scoring="accuracy",
     )
     rows += _rows(
@@ -583,7 +584,8 @@ def evaluate(cohort: CohortMaps, config: AdhdConfig, seed: int = 0, dataset: str
 
 
 def _rows(metrics: dict[str, float], unit: str, split: str, seed: int) -> list[dict]:
-    return [{"unit": unit, "metric": name, "split": split, "seed": seed, "value": value} for name, value in metrics.items()]
+    return [{"unit": unit, "metric": name, "split": split, "seed": seed, "value": value}
+            for name, value in metrics.items()]
 
 
 def _prediction_table(table: pd.DataFrame, split: str, fold: int, predicted, scores) -> pd.DataFrame:
@@ -600,7 +602,7 @@ def _prediction_table(table: pd.DataFrame, split: str, fold: int, predicted, sco
     )
 
 
-def permuted_label_accuracy(cohort: CohortMaps, config: AdhdConfig, seed: int = 0) -> float:
+def permuted_label_accuracy(cohort: CohortMaps, config: ClassifierConfig, seed: int = 0) -> float:
     """Held-out accuracy of a pipeline trained on training labels shuffled within site."""
     table = cohort.phenotype
     is_train = (table["split"] == "train").to_numpy()
@@ -611,19 +613,16 @@ def permuted_label_accuracy(cohort: CohortMaps, config: AdhdConfig, seed: int = 
     for site in np.unique(sites):
         members = np.flatnonzero(sites == site)
         y_train[members] = rng.permutation(y_train[members])
-    pipeline = clone(build_pipeline(config, seed)).fit(cohort.X[is_train], y_train)
+    pipeline = clone(build_pipeline(config, len(cohort.feature_names), seed)).fit(cohort.X[is_train], y_train)
     return float((pipeline.predict(cohort.X[~is_train]) == y[~is_train]).mean())
 
 
-def write_results(out_dir: str | os.PathLike, cohort: CohortMaps, results: AdhdResults) -> None:
-    """metrics.csv (tidy), predictions.csv, and maps.h5 (mask, t maps, mask frequency) for figures."""
-    from neurogaze.data.contracts import write_metrics
-    from neurogaze.io import write_csv
-
-    out_dir = Path(out_dir)
-    write_metrics(out_dir / "metrics.csv", results.metrics)
-    write_csv(out_dir / "predictions.csv", results.predictions)
-    with atomic_path(out_dir / "maps.h5") as temp, h5py.File(temp, "w") as handle:
+def write_results(results: AdhdResults, cohort: CohortMaps, metrics, predictions, maps) -> None:
+    """The tidy metric table, the predictions, and ``maps`` (HDF5: learned mask, t maps, mask
+    frequency, permutation scores, brain mask and affine) for the figures."""
+    write_metrics(metrics, results.metrics)
+    write_csv(predictions, results.predictions)
+    with atomic_path(maps) as temp, h5py.File(temp, "w") as handle:
         handle.create_dataset("voxel_mask", data=results.voxel_mask)
         handle.create_dataset("mask_frequency", data=results.mask_frequency)
         handle.create_dataset("group_t", data=results.group_t)
@@ -631,43 +630,3 @@ def write_results(out_dir: str | os.PathLike, cohort: CohortMaps, results: AdhdR
         handle.create_dataset("brain_mask", data=cohort.mask)
         handle.create_dataset("affine", data=cohort.affine)
         handle.attrs["feature_names"] = ",".join(cohort.feature_names)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pipeline stages (the rules and the CLI call these)
-# ---------------------------------------------------------------------------------------------
-
-
-def _method_config(settings: dict) -> AdhdConfig:
-    options = {key: value for key, value in settings.items() if key not in ("enabled", "dataset", "test_subjects")}
-    return AdhdConfig.from_config(options)
-
-
-def run_cohort_maps(rest_dir, out_path, settings: dict, seed: int, cache_dir=None) -> None:
-    """Network maps of every subject of a loaded resting-state cohort (resumable through the cache)."""
-    from neurogaze.data.adhd200 import read_rest_cohort
-
-    table = read_rest_cohort(rest_dir)
-    test_list = settings.get("test_subjects")
-    cohort = compute_cohort_maps(
-        table["path"],
-        _method_config(settings),
-        phenotype=table.drop(columns="path"),
-        seed=seed,
-        test_subjects=read_subject_list(test_list) if test_list else None,
-        cache_dir=cache_dir,
-    )
-    write_cohort_maps(out_path, cohort)
-
-
-def run_evaluation(maps_path, out_dir, settings: dict, seed: int, dataset: str, ground_truth_path=None) -> None:
-    """Test-set, cross-validated and permuted-label scores; Dice against planted regions if known."""
-    import json
-
-    cohort = read_cohort_maps(maps_path)
-    results = evaluate(cohort, _method_config(settings), seed=seed, dataset=dataset)
-    if ground_truth_path:
-        truth = json.loads(Path(ground_truth_path).read_text())
-        planted = planted_voxel_mask(truth, cohort.maps.shape[2], source=ground_truth_path)
-        results.metrics = pd.concat([results.metrics, planted_dice_rows(results, planted, seed, dataset)])
-    write_results(out_dir, cohort, results)

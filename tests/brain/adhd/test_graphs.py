@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from neurogaze.brain import graphs
+from neurogaze.brain.adhd import graphs
 from neurogaze.errors import DataValidationError
 
 
@@ -18,7 +18,8 @@ def _reference_triangles(graph: nx.Graph) -> np.ndarray:
     return np.array([counts[i] for i in range(graph.number_of_nodes())])
 
 
-RANDOM_GRAPHS = [(n, p, seed) for n, p in [(30, 0.05), (60, 0.2), (120, 0.5), (300, 0.02), (200, 0.9)] for seed in (0, 1)]
+RANDOM_GRAPHS = [(n, p, seed) for n, p in [(30, 0.05), (60, 0.2), (120, 0.5), (300, 0.02), (200, 0.9)]
+                 for seed in (0, 1)]
 
 
 @pytest.mark.parametrize("n,p,seed", RANDOM_GRAPHS)
@@ -69,7 +70,8 @@ def test_asymmetric_or_looped_adjacency_is_rejected():
 def _series(n_timepoints=60, n_voxels=150, seed=0):
     rng = np.random.default_rng(seed)
     shared = rng.standard_normal((n_timepoints, 4))
-    return (rng.standard_normal((n_timepoints, n_voxels)) + shared @ rng.standard_normal((4, n_voxels))).astype(np.float32)
+    series = rng.standard_normal((n_timepoints, n_voxels)) + shared @ rng.standard_normal((4, n_voxels))
+    return series.astype(np.float32)
 
 
 def _dense_edges(series, absolute_value):

@@ -250,7 +250,8 @@ def _check_adjacency(adjacency) -> sp.csr_matrix:
     # The transpose through CSC comes back with sorted indices, so symmetry is array equality.
     transpose = adjacency.T.tocsr()
     transpose.sort_indices()
-    if not (np.array_equal(adjacency.indptr, transpose.indptr) and np.array_equal(adjacency.indices, transpose.indices)):
+    same_rows = np.array_equal(adjacency.indptr, transpose.indptr)
+    if not (same_rows and np.array_equal(adjacency.indices, transpose.indices)):
         raise DataValidationError(None, "adjacency", "a symmetric (undirected) matrix")
     if adjacency.diagonal().any():
         raise DataValidationError(None, "adjacency", "no self-loops")
@@ -399,8 +400,9 @@ _FORWARD_TRIANGLES = _compiled(_forward_triangles)
 def _pick(kernels, work: int):
     parallel = work >= _PARALLEL_MIN_WORK
     if parallel:
-        # numba starts one thread per CPU of the machine; a SLURM job may own only a few.
-        numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0)))))
+        # numba starts one thread per CPU of the machine; a SLURM job may own only a few. The
+        # job's own thread count (neurogaze.runlog.set_threads) is kept when it is lower.
+        numba.set_num_threads(max(1, min(numba.get_num_threads(), len(os.sched_getaffinity(0)))))
     return kernels[parallel]
 
 
