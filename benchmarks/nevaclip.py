@@ -69,12 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from neurogaze.backbones import build_backbone
-    from neurogaze.gaze.nevaclip import (
-        NevaClipConfig,
-        crop_geometry,
-        image_seed,
-        predict_scanpaths,
-    )
+    from neurogaze.gaze.nevaclip.search import NevaClipConfig, crop_geometry, image_seed, predict_scanpaths
     from neurogaze.runlog import resolve_device
 
     if args.threads:
@@ -88,7 +83,6 @@ def main() -> None:
     size = crop_geometry(backbone, 100, 100).size
     kernel, sigma = scaled_blur(size)
     config = NevaClipConfig(
-        backbone=args.backbone,
         n_fixations=args.n_fixations,
         opt_steps=args.opt_steps,
         n_starts=args.n_starts,

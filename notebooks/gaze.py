@@ -12,7 +12,8 @@
 
 # %% [markdown]
 # # Scanpaths: models and baselines against the human ceiling
-# Reads the gaze contracts and metric tables under `results/` (set `RESULTS` to change).
+# Reads the gaze contracts under `results/data/`, the metric tables under `results/gaze/` and the
+# predicted scanpaths (`results/gaze/<baseline>/`, `results/<model>/`); set `RESULTS` to change.
 
 # %%
 import os
@@ -28,7 +29,8 @@ RESULTS = Path(os.environ.get("RESULTS", "results"))
 DATASET = "osie"
 humans = read_fixations(RESULTS / "data" / "gaze" / DATASET / "fixations.parquet")
 stimuli = read_stimulus_set(RESULTS / "data" / "stimuli" / DATASET)
-tables = {path.parent.parent.name: read_metrics(path) for path in sorted(RESULTS.glob(f"*/{DATASET}/metrics.csv"))}
+tables = {path.parent.parent.name: read_metrics(path)
+          for path in sorted((RESULTS / "gaze").glob(f"*/{DATASET}/metrics.csv"))}
 sorted(tables)
 
 # %% [markdown]
@@ -45,7 +47,8 @@ plt.show()
 # %%
 predictions = {
     path.parent.parent.name: read_fixations(path)
-    for path in sorted(RESULTS.glob(f"*/{DATASET}/fixations.parquet"))
+    for path in sorted([*(RESULTS / "gaze").glob(f"*/{DATASET}/fixations.parquet"),
+                        *RESULTS.glob(f"*/{DATASET}/fixations.parquet")])
     if path.parent.parent.name != "data"
 }
 plot_scanpaths(stimuli, humans, predictions)

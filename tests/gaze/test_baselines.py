@@ -1,13 +1,19 @@
-"""Gaze baselines: centre bias, uniform, saliency sampling, and the human ceiling on OSIE."""
+"""Gaze baselines: centre bias, uniform, saliency sampling; the human ceiling beats them on OSIE."""
+
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from neurogaze.config import load_schema, schema_defaults
 from neurogaze.data.contracts import FIXATION_COLUMNS, validate_fixations
 from neurogaze.errors import DataValidationError
+from neurogaze.gaze import BASELINES
 from neurogaze.gaze import baselines as bl
 from neurogaze.metrics import gaze_evaluation as ge
+from neurogaze.metrics.saliency import centre_bias_map
+from neurogaze.stages import STAGES
 
 WIDTH, HEIGHT = 64, 48
 
@@ -30,29 +36,12 @@ def human_table(n_images=3, n_subjects=4, seed=0):
 SIZES = {f"img{i}": (WIDTH, HEIGHT) for i in range(3)}
 
 
-def test_centre_bias_map_is_an_anisotropic_gaussian_density():
-    density = bl.centre_bias_map(200, 100, sigma_x=0.1, sigma_y=0.3)
-    assert density.shape == (100, 200) and density.sum() == pytest.approx(1.0)
-    assert np.unravel_index(density.argmax(), density.shape) in {(49, 99), (49, 100), (50, 99), (50, 100)}
-    x = (np.arange(200) + 0.5) / 200
-    y = (np.arange(100) + 0.5) / 100
-    assert np.sqrt(np.sum(density.sum(0) * (x - 0.5) ** 2)) == pytest.approx(0.1, rel=1e-3)
-    profile = density.sum(1) / density.sum(1).max()  # truncated by the border, so compare shapes
-    np.testing.assert_allclose(profile, np.exp(-0.5 * ((y - 0.5) / 0.3) ** 2) / profile_peak(y, 0.3), rtol=1e-12)
-    with pytest.raises(DataValidationError, match="sigma"):
-        bl.centre_bias_map(10, 10, sigma_x=0)
-
-
-def profile_peak(y, sigma):
-    return np.exp(-0.5 * ((y - 0.5) / sigma) ** 2).max()
-
-
 def test_fit_centre_bias_recovers_moments():
     humans = human_table()
     fitted = bl.fit_centre_bias(humans, SIZES)
     assert fitted["centre_x"] == pytest.approx((humans["x"] / WIDTH).mean())
     assert fitted["sigma_y"] == pytest.approx((humans["y"] / HEIGHT).std(ddof=0))
-    assert bl.centre_bias_map(WIDTH, HEIGHT, **fitted).sum() == pytest.approx(1.0)
+    assert centre_bias_map(WIDTH, HEIGHT, **fitted).sum() == pytest.approx(1.0)
 
 
 def test_map_sampling_follows_the_map_and_is_seeded():
@@ -88,43 +77,54 @@ def test_uniform_and_centre_bias_scanpaths_cover_the_image_differently():
         bl.uniform_scanpath(WIDTH, HEIGHT, 3, rng, durations=[-1.0])
 
 
-@pytest.mark.parametrize("kind", bl.BASELINES)
+def sample_table(kind, humans, seed=7, **options):
+    if kind == "saliency_sampling":
+        maps = {stim: centre_bias_map(WIDTH, HEIGHT) for stim in SIZES}
+        return bl.saliency_sampling_fixations(humans, SIZES, maps, n_samples=3, seed=seed, **options)
+    return bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=seed, **options)
+
+
+@pytest.mark.parametrize("kind", [*BASELINES, "saliency_sampling"])
 def test_baseline_tables_follow_the_contract_and_the_seed(kind):
     humans = human_table()
-    maps = {stim: bl.centre_bias_map(WIDTH, HEIGHT) for stim in SIZES}
-    table = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=7, saliency_maps=maps)
+    table = sample_table(kind, humans)
     validate_fixations(table, "baseline", SIZES)
     assert table.groupby("stim_id")["subject"].nunique().tolist() == [3, 3, 3]
+    assert set(table["subject"]) == {f"{kind}_{sample}" for sample in range(3)}
     human_lengths = set(humans.groupby(["stim_id", "subject"]).size())
     assert set(table.groupby(["stim_id", "subject"]).size()) <= human_lengths
     assert set(table["duration_ms"]) <= set(humans["duration_ms"])
-    same = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=7, saliency_maps=maps)
-    pd.testing.assert_frame_equal(table, same)
-    other = bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=8, saliency_maps=maps)
+    pd.testing.assert_frame_equal(table, sample_table(kind, humans))
+    other = sample_table(kind, humans, seed=8)
     assert not np.allclose(table["x"].to_numpy()[:5], other["x"].to_numpy()[:5])
     # an image's samples do not depend on which other images are in the table
-    alone = bl.baseline_fixations(kind, humans[humans.stim_id == "img1"], SIZES, 3, 7, maps)
+    alone = sample_table(kind, humans[humans.stim_id == "img1"])
     pd.testing.assert_frame_equal(alone, table[table.stim_id == "img1"].reset_index(drop=True))
+
+
+def test_centre_bias_scanpaths_follow_the_given_bias():
+    humans = human_table()
+    corner = {"centre_x": 0.2, "centre_y": 0.8, "sigma_x": 0.05, "sigma_y": 0.05}
+    table = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=20, seed=0, centre_bias=corner)
+    # 20 x 3 scanpaths of 4-7 fixations: the means' SE is about 0.05 / sqrt(300) of the image
+    assert (table["x"] / WIDTH).mean() == pytest.approx(0.2, abs=0.02)
+    assert (table["y"] / HEIGHT).mean() == pytest.approx(0.8, abs=0.02)
 
 
 def test_baseline_bad_requests_are_named():
     humans = human_table()
     with pytest.raises(DataValidationError, match="kind"):
         bl.baseline_fixations("random_walk", humans, SIZES)
+    with pytest.raises(DataValidationError, match="kind"):
+        bl.baseline_fixations("saliency_sampling", humans, SIZES)  # not a pipeline baseline: it needs maps
     with pytest.raises(DataValidationError, match="saliency_maps"):
-        bl.baseline_fixations("saliency_sampling", humans, SIZES)
+        bl.saliency_sampling_fixations(humans, SIZES, None)
     with pytest.raises(DataValidationError, match="rows"):
         bl.baseline_fixations("uniform", humans.iloc[:0], SIZES)
     with pytest.raises(DataValidationError, match="stim_id"):
         bl.baseline_fixations("uniform", humans, {"img0": (WIDTH, HEIGHT)})
     with pytest.raises(DataValidationError, match="shape"):
-        bl.baseline_fixations("saliency_sampling", humans, SIZES, saliency_maps={s: np.ones((5, 5)) for s in SIZES})
-
-
-def test_human_consistency_is_reachable_from_baselines():
-    humans = human_table()
-    table = bl.human_consistency(humans, SIZES, scanpath_metrics=["dtw"], saliency_metrics=["nss"], progress=False)
-    assert set(table["metric"]) == {"dtw", "nss"} and set(table["method"]) == {"human_consistency"}
+        bl.saliency_sampling_fixations(humans, SIZES, {s: np.ones((5, 5)) for s in SIZES})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,10 +161,24 @@ def test_osie_human_ceiling_beats_centre_bias(real_data_dir):
     options = dict(scanpath_metrics=["scanmatch"], saliency_metrics=["nss"], sigma_px=24.0, progress=False)
     ceiling = ge.aggregate_metrics(ge.human_consistency(humans, sizes, **options))
     centre = bl.baseline_fixations("centre_bias", humans, sizes, n_samples=15, seed=0)
-    maps = {stim: bl.centre_bias_map(800, 600) for stim in sizes}
+    maps = {stim: centre_bias_map(800, 600) for stim in sizes}
     scores = ge.evaluate_scanpaths(centre, humans, sizes, "centre_bias", predicted_maps=maps, **options)
     baseline = ge.aggregate_metrics(scores)
     value = lambda table, metric: float(table.loc[table.metric == metric, "value"].iloc[0])  # noqa: E731
     # baseline seeds 0-5: NSS 3.08 above (the centre-bias map is fixed), ScanMatch 0.17-0.19 above (0.47)
     assert value(ceiling, "nss") > value(baseline, "nss") + 0.5
     assert value(ceiling, "scanmatch") > value(baseline, "scanmatch")
+
+
+def test_the_schema_offers_exactly_the_baselines():
+    kinds = load_schema()["properties"]["gaze_baselines"]["properties"]["kinds"]
+    assert tuple(kinds["items"]["enum"]) == BASELINES
+    assert tuple(kinds["default"]) == BASELINES
+    assert STAGES["gaze_baseline"].choices == {"baseline": BASELINES}
+
+
+def test_config_defaults_are_the_schemas():
+    defaults = schema_defaults("gaze_baselines")
+    workflow_keys = {"enabled", "kinds"}  # choose what is built; no stage reads them
+    assert asdict(bl.BaselineConfig()) == {key: value for key, value in defaults.items() if key not in workflow_keys}
+    assert set(defaults) - set(asdict(bl.BaselineConfig())) == workflow_keys

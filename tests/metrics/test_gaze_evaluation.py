@@ -1,9 +1,12 @@
 """Evaluation of predicted scanpaths/maps against all humans of an image, in the metrics contract."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from neurogaze.config import schema_defaults
 from neurogaze.data.contracts import FIXATION_COLUMNS, METRIC_COLUMNS, read_metrics, write_metrics
 from neurogaze.errors import DataValidationError
 from neurogaze.gaze import baselines as bl
@@ -77,7 +80,7 @@ def test_saliency_scores_use_all_humans_and_other_images_for_shuffled_auc():
     assert value(table, "img0", "sauc") == pytest.approx(sal.shuffled_auc(maps["img0"], fixations, others))
     density = sal.fixation_density(fixations, (HEIGHT, WIDTH), 3.0)
     assert value(table, "img0", "cc") == pytest.approx(sal.cc(maps["img0"], density))
-    baseline = bl.centre_bias_map(WIDTH, HEIGHT)
+    baseline = sal.centre_bias_map(WIDTH, HEIGHT)
     assert value(table, "img0", "ig") == pytest.approx(sal.information_gain(maps["img0"], fixations, baseline))
     assert not any(name.startswith("mm_") for name in table["metric"])
 
@@ -192,3 +195,38 @@ def test_shuffled_auc_per_image_matches_pysaliency(monkeypatch):
     expected = MapModel(caching=False).AUC_per_image(stimuli, fixations, nonfixations="shuffled")
     got = [value(table, stim, "sauc") for stim in stims]
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_config_defaults_are_the_schemas():
+    defaults = schema_defaults("gaze_evaluation")
+    workflow_keys = {"datasets", "human_consistency"}  # choose what is built; no stage reads them
+    config = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in asdict(ge.GazeEvaluationConfig()).items()}
+    assert config == {key: value for key, value in defaults.items() if key not in workflow_keys}
+    assert set(defaults) - set(config) == workflow_keys
+    assert list(ge.GazeEvaluationConfig().scanpath_metrics) == list(sp.SCANPATH_METRICS)
+    assert list(ge.GazeEvaluationConfig().saliency_metrics) == list(sal.SALIENCY_METRICS)
+
+
+def test_config_turns_degrees_into_each_datasets_pixels():
+    config = ge.GazeEvaluationConfig(sigma_deg=0.5, pixels_per_degree={"osie": 24.0}, default_pixels_per_degree=30.0)
+    assert config.sigma_px("osie") == 12.0 and config.sigma_px("mit1003") == 15.0
+    options = config.options("osie")
+    assert options["sigma_px"] == 12.0 and options["scanpath_metrics"] == list(sp.SCANPATH_METRICS)
+
+
+def test_no_metric_chosen_means_none_for_any_empty_sequence():
+    humans = human_table()
+    predicted = relabel(humans, "copy")
+    table = ge.evaluate_scanpaths(predicted, humans, SIZES, "m", scanpath_metrics=(), saliency_metrics=("nss",),
+                                  progress=False)
+    assert set(table["metric"]) == {"nss"}
+
+
+def test_scored_split_separates_the_split_and_names_an_empty_one():
+    humans = human_table()
+    index = pd.DataFrame({"stim_id": ["img0", "img1", "img2"], "split": ["test", "train", "test"]})
+    on_split, other = ge.scored_split(humans, index, "test")
+    assert set(on_split["stim_id"]) == {"img0", "img2"} and set(other["stim_id"]) == {"img1"}
+    with pytest.raises(DataValidationError, match="split"):
+        ge.scored_split(humans[humans.stim_id == "img1"], index, "test", "fixations.parquet")

@@ -197,3 +197,22 @@ def test_bad_inputs_are_named():
     with pytest.raises(DataValidationError, match="sigma_px"):
         sal.fixation_density(np.array([[0, 0]]), SHAPE, 0.0)
     assert np.isnan(sal.auc_judd(np.ones((1, 1)), np.array([[0, 0]])))  # no unfixated pixel
+
+
+def test_centre_bias_map_is_an_anisotropic_gaussian_density():
+    density = sal.centre_bias_map(200, 100, sigma_x=0.1, sigma_y=0.3)
+    assert density.shape == (100, 200) and density.sum() == pytest.approx(1.0)
+    assert np.unravel_index(density.argmax(), density.shape) in {(49, 99), (49, 100), (50, 99), (50, 100)}
+    x = (np.arange(200) + 0.5) / 200
+    y = (np.arange(100) + 0.5) / 100
+    assert np.sqrt(np.sum(density.sum(0) * (x - 0.5) ** 2)) == pytest.approx(0.1, rel=1e-3)
+    profile = density.sum(1) / density.sum(1).max()  # truncated by the border, so compare shapes
+    gaussian = np.exp(-0.5 * ((y - 0.5) / 0.3) ** 2)
+    np.testing.assert_allclose(profile, gaussian / gaussian.max(), rtol=1e-12)
+    with pytest.raises(DataValidationError, match="sigma"):
+        sal.centre_bias_map(10, 10, sigma_x=0)
+
+
+def test_uniform_map_is_flat_and_sums_to_one():
+    density = sal.uniform_map(6, 4)
+    assert density.shape == (4, 6) and np.all(density == density[0, 0]) and density.sum() == pytest.approx(1.0)

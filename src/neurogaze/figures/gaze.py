@@ -1,13 +1,16 @@
-"""Gaze figures: metric bars per method (human ceiling beside) and scanpaths drawn on images."""
+"""Gaze figures (rule ``gaze_plot``): metric bars per method (human ceiling beside) and
+scanpaths drawn on images."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 
-from neurogaze.data.contracts import StimulusSet
-from neurogaze.figures.style import PALETTE, neurogaze_style
+from neurogaze.data.contracts import StimulusSet, read_fixations, read_metrics, read_stimulus_set
+from neurogaze.figures.style import PALETTE, neurogaze_style, save_figure
 from neurogaze.metrics.gaze_evaluation import DATASET_UNIT
 
 
@@ -74,15 +77,14 @@ def _draw_scanpath(axis, path: pd.DataFrame, colour: str) -> None:
         axis.annotate(str(index), (px, py), color="white", fontsize=6, ha="center", va="center", zorder=4)
 
 
-def plot_gaze_files(metric_tables, prediction_files, fixations_path, stimuli_dir, metrics_out, scanpaths_out,
-                    dataset: str) -> None:
-    """The pipeline's gaze figures from the metric and fixation contract files."""
-    from pathlib import Path
+def plot(*, dataset: str, fixations, stimuli, tables: list[str], predictions: list[str], metrics_figure,
+         scanpaths_figure) -> None:
+    """The gaze figures of a dataset from its metric tables and predicted scanpaths.
 
-    from neurogaze.data.contracts import read_fixations, read_metrics, read_stimulus_set
-    from neurogaze.figures.style import save_figure
-
-    stimuli = read_stimulus_set(stimuli_dir)
-    save_figure(plot_gaze_metrics([read_metrics(path) for path in metric_tables], dataset), metrics_out)
-    predictions = {Path(path).parent.parent.name: read_fixations(path) for path in prediction_files}
-    save_figure(plot_scanpaths(stimuli, read_fixations(fixations_path), predictions), scanpaths_out)
+    Each file of ``predictions`` is ``.../<method>/<dataset>/fixations.parquet``: the method's
+    name is its folder's.
+    """
+    stimulus_set = read_stimulus_set(stimuli)
+    save_figure(plot_gaze_metrics([read_metrics(path) for path in tables], dataset), metrics_figure)
+    predicted = {Path(path).parent.parent.name: read_fixations(path) for path in predictions}
+    save_figure(plot_scanpaths(stimulus_set, read_fixations(fixations), predicted), scanpaths_figure)

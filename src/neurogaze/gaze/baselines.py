@@ -1,8 +1,9 @@
-"""Gaze baselines: centre bias, uniform random, saliency-map sampling, and the human ceiling.
+"""Gaze baselines: centre bias and uniform random scanpaths (the pipeline's ``BASELINES``), and
+scanpaths sampled from given saliency maps.
 
-Every sampler takes an explicit ``numpy.random.Generator``; ``baseline_fixations`` derives one
-per image from a master seed and the stimulus id, so the same seed gives the same table
-whatever order or subset of images is asked for.
+Every sampler takes an explicit ``numpy.random.Generator``; ``baseline_fixations`` (and
+``saliency_sampling_fixations``) derive one per image from a master seed and the stimulus id, so
+the same seed gives the same table whatever order or subset of images is asked for.
 
 Sampled scanpaths follow the fixation contract: x, y in image pixels, durations in ms drawn
 from the human durations of the same image (so duration metrics compare like with like),
@@ -13,14 +14,25 @@ fixations drawn from the human scanpath lengths of the image.
 from __future__ import annotations
 
 import zlib
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from neurogaze.data.contracts import FIXATION_COLUMNS, validate_fixations
 from neurogaze.errors import DataValidationError
-from neurogaze.metrics.saliency import check_map, to_density
+from neurogaze.gaze import BASELINES
+from neurogaze.metrics.saliency import centre_bias_map, check_map, to_density
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Config section ``gaze_baselines`` without the workflow's ``enabled`` and ``kinds``; the
+    defaults are the schema's."""
+
+    n_samples: int = 10  # scanpaths per image; lengths and durations come from the image's humans
+    centre_bias: str | dict[str, float] = "fit"  # "fit": fitted on fixations outside the scored split
 
 
 def image_rng(seed: int, stim_id: str, name: str = "") -> np.random.Generator:
@@ -29,22 +41,8 @@ def image_rng(seed: int, stim_id: str, name: str = "") -> np.random.Generator:
 
 
 # ---------------------------------------------------------------------------------------------
-# Maps
+# The centre bias (its map: ``neurogaze.metrics.saliency.centre_bias_map``)
 # ---------------------------------------------------------------------------------------------
-
-
-def centre_bias_map(
-    width: int, height: int, sigma_x: float = 0.2, sigma_y: float = 0.2, centre_x: float = 0.5, centre_y: float = 0.5
-) -> np.ndarray:
-    """Anisotropic Gaussian density over pixel centres; sigmas and centre are fractions of width/height."""
-    if not (sigma_x > 0 and sigma_y > 0):
-        raise DataValidationError(None, "sigma_x/sigma_y", "positive fractions of the image size", (sigma_x, sigma_y))
-    x = (np.arange(width) + 0.5) / width
-    y = (np.arange(height) + 0.5) / height
-    gx = np.exp(-0.5 * ((x - centre_x) / sigma_x) ** 2)
-    gy = np.exp(-0.5 * ((y - centre_y) / sigma_y) ** 2)
-    density = np.outer(gy, gx)
-    return density / density.sum()
 
 
 def fit_centre_bias(fixations: pd.DataFrame, image_sizes: dict[str, tuple[int, int]]) -> dict[str, float]:
@@ -112,7 +110,7 @@ def uniform_scanpath(width: int, height: int, n_fixations: int, rng: np.random.G
 
 
 def centre_bias_scanpath(width: int, height: int, n_fixations: int, rng: np.random.Generator, durations=250.0, **bias):
-    """Fixations drawn from ``centre_bias_map(width, height, **bias)``."""
+    """Fixations drawn from ``neurogaze.metrics.saliency.centre_bias_map(width, height, **bias)``."""
     return sample_scanpath_from_map(centre_bias_map(width, height, **bias), n_fixations, rng, durations)
 
 
@@ -120,50 +118,42 @@ def centre_bias_scanpath(width: int, height: int, n_fixations: int, rng: np.rand
 # Baseline tables in the fixation contract
 # ---------------------------------------------------------------------------------------------
 
-BASELINES = ("centre_bias", "uniform", "saliency_sampling")
-
-
 def baseline_fixations(
     kind: str,
     humans: pd.DataFrame,
     image_sizes: dict[str, tuple[int, int]],
     n_samples: int = 10,
     seed: int = 0,
-    saliency_maps: dict[str, np.ndarray] | None = None,
     centre_bias: dict[str, float] | None = None,
-    ior_sigma_px: float | None = None,
 ) -> pd.DataFrame:
-    """``n_samples`` baseline scanpaths per image of ``humans``, as a fixation-contract table.
-
-    ``kind`` is one of ``BASELINES``; "saliency_sampling" needs ``saliency_maps`` (stim_id ->
-    map of the image's size). ``subject`` is ``<kind>_<sample index>``.
-    """
+    """``n_samples`` scanpaths of baseline ``kind`` (one of ``BASELINES``) per image of ``humans``,
+    as a fixation-contract table; ``subject`` is ``<kind>_<sample index>``. ``centre_bias``:
+    the centre and sigmas of the centre-bias map (default: centred, sigma 0.2)."""
     if kind not in BASELINES:
         raise DataValidationError(None, "kind", f"one of {BASELINES}", kind)
-    if kind == "saliency_sampling" and saliency_maps is None:
+    bias = centre_bias or {}
+
+    def sampler(stim, width, height, n, rng, pool):
+        if kind == "uniform":
+            return uniform_scanpath(width, height, n, rng, pool)
+        return centre_bias_scanpath(width, height, n, rng, pool, **bias)
+
+    return _sampled_table(kind, sampler, humans, image_sizes, n_samples, seed)
+
+
+def saliency_sampling_fixations(
+    humans: pd.DataFrame,
+    image_sizes: dict[str, tuple[int, int]],
+    saliency_maps: dict[str, np.ndarray],
+    n_samples: int = 10,
+    seed: int = 0,
+    ior_sigma_px: float | None = None,
+) -> pd.DataFrame:
+    """``n_samples`` scanpaths per image drawn from its map in ``saliency_maps`` (stim_id -> map of
+    the image's height x width), with inhibition of return when ``ior_sigma_px`` is set
+    (:func:`sample_scanpath_from_map`); ``subject`` is ``saliency_sampling_<sample index>``."""
+    if saliency_maps is None:
         raise DataValidationError(None, "saliency_maps", "a map per image for saliency sampling", None)
-    humans = validate_fixations(humans, "human fixations", image_sizes)
-    if humans.empty:
-        raise DataValidationError("human fixations", "rows", "at least one human fixation to take lengths from")
-    sampler = _sampler(kind, saliency_maps, centre_bias or {}, ior_sigma_px)
-    frames = []
-    for (dataset, stim_id), image in humans.groupby(["dataset", "stim_id"], sort=True):
-        width, height = image_sizes[stim_id]
-        lengths = image.groupby(["subject", "trial"]).size().to_numpy()
-        pool = image["duration_ms"].to_numpy(float)
-        rng = image_rng(seed, stim_id, kind)
-        for sample in range(n_samples):
-            scanpath = sampler(stim_id, width, height, int(rng.choice(lengths)), rng, pool)
-            task, target = image["task"].iloc[0], image["target"].iloc[0]
-            frames.append(scanpath_frame(scanpath, dataset, stim_id, f"{kind}_{sample}", task, target))
-    return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
-
-
-def _sampler(kind, saliency_maps, centre_bias, ior_sigma_px) -> Callable:
-    if kind == "uniform":
-        return lambda stim, w, h, n, rng, pool: uniform_scanpath(w, h, n, rng, pool)
-    if kind == "centre_bias":
-        return lambda stim, w, h, n, rng, pool: centre_bias_scanpath(w, h, n, rng, pool, **centre_bias)
 
     def from_map(stim, w, h, n, rng, pool):
         if stim not in saliency_maps:
@@ -173,7 +163,26 @@ def _sampler(kind, saliency_maps, centre_bias, ior_sigma_px) -> Callable:
             raise DataValidationError(None, f"saliency_maps[{stim!r}]", f"shape {(h, w)}", smap.shape)
         return sample_scanpath_from_map(smap, n, rng, pool, ior_sigma_px=ior_sigma_px)
 
-    return from_map
+    return _sampled_table("saliency_sampling", from_map, humans, image_sizes, n_samples, seed)
+
+
+def _sampled_table(name: str, sampler: Callable, humans, image_sizes, n_samples: int, seed: int) -> pd.DataFrame:
+    """Per image (in order): its generator, then ``n_samples`` scanpaths of lengths drawn from the
+    image's human scanpath lengths and durations from its human durations."""
+    humans = validate_fixations(humans, "human fixations", image_sizes)
+    if humans.empty:
+        raise DataValidationError("human fixations", "rows", "at least one human fixation to take lengths from")
+    frames = []
+    for (dataset, stim_id), image in humans.groupby(["dataset", "stim_id"], sort=True):
+        width, height = image_sizes[stim_id]
+        lengths = image.groupby(["subject", "trial"]).size().to_numpy()
+        pool = image["duration_ms"].to_numpy(float)
+        rng = image_rng(seed, stim_id, name)
+        for sample in range(n_samples):
+            scanpath = sampler(stim_id, width, height, int(rng.choice(lengths)), rng, pool)
+            task, target = image["task"].iloc[0], image["target"].iloc[0]
+            frames.append(scanpath_frame(scanpath, dataset, stim_id, f"{name}_{sample}", task, target))
+    return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
 
 
 def scanpath_frame(scanpath: np.ndarray, dataset, stim_id, subject, task="free_viewing", target=None, trial=0):
@@ -196,11 +205,3 @@ def scanpath_frame(scanpath: np.ndarray, dataset, stim_id, subject, task="free_v
             "target": target,
         }
     )
-
-
-def human_consistency(humans: pd.DataFrame, image_sizes: dict[str, tuple[int, int]], **options) -> pd.DataFrame:
-    """The leave-one-subject-out ceiling: see ``neurogaze.metrics.gaze_evaluation.human_consistency``."""
-    # Imported here because gaze_evaluation imports this module for its centre-bias baseline.
-    from neurogaze.metrics.gaze_evaluation import human_consistency as evaluate_ceiling
-
-    return evaluate_ceiling(humans, image_sizes, **options)

@@ -15,6 +15,10 @@ one of humans, one of predictions (``subject`` = model name or sample index). Fo
 The result is a tidy table in the metrics contract (method, dataset, unit = stim_id, metric,
 split, seed, value) for ``contracts.write_metrics``; ``aggregate_metrics`` averages it per
 dataset. ``human_consistency`` computes the leave-one-subject-out ceiling the same way.
+:class:`GazeEvaluationConfig` holds the settings of config section ``gaze_evaluation``.
+
+This module scores fixation tables and maps only: it imports no model and no baseline (the
+centre-bias map of information gain is ``neurogaze.metrics.saliency.centre_bias_map``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,7 +34,6 @@ from tqdm.auto import tqdm
 
 from neurogaze.data.contracts import METRIC_COLUMNS, validate_fixations
 from neurogaze.errors import DataValidationError
-from neurogaze.gaze.baselines import centre_bias_map
 from neurogaze.metrics import saliency as sal
 from neurogaze.metrics import scanpath as scp
 
@@ -37,6 +41,41 @@ logger = logging.getLogger(__name__)
 
 DATASET_UNIT = "dataset_mean"
 IG_BASELINES = ("centre_bias", "uniform")
+
+
+@dataclass(frozen=True)
+class GazeEvaluationConfig:
+    """How predicted scanpaths are scored: config section ``gaze_evaluation`` without the
+    workflow's own keys (``datasets``, ``human_consistency``). The defaults are the schema's."""
+
+    split: str = "test"
+    sigma_deg: float = 1.0
+    pixels_per_degree: dict[str, float] = field(default_factory=dict)
+    default_pixels_per_degree: float = 24.0
+    ig_baseline: str = "centre_bias"
+    centre_bias: str | dict[str, float] = "fit"  # "fit": fitted on fixations outside the scored split
+    scanpath_metrics: tuple[str, ...] = (
+        "multimatch", "scanmatch", "sequence_score", "string_edit_distance", "dtw", "time_delay_embedding"
+    )
+    saliency_metrics: tuple[str, ...] = ("auc_judd", "sauc", "nss", "cc", "kld", "sim", "ig")
+    metric_params: dict[str, dict] = field(default_factory=dict)
+
+    def sigma_px(self, dataset: str) -> float:
+        """``sigma_deg`` in pixels of ``dataset`` (its ``pixels_per_degree``, else the default)."""
+        pixels_per_degree = self.pixels_per_degree.get(dataset, self.default_pixels_per_degree)
+        return float(self.sigma_deg) * float(pixels_per_degree)
+
+    def options(self, dataset: str) -> dict:
+        """Keyword arguments of :func:`evaluate_scanpaths` and :func:`human_consistency` (the centre
+        bias aside, which the caller resolves)."""
+        return {
+            "scanpath_metrics": list(self.scanpath_metrics),
+            "saliency_metrics": list(self.saliency_metrics),
+            "metric_params": dict(self.metric_params),
+            "sigma_px": self.sigma_px(dataset),
+            "ig_baseline": self.ig_baseline,
+            "split": self.split,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,6 +90,17 @@ def scanpaths_of(table: pd.DataFrame) -> dict[str, list[tuple[str, np.ndarray]]]
     for (stim_id, subject, _), rows in ordered.groupby(["stim_id", "subject", "trial"], sort=False):
         grouped[stim_id].append((subject, rows[["x", "y", "duration_ms"]].to_numpy(float)))
     return dict(grouped)
+
+
+def scored_split(humans: pd.DataFrame, index: pd.DataFrame, split: str,
+                 source=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(human fixations on the images of ``split`` in the stimulus ``index``, those on the other
+    images): what is predicted and scored, and what a centre bias is fitted on."""
+    scored_ids = set(index.loc[index["split"] == split, "stim_id"])
+    if not scored_ids & set(humans["stim_id"]):
+        raise DataValidationError(source, "split", f"human fixations on at least one '{split}' image", "none")
+    on_split = humans["stim_id"].isin(scored_ids)
+    return humans[on_split], humans[~on_split]
 
 
 class _OtherImageFixations:
@@ -99,8 +149,8 @@ def _nanmean(values) -> float:
 
 def _baseline_map(kind: str, width: int, height: int, centre_bias: dict | None) -> np.ndarray:
     if kind == "uniform":
-        return np.full((height, width), 1.0 / (width * height))
-    return centre_bias_map(width, height, **(centre_bias or {}))
+        return sal.uniform_map(width, height)
+    return sal.centre_bias_map(width, height, **(centre_bias or {}))
 
 
 def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px) -> np.ndarray:
@@ -150,6 +200,7 @@ def evaluate_scanpaths(
     ``metric_params`` maps a scanpath-metric name to keyword arguments (e.g. ScanMatch's grid).
     Only images present in the predictions (or maps) are scored.
     """
+    scanpath_metrics, saliency_metrics = _chosen(scanpath_metrics), _chosen(saliency_metrics)
     _check_options(scanpath_metrics, saliency_metrics, ig_baseline)
     humans = validate_fixations(humans, "human fixations", image_sizes)
     if predicted is None and predicted_maps is None:
@@ -217,6 +268,7 @@ def human_consistency(
     against, so those three ceilings are conservative. The image's value is the mean over
     subjects. Images with fewer than two subjects are skipped.
     """
+    scanpath_metrics, saliency_metrics = _chosen(scanpath_metrics), _chosen(saliency_metrics)
     _check_options(scanpath_metrics, saliency_metrics, ig_baseline)
     humans = validate_fixations(humans, "human fixations", image_sizes)
     human_paths = scanpaths_of(humans)
@@ -271,15 +323,20 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
 
+def _chosen(names) -> list[str] | None:
+    """None (every metric) or the chosen names as a list, so that an empty tuple means none too."""
+    return None if names is None else list(names)
+
+
 def _check_options(scanpath_metrics, saliency_metrics, ig_baseline) -> None:
     """Fail on a misspelt option before any image is scored."""
-    for field, chosen, registry in (
+    for option, chosen, registry in (
         ("scanpath_metrics", scanpath_metrics, scp.SCANPATH_METRICS),
         ("saliency_metrics", saliency_metrics, sal.SALIENCY_METRICS),
     ):
         unknown = [name for name in chosen or [] if name not in registry]
         if unknown:
-            raise DataValidationError(None, field, f"names from {sorted(registry)}", unknown)
+            raise DataValidationError(None, option, f"names from {sorted(registry)}", unknown)
     _check_choice(ig_baseline, IG_BASELINES, "ig_baseline")
 
 

@@ -25,8 +25,8 @@ pysaliency). Conventions, each checked against pysaliency in the tests:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -117,8 +117,26 @@ def fixation_density(fixations, shape: tuple[int, int], sigma_px: float) -> np.n
     return to_density(kernels(fixations[:, 1], height).T @ kernels(fixations[:, 0], width))
 
 
-def degrees_to_pixels(degrees: float, pixels_per_degree: float) -> float:
-    return float(degrees) * float(pixels_per_degree)
+def centre_bias_map(
+    width: int, height: int, sigma_x: float = 0.2, sigma_y: float = 0.2, centre_x: float = 0.5, centre_y: float = 0.5
+) -> np.ndarray:
+    """Anisotropic Gaussian density over pixel centres; sigmas and centre are fractions of width/height.
+
+    The usual baseline map of information gain (and the density the centre-bias baseline samples).
+    """
+    if not (sigma_x > 0 and sigma_y > 0):
+        raise DataValidationError(None, "sigma_x/sigma_y", "positive fractions of the image size", (sigma_x, sigma_y))
+    x = (np.arange(width) + 0.5) / width
+    y = (np.arange(height) + 0.5) / height
+    gx = np.exp(-0.5 * ((x - centre_x) / sigma_x) ** 2)
+    gy = np.exp(-0.5 * ((y - centre_y) / sigma_y) ** 2)
+    density = np.outer(gy, gx)
+    return density / density.sum()
+
+
+def uniform_map(width: int, height: int) -> np.ndarray:
+    """The uniform density over the image's pixels."""
+    return np.full((height, width), 1.0 / (width * height))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +258,7 @@ class SaliencyTarget:
     density: np.ndarray | None = None
 
     @classmethod
-    def from_fixations(cls, fixations, shape, sigma_px, nonfixations=None, baseline=None) -> "SaliencyTarget":
+    def from_fixations(cls, fixations, shape, sigma_px, nonfixations=None, baseline=None) -> SaliencyTarget:
         return cls(check_fixations(fixations, shape), tuple(shape), sigma_px, nonfixations, baseline)
 
     def empirical_density(self) -> np.ndarray:

@@ -1,3 +1,6 @@
+"""The experiments: RT slopes, the asymmetry index, the human file, the tables and metrics, running
+the six experiments, and the object-array (Kreiman) comparison."""
+
 import json
 
 import numpy as np
@@ -12,8 +15,15 @@ from neurogaze.figures.search_asymmetry import (
     plot_rt_vs_set_size,
 )
 from neurogaze.figures.style import save_figure
-from neurogaze.gaze.eccnet import SearchResult
-from neurogaze.gaze.search_asymmetry import (
+from neurogaze.gaze.search_asymmetry.eccnet import (
+    BackboneTrainingConfig,
+    EccNetConfig,
+    EccNetSearcher,
+    SearchResult,
+    build_eccnet,
+    ensure_backbone,
+)
+from neurogaze.gaze.search_asymmetry.experiments import (
     asymmetry_index,
     asymmetry_table,
     condition_table,
@@ -24,8 +34,9 @@ from neurogaze.gaze.search_asymmetry import (
     metric_rows,
     rt_slope,
     run_experiments,
+    run_kreiman,
 )
-from neurogaze.gaze.search_stimuli import EXPERIMENTS
+from neurogaze.gaze.search_asymmetry.stimuli import EXPERIMENTS
 
 
 def test_asymmetry_index_hand_values():
@@ -138,7 +149,8 @@ def test_run_experiments_covers_every_condition_and_set_size():
     assert set(trials["condition"]) == {"cross", "non_cross", "homo_t0", "homo_t20"}
     assert (trials["n_fixations"] == trials["target_index"] + 1).all()
     again = run_experiments(_InOrderSearcher(), ["intersection"], n_per_set_size=2, progress=False)
-    pd.testing.assert_frame_equal(again, trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True))
+    first = trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, first)
 
 
 def _write_human_json(path, experiments):
@@ -177,7 +189,8 @@ def test_metrics_and_figures_from_a_small_run(tmp_path):
     back = read_metrics(tmp_path / "metrics.csv")
     overall = back[(back["unit"] == "all") & (back["metric"] == "model_asymmetry_index")]["value"].iloc[0]
     assert overall == pytest.approx(asymmetry["model_asymmetry_index"].mean())
-    curve = pd.DataFrame({"k": [1, 2, 3], "model": [0.3, 0.6, 1.0], "human": [0.6, 0.9, 1.0], "chance": [1 / 3, 2 / 3, 1]})
+    curve = pd.DataFrame({"k": [1, 2, 3], "model": [0.3, 0.6, 1.0], "human": [0.6, 0.9, 1.0],
+                          "chance": [1 / 3, 2 / 3, 1]})
     for name, figure in (("rt.png", plot_rt_vs_set_size(conditions, asymmetry)),
                          ("index.png", plot_asymmetry_scatter(asymmetry)), ("curve.png", plot_cumulative_found(curve))):
         save_figure(figure, tmp_path / name)
@@ -230,14 +243,6 @@ def test_kreiman_human_cumulative_curve(real_data_dir):
 def test_six_experiments_end_to_end_with_a_backbone_trained_once(tmp_path, real_data_dir):
     """Trains a tiny backbone (cached), runs all six experiments once per set size, and checks
     the tables are complete and the run is reproducible. Several minutes on 2 busy cores."""
-    from neurogaze.gaze.eccnet import (
-        BackboneTrainingConfig,
-        EccNetConfig,
-        EccNetSearcher,
-        build_eccnet,
-        ensure_backbone,
-    )
-
     config = EccNetConfig(widths=(4, 8, 8, 16, 16))
     training = BackboneTrainingConfig(steps=20, batch_size=8, crop=32)
     checkpoint = ensure_backbone(tmp_path / "backbone.pt", config, training, progress=False)
@@ -251,15 +256,14 @@ def test_six_experiments_end_to_end_with_a_backbone_trained_once(tmp_path, real_
     table = asymmetry_table(condition_table(trials, human))
     assert len(table) == 6 and table["model_asymmetry_index"].between(-1, 1).all()
     again = run_experiments(searcher, ["intersection"], n_per_set_size=1, progress=False)
-    pd.testing.assert_frame_equal(again, trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True))
+    first = trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, first)
 
 
 @pytest.mark.realdata
 def test_kreiman_model_curve_against_the_human_curve(real_data_dir):
     """The model side of the object-array comparison on real trials: a searcher that visits the
     items in ring order finds the target at its position, so its curve is known exactly."""
-    from neurogaze.gaze.search_asymmetry import run_kreiman
-
     root = real_data_dir / "kreiman_objarray"
     if not root.is_dir():
         pytest.skip(f"{root} absent")

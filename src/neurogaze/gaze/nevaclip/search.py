@@ -1,7 +1,7 @@
 """NevaClip (Zanca et al. 2023): zero-shot scanpaths from CLIP and a differentiable fovea.
 
 Each next fixation is the position of a Gaussian fovea (on a blurred copy of the image, with
-a memory of past fixations; ``neurogaze.gaze.foveation``) that maximises the cosine between the
+a memory of past fixations; ``neurogaze.gaze.nevaclip.foveation``) that maximises the cosine between the
 CLIP embedding of the foveated image and the CLIP embedding of a caption or task prompt. The
 position is found by sign-gradient descent on ``1 - cos``.
 
@@ -39,7 +39,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +47,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from neurogaze.data.contracts import FIXATION_COLUMNS, StimulusSet, write_fixations
+from neurogaze.data.contracts import FIXATION_COLUMNS, StimulusSet
 from neurogaze.errors import ConfigError, DataValidationError
-from neurogaze.gaze.foveation import foveate, gaussian_blur, update_memory
+from neurogaze.gaze.nevaclip.foveation import foveate, gaussian_blur, update_memory
 from neurogaze.io import atomic_path, safe_file_name
 from neurogaze.runlog import derive_seed
 
@@ -62,9 +62,11 @@ Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class NevaClipConfig:
-    """NevaClip settings; the defaults are the paper's (Zanca et al. 2023, reference ``main.py``)."""
+    """NevaClip settings (config section ``nevaclip`` without the workflow's ``enabled`` and
+    ``datasets`` and the ``backbone``, which the stage builds); the defaults are the paper's
+    (Zanca et al. 2023, reference ``main.py``) and the schema's. ``seed`` seeds each scanpath's
+    search together with the stimulus id, as given (it is not derived from the master seed)."""
 
-    backbone: str = "RN50-openai"
     n_fixations: int = 10
     opt_steps: int = 20
     step_size: float = 0.1
@@ -97,15 +99,6 @@ class NevaClipConfig:
             raise ConfigError(None, "nevaclip.duration_ms", f"a non-negative duration, got {self.duration_ms}")
         if "{target}" not in self.target_prompt:
             raise ConfigError(None, "nevaclip.target_prompt", "a template containing '{target}'")
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> NevaClipConfig:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(None, f"nevaclip.{unknown[0]}", f"unknown key (allowed: {sorted(known)})")
-        return cls(**values)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -184,7 +177,8 @@ def crop_geometry(backbone, width: int, height: int) -> CropGeometry:
         new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
     crop_h, crop_w = crop.size
     if crop_h != crop_w or crop_w > new_w or crop_h > new_h:
-        raise ConfigError(None, f"backbones.{backbone.name}", f"a square centre crop inside the resized image, got {crop.size}")
+        raise ConfigError(None, f"backbones.{backbone.name}",
+                          f"a square centre crop inside the resized image, got {crop.size}")
     left = round((new_w - crop_w) / 2.0)
     top = round((new_h - crop_h) / 2.0)
     return CropGeometry(int(width), int(height), (new_w, new_h), left, top, int(crop_w))
@@ -205,7 +199,8 @@ def model_input(backbone, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, l
         geometry = crop_geometry(backbone, array.shape[1], array.shape[0])
         out = crop(resize(tensor.unsqueeze(0))).clamp(0.0, 1.0)
         if tuple(out.shape[-2:]) != (geometry.size, geometry.size):
-            raise ConfigError(None, f"backbones.{backbone.name}", f"a {geometry.size} px model input, got {tuple(out.shape)}")
+            raise ConfigError(None, f"backbones.{backbone.name}",
+                              f"a {geometry.size} px model input, got {tuple(out.shape)}")
         pixels.append(out[0])
         geometries.append(geometry)
     return torch.stack(pixels), geometries
@@ -379,7 +374,8 @@ def scanpath_requests(
     if isinstance(captions, pd.DataFrame):
         needed = {"stim_id", "subject", "trial", "caption"}
         if not needed <= set(captions.columns):
-            raise DataValidationError(None, "captions", f"a table with columns {sorted(needed)}", sorted(captions.columns))
+            raise DataValidationError(None, "captions", f"a table with columns {sorted(needed)}",
+                                      sorted(captions.columns))
         chosen = captions[captions["stim_id"].isin(set(stim_ids))].sort_values(["stim_id", "subject", "trial"])
         rows = [
             {
@@ -409,7 +405,8 @@ def scanpath_requests(
     return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
 
 
-def scanpath_table(requests: pd.DataFrame, paths: Sequence[np.ndarray], dataset: str, config: NevaClipConfig) -> pd.DataFrame:
+def scanpath_table(requests: pd.DataFrame, paths: Sequence[np.ndarray], dataset: str,
+                   config: NevaClipConfig) -> pd.DataFrame:
     """Predicted scanpaths (one per request row) as a fixation-contract table.
 
     Durations are the constant ``config.duration_ms`` (NevaClip does not model them); onsets
@@ -465,7 +462,8 @@ def nevaclip_fixations(
     stim_ids = list(stim_ids) if stim_ids is not None else list(stimuli.stim_ids)
     missing = sorted(set(stim_ids) - set(stimuli.stim_ids))
     if missing:
-        raise DataValidationError(stimuli.root / "index.parquet", "stim_id", "ids present in the stimulus index", missing[:5])
+        raise DataValidationError(stimuli.root / "index.parquet", "stim_id", "ids present in the stimulus index",
+                                  missing[:5])
     requests = scanpath_requests(stim_ids, config, humans, captions, model_name)
     cache = _ScanpathCache(resume_dir, backbone, config) if resume_dir is not None else None
     paths: dict[int, np.ndarray] = {}
@@ -528,13 +526,6 @@ class _ScanpathCache:
             np.save(handle, np.asarray(path, dtype=np.float64))
 
 
-def write_predicted_fixations(
-    path: str | os.PathLike, table: pd.DataFrame, image_sizes: dict[str, tuple[int, int]] | None = None
-) -> None:
-    """Validate (fixations inside their images) and write the predicted scanpaths atomically."""
-    write_fixations(path, table, image_sizes)
-
-
 __all__ = [
     "CropGeometry",
     "NevaClipConfig",
@@ -549,5 +540,4 @@ __all__ = [
     "scanpath_requests",
     "scanpath_table",
     "search_scanpaths",
-    "write_predicted_fixations",
 ]

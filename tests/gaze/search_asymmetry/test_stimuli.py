@@ -1,8 +1,10 @@
+"""The procedural displays of the six experiments."""
+
 import numpy as np
 import pytest
 
 from neurogaze.errors import DataValidationError
-from neurogaze.gaze.search_stimuli import EXPERIMENTS, generate_condition, make_display
+from neurogaze.gaze.search_asymmetry.stimuli import EXPERIMENTS, generate_condition, make_display
 
 CASES = [(e, c.key) for e, spec in EXPERIMENTS.items() for c in spec.conditions]
 

@@ -1,38 +1,31 @@
-"""NevaClip: foveation, the sign-gradient search on a toy objective with a known optimum,
-the mapping back through the backbone's crop, batching, determinism, the fixation table, and
-OSIE scored with every metric beside the baselines and the human ceiling."""
+"""NevaClip's search: the sign-gradient search on a toy objective with a known optimum, the
+mapping back through the backbone's crop, batching, determinism, the fixation table, and OSIE
+scored with every metric beside the baselines and the human ceiling."""
 
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.ndimage
 import torch
 
-from neurogaze.backbones import build_backbone
-from neurogaze.data.contracts import FIXATION_COLUMNS, StimulusSet, read_fixations
+from neurogaze.config import from_section, schema_defaults
+from neurogaze.data.contracts import FIXATION_COLUMNS, StimulusSet, read_fixations, write_fixations
+from neurogaze.data.gaze.osie import load_osie
+from neurogaze.data.synthetic.gaze import SyntheticOsieConfig, generate_osie_like
 from neurogaze.errors import ConfigError, DataValidationError
-from neurogaze.gaze import nevaclip as nc
-from neurogaze.gaze.foveation import fovea_mask, foveate, gaussian_blur, update_memory
+from neurogaze.gaze import baselines as bl
+from neurogaze.gaze.nevaclip import search as nc
+from neurogaze.gaze.nevaclip.foveation import foveate, gaussian_blur
+from neurogaze.metrics import gaze_evaluation as ge
+from neurogaze.metrics.saliency import SALIENCY_METRICS
 
 SIZE = 32
 # Scaled to the demo backbone's 32 px input as the paper's 41 / 10 are to 224 px.
 SMALL = {"blur_kernel": 7, "blur_sigma": 1.5}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine run many times faster on one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def demo_clip():
-    return build_backbone("demo-clip")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def grid_coordinate(pixel: int) -> float:
@@ -60,45 +53,6 @@ def detail_objective(pixels: torch.Tensor, config: nc.NevaClipConfig):
 
 def toy_search(pixels, config, seeds):
     return nc.search_scanpaths(detail_objective(pixels, config), pixels, config, nc.image_generators(seeds))
-
-
-# --------------------------------------------------------------------------------------------
-# Foveation
-# --------------------------------------------------------------------------------------------
-
-
-def test_gaussian_blur_matches_scipy():
-    image = torch.rand(2, 3, 20, 24, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    ours = gaussian_blur(image, 7, 1.5).numpy()
-    # torch "reflect" padding is scipy's "mirror"; radius 3 = int(truncate * sigma + 0.5) with truncate 2
-    theirs = scipy.ndimage.gaussian_filter(image.numpy(), sigma=(0, 0, 1.5, 1.5), mode="mirror", truncate=2.0)
-    np.testing.assert_allclose(ours, theirs, atol=1e-12)
-
-
-def test_fovea_is_exp_of_minus_squared_distance_over_sigma_in_normalised_units():
-    position = torch.tensor([[0.5, -0.25]])
-    mask = fovea_mask(position, SIZE, sigma=0.2)[0, 0].numpy()
-    grid = np.linspace(-1, 1, SIZE)
-    expected = np.exp(-((grid[None, :] - 0.5) ** 2 + (grid[:, None] + 0.25) ** 2) / 0.2)
-    np.testing.assert_allclose(mask, expected, rtol=1e-5)  # rows are y, columns are x
-
-
-def test_foveate_is_sharp_at_the_fovea_and_in_memory_and_blurred_far_away():
-    sharp = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-    blurred = gaussian_blur(sharp, 7, 1.5)
-    position = torch.tensor([[-1.0, -1.0]])  # the top-left pixel centre
-    out = foveate(sharp, blurred, torch.zeros(1, 1, SIZE, SIZE), position, sigma=0.01)
-    assert torch.allclose(out[..., 0, 0], sharp[..., 0, 0])
-    assert torch.allclose(out[..., -1, -1], blurred[..., -1, -1])
-    remembered = foveate(sharp, blurred, torch.ones(1, 1, SIZE, SIZE), position, sigma=0.01)
-    assert torch.allclose(remembered, sharp)
-
-
-def test_memory_forgets_by_the_factor():
-    memory = torch.ones(1, 1, SIZE, SIZE)
-    far = torch.tensor([[50.0, 50.0]])  # a fovea that adds nothing inside the image
-    assert torch.allclose(update_memory(memory, far, 0.2, forgetting=0.5), 0.5 * memory)
-    assert torch.allclose(update_memory(memory, far, 0.2, forgetting=0.0), torch.zeros_like(memory))
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,14 +132,14 @@ def test_jitter_instead_of_restart_stays_near_the_previous_position():
 
 
 @pytest.mark.parametrize("width,height", [(80, 60), (45, 70), (32, 32), (800, 600)])
-def test_crop_mapping_matches_torchvision_resize_and_crop(demo_clip, width, height):
+def test_crop_mapping_matches_torchvision_resize_and_crop(demo_backbone, width, height):
     """A ramp whose value is the x (or y) pixel coordinate: after the backbone's own resize and
     centre crop, each model-input pixel holds the original coordinate of its centre."""
-    geometry = nc.crop_geometry(demo_clip, width, height)
+    geometry = nc.crop_geometry(demo_backbone, width, height)
     x = np.broadcast_to((np.arange(width) + 0.5) / width, (height, width))
     y = np.broadcast_to(((np.arange(height) + 0.5) / height)[:, None], (height, width))
     ramps = torch.from_numpy(np.stack([x, y, np.zeros_like(x)])).float().unsqueeze(0)
-    resize, crop = nc._geometric_steps(demo_clip)
+    resize, crop = nc._geometric_steps(demo_backbone)
     out = crop(resize(ramps))[0].numpy().astype(float)
     assert out.shape[-2:] == (geometry.size, geometry.size)
     grid = np.linspace(-1, 1, geometry.size)
@@ -202,18 +156,18 @@ def test_crop_mapping_matches_torchvision_resize_and_crop(demo_clip, width, heig
     np.testing.assert_allclose(geometry.to_normalised(mapped), np.stack(np.meshgrid(grid, grid), axis=-1), atol=1e-12)
 
 
-def test_landscape_crop_offsets_are_torchvisions(demo_clip):
-    geometry = nc.crop_geometry(demo_clip, 800, 600)
+def test_landscape_crop_offsets_are_torchvisions(demo_backbone):
+    geometry = nc.crop_geometry(demo_backbone, 800, 600)
     assert geometry.resized == (42, 32) and (geometry.left, geometry.top) == (5, 0)
     # the model input's first pixel centre is resized-image x = 5.5
     np.testing.assert_allclose(geometry.to_image(np.array([-1.0, -1.0])), [5.5 * 800 / 42, 0.5 * 600 / 32])
 
 
-def test_model_input_refuses_bad_images(demo_clip):
+def test_model_input_refuses_bad_images(demo_backbone):
     with pytest.raises(DataValidationError, match="uint8"):
-        nc.model_input(demo_clip, [np.zeros((10, 10, 3), dtype=np.float32)])
+        nc.model_input(demo_backbone, [np.zeros((10, 10, 3), dtype=np.float32)])
     with pytest.raises(DataValidationError, match="H, W, 3"):
-        nc.model_input(demo_clip, [np.zeros((10, 10), dtype=np.uint8)])
+        nc.model_input(demo_backbone, [np.zeros((10, 10), dtype=np.uint8)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,12 +181,12 @@ def random_images(n, seed=0):
             for _ in range(n)]
 
 
-def test_clip_scanpaths_batched_equal_one_at_a_time_and_lie_in_the_image(demo_clip):
+def test_clip_scanpaths_batched_equal_one_at_a_time_and_lie_in_the_image(demo_backbone):
     config = nc.NevaClipConfig(n_fixations=3, opt_steps=4, n_starts=2, **SMALL)
     images = random_images(3)
     prompts = ["a photo", "a red ball", "a dog"]
-    batched, loss = nc.predict_scanpaths(demo_clip, images, prompts, [1, 2, 3], config, batch_size=3)
-    single, single_loss = nc.predict_scanpaths(demo_clip, images, prompts, [1, 2, 3], config, batch_size=1)
+    batched, loss = nc.predict_scanpaths(demo_backbone, images, prompts, [1, 2, 3], config, batch_size=3)
+    single, single_loss = nc.predict_scanpaths(demo_backbone, images, prompts, [1, 2, 3], config, batch_size=1)
     for image, a, b in zip(images, batched, single):
         np.testing.assert_allclose(a, b, atol=1e-6)
         assert a.shape == (3, 2)
@@ -241,24 +195,24 @@ def test_clip_scanpaths_batched_equal_one_at_a_time_and_lie_in_the_image(demo_cl
     assert ((loss >= 0) & (loss <= 2)).all()  # 1 - cosine
 
 
-def test_clip_objective_is_one_minus_cosine(demo_clip):
-    pixels, _ = nc.model_input(demo_clip, random_images(2, seed=3))
-    texts = torch.as_tensor(demo_clip.encode_texts(["a cat", "a tree"]))
-    loss = nc.clip_objective(demo_clip, texts)(pixels, torch.tensor([0, 1]))
-    images = torch.as_tensor(demo_clip.encode_pixels(pixels))
+def test_clip_objective_is_one_minus_cosine(demo_backbone):
+    pixels, _ = nc.model_input(demo_backbone, random_images(2, seed=3))
+    texts = torch.as_tensor(demo_backbone.encode_texts(["a cat", "a tree"]))
+    loss = nc.clip_objective(demo_backbone, texts)(pixels, torch.tensor([0, 1]))
+    images = torch.as_tensor(demo_backbone.encode_pixels(pixels))
     expected = 1 - torch.nn.functional.cosine_similarity(images, texts, dim=-1)
     assert torch.allclose(loss.detach(), expected, atol=1e-5)
 
 
-def test_mismatched_inputs_are_refused(demo_clip):
+def test_mismatched_inputs_are_refused(demo_backbone):
     with pytest.raises(DataValidationError, match="equal length"):
-        nc.predict_scanpaths(demo_clip, random_images(2), ["a"], [0, 1], nc.NevaClipConfig(**SMALL))
+        nc.predict_scanpaths(demo_backbone, random_images(2), ["a"], [0, 1], nc.NevaClipConfig(**SMALL))
 
 
-def test_blur_kernel_wider_than_the_model_input_is_refused(demo_clip):
+def test_blur_kernel_wider_than_the_model_input_is_refused(demo_backbone):
     config = nc.NevaClipConfig(n_fixations=1, opt_steps=1, blur_kernel=71)  # reflection needs pad < 32 px
     with pytest.raises(ConfigError, match="blur_kernel"):
-        nc.predict_scanpaths(demo_clip, random_images(1), ["a"], [0], config)
+        nc.predict_scanpaths(demo_backbone, random_images(1), ["a"], [0], config)
 
 
 @pytest.mark.parametrize(
@@ -268,8 +222,15 @@ def test_blur_kernel_wider_than_the_model_input_is_refused(demo_clip):
      ({"stepsize": 0.1}, "stepsize")],
 )
 def test_bad_config_names_the_key(values, key):
-    with pytest.raises(ConfigError, match=key):
-        nc.NevaClipConfig.from_dict(values)
+    with pytest.raises(ConfigError, match=f"nevaclip.{key}"):
+        from_section(nc.NevaClipConfig, values, "nevaclip")
+
+
+def test_config_defaults_are_the_schemas():
+    defaults = schema_defaults("nevaclip")
+    workflow_keys = {"enabled", "datasets", "backbone"}  # the backbone is built by the stage from its spec
+    assert asdict(nc.NevaClipConfig()) == {key: value for key, value in defaults.items() if key not in workflow_keys}
+    assert set(defaults) - set(asdict(nc.NevaClipConfig())) == workflow_keys
 
 
 def test_paper_defaults():
@@ -293,54 +254,52 @@ def test_prompts_prefer_caption_then_target_then_free_viewing():
 
 @pytest.fixture(scope="module")
 def osie_like(tmp_path_factory):
-    from neurogaze.data.gaze.osie import load_osie
-    from neurogaze.data.synthetic.gaze import SyntheticOsieConfig, generate_osie_like
-
     root = tmp_path_factory.mktemp("osie_like")
     generate_osie_like(root / "osie", SyntheticOsieConfig(n_images=3, n_subjects=3, width=90, height=60))
     return load_osie(root / "osie")
 
 
-def test_fixation_table_is_in_the_contract_and_reproducible(demo_clip, osie_like, tmp_path):
+def test_fixation_table_is_in_the_contract_and_reproducible(demo_backbone, osie_like, tmp_path):
     config = nc.NevaClipConfig(n_fixations=3, opt_steps=3, duration_ms=200.0, **SMALL)
     stimuli = StimulusSet(tmp_path, osie_like.stimuli)
-    table = nc.nevaclip_fixations(demo_clip, stimuli, "osie_like", config, humans=osie_like.fixations, progress=False)
+    table = nc.nevaclip_fixations(demo_backbone, stimuli, "osie_like", config, humans=osie_like.fixations,
+                                  progress=False)
     assert list(table.columns) == list(FIXATION_COLUMNS)
     assert (table["subject"] == "nevaclip").all() and len(table) == 3 * 3
     assert (table["duration_ms"] == 200.0).all()
     np.testing.assert_array_equal(table.groupby("stim_id")["t_start_ms"].apply(list).iloc[0], [0.0, 200.0, 400.0])
     path = tmp_path / "pred" / "fixations.parquet"
-    nc.write_predicted_fixations(path, table, osie_like.image_sizes())
+    write_fixations(path, table, osie_like.image_sizes())
     again = tmp_path / "again.parquet"
-    subset = nc.nevaclip_fixations(demo_clip, stimuli, "osie_like", config, humans=osie_like.fixations,
+    subset = nc.nevaclip_fixations(demo_backbone, stimuli, "osie_like", config, humans=osie_like.fixations,
                                    stim_ids=list(reversed(stimuli.stim_ids)), progress=False)
-    nc.write_predicted_fixations(again, subset, osie_like.image_sizes())
+    write_fixations(again, subset, osie_like.image_sizes())
     assert path.read_bytes() == again.read_bytes()  # per-image seeds: order of images does not matter
     pd.testing.assert_frame_equal(read_fixations(path, osie_like.image_sizes()), table.sort_values(
         ["dataset", "stim_id", "subject", "trial", "fix_index"]).reset_index(drop=True))
 
 
-def test_resume_reuses_finished_scanpaths_and_recomputes_missing_ones(demo_clip, osie_like, tmp_path):
+def test_resume_reuses_finished_scanpaths_and_recomputes_missing_ones(demo_backbone, osie_like, tmp_path):
     config = nc.NevaClipConfig(n_fixations=2, opt_steps=3, batch_size=2, **SMALL)
     stimuli = StimulusSet(tmp_path, osie_like.stimuli)
     cache = tmp_path / "resume"
-    first = nc.nevaclip_fixations(demo_clip, stimuli, "osie", config, resume_dir=cache, progress=False)
+    first = nc.nevaclip_fixations(demo_backbone, stimuli, "osie", config, resume_dir=cache, progress=False)
     files = sorted(cache.glob("*.npy"))
     assert len(files) == 3
     files[0].unlink()  # as if the run had been stopped before this image
     planted = np.array([[1.0, 2.0], [3.0, 4.0]])
     np.save(files[1], planted)  # a finished image is read back, not searched again
-    second = nc.nevaclip_fixations(demo_clip, stimuli, "osie", config, resume_dir=cache, progress=False)
+    second = nc.nevaclip_fixations(demo_backbone, stimuli, "osie", config, resume_dir=cache, progress=False)
     stim_of_planted = files[1].name.split("-")[0]
     rows = second["stim_id"] == stim_of_planted
     np.testing.assert_array_equal(second.loc[rows, ["x", "y"]].to_numpy(), planted)
     pd.testing.assert_frame_equal(second[~rows].reset_index(drop=True), first[~rows].reset_index(drop=True))
-    nc.nevaclip_fixations(demo_clip, stimuli, "osie", nc.NevaClipConfig(n_fixations=2, opt_steps=4, **SMALL),
+    nc.nevaclip_fixations(demo_backbone, stimuli, "osie", nc.NevaClipConfig(n_fixations=2, opt_steps=4, **SMALL),
                           resume_dir=cache, progress=False)
     assert len(list(cache.glob("*.npy"))) == 6  # other settings, other files
 
 
-def test_one_scanpath_per_caption_with_the_observer_in_the_subject(demo_clip, osie_like, tmp_path):
+def test_one_scanpath_per_caption_with_the_observer_in_the_subject(demo_backbone, osie_like, tmp_path):
     stim = osie_like.stimuli["stim_id"].iloc[0]
     captions = pd.DataFrame({"stim_id": [stim, stim], "subject": ["u1", "u2"], "trial": [0, 1],
                              "caption": ["a bright disc on grey", "two circles"]})
@@ -348,7 +307,7 @@ def test_one_scanpath_per_caption_with_the_observer_in_the_subject(demo_clip, os
     requests = nc.scanpath_requests([stim], config, osie_like.fixations, captions)
     assert list(requests["prompt"]) == ["a bright disc on grey", "two circles"]
     assert requests["seed"].nunique() == 2
-    table = nc.nevaclip_fixations(demo_clip, StimulusSet(tmp_path, osie_like.stimuli), "osie", config,
+    table = nc.nevaclip_fixations(demo_backbone, StimulusSet(tmp_path, osie_like.stimuli), "osie", config,
                                   captions=captions, stim_ids=[stim], progress=False)
     assert sorted(set(zip(table["subject"], table["trial"]))) == [("nevaclip/u1", 0), ("nevaclip/u2", 1)]
     assert (table["task"] == "captioning").all()
@@ -363,10 +322,11 @@ def test_search_targets_become_prompts():
     assert list(requests["task"]) == ["search", "free_viewing"]
 
 
-def test_unknown_stimulus_is_refused(demo_clip, osie_like, tmp_path):
+def test_unknown_stimulus_is_refused(demo_backbone, osie_like, tmp_path):
     stimuli = StimulusSet(tmp_path, osie_like.stimuli)
     with pytest.raises(DataValidationError, match="stim_id"):
-        nc.nevaclip_fixations(demo_clip, stimuli, "osie", nc.NevaClipConfig(**SMALL), stim_ids=["nope"], progress=False)
+        nc.nevaclip_fixations(demo_backbone, stimuli, "osie", nc.NevaClipConfig(**SMALL), stim_ids=["nope"],
+                              progress=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,11 +335,7 @@ def test_unknown_stimulus_is_refused(demo_clip, osie_like, tmp_path):
 
 
 @pytest.mark.realdata
-def test_osie_nevaclip_scored_beside_baselines_and_human_ceiling(real_data_dir, demo_clip, tmp_path):
-    from neurogaze.data.gaze.osie import load_osie
-    from neurogaze.gaze import baselines as bl
-    from neurogaze.metrics import gaze_evaluation as ge
-
+def test_osie_nevaclip_scored_beside_baselines_and_human_ceiling(real_data_dir, demo_backbone, tmp_path):
     started = time.perf_counter()
     osie = load_osie(real_data_dir / "osie")
     stim_ids = sorted(osie.stimuli["stim_id"])[:3]
@@ -390,9 +346,9 @@ def test_osie_nevaclip_scored_beside_baselines_and_human_ceiling(real_data_dir, 
     sizes = {s: osie.image_sizes()[s] for s in stim_ids}
     stimuli = StimulusSet(tmp_path, osie.stimuli)
     config = nc.NevaClipConfig(n_fixations=8, opt_steps=5, **SMALL)
-    predicted = nc.nevaclip_fixations(demo_clip, stimuli, "osie", config, humans=humans, stim_ids=stim_ids,
+    predicted = nc.nevaclip_fixations(demo_backbone, stimuli, "osie", config, humans=humans, stim_ids=stim_ids,
                                       progress=False)
-    nc.write_predicted_fixations(tmp_path / "nevaclip.parquet", predicted, sizes)
+    write_fixations(tmp_path / "nevaclip.parquet", predicted, sizes)
 
     bias = bl.fit_centre_bias(humans, sizes)
     options = {"centre_bias": bias, "progress": False}
@@ -404,9 +360,6 @@ def test_osie_nevaclip_scored_beside_baselines_and_human_ceiling(real_data_dir, 
     summary = ge.aggregate_metrics(pd.concat(tables, ignore_index=True))
     wide = summary.pivot(index="metric", columns="method", values="value")
     print("\n" + wide.to_string())
-
-    from neurogaze.metrics.saliency import SALIENCY_METRICS
-
     scored = set(summary.loc[summary["method"] == "nevaclip", "metric"])
     # every metric: the same outputs as the human ceiling (scanpath and saliency), all saliency ones
     assert scored == set(summary.loc[summary["method"] == "human_consistency", "metric"])

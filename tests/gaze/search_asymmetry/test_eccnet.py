@@ -1,16 +1,23 @@
+"""eccNET: eccentricity-dependent pooling, top-down attention, the search loop, weights, checkpoints,
+the trunk trained here, and the config dataclasses against the schema."""
+
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from neurogaze.errors import DataValidationError, MissingWeightsError
-from neurogaze.gaze.eccnet import (
+from neurogaze.config import schema_defaults
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
+from neurogaze.gaze.search_asymmetry.eccnet import (
     BackboneTrainingConfig,
     EccNet,
     EccNetConfig,
     EccNetSearcher,
     build_eccnet,
     eccentric_pool,
+    ensure_backbone,
     load_checkpoint,
     load_released_weights,
     reaction_time_ms,
@@ -147,7 +154,8 @@ def test_network_attention_finds_the_planted_target_first():
         target_maps = model.target_features(model.preprocess(target))
         attention = searcher.attention(image, (63.5, 63.5), target_maps)
         row, col = np.unravel_index(attention.argmax(), attention.shape)
-        assert (boxes[target_cell, 0] <= row < boxes[target_cell, 2]) and (boxes[target_cell, 1] <= col < boxes[target_cell, 3])
+        r0, c0, r1, c1 = boxes[target_cell]
+        assert r0 <= row < r1 and c0 <= col < c1
         result = searcher.search(image, target, boxes, target_cell, background=0)
         assert result.found and result.n_fixations == 1 and result.fixated_items == [target_cell]
 
@@ -242,11 +250,36 @@ def test_checkpoint_round_trip_describes_itself(tmp_path):
         load_checkpoint(path, {"widths": (8, 8, 8, 8, 8)})
 
 
-def test_config_rejects_bad_values():
-    with pytest.raises(DataValidationError, match="pool_type"):
+def test_config_rejects_bad_values_naming_the_key():
+    with pytest.raises(ConfigError, match="search_asymmetry.model.pool_type"):
         EccNetConfig(pool_type="median")
-    with pytest.raises(DataValidationError):
-        EccNetConfig.from_dict({"slopes": [0, 0, 0, 0, 0]})
+    with pytest.raises(ConfigError, match="search_asymmetry.backbone.widths"):
+        EccNetConfig(widths=(4, 4, 4))
+
+
+def test_a_checkpoint_with_an_unknown_setting_names_the_file_and_key(tmp_path):
+    path = tmp_path / "backbone.pt"
+    save_checkpoint(path, EccNet(EccNetConfig(widths=TINY)), {"steps": 0})
+    payload = torch.load(path, weights_only=False)
+    payload["config"]["slopes"] = [0, 0, 0, 0, 0]
+    torch.save(payload, path)
+    with pytest.raises(DataValidationError, match=r"backbone.pt: field 'config.slopes'"):
+        load_checkpoint(path)
+
+
+def _as_config_values(values: dict) -> dict:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+
+
+def test_dataclass_defaults_are_the_schema_defaults():
+    model = schema_defaults("search_asymmetry.model")
+    paper = _as_config_values(dataclasses.asdict(EccNetConfig()))
+    assert model == {key: paper[key] for key in model}
+    backbone = schema_defaults("search_asymmetry.backbone")
+    assert (backbone["widths"], backbone["weights"]) == (paper["widths"], paper["weights"])
+    training = dataclasses.asdict(BackboneTrainingConfig())
+    assert schema_defaults("search_asymmetry.backbone.training") == {k: v for k, v in training.items() if k != "seed"}
+    assert schema_defaults("search_asymmetry")["seed"] == training["seed"]
 
 
 def test_backbone_training_is_seeded_and_records_itself():
@@ -259,13 +292,35 @@ def test_backbone_training_is_seeded_and_records_itself():
     assert record["steps"] == 2 and "final_loss" in record
 
 
-def test_backbone_is_trained_once_and_retrained_when_settings_change(tmp_path):
-    from neurogaze.gaze.eccnet import ensure_backbone
+def test_backbone_is_trained_once_and_retrained_when_settings_or_images_change(tmp_path, caplog):
+    from PIL import Image
 
     config = EccNetConfig(widths=TINY)
     training = BackboneTrainingConfig(steps=1, batch_size=2, crop=32)
     path = ensure_backbone(tmp_path / "b.pt", config, training, progress=False)
     stamp = path.stat().st_mtime_ns
     assert ensure_backbone(path, config, training, progress=False).stat().st_mtime_ns == stamp
-    ensure_backbone(path, config, BackboneTrainingConfig(steps=2, batch_size=2, crop=32), progress=False)
+    with caplog.at_level("INFO", logger="neurogaze.gaze.search_asymmetry.eccnet"):
+        ensure_backbone(path, config, BackboneTrainingConfig(steps=2, batch_size=2, crop=32), progress=False)
+    assert "retraining" in caplog.text
     assert torch.load(path, weights_only=False)["training"]["steps"] == 2
+    # the pooling the trunk trains with and the extra images are part of the key too
+    stamp = path.stat().st_mtime_ns
+    ensure_backbone(path, EccNetConfig(widths=TINY, pool_type="max"), training, progress=False)
+    assert path.stat().st_mtime_ns != stamp
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(images / "a.jpg")
+    ensure_backbone(path, config, training, images, progress=False)
+    assert "file:a.jpg" in torch.load(path, weights_only=False)["training"]["images"]
+    stamp = path.stat().st_mtime_ns
+    Image.fromarray(np.full((64, 64, 3), 90, dtype=np.uint8)).save(images / "a.jpg")
+    ensure_backbone(path, config, training, images, progress=False)
+    assert path.stat().st_mtime_ns != stamp
+
+
+def test_a_missing_image_folder_names_it(tmp_path):
+    with pytest.raises(DataValidationError, match="no such folder"):
+        ensure_backbone(tmp_path / "b.pt", EccNetConfig(widths=TINY), BackboneTrainingConfig(steps=1),
+                        tmp_path / "absent", progress=False)
+    assert not (tmp_path / "b.pt").exists()

@@ -1,0 +1,5 @@
+from neurogaze.gaze import stages
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    stages.human_consistency(**arguments)
