@@ -6,7 +6,7 @@ torchvision VGG16 weights with --weights; runs the six experiments; prints RT sl
 asymmetry index per experiment against the human values; writes tables and figures to --out.
 
     .venv/bin/python benchmarks/search_asymmetry.py [--n-per-set-size 30] [--kreiman-trials 60]
-        [--widths 16 32 64 128 128] [--steps 400] [--weights vgg16.pth] [--out /tmp/eccnet_bench]
+        [--widths 16 32 64 128 128] [--steps 400] [--weights vgg16.pth] [--out /tmp/search_asymmetry_bench]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from neurogaze.figures.search_asymmetry import (
     plot_rt_vs_set_size,
 )
 from neurogaze.figures.style import save_figure
-from neurogaze.gaze.eccnet import (
+from neurogaze.gaze.search_asymmetry.eccnet import (
     BackboneTrainingConfig,
     EccNetConfig,
     EccNetSearcher,
@@ -33,7 +33,7 @@ from neurogaze.gaze.eccnet import (
     ensure_backbone,
     load_checkpoint,
 )
-from neurogaze.gaze.search_asymmetry import (
+from neurogaze.gaze.search_asymmetry.experiments import (
     asymmetry_table,
     condition_table,
     load_human_rt,
@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("NEUROGAZE_REAL_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--data", default=default)
-    parser.add_argument("--out", default="/tmp/eccnet_bench")
+    parser.add_argument("--out", default="/tmp/search_asymmetry_bench")
     parser.add_argument("--checkpoint", default=None, help="backbone checkpoint (trained here when missing)")
     parser.add_argument("--weights", default=None, help="torchvision vgg16 state dict (released weights)")
     parser.add_argument("--widths", type=int, nargs=5, default=[16, 32, 64, 128, 128])
@@ -72,10 +72,11 @@ def main() -> None:
         model = build_eccnet(config)
         print(f"backbone: released VGG16 weights from {args.weights}")
     else:
+        osie_stimuli = Path(args.data) / "osie" / "data" / "stimuli"
         checkpoint = ensure_backbone(
             args.checkpoint or out / "backbone.pt", EccNetConfig(widths=tuple(args.widths)),
             BackboneTrainingConfig(steps=args.steps, crop=args.crop, lr=args.lr, seed=args.seed),
-            Path(args.data) / "osie" / "data" / "stimuli",
+            osie_stimuli if osie_stimuli.is_dir() else None,
         )
         model, record = load_checkpoint(checkpoint)
         print(f"backbone: trained here, widths {model.config.widths}; {record.get('objective')}; "

@@ -1,5 +1,6 @@
-"""Figures for the search-asymmetry model: RT vs set size against the human lines, the
-asymmetry-index scatter, and the object-array cumulative-found curve."""
+"""Figures of the search-asymmetry model (eccNET): RT vs set size against the human lines, the
+asymmetry index (against the human index, or the model's alone), and the object-array
+cumulative-found curve. :func:`plot` is rule ``search_asymmetry_plot``."""
 
 from __future__ import annotations
 
@@ -101,11 +102,14 @@ def plot_model_asymmetry(asymmetry: pd.DataFrame):
     return figure
 
 
-def plot_search_asymmetry_files(conditions_csv, asymmetry_csv, rt_png, index_png) -> None:
-    """The stage's tables -> RT against set size per experiment and the asymmetry-index figure
-    (model against human when the tables hold human values, else the model's index alone)."""
-    conditions = pd.read_csv(conditions_csv)
-    asymmetry = pd.read_csv(asymmetry_csv)
-    save_figure(plot_rt_vs_set_size(conditions, asymmetry), rt_png)
-    has_human = asymmetry["human_asymmetry_index"].notna().all()
-    save_figure(plot_asymmetry_scatter(asymmetry) if has_human else plot_model_asymmetry(asymmetry), index_png)
+def plot(*, conditions, asymmetry, rt_vs_set_size, asymmetry_index) -> None:
+    """Rule ``search_asymmetry_plot``: the ``conditions`` and ``asymmetry`` tables -> RT against
+    set size per experiment (``rt_vs_set_size``) and the asymmetry-index figure
+    (``asymmetry_index``: model against human when the tables hold human values, else the
+    model's index alone)."""
+    condition_rows = pd.read_csv(conditions)
+    index_table = pd.read_csv(asymmetry)
+    save_figure(plot_rt_vs_set_size(condition_rows, index_table), rt_vs_set_size)
+    has_human = index_table["human_asymmetry_index"].notna().all()
+    save_figure(plot_asymmetry_scatter(index_table) if has_human else plot_model_asymmetry(index_table),
+                asymmetry_index)

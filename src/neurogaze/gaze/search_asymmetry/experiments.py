@@ -19,21 +19,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from scipy import stats
 from tqdm.auto import tqdm
 
+from neurogaze.data.gaze.base import load_mat
+from neurogaze.data.gaze.kreiman import OBJECTS_DIR, load_kreiman, object_positions, valid_files
 from neurogaze.errors import DataValidationError
-from neurogaze.gaze.eccnet import RT_INTERCEPT_MS, RT_SLOPE_MS, reaction_time_ms
-from neurogaze.gaze.search_stimuli import EXPERIMENTS, generate_condition
+from neurogaze.gaze.search_asymmetry.eccnet import RT_INTERCEPT_MS, RT_SLOPE_MS, reaction_time_ms
+from neurogaze.gaze.search_asymmetry.stimuli import EXPERIMENTS, generate_condition
 
-METHOD = "eccnet"
+METHOD = "eccnet"  # the metric tables' `method` column names the model
 
 # The hard (steeper, "asymmetric") condition of each experiment as reported by Gupta et al. 2021
 # (Fig. 2, after Treisman & Gormican 1988; Enns & Rensink 1990; Wolfe & DiMase 2003; Wolfe et al.
 # 1992): line among curves, horizontal lighting, a cross among non-crosses, an L among Ts, a
 # vertical bar among -20 deg bars, a -20 deg bar among heterogeneous bars. These are the conditions
-# with the larger human slope in the authors' human_rt_data.py; fixing them here keeps the
-# hard/easy split (and so the sign of the model's index) independent of the human file.
+# with the larger human slope in the authors' human RT data (a test checks it on the human file);
+# fixing them here keeps the hard/easy split (and so the sign of the model's index) independent of
+# the human file.
 PAPER_HARD_CONDITIONS = {
     "curvature": "line_in_curves",
     "lighting": "left_right",
@@ -73,7 +77,8 @@ def load_human_rt(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
                 raise DataValidationError(path, f"experiments[{e}].{key}", "present", "missing")
         sizes = experiment["set_sizes"]
         if len(experiment["conditions"]) != 2:
-            raise DataValidationError(path, f"experiments[{e}].conditions", "two conditions", len(experiment["conditions"]))
+            raise DataValidationError(path, f"experiments[{e}].conditions", "two conditions",
+                                      len(experiment["conditions"]))
         for c, condition in enumerate(experiment["conditions"]):
             rts = condition.get("human_rt_ms")
             if rts is None or len(rts) != len(sizes):
@@ -252,8 +257,6 @@ def kreiman_display(object_images: dict[str, np.ndarray], probes: list[str], scr
                     positions: np.ndarray, size: int, background: int = 127, scale: float = 1.0):
     """Compose an object array as shown on screen (objects resized to ``size`` px, centred on
     their ring positions), scaled by ``scale``; returns the image and each object's box."""
-    from PIL import Image
-
     width, height = round(screen[0] * scale), round(screen[1] * scale)
     side = round(size * scale)
     image = np.full((height, width), background, dtype=np.uint8)
@@ -271,16 +274,6 @@ def run_kreiman(searcher, root: str | os.PathLike, n_trials: int | None = None, 
     """eccNET on the target-present object-array trials (one per distinct trial id, or a random
     ``n_trials`` of them) and the human curve over all subjects. Returns the per-trial model table
     and a curve table: k, model, human."""
-    from PIL import Image
-
-    from neurogaze.data.gaze.base import load_mat
-    from neurogaze.data.gaze.kreiman import (
-        OBJECTS_DIR,
-        load_kreiman,
-        object_positions,
-        valid_files,
-    )
-
     root = Path(root)
     data = load_kreiman(root)
     trials = data.tables["trials"]

@@ -15,7 +15,8 @@ display is a pure function of (experiment, condition, set size, rng).
 | Exp5 orientation, homogeneous | -20 deg bar among vertical / vertical among -20 deg | 4x4 | white | 1 4 8 12 |
 | Exp6 orientation, heterogeneous | vertical / -20 deg bar among bars at +-40..80 and 20 deg | 4x4 | white | 1 4 8 12 |
 
-Condition keys are those of ``search_asymmetry_human_rt.json`` so model and human rows join.
+Condition keys and experiment names are those of the human RT file (``search_asymmetry.human_rt``)
+so that model and human rows join.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """eccNET: visual search with eccentricity-dependent pooling (Gupta, Zhang, Wu, Wolfe & Kreiman,
 NeurIPS 2021).
 
-The model, as in the authors' released code (kreimanlab/VisualSearchAsymmetry, read for facts):
+The model, as in the authors' released code (github.com/kreimanlab/VisualSearchAsymmetry):
 
 * A VGG16 trunk (13 convolutions in blocks of 2, 2, 3, 3, 3) whose pooling windows grow with
   eccentricity from the current fixation. Pool layer l sees ``deg2px / 2**(l-1)`` px per degree;
@@ -24,6 +24,9 @@ The model, as in the authors' released code (kreimanlab/VisualSearchAsymmetry, r
 
 Released VGG16 weights load from a local torchvision ``vgg16`` state dict (``weights``); without
 them, a VGG16-shaped network of configurable width is trained here (``train_backbone``).
+:class:`EccNetConfig` and :class:`BackboneTrainingConfig` keep the paper's values as defaults; the
+config schema's ``search_asymmetry.model``, ``.backbone`` and ``.backbone.training`` sections
+hold the same values (a test checks it).
 """
 
 from __future__ import annotations
@@ -34,14 +37,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from scipy.ndimage import gaussian_filter
 from torch import nn
+from tqdm.auto import tqdm
 
 import neurogaze
-from neurogaze.errors import DataValidationError, MissingWeightsError
-from neurogaze.io import write_torch
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
+from neurogaze.io import fingerprint, write_torch
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,9 @@ RT_INTERCEPT_MS = 376.271
 
 @dataclass
 class EccNetConfig:
-    """Architecture and search parameters. Defaults are the paper's values (full VGG16 widths)."""
+    """Architecture and search parameters. Defaults are the paper's values (full VGG16 widths);
+    ``dog_sigmas``, ``dog_radii``, ``max_fixations``, ``input_mean`` and ``input_std`` are fixed
+    (not in the config)."""
 
     widths: tuple[int, ...] = VGG16_WIDTHS
     weights: str | None = None  # a torchvision vgg16 state dict on disk; None: a checkpoint trained here
@@ -76,20 +84,16 @@ class EccNetConfig:
     def __post_init__(self):
         for name in ("widths", "ecc_slopes", "attention_layers", "dog_sigmas", "dog_radii", "input_mean", "input_std"):
             setattr(self, name, tuple(getattr(self, name)))
-        if len(self.widths) != 5 or len(self.ecc_slopes) != 5:
-            raise DataValidationError(None, "widths/ecc_slopes", "5 values each (VGG16's five blocks)")
-        if self.pool_type not in ("avg", "max"):
-            raise DataValidationError(None, "pool_type", "'avg' or 'max'", self.pool_type)
-        if not set(self.attention_layers) <= {1, 2, 3, 4, 5}:
-            raise DataValidationError(None, "attention_layers", "block numbers 1-5", self.attention_layers)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> EccNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise DataValidationError(None, min(unknown), f"one of {sorted(known)}")
-        return cls(**values)
+        problems = {
+            "backbone.widths": (len(self.widths) == 5, "5 values (VGG16's five blocks)", self.widths),
+            "model.ecc_slopes": (len(self.ecc_slopes) == 5, "5 values (one per pool layer)", self.ecc_slopes),
+            "model.pool_type": (self.pool_type in ("avg", "max"), "'avg' or 'max'", self.pool_type),
+            "model.attention_layers": (set(self.attention_layers) <= {1, 2, 3, 4, 5}, "block numbers 1-5",
+                                       self.attention_layers),
+        }
+        for key, (valid, expected, got) in problems.items():
+            if not valid:
+                raise ConfigError(None, f"search_asymmetry.{key}", f"expected {expected}, got {got!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,8 +388,8 @@ def load_released_weights(model: EccNet, path: str | Path) -> EccNet:
     """Load a torchvision ``vgg16`` state dict (``features.*``; the classifier is ignored)."""
     path = Path(path)
     if not path.is_file():
-        raise MissingWeightsError(f"VGG16 weights not found at {path} (nothing is downloaded; set weights: null "
-                                  "to use the backbone trained here)")
+        raise MissingWeightsError(f"VGG16 weights not found at {path} (nothing is downloaded; set "
+                                  "search_asymmetry.backbone.weights: null to train a trunk here)")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
     features = {k: v for k, v in state.items() if k.startswith("features.")}
@@ -420,13 +424,18 @@ def load_checkpoint(path: str | Path, overrides: dict | None = None) -> tuple[Ec
     payload = torch.load(path, map_location="cpu", weights_only=False)
     for key in ("config", "state_dict", "neurogaze_version"):
         if key not in payload:
-            raise DataValidationError(path, key, "an eccNET checkpoint (config, state_dict, neurogaze_version)", "missing")
+            raise DataValidationError(path, key, "an eccNET checkpoint (config, state_dict, neurogaze_version)",
+                                      "missing")
     values = dict(payload["config"])
+    known = {f.name for f in fields(EccNetConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DataValidationError(path, f"config.{unknown[0]}", f"one of {sorted(known)}", "an unknown setting")
     for key, value in (overrides or {}).items():
         if key == "widths" and tuple(value) != tuple(values["widths"]):
             raise DataValidationError(path, "widths", f"the checkpoint's widths {values['widths']}", value)
         values[key] = value
-    model = EccNet(EccNetConfig.from_dict(values))
+    model = EccNet(EccNetConfig(**values))
     model.trunk.load_state_dict(payload["state_dict"])
     return model.eval(), payload.get("training", {})
 
@@ -465,10 +474,8 @@ class BackboneTrainingConfig:
 
 def natural_images(extra_dir: str | Path | None = None, max_extra: int = 200) -> tuple[list[np.ndarray], list[str]]:
     """scikit-image's bundled photographs (offline), plus up to ``max_extra`` JPEGs from a folder
-    (for example OSIE's stimuli) when it exists. Returns RGB uint8 images and their names."""
-    import skimage.data
-    from PIL import Image
-
+    (for example OSIE's stimuli; a folder that is not there is an error). Returns RGB uint8 images
+    and their names."""
     names = ["astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "hubble_deep_field",
              "immunohistochemistry", "camera", "coins", "moon", "page", "grass", "gravel", "brick", "cat", "colorwheel"]
     images, used = [], []
@@ -485,11 +492,17 @@ def natural_images(extra_dir: str | Path | None = None, max_extra: int = 200) ->
             image = np.repeat(image[..., None], 3, axis=2)
         images.append(image[..., :3].astype(np.uint8))
         used.append(f"skimage:{name}")
-    if extra_dir is not None and Path(extra_dir).is_dir():
+    if extra_dir is not None:
+        _check_image_dir(extra_dir)
         for path in sorted(Path(extra_dir).glob("*.jpg"))[:max_extra]:
             images.append(np.asarray(Image.open(path).convert("RGB")))
             used.append(f"file:{path.name}")
     return images, used
+
+
+def _check_image_dir(image_dir: str | Path) -> None:
+    if not Path(image_dir).is_dir():
+        raise DataValidationError(image_dir, "image_dir", "a folder of JPEG training images", "no such folder")
 
 
 def _rotation_batch(images, rng, batch_size, crop):
@@ -514,8 +527,6 @@ def train_backbone(
     config: EccNetConfig, images: list[np.ndarray], training: BackboneTrainingConfig, progress: bool = True
 ) -> tuple[EccNet, dict]:
     """Train the trunk (ordinary pooling) on rotation prediction; returns the model and a record."""
-    from tqdm.auto import tqdm
-
     if not images:
         raise DataValidationError(None, "images", "at least one natural image to train on", 0)
     torch.manual_seed(training.seed)
@@ -545,23 +556,32 @@ def train_backbone(
     return model.eval(), record
 
 
+def backbone_key(config: EccNetConfig, training: BackboneTrainingConfig, image_dir: str | Path | None = None) -> str:
+    """What a trained trunk depends on: its widths, the pooling it trains with, the training
+    settings (seed included) and the extra images (their content)."""
+    if image_dir is not None:
+        _check_image_dir(image_dir)
+    settings = {"widths": config.widths, "rf_min": config.rf_min, "pool_type": config.pool_type,
+                "training": asdict(training)}
+    return fingerprint(image_dir, settings=settings)
+
+
 def ensure_backbone(
     checkpoint: str | Path, config: EccNetConfig, training: BackboneTrainingConfig,
     image_dir: str | Path | None = None, progress: bool = True,
 ) -> Path:
-    """Train the backbone once and cache it; an existing checkpoint with the same widths and
-    training settings is reused (so a pipeline rerun does not retrain)."""
+    """Train the backbone once and cache it: an existing checkpoint made from the same widths,
+    pooling, training settings and images (:func:`backbone_key`) is reused; one made from others
+    is retrained, with a log line."""
     checkpoint = Path(checkpoint)
-    wanted = asdict(training)
+    key = backbone_key(config, training, image_dir)
     if checkpoint.is_file():
         payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        record = payload.get("training", {})
-        same = tuple(payload["config"]["widths"]) == tuple(config.widths) and all(
-            record.get(k) == v for k, v in wanted.items()
-        )
-        if same:
+        if payload.get("training", {}).get("key") == key:
             return checkpoint
+        logger.info("eccNET backbone: retraining %s (made from other widths, pooling, training settings or images)",
+                    checkpoint)
     images, names = natural_images(image_dir)
     model, record = train_backbone(config, images, training, progress)
-    save_checkpoint(checkpoint, model, {**record, "images": names})
+    save_checkpoint(checkpoint, model, {**record, "images": names, "key": key})
     return checkpoint
