@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 
 from neurogaze import __version__
+from neurogaze.config import load_config, repository_root
 from neurogaze.errors import NeurogazeError
+from neurogaze.runlog import stage_context
+from neurogaze.stages import STAGES, stage, stage_params
 
 META_COMMANDS = {"validate-config": "check a config and print it with every default filled in"}
 
@@ -30,8 +33,6 @@ def _rule_of(command: str) -> str:
 
 
 def default_config() -> Path | None:
-    from neurogaze.config import repository_root
-
     root = repository_root()
     return root / "config" / "config.yaml" if root else None
 
@@ -49,8 +50,6 @@ def _common_options(parser: argparse.ArgumentParser, threads: int | None) -> Non
 
 
 def _load_config(args):
-    from neurogaze.config import load_config
-
     return load_config(args.config, overrides=args.overrides)
 
 
@@ -62,8 +61,6 @@ def _file_arguments(function, supplied: set[str]) -> list[inspect.Parameter]:
 
 def _stage_parser(command: str, config_args: argparse.Namespace | None) -> tuple[argparse.ArgumentParser, dict]:
     """The parser of one stage command and the params its config gives (None: config unreadable)."""
-    from neurogaze.stages import stage, stage_params
-
     rule = _rule_of(command)
     entry = stage(rule)
     function = entry.load()
@@ -72,18 +69,16 @@ def _stage_parser(command: str, config_args: argparse.Namespace | None) -> tuple
     params = stage_params(rule, _load_config(config_args)) if config_args is not None else {}
     for parameter in _file_arguments(function, set(params)):
         choices = entry.choices.get(parameter.name) if entry.choices else None
+        many = "list" in str(parameter.annotation)  # a rule input that is a list of files
         if parameter.default is inspect.Parameter.empty:
-            parser.add_argument(parameter.name, choices=choices)
+            parser.add_argument(parameter.name, choices=choices, nargs="+" if many else None)
         else:
             parser.add_argument(f"--{parameter.name.replace('_', '-')}", dest=parameter.name,
-                                default=parameter.default, choices=choices)
+                                default=parameter.default, choices=choices, nargs="*" if many else None)
     return parser, params
 
 
 def _run_stage(command: str, argv: list[str]) -> None:
-    from neurogaze.runlog import stage_context
-    from neurogaze.stages import stage
-
     pre = argparse.ArgumentParser(add_help=False)
     _common_options(pre, None)
     config_args, _ = pre.parse_known_args(argv)
@@ -94,6 +89,9 @@ def _run_stage(command: str, argv: list[str]) -> None:
     for option in ("config", "overrides"):
         args.pop(option)
     function = stage(_rule_of(command)).load()
+    # settings that depend on a wildcard (e.g. which backbone) are functions of the wildcards, as in the rule
+    wildcards = argparse.Namespace(**args)
+    params = {name: value(wildcards) if callable(value) else value for name, value in params.items()}
     with stage_context(log, _rule_of(command), threads):
         function(**args, **params)
 
@@ -108,8 +106,6 @@ def _validate_config(argv: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: every command with its one-line help (each parses its own options)."""
-    from neurogaze.stages import STAGES
-
     parser = argparse.ArgumentParser(prog="neurogaze", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurogaze {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)

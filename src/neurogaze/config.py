@@ -75,7 +75,7 @@ def validate_config(
         key, problem = _describe(errors[0])
         raise ConfigError(source, key, problem)
     base = Path(base_dir) if base_dir is not None else repository_root()
-    return _resolve_paths(config, schema, schema, base, source, ())
+    return _in_schema_order(_resolve_paths(config, schema, schema, base, source, ()), schema, schema)
 
 
 def load_config(path: str | os.PathLike, schema_path: str | os.PathLike | None = None,
@@ -189,6 +189,11 @@ def _coerce(value, schema: dict, root: dict):
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    if isinstance(parsed, str) and "number" in allowed:  # YAML 1.1 reads "3e-4" (no dot) as text
+        try:
+            parsed = float(parsed)
+        except ValueError:
+            return value
     return _coerce(parsed, schema, root) if _fits(parsed, allowed) else value
 
 
@@ -214,6 +219,16 @@ def resolve_path(value: str, base: Path | None, source=None, key: str = "") -> s
         raise ConfigError(source, key, f"a relative path ({value!r}) needs a repository root to resolve against; "
                           "give an absolute path")
     return str(Path(base) / path)
+
+
+def _in_schema_order(value, schema: dict, root: dict):
+    """Mappings in the schema's key order (free-form keys after, as given): Snakemake compares a
+    rule's params as text, so the order keys happen to have in a config file must rerun nothing."""
+    if not isinstance(value, dict):
+        return value
+    declared = list(_subschema(schema, root).get("properties", {}))
+    keys = [key for key in declared if key in value] + [key for key in value if key not in declared]
+    return {key: _in_schema_order(value[key], _child_schema(schema, root, key), root) for key in keys}
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -264,7 +279,8 @@ def _field_value(hint, value, key: str):
         if dataclasses.is_dataclass(option) and isinstance(value, dict):
             return from_section(option, value, key)
         if typing.get_origin(option) is tuple and isinstance(value, list):
-            return tuple(value)
+            item_hint = typing.get_args(option)[0] if typing.get_args(option) else None
+            return tuple(_field_value(item_hint, item, f"{key}.{number}") for number, item in enumerate(value))
     return value
 
 
@@ -319,5 +335,3 @@ def backbone_file(config: dict, name: str) -> str:
     spec = backbone_spec(config, name)
     return spec["weights"] or spec["cache_dir"]
 
-
-pipeline_specs = backbone_specs  # TODO(restructure): callers move to backbone_specs

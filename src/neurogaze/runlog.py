@@ -11,10 +11,12 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+
+from neurogaze.errors import NeurogazeError
 
 logger = logging.getLogger("neurogaze")
 
@@ -36,6 +38,9 @@ def logged(log_path: str | os.PathLike | None, stage: str) -> Iterator[logging.L
         logger.info("stage %s started", stage)
         yield logger
         logger.info("stage %s finished in %.1f s", stage, time.perf_counter() - started)
+    except (NeurogazeError, OSError) as exc:  # a bad input, config or folder: the message says it all
+        logger.error("stage %s failed: %s", stage, exc)
+        raise
     except Exception:
         logger.exception("stage %s failed", stage)
         raise
@@ -69,7 +74,9 @@ def derive_seed(master_seed: int, *names: str) -> int:
     return int(sequence.generate_state(1)[0])
 
 
-THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+# what Snakemake itself sets for a job; numba's own NUMBA_NUM_THREADS is left alone, since numba
+# rejects a changed value once its pool has started (set_num_threads below sets the count)
+THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def set_threads(threads: int) -> None:
@@ -95,12 +102,27 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def thread_report() -> str:
+    """The thread counts in effect (torch intra-op, numba, each BLAS/OpenMP pool)."""
+    import threadpoolctl
+    import torch
+
+    pools = ", ".join(f"{pool['internal_api']} {pool['num_threads']}" for pool in threadpoolctl.threadpool_info())
+    try:
+        import numba
+
+        pools += f", numba {numba.get_num_threads()}"
+    except ImportError:
+        pass
+    return f"torch {torch.get_num_threads()}, {pools}"
+
+
 @contextlib.contextmanager
 def stage_context(log_path: str | os.PathLike | None, stage: str, threads: int) -> Iterator[logging.Logger]:
     """Log to ``log_path`` and run on ``threads`` threads for the duration of a stage."""
     with logged(log_path, stage) as log:
         set_threads(threads)
-        log.info("stage %s runs on %d thread(s)", stage, threads)
+        log.info("stage %s runs on %d thread(s): %s", stage, threads, thread_report())
         yield log
 
 

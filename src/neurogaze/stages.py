@@ -19,6 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from neurogaze.config import backbone_spec
+from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
+from neurogaze.data.synthetic import GENERATORS, generator_settings
+from neurogaze.gaze import BASELINES
+
+FEATURE_MODALITIES = ("image", "text")
 
 
 def _no_params(config: dict) -> dict:
@@ -48,7 +53,320 @@ def _seed(config: dict) -> dict:
     return {"seed": config["seed"]}
 
 
+# Threads: every rule runs on one thread unless a profile says otherwise (`set-threads:`; the
+# SLURM profile gives GPU jobs 8 CPUs). The demo's numbers are those of one thread: a second one
+# changes float32 reductions (BLAS predictions, the CV errors, a VAE fit) in their last bits, and a
+# trained demo model with them.
 STAGES: dict[str, Stage] = {}
+
+# --- data ---
+# One generate_<dataset> rule per synthetic generator and one load_<source> rule per gaze source;
+# a loader's settings are its dataset entry without the pipeline's own keys.
+_PIPELINE_KEYS = ("enabled", "root", "synthetic")
+
+
+def _dataset_settings(config: dict, name: str, *also_drop: str) -> dict:
+    section = config["datasets"][name]
+    return {key: value for key, value in section.items() if key not in _PIPELINE_KEYS + also_drop}
+
+
+def _generate_params(name: str) -> Callable[[dict], dict]:
+    def params(config: dict) -> dict:
+        section = config["datasets"][name]
+        backbone = section.get("backbone")
+        return {"dataset": name, "settings": generator_settings(name, section), "seed": config["seed"],
+                "backbone_spec": backbone_spec(config, backbone) if backbone else None}
+
+    return params
+
+
+for _name in GENERATORS:
+    STAGES[f"generate_{_name}"] = Stage(
+        "neurogaze.data.synthetic:generate", _generate_params(_name),
+        help=f"write a synthetic {_name} set in its real layout (and ground_truth.json)")
+
+NSD_LOAD_KEYS = ("roi", "roi_files", "sessions", "space", "beta_version", "beta_format", "chunk_trials")
+NSD_STIMULI_KEYS = ("subjects", "sessions", "space", "beta_version", "beta_format")
+STAGES["load_nsd"] = Stage(
+    "neurogaze.data.nsd:load_nsd", lambda c: {"settings": {k: c["datasets"]["nsd"][k] for k in NSD_LOAD_KEYS}},
+    help="one NSD subject's ROI voxels -> the brain-response contract")
+STAGES["load_nsd_stimuli"] = Stage(
+    "neurogaze.data.nsd:load_nsd_stimuli",
+    lambda c: {"settings": {k: c["datasets"]["nsd"][k] for k in NSD_STIMULI_KEYS}},
+    help="every image the NSD subjects saw -> a stimulus set")
+
+
+def _gaze_params(name: str) -> Callable[[dict], dict]:
+    # a synthetic set lives in the results tree: its images are indexed relatively, so the tree can move
+    return lambda config: {"dataset": name, "settings": _dataset_settings(config, name),
+                           "relative_images": not config["datasets"][name]["root"]}
+
+
+for _name in GAZE_TABLES:
+    STAGES[f"load_{_name}"] = Stage("neurogaze.data.gaze:load", _gaze_params(_name),
+                                    help=f"{_name} in its original layout -> fixations (+ tables) and stimuli")
+
+STAGES["load_adhd200"] = Stage(
+    "neurogaze.data.adhd200:load_adhd200", lambda c: {"settings": _dataset_settings(c, "adhd200")},
+    help="ADHD-200 (Athena layout): masked, cleaned resting-state series + phenotype")
+STAGES["load_ieeg"] = Stage(
+    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg")},
+    help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
+STAGES["load_video"] = Stage(
+    "neurogaze.data.video:load_video",
+    lambda c: {"settings": _dataset_settings(c, "video", "betas_root"), "device": c["device"],
+               # a synthetic set keeps its videos in videos/ beside the betas in brain/
+               "subfolder": "" if c["datasets"]["video"]["root"] else "videos"},
+    help="videos (files or frame folders) -> frames, fps and optical flow")
+STAGES["load_video_responses"] = Stage(
+    "neurogaze.data.video:load_video_responses",
+    lambda c: {"subfolder": "" if c["datasets"]["video"]["betas_root"] else "brain"},
+    help="video-evoked betas -> per-subject brain responses")
+
+# --- features ---
+STAGES["build_demo_backbone"] = Stage(
+    "neurogaze.backbones:build_demo_backbone",
+    lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name)},
+    help="a demo backbone from its architecture and seed, saved like a released checkpoint")
+
+
+def _feature_params(modality: str) -> Callable[[dict], dict]:
+    def params(config: dict) -> dict:
+        settings = {"modality": modality, "batch_size": config["features"]["batch_size"], "device": config["device"],
+                    "spec": lambda wildcards: backbone_spec(config, wildcards.backbone)}
+        if modality == "text":
+            settings["text_column"] = config["features"]["text_column"]
+        return settings
+
+    return params
+
+
+for _modality in FEATURE_MODALITIES:
+    STAGES[f"extract_{_modality}_features"] = Stage(
+        "neurogaze.features.extract:extract", _feature_params(_modality),
+        help=f"{_modality} embeddings of a stimulus set (cached, resumable)")
+
+
+# --- search_asymmetry ---
+# eccNET (Gupta et al. 2021): backbone -> experiments -> plot. search_asymmetry.seed is used as
+# given. File paths that are inputs (weights, image_dir, human_rt) come as params too, so that the
+# CLI reads the configured files exactly as the rule does.
+SEARCH_ASYMMETRY_POOLING = ("rf_min", "pool_type")  # the model settings the trunk trains with
+
+
+def _search_asymmetry_backbone(config: dict) -> dict:
+    section = config["search_asymmetry"]
+    backbone = section["backbone"]
+    if backbone["weights"]:  # released weights are repacked: nothing is trained
+        return {"weights": backbone["weights"], "widths": backbone["widths"], "image_dir": None, "training": None,
+                "model": None, "seed": None}
+    return {"weights": None, "widths": backbone["widths"], "image_dir": backbone["image_dir"],
+            "training": backbone["training"], "model": {key: section["model"][key] for key in SEARCH_ASYMMETRY_POOLING},
+            "seed": section["seed"]}
+
+
+def _search_asymmetry_experiments(config: dict) -> dict:
+    section = config["search_asymmetry"]
+    return {"human_rt": section["human_rt"], "widths": section["backbone"]["widths"], "model": section["model"],
+            "experiments": section["experiments"], "n_per_set_size": section["n_per_set_size"],
+            "seed": section["seed"], **_device(config)}
+
+
+STAGES["search_asymmetry_backbone"] = Stage(
+    "neurogaze.gaze.search_asymmetry.stages:backbone", _search_asymmetry_backbone,
+    help="eccNET's VGG16 trunk: the released weights repacked, or a trunk trained here on rotation prediction")
+STAGES["search_asymmetry_experiments"] = Stage(
+    "neurogaze.gaze.search_asymmetry.stages:experiments", _search_asymmetry_experiments,
+    help="eccNET on the six search-asymmetry experiments -> trials, RT tables, asymmetry index, metrics")
+STAGES["search_asymmetry_plot"] = Stage(
+    "neurogaze.figures.search_asymmetry:plot",
+    help="RT against set size per experiment and the asymmetry-index figure")
+
+
+# --- adhd ---
+# Dey, Rao & Shah (2012): network maps -> PCA-LDA evaluation -> plot. Each rule gets only its
+# share of the adhd section, so a classifier setting does not recompute the maps. The test list
+# is an input of adhd_maps as well (a changed list reruns it).
+ADHD_MAPS_KEYS = ("graph", "features", "test_fraction")
+ADHD_CLASSIFIER_KEYS = ("mask_method", "mask_alpha", "mask_top_k", "mask_min_voxels", "standardize", "pca_components",
+                        "cv_folds", "n_permutations")
+
+
+def _adhd_maps(config: dict) -> dict:
+    section = config["adhd"]
+    return {"settings": {key: section[key] for key in ADHD_MAPS_KEYS}, "test_subjects": section["test_subjects"],
+            **_seed(config)}
+
+
+def _adhd_evaluate(config: dict) -> dict:
+    return {"settings": {key: config["adhd"][key] for key in ADHD_CLASSIFIER_KEYS}, **_seed(config)}
+
+
+STAGES["adhd_maps"] = Stage(
+    "neurogaze.brain.adhd.stages:maps", _adhd_maps,
+    help="per-subject degree, clustering and 3-cycle maps of a resting-state cohort's voxel networks")
+STAGES["adhd_evaluate"] = Stage(
+    "neurogaze.brain.adhd.stages:evaluate", _adhd_evaluate,
+    help="PCA-LDA with a learned discriminative mask: held-out test, site-stratified CV, permuted labels")
+STAGES["adhd_plot"] = Stage(
+    "neurogaze.figures.adhd:plot",
+    help="glass brains of the group difference and the learned mask, ROC, accuracy against the paper")
+
+# --- gaze ---
+# Baselines -> scores of every scored method's scanpaths (baselines and models such as NevaClip)
+# -> human ceiling -> plot. `gaze_baselines.enabled`/`kinds` and `gaze_evaluation.datasets`/
+# `human_consistency` choose what the workflow builds; no rule reads them.
+def _gaze_baseline(config: dict) -> dict:
+    settings = {key: value for key, value in config["gaze_baselines"].items() if key not in ("enabled", "kinds")}
+    return {"settings": settings, "split": config["gaze_evaluation"]["split"], **_seed(config)}
+
+
+def _gaze_evaluation(config: dict) -> dict:
+    section = config["gaze_evaluation"]
+    return {"settings": {key: value for key, value in section.items() if key not in ("datasets", "human_consistency")},
+            **_seed(config)}
+
+
+STAGES["gaze_baseline"] = Stage(
+    "neurogaze.gaze.stages:baseline", _gaze_baseline, choices={"baseline": BASELINES},
+    help="centre-bias or uniform scanpaths for the scored split of a gaze dataset")
+STAGES["gaze_evaluate"] = Stage(
+    "neurogaze.gaze.stages:evaluate", _gaze_evaluation,
+    help="a method's scanpaths against every human of each image: scanpath and saliency metrics")
+STAGES["gaze_human_consistency"] = Stage(
+    "neurogaze.gaze.stages:human_consistency", _gaze_evaluation,
+    help="the leave-one-subject-out human ceiling of every gaze metric")
+STAGES["gaze_plot"] = Stage(
+    "neurogaze.figures.gaze:plot",
+    help="metric bars of every scored method beside the human ceiling, and scanpaths on images")
+
+
+# --- nevaclip ---
+# NevaClip (Zanca et al. 2023): scanpaths of a scored split, scored by gaze_evaluate.
+# nevaclip.seed is used as given.
+def _nevaclip(config: dict) -> dict:
+    section = config["nevaclip"]
+    settings = {key: value for key, value in section.items() if key not in ("enabled", "datasets", "backbone")}
+    return {"backbone": backbone_spec(config, section["backbone"]), "settings": settings,
+            "split": config["gaze_evaluation"]["split"], **_device(config)}
+
+
+STAGES["nevaclip_scanpaths"] = Stage(
+    "neurogaze.gaze.nevaclip.stages:scanpaths", _nevaclip,
+    help="NevaClip scanpaths (CLIP + a differentiable fovea) for the scored split of a gaze dataset")
+
+
+# --- encoding ---
+# The voxel-wise encoder: fit -> evaluate -> plot. The fit gets only the estimator's own settings
+# (a probe setting does not refit a ridge); the evaluation reads its settings from the checkpoint.
+ENCODING_RIDGE_KEYS = ("alphas", "cv_folds", "dtype")
+ENCODING_ESTIMATOR_KEYS = {"ridge": ENCODING_RIDGE_KEYS, "himalaya_ridge": ENCODING_RIDGE_KEYS,
+                           "linear_probe": ("probe",)}
+
+
+def _encoding_backbone(config: dict) -> dict:
+    return {"backbone_spec": backbone_spec(config, config["encoding"]["backbone"])}
+
+
+def _encoding_fit(config: dict) -> dict:
+    section = config["encoding"]
+    estimator = section["estimator"]
+    settings = {"estimator": estimator, **{key: section[key] for key in ENCODING_ESTIMATOR_KEYS[estimator]}}
+    return {"settings": settings, **_encoding_backbone(config), **_seed(config), **_device(config)}
+
+
+STAGES["encoding_fit"] = Stage(
+    "neurogaze.brain.encoding:fit", _encoding_fit,
+    help="a voxel-wise encoder (per-voxel CV ridge or BrainDiVE's linear probe) on a subject's training split")
+STAGES["encoding_evaluate"] = Stage(
+    "neurogaze.brain.encoding:evaluate", lambda c: {**_encoding_backbone(c), **_seed(c), **_device(c)},
+    help="test-split R^2, Pearson r and r / noise ceiling of every unit, and their medians per ROI")
+STAGES["encoding_plot"] = Stage(
+    "neurogaze.figures.encoding:plot", lambda c: {"settings": c["encoding"]["figure"]},
+    help="the encoder's accuracy map: a NIfTI volume in the subject's space and a glass brain (or fsaverage5)")
+
+
+# --- braindive ---
+# BrainDiVE (Luo et al. 2023): demo pipeline -> synthesis -> evaluate -> plot, guided by the
+# encoder of encoding_fit on the encoding backbone. braindive.sampling.seed and
+# braindive.demo_pipeline.vae_fit.seed are used as given.
+def _braindive_synthesis(config: dict) -> dict:
+    section = config["braindive"]
+    return {"settings": section["sampling"], "rois": section["rois"], **_encoding_backbone(config), **_device(config)}
+
+
+def _braindive_evaluate(config: dict) -> dict:
+    section = config["braindive"]
+    independent = section["independent_backbone"]
+    independent_spec = backbone_spec(config, independent) if independent else None
+    return {**_encoding_backbone(config), "independent_spec": independent_spec, "categories": section["categories"],
+            **_device(config)}
+
+
+STAGES["braindive_pipeline"] = Stage(
+    "neurogaze.brain.braindive.stages:pipeline", lambda c: {"settings": c["braindive"]["demo_pipeline"]},
+    help="the demo's tiny Stable Diffusion folder, its VAE fitted on the stimuli")
+STAGES["braindive_synthesis"] = Stage(
+    "neurogaze.brain.braindive.stages:synthesis", _braindive_synthesis,
+    help="per ROI, images guided by the encoder's ROI mean, and unguided images from the same seeds")
+STAGES["braindive_evaluate"] = Stage(
+    "neurogaze.brain.braindive.stages:evaluate", _braindive_evaluate,
+    help="predicted activation of guided, unguided and top dataset images; independent readout; planted attributes")
+STAGES["braindive_plot"] = Stage(
+    "neurogaze.figures.braindive:plot", lambda c: {"settings": c["braindive"]["figure"]},
+    help="the top guided images per ROI, and predicted activation by condition")
+
+# --- mindeye ---
+# MindEye (Scotti et al. 2023): demo variation pipeline -> train -> low-level path -> reconstruct
+# -> evaluate -> plot. Each rule's `settings` holds only the keys of the mindeye section it reads
+# (e.g. `mindeye.figures` reaches the plot alone); seeds derive from the master seed in the stages.
+def _mindeye_settings(config: dict, *keys: str) -> dict:
+    """{key: config.mindeye[key]} for each key; a dotted key (model.token_dim) keeps its path."""
+    section, settings = config["mindeye"], {}
+    for key in keys:
+        head, _, leaf = key.partition(".")
+        if leaf:
+            settings.setdefault(head, {})[leaf] = section[head][leaf]
+        else:
+            settings[head] = section[head]
+    return settings
+
+
+def _mindeye_params(*keys: str, backbone: bool = True) -> Callable[[dict], dict]:
+    def params(config: dict) -> dict:
+        values = {"settings": _mindeye_settings(config, *keys), **_seed(config), **_device(config)}
+        if backbone:
+            values["backbone_spec"] = backbone_spec(config, config["mindeye"]["backbone"])
+        return values
+
+    return params
+
+
+def _mindeye_evaluate(config: dict) -> dict:
+    names = list(dict.fromkeys(config["mindeye"]["evaluation"]["two_way_backbones"]))
+    return {**_mindeye_params("roi", "evaluation")(config),
+            "two_way_specs": [backbone_spec(config, name) for name in names]}
+
+
+STAGES["mindeye_pipeline"] = Stage(
+    "neurogaze.brain.mindeye.stages:pipeline", lambda c: {"settings": _mindeye_settings(c, "tiny_variation",
+                                                                                        "model.token_dim")},
+    help="the demo's tiny Versatile-Diffusion image-variation pipeline, a diffusers folder")
+STAGES["mindeye_train"] = Stage(
+    "neurogaze.brain.mindeye.stages:train", _mindeye_params("model", "roi"),
+    help="train MindEye (voxels -> CLIP image tokens, contrastive + diffusion prior) on the train split; resumable")
+STAGES["mindeye_train_low_level"] = Stage(
+    "neurogaze.brain.mindeye.stages:train_low_level", _mindeye_params("low_level", "roi", backbone=False),
+    help="train MindEye's low-level path (voxels -> the variation pipeline's VAE latents)")
+STAGES["mindeye_reconstruct"] = Stage(
+    "neurogaze.brain.mindeye.stages:reconstruct", _mindeye_params("reconstruction", "roi"),
+    help="reconstruct test images: prior tokens -> best-of-N image variations (img2img from the low-level latents)")
+STAGES["mindeye_evaluate"] = Stage(
+    "neurogaze.brain.mindeye.stages:evaluate", _mindeye_evaluate,
+    help="retrieval top-1 (and its shuffled-fMRI control), reconstruction metrics, each test item's top-k retrievals")
+STAGES["mindeye_plot"] = Stage(
+    "neurogaze.figures.mindeye:plot", lambda c: {"settings": _mindeye_settings(c, "figures")},
+    help="the retrieval grid (hits framed) and the seen / low-level / final reconstruction grid")
 
 
 def stage(name: str) -> Stage:
