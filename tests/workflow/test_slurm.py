@@ -35,6 +35,7 @@ LOCK_FILE = Path("/tmp/neurogaze-slurm-test.lock")
 
 # The cached image-feature extraction: the GPU-marked rule whose outputs are the test's target.
 GPU_RULE = "extract_image_features"
+GPU_RULE_THREADS = 2  # the test node's CPUs
 # The test cluster's status polling starts after this many seconds; MinJobAge (300 s) must stay >= 3x.
 INIT_SECONDS = 2
 RUN_TIMEOUT_S = 600
@@ -314,11 +315,11 @@ def feature_target(tmp_path_factory) -> tuple[Path, list[PlannedJob], list[str]]
     """A copy of the repository and the outputs of the GPU feature rule in its demo DAG."""
     base = _copy_repository(tmp_path_factory.mktemp("plan"))
     every_job = _planned_jobs(base, [])
-    gpu_jobs = [job for job in every_job if job.rule == GPU_RULE]
-    assert gpu_jobs, (
+    assert any(job.rule == GPU_RULE for job in every_job), (
         f"rule {GPU_RULE} is not in the demo DAG: {sorted({j.rule for j in every_job})}"
     )
-    targets = gpu_jobs[0].outputs
+    # the small OSIE-like set's features: the same GPU rule as the demo's, on a cheap upstream
+    targets = ["results/features/demo-clip/osie.npy", "results/features/demo-clip/osie.ids.txt"]
     return base, _planned_jobs(base, targets), targets
 
 
@@ -344,11 +345,14 @@ def test_profile_runs_gpu_rule_in_gpu_partition(
         "--slurm-init-seconds-before-status-checks",
         str(INIT_SECONDS),
     ]
+    # The profile gives the GPU rule 8 CPUs; the test node has fewer, so both runs ask for 2 (the
+    # same threads give the same bytes) and the GPU job must show them.
+    threads = ["--set-threads", f"{GPU_RULE}={GPU_RULE_THREADS}"]
     # The SLURM run mostly waits on polling, so the local reference run goes alongside it.
     runs = {
-        "cluster": _start([*slurm_cmd, *targets], cluster, tmp_path / "cluster.log"),
+        "cluster": _start([*slurm_cmd, *targets, *threads], cluster, tmp_path / "cluster.log"),
         "local": _start(
-            [*SNAKEMAKE, "--nolock", "--cores", "2", *targets],
+            [*SNAKEMAKE, "--nolock", "--cores", "2", *targets, *threads],
             local,
             tmp_path / "local.log",
         ),
@@ -364,9 +368,11 @@ def test_profile_runs_gpu_rule_in_gpu_partition(
         if rule in gpu_rules:
             assert fields["Partition"] == "gpu", (rule, fields)
             assert fields.get("TresPerJob") == "gres:gpu:1", (rule, fields)
+            assert fields["NumCPUs"] == str(GPU_RULE_THREADS), (rule, fields)  # threads -> cpus_per_task
         else:
             assert fields["Partition"] == "cpu", (rule, fields)
             assert "gpu" not in fields.get("TresPerJob", ""), (rule, fields)
+            assert fields["NumCPUs"] == "1", (rule, fields)
 
     # Same code, seeds and CPU: the cluster's outputs are the local run's. Features, tables and images
     # must match byte for byte; only .mat headers and .pt archive record names may differ (see above).
@@ -388,3 +394,23 @@ def test_profile_runs_gpu_rule_in_gpu_partition(
     assert not differing, (
         f"outputs differ between the local and the SLURM run: {differing}"
     )
+
+
+def test_every_gpu_rule_gets_several_cpus_on_slurm(workflow_copy):
+    """A GPU job needs CPUs to feed it: the SLURM profile gives every rule that asks for a GPU
+    (in the demo DAG and in the paper config) at least 4 threads, i.e. --cpus-per-task."""
+    from .conftest import run_snakemake
+    from .paper_tree import write_paper_tree
+
+    paper = write_paper_tree(yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text()),
+                             workflow_copy.parent / "paper_tree")
+    gpu_rules = set()
+    for extra in ([], ["--configfile", str(paper)]):
+        text = run_snakemake(workflow_copy, "-n", "--forceall", *extra).stdout
+        for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+            head = re.match(r"rule (\w+):", block)
+            resources = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
+            if head and resources and re.search(r"\bgpu=[1-9]", resources.group(1)):
+                gpu_rules.add(head.group(1))
+    threads = _profile("slurm")["set-threads"]
+    assert gpu_rules and all(threads.get(rule, 1) >= 4 for rule in gpu_rules), (sorted(gpu_rules), threads)
