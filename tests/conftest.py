@@ -18,6 +18,17 @@ def _real_data_root() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread_per_worker():
+    """With two pytest-xdist workers on two cores, each worker's torch and BLAS get one thread:
+    two threads each would oversubscribe the machine, and tiny models run several times slower."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from neurogaze.runlog import set_threads
+
+        set_threads(1)
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def demo_weights_dir(tmp_path_factory):
     """Demo backbones built without a weights path land here, never in the user's ~/.cache."""
     folder = tmp_path_factory.mktemp("neurogaze-weights")

@@ -3,29 +3,32 @@
 import argparse
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
 from neurogaze import cli
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
-def _examples(repo_root) -> list[list[str]]:
-    text = (repo_root / "README.md").read_text()
+
+def _examples() -> list[list[str]]:
+    text = (REPO_ROOT / "README.md").read_text()
     block = text[text.index("### Running one stage by hand"):text.index("### Threads")]
     commands = re.findall(r"^\.venv/bin/neurogaze (.+?)(?:\s+#.*)?$", block.replace("\\\n", " "), flags=re.M)
     return [shlex.split(command) for command in commands]
 
 
-def test_the_readme_shows_stage_commands(repo_root):
-    assert len([example for example in _examples(repo_root) if example[0] not in ("--help", "validate-config")]) >= 3
+STAGE_EXAMPLES = [example for example in _examples() if example[0] not in ("--help", "validate-config")]
 
 
-@pytest.mark.parametrize("index", range(6))
-def test_readme_stage_example_parses(repo_root, index):
-    examples = [example for example in _examples(repo_root) if example[0] not in ("--help", "validate-config")]
-    if index >= len(examples):
-        pytest.skip("fewer examples")
-    command, *arguments = examples[index]
+def test_the_readme_shows_stage_commands():
+    assert len(STAGE_EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("example", STAGE_EXAMPLES, ids=lambda example: example[0])
+def test_readme_stage_example_parses(example):
+    command, *arguments = example
     pre = argparse.ArgumentParser(add_help=False)
     cli._common_options(pre, None)
     config_args, _ = pre.parse_known_args(arguments)

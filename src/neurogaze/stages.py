@@ -106,6 +106,10 @@ for _name in GAZE_TABLES:
     STAGES[f"load_{_name}"] = Stage("neurogaze.data.gaze:load", _gaze_params(_name),
                                     help=f"{_name} in its original layout -> fixations (+ tables) and stimuli")
 
+STAGES["load_coco"] = Stage(
+    "neurogaze.data.coco:load_coco",
+    lambda c: {"settings": _dataset_settings(c, "coco"), "relative_images": not c["datasets"]["coco"]["root"]},
+    help="COCO captions (or the demo world) -> a stimulus set with captions, and caption and object tables")
 STAGES["load_adhd200"] = Stage(
     "neurogaze.data.adhd200:load_adhd200", lambda c: {"settings": _dataset_settings(c, "adhd200")},
     help="ADHD-200 (Athena layout): masked, cleaned resting-state series + phenotype")

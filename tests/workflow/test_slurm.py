@@ -281,6 +281,12 @@ def _equal(a, b) -> bool:
         return hasattr(b, "detach") and _equal(
             a.detach().cpu().numpy(), b.detach().cpu().numpy()
         )
+    if hasattr(a, "_fieldnames"):  # a MATLAB struct read by scipy.io.loadmat
+        return list(a._fieldnames) == list(getattr(b, "_fieldnames", [])) and all(
+            _equal(getattr(a, name), getattr(b, name)) for name in a._fieldnames
+        )
+    if isinstance(a, np.ndarray) and a.dtype == object:  # a MATLAB cell array
+        return isinstance(b, np.ndarray) and a.shape == b.shape and all(map(_equal, a.ravel(), b.ravel()))
     if hasattr(a, "dtype"):  # numpy array or scalar; NaN placeholders count as equal
         a, b = np.asarray(a), np.asarray(b)
         nan_aware = a.dtype.kind in "fc" and b.dtype.kind in "fc"

@@ -21,8 +21,9 @@ WAIVED_LINTS = ("Mixed rules and functions in same snakefile",)
 def test_lint_is_clean(workflow_copy):
     result = run_snakemake(workflow_copy, "--lint", check=False)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
     lints = re.findall(r"^\s+\* (.+?):?$", output, flags=re.M)
+    # the linter exits 1 when it found any lint, waived ones included
+    assert result.returncode == 0 or (lints and "Lints for" in output), output
     assert not [text for text in lints if not text.startswith(WAIVED_LINTS)], output
 
 

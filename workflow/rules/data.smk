@@ -107,6 +107,31 @@ for _name, _tables in GAZE_TABLES.items():
         FINAL_TARGETS += [gaze_out(_name, "fixations.parquet"), stimulus_set(_name)]
 
 
+# --- coco: captioned images (the demo world when root is null) ---
+
+
+rule load_coco:
+    input:
+        root=dataset_root("coco"),
+    output:
+        stimuli=directory(stimulus_set("coco")),
+        captions=f"{RESULTS}/data/coco/captions.parquet",
+        objects=f"{RESULTS}/data/coco/objects.parquet",
+    log:
+        "logs/data/load_coco.log",
+    params:
+        **stage_params("load_coco"),
+    threads: stage_threads("load_coco")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_coco.py"
+
+
+if enabled("coco", "datasets"):
+    FINAL_TARGETS += [stimulus_set("coco"), f"{RESULTS}/data/coco/captions.parquet"]
+
+
 # --- rest / seeg / video ---
 # Outputs are folders: the subjects of a real dataset are known only once its tables are read.
 

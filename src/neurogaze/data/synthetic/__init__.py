@@ -54,7 +54,15 @@ def _video(out_dir, settings, seed, backbone_spec):
     return generate_video(out_dir, from_section(SyntheticVideoConfig, settings, "datasets.video.synthetic", seed=seed))
 
 
+def _coco(out_dir, settings, seed, backbone_spec):
+    from neurogaze.config import from_section
+    from neurogaze.data.synthetic.world import WorldConfig, generate_world
+
+    return generate_world(out_dir, from_section(WorldConfig, settings, "datasets.coco.synthetic", seed=seed))
+
+
 GENERATORS = {
+    "coco": _coco,
     "nsd": _nsd,
     "osie": _gaze("osie"),
     "cocosearch18": _gaze("cocosearch18"),
