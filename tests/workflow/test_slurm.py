@@ -285,6 +285,13 @@ def _equal(a, b) -> bool:
         return list(a._fieldnames) == list(getattr(b, "_fieldnames", [])) and all(
             _equal(getattr(a, name), getattr(b, name)) for name in a._fieldnames
         )
+    if isinstance(a, np.ndarray) and a.dtype.names:  # a MATLAB struct array read as a record array
+        return (
+            isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and a.dtype.names == b.dtype.names
+            and all(_equal(a[name], b[name]) for name in a.dtype.names)
+        )
     if isinstance(a, np.ndarray) and a.dtype == object:  # a MATLAB cell array
         return isinstance(b, np.ndarray) and a.shape == b.shape and all(map(_equal, a.ravel(), b.ravel()))
     if hasattr(a, "dtype"):  # numpy array or scalar; NaN placeholders count as equal
