@@ -11,7 +11,9 @@ config.update(validate_config(config, base_dir=workflow.basedir))
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/backbones.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/clipcap.smk"
 include: "workflow/rules/encoding.smk"
 include: "workflow/rules/braindive.smk"
 include: "workflow/rules/mindeye.smk"

@@ -127,11 +127,43 @@ STAGES["load_video_responses"] = Stage(
     lambda c: {"subfolder": "" if c["datasets"]["video"]["betas_root"] else "brain"},
     help="video-evoked betas -> per-subject brain responses")
 
-# --- features ---
+# --- backbones ---
+# Demo backbones run on the CPU whatever `device` says: they are too small to gain from a GPU,
+# and the CPU gives the same bytes on every rerun.
 STAGES["build_demo_backbone"] = Stage(
     "neurogaze.backbones:build_demo_backbone",
     lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name)},
     help="a demo backbone from its architecture and seed, saved like a released checkpoint")
+STAGES["train_demo_backbone"] = Stage(
+    "neurogaze.backbones.training:train_demo_backbone",
+    lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name)},
+    help="a demo backbone trained on a captioned set (CLIP, SimCLR or caption-caption), saved like a released "
+         "checkpoint")
+STAGES["evaluate_backbone"] = Stage(
+    "neurogaze.backbones.evaluation:evaluate_backbone",
+    lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.backbone),
+               "batch_size": c["features"]["batch_size"]},
+    help="held-out retrieval, zero-shot probes and nearest-neighbour nouns of a backbone on the demo world")
+STAGES["plot_backbones"] = Stage(
+    "neurogaze.figures.backbones:plot",
+    lambda c: {"backbones": list(c["backbone_evaluation"]["backbones"])},
+    help="the backbones' evaluations side by side against chance")
+
+
+# --- clipcap ---
+STAGES["clipcap_train"] = Stage(
+    "neurogaze.backbones.clipcap:train_clipcap",
+    lambda c: {"settings": {"training": c["clipcap"]["training"]}, "seed": c["seed"], "device": c["device"]},
+    help="the demo ClipCap captioner trained on a captioned set's CLIP image embeddings")
+STAGES["clipcap_evaluate"] = Stage(
+    "neurogaze.backbones.clipcap:evaluate_captioner",
+    lambda c: {"settings": {key: c["clipcap"][key] for key in ("prefix_length", "normalize_prefix", "decoding",
+                                                               "evaluation")},
+               "device": c["device"]},
+    help="captions of the test split and their held-out word recall per object category")
+
+
+# --- features ---
 
 
 def _feature_params(modality: str) -> Callable[[dict], dict]:

@@ -1,6 +1,7 @@
 """The DAG as a user runs it: lint, dry runs of both configs, config errors, logs, determinism."""
 
 import hashlib
+import math
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..stats import above_chance, z_difference
 from .conftest import run_snakemake
 from .paper_tree import write_paper_tree
 
@@ -74,7 +76,7 @@ def _digest_tables(root: Path) -> dict[str, str]:
 # (that training itself repeats to the bit is checked per model in the unit tests: the same seeds
 # and inputs give byte-identical checkpoints, resumed or not, from the rule and from the CLI).
 SCORING_RULES = ("encoding_evaluate", "braindive_evaluate", "mindeye_evaluate", "adhd_evaluate", "gaze_evaluate",
-                 "gaze_human_consistency", "search_asymmetry_experiments")
+                 "gaze_human_consistency", "search_asymmetry_experiments", "evaluate_backbone", "clipcap_evaluate")
 
 
 @pytest.mark.slow
@@ -94,6 +96,8 @@ def test_demo_runs_end_to_end_with_identical_metric_tables_on_rerun(workflow_cop
     _check_encoder_planted_truth(workflow_copy / "results" / "encoding" / "nsd" / "subj01" / "roi_summary.csv")
     _check_braindive_planted_truth(workflow_copy / "results" / "braindive" / "nsd" / "subj01" / "metrics.csv")
     _check_mindeye_retrieval(workflow_copy / "results" / "mindeye" / "nsd" / "subj01" / "metrics.csv")
+    _check_world_models(workflow_copy / "results" / "backbones" / "metrics.csv")
+    _check_captioner(workflow_copy / "results" / "clipcap" / "world-clip" / "metrics.csv")
     _run_notebooks(workflow_copy)
 
     run_snakemake(workflow_copy, "--cores", "2", "--forcerun", *SCORING_RULES)
@@ -142,6 +146,41 @@ def _check_mindeye_retrieval(metrics_path: Path) -> None:
     assert overall["image_top1"] >= 0.8 and overall["brain_top1"] >= 0.8, overall
     # a shuffle keeps about one item in place, so "chance" here is about 2/300, not 1/300
     assert overall["image_top1_shuffled"] < 0.02 and overall["brain_top1_shuffled"] < 0.02, overall
+
+
+def _check_world_models(metrics_path: Path) -> None:
+    """Issue 14's checks of the world models on held-out scenes: CLIP retrieves and names what it
+    sees; SimCLR groups images but cannot read text; the text-only model matches captions but
+    cannot see; the same network untrained does none of it."""
+    import pandas as pd
+
+    table = pd.read_csv(metrics_path).set_index(["backbone", "probe", "attribute"])
+    rows = {backbone: table.loc[backbone] for backbone in table.index.get_level_values(0).unique()}
+    clip, simclr, text, untrained = (rows[f"world-{name}"] for name in ("clip", "simclr", "text", "untrained"))
+    for probe in [("retrieval", "image_to_text"), ("retrieval", "text_to_image"), ("zero_shot", "noun"),
+                  ("zero_shot", "category"), ("zero_shot", "background"), ("zero_shot", "colour")]:
+        assert above_chance(clip.loc[probe]), (probe, clip.loc[probe])
+        assert z_difference(clip.loc[probe], untrained.loc[probe]) > 3, (probe, clip.loc[probe], untrained.loc[probe])
+    for probe in [("zero_shot", "noun"), ("zero_shot", "category"), ("zero_shot", "background")]:
+        assert not above_chance(untrained.loc[probe]), (probe, untrained.loc[probe])
+    for model in (simclr, text):  # a unimodal model has no matching second tower
+        assert z_difference(clip.loc[("retrieval", "image_to_text")], model.loc[("retrieval", "image_to_text")]) > 3
+    nearest, captions = ("nearest_neighbour", "noun"), ("retrieval", "caption_to_caption")
+    assert z_difference(simclr.loc[nearest], untrained.loc[nearest]) > 3, (simclr, untrained)
+    assert z_difference(text.loc[captions], untrained.loc[captions]) > 3, (text, untrained)
+
+
+
+def _check_captioner(metrics_path: Path) -> None:
+    """Issue 14's captioner check: the captions of held-out scenes name the objects in them far more
+    often than a captioner blind to the image would (its recall: how often it says the word)."""
+    import pandas as pd
+
+    overall = pd.read_csv(metrics_path).set_index("category").loc["all"]
+    chance = overall["chance_recall"]
+    assert overall["recall"] > chance + 6 * math.sqrt(chance * (1 - chance) / overall["n_images"]), overall
+    assert overall["precision"] > overall["chance"] + 6 * math.sqrt(
+        overall["chance"] * (1 - overall["chance"]) / max(overall["n_mentions"], 1)), overall
 
 
 def _run_notebooks(workdir: Path) -> None:

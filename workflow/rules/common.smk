@@ -29,6 +29,11 @@ def brain_responses(dataset, subject):
     return f"{RESULTS}/data/brain/{dataset}/{subject}.h5"
 
 
+def dataset_root(name):
+    """The dataset's folder in its real layout: the configured root, else its synthetic copy."""
+    return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
+
+
 def stimulus_set(name):
     return f"{RESULTS}/data/stimuli/{name}"
 

@@ -4,11 +4,6 @@
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
 
 
-def dataset_root(name):
-    """The dataset's folder in its real layout: the configured root, else its synthetic copy."""
-    return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
-
-
 def generator_inputs(name):
     """A generator that plants responses in a backbone's feature space reads that backbone."""
     backbone = config["datasets"][name].get("backbone")

@@ -1,22 +1,8 @@
 # Shared stage: features. Image and caption embeddings of a stimulus set, cached as
 # results/features/<backbone>/<set>.npy (captions: <set>.text.npy) with their .ids.txt; resumable
-# (finished batches wait in <set>.npy.partial/). A demo backbone is built (seeded) under
-# results/backbones/<name>/; a released one is read from its configured file.
+# (finished batches wait in <set>.npy.partial/). A released backbone is read from its configured
+# file, a demo one from results/backbones/<name>/ (backbones.smk builds or trains it).
 from neurogaze.stages import FEATURE_MODALITIES
-
-
-rule build_demo_backbone:
-    output:
-        weights=f"{RESULTS}/backbones/{{name}}/{{model}}.pt",
-    log:
-        "logs/features/build_demo_backbone_{name}_{model}.log",
-    params:
-        **stage_params("build_demo_backbone"),
-    threads: stage_threads("build_demo_backbone")
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/build_demo_backbone.py"
 
 
 # one rule per modality (image: <set>.npy, text: <set>.text.npy)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurogaze.errors import ConfigError, MissingWeightsError
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
 from neurogaze.io import atomic_path, write_torch
 
 # Demo weights land here unless a spec names its own file.
@@ -43,6 +43,7 @@ class OpenClipSpec:
     architecture: dict | None = None
     seed: int = 0
     kind: str = "open_clip"
+    train: dict | None = None  # a demo backbone trained by the pipeline (neurogaze.backbones.training)
 
     @property
     def is_demo(self) -> bool:
@@ -50,7 +51,7 @@ class OpenClipSpec:
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> OpenClipSpec:
-        known = {"kind", "model", "pretrained", "weights", "cache_dir", "architecture", "seed"}
+        known = {"kind", "model", "pretrained", "weights", "cache_dir", "architecture", "seed", "train"}
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ConfigError(None, f"backbones.{name}.{unknown[0]}", f"unknown key (allowed: {sorted(known)})")
@@ -132,9 +133,14 @@ def build_open_clip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> O
         weights = _materialise_demo(spec)
     else:
         weights, options = _resolve_released(spec)
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        spec.model, pretrained=str(weights), device=device, **options
-    )
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            spec.model, pretrained=str(weights), device=device, **options
+        )
+    except RuntimeError as exc:  # load_state_dict: missing, unexpected or differently shaped tensors
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise DataValidationError(weights, "state_dict", f"a checkpoint of open_clip's {spec.model!r} "
+                                  f"(backbones.{spec.name}.model)", f"another architecture: {first}") from exc
     model.eval()
     return OpenClipBackbone(
         spec=spec,
@@ -151,7 +157,7 @@ def _architecture_digest(spec: OpenClipSpec) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _register_architecture(spec: OpenClipSpec, weights: Path) -> None:
+def register_demo_architecture(spec: OpenClipSpec, weights: Path) -> None:
     """Write the architecture as ``<model>.json`` next to its weights and register it with open_clip.
 
     The JSON beside the state dict makes the saved demo checkpoint describe itself.
@@ -177,18 +183,23 @@ def _register_saved_architecture(model: str, weights: Path) -> None:
 
 
 def _materialise_demo(spec: OpenClipSpec) -> Path:
-    import open_clip
-
     weights = demo_weights_path(spec)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    _register_architecture(spec, weights)
+    register_demo_architecture(spec, weights)
     if not weights.exists():
-        # fork_rng keeps the caller's global torch RNG untouched by the seeded initialisation.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec.seed)
-            model = open_clip.create_model(spec.model, pretrained=None, device="cpu")
-        write_torch(weights, model.state_dict())
+        write_torch(weights, seeded_demo_model(spec).state_dict())
     return weights
+
+
+def seeded_demo_model(spec: OpenClipSpec) -> torch.nn.Module:
+    """A demo architecture (registered with open_clip) initialised from its seed, on the CPU: an
+    untrained demo backbone, and the start of a trained one."""
+    import open_clip
+
+    # fork_rng keeps the caller's global torch RNG untouched by the seeded initialisation.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return open_clip.create_model(spec.model, pretrained=None, device="cpu")
 
 
 def _released_source(spec: OpenClipSpec) -> str:

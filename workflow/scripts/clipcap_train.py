@@ -1,0 +1,5 @@
+from neurogaze.backbones import clipcap
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    clipcap.train_clipcap(**arguments)
