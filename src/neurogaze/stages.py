@@ -128,15 +128,13 @@ STAGES["load_video_responses"] = Stage(
     help="video-evoked betas -> per-subject brain responses")
 
 # --- backbones ---
-# Demo backbones run on the CPU whatever `device` says: they are too small to gain from a GPU,
-# and the CPU gives the same bytes on every rerun.
 STAGES["build_demo_backbone"] = Stage(
     "neurogaze.backbones:build_demo_backbone",
     lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name)},
     help="a demo backbone from its architecture and seed, saved like a released checkpoint")
 STAGES["train_demo_backbone"] = Stage(
     "neurogaze.backbones.training:train_demo_backbone",
-    lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name)},
+    lambda c: {"spec": lambda wildcards: backbone_spec(c, wildcards.name), "device": c["device"]},
     help="a demo backbone trained on a captioned set (CLIP, SimCLR or caption-caption), saved like a released "
          "checkpoint")
 STAGES["evaluate_backbone"] = Stage(

@@ -43,13 +43,8 @@ TINY_TRAINING = {"lr": 3e-3, "warmup_steps": 15, "epochs": 10, "batch_size": 40,
                  "architecture": {"n_positions": 32, "n_embd": 64, "n_layer": 2, "n_head": 2}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a busy 2-core machine run several times faster on one intra-op thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# tiny models on a busy 2-core machine run several times faster on one intra-op thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(prefix_size=16, prefix_length=10, seed=0):

@@ -38,6 +38,7 @@ from neurogaze.config import from_section
 from neurogaze.data.contracts import read_stimulus_set
 from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.io import fingerprint, resume_folder, write_json, write_torch
+from neurogaze.runlog import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -81,19 +82,19 @@ def training_config(spec: dict, name: str) -> BackboneTraining:
     return from_section(BackboneTraining, spec.get("train"), f"backbones.{name}.train")
 
 
-def train_demo_backbone(*, stimuli, captions, weights, spec: dict, name: str, model: str,
+def train_demo_backbone(*, stimuli, captions, weights, spec: dict, name: str, model: str, device: str = "cpu",
                         stop_after_epoch: int | None = None) -> Path:
     """Rule ``train_demo_backbone``: the demo backbone ``name`` (open_clip architecture ``model``)
     trained on the train split of ``stimuli`` with its ``captions`` (captions.parquet), saved to
     ``weights`` like a released checkpoint, with ``<model>.training.json`` (settings, inputs, loss
-    per epoch) beside it. Runs on the CPU: the demo networks are too small to gain from a GPU."""
+    per epoch) beside it. On the CPU a rerun gives the same bytes; a GPU gives other last bits."""
     spec_obj = OpenClipSpec.from_dict(name, {key: value for key, value in spec.items() if key != "name"})
     if spec_obj.architecture is None or not spec_obj.train:
         raise ConfigError(None, f"backbones.{name}", "a demo architecture with a `train` section to train")
     config = training_config(spec, name)
     weights = Path(weights)
     register_demo_architecture(spec_obj, weights)
-    network = seeded_demo_model(spec_obj)
+    network = seeded_demo_model(spec_obj).to(resolve_device(device))
     data = read_training_data(stimuli, captions, network, spec_obj.model)
     key = {"stimuli": fingerprint(stimuli), "captions": fingerprint(captions),
            "architecture": spec_obj.architecture, "seed": spec_obj.seed, "training": asdict(config)}
@@ -106,7 +107,7 @@ def train_demo_backbone(*, stimuli, captions, weights, spec: dict, name: str, mo
         "backbone": name, "model": model, "training": asdict(config), "inputs": key,
         "loss_per_epoch": history, "n_images": len(data.stim_ids),
     })
-    write_torch(weights, network.state_dict())
+    write_torch(weights, {key: value.cpu() for key, value in network.state_dict().items()})
     shutil.rmtree(folder)
     return weights
 
@@ -168,7 +169,7 @@ def fit(network: torch.nn.Module, data: _Data, config: BackboneTraining, checkpo
         optimiser, _warmup_cosine(config.warmup_steps, config.epochs * steps_per_epoch))
     history: list[float] = []
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location=_device_of(network), weights_only=False)
         network.load_state_dict(state["network"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -225,11 +226,16 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
+def _device_of(network: torch.nn.Module) -> torch.device:
+    return next(network.parameters()).device
+
+
 def _normalise(network: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels (on the CPU, where the data and its random draws stay) normalised on the network's device."""
     config = getattr(network.visual, "preprocess_cfg", {}) or {}
     mean = torch.tensor(config.get("mean", open_clip.OPENAI_DATASET_MEAN)).view(1, 3, 1, 1)
     std = torch.tensor(config.get("std", open_clip.OPENAI_DATASET_STD)).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+    return ((pixels - mean) / std).to(_device_of(network))
 
 
 def _pick_captions(data: _Data, batch: torch.Tensor, generator: torch.Generator, count: int) -> list[torch.Tensor]:
@@ -249,14 +255,15 @@ def _pick_captions(data: _Data, batch: torch.Tensor, generator: torch.Generator,
 def _clip_loss(network, data, batch, generator, augment, config) -> torch.Tensor:
     (tokens,) = _pick_captions(data, batch, generator, 1)
     image = network.encode_image(_normalise(network, data.pixels[batch]), normalize=True)
-    text = network.encode_text(tokens, normalize=True)
+    text = network.encode_text(tokens.to(_device_of(network)), normalize=True)
     return ClipLoss()(image, text, network.logit_scale.exp())
 
 
 def _text_contrastive_loss(network, data, batch, generator, augment, config) -> torch.Tensor:
     first, second = _pick_captions(data, batch, generator, 2)
-    return ClipLoss()(network.encode_text(first, normalize=True), network.encode_text(second, normalize=True),
-                      network.logit_scale.exp())
+    device = _device_of(network)
+    return ClipLoss()(network.encode_text(first.to(device), normalize=True),
+                      network.encode_text(second.to(device), normalize=True), network.logit_scale.exp())
 
 
 def _simclr_loss(network, data, batch, generator, augment, config) -> torch.Tensor:
