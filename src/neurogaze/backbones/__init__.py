@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip
+from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip, build_slip
 from neurogaze.errors import ConfigError
 
 # A tiny open_clip architecture: builds in milliseconds, embeds 32 px images on a CPU.
@@ -26,7 +26,9 @@ BACKBONES: dict[str, dict] = {
     "ViT-L-14-openai": {"kind": "open_clip", "model": "ViT-L-14", "pretrained": "openai"},
 }
 
-FACTORIES = {"open_clip": (OpenClipSpec.from_dict, build_open_clip)}
+# kind -> (spec from a config entry, builder); "slip": released SLIP/CLIP/SimCLR checkpoints of
+# Mu et al. 2022 in open_clip's model (neurogaze.backbones.slip)
+FACTORIES = {"open_clip": (OpenClipSpec.from_dict, build_open_clip), "slip": (OpenClipSpec.from_dict, build_slip)}
 
 
 def resolve_spec(name_or_spec: str | dict | OpenClipSpec, configured: dict | None = None) -> OpenClipSpec:

@@ -67,7 +67,7 @@ class OpenClipBackbone:
     spec: OpenClipSpec
     model: torch.nn.Module
     preprocess: Callable
-    tokenizer: Callable
+    tokenizer: Callable | None  # None: an image-only model (a released SimCLR)
     device: torch.device
     weights_file: Path
 
@@ -108,6 +108,8 @@ class OpenClipBackbone:
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self.tokenizer is None:
+            raise ConfigError(None, f"backbones.{self.name}", "a model with a text tower (this one sees images only)")
         tokens = self.tokenizer(list(texts)).to(self.device)
         return self.model.encode_text(tokens).float().cpu().numpy()
 
@@ -149,6 +151,29 @@ def build_open_clip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> O
         tokenizer=open_clip.get_tokenizer(spec.model),
         device=device,
         weights_file=Path(weights),
+    )
+
+
+def build_slip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> OpenClipBackbone:
+    """A released SLIP, CLIP or SimCLR checkpoint of Mu et al. 2022 (kind ``slip``; ``model`` names
+    the reference's model, e.g. ``SLIP_VITB16``), in open_clip's model (``neurogaze.backbones.slip``)."""
+    import open_clip
+
+    from neurogaze.backbones.slip import load_slip_model, slip_transform
+
+    if not spec.weights:
+        raise ConfigError(None, f"backbones.{spec.name}.weights", "the released checkpoint file (kind slip)")
+    device = torch.device(device)
+    network, architecture = load_slip_model(spec.weights, spec.model)
+    return OpenClipBackbone(
+        spec=spec,
+        model=network.to(device),
+        preprocess=slip_transform(architecture),
+        # SLIP's tokenizer is CLIP's byte-pair encoding at the text tower's context length
+        tokenizer=(open_clip.tokenizer.SimpleTokenizer(context_length=dict(architecture.text_cfg)["context_length"])
+                   if architecture.has_text else None),
+        device=device,
+        weights_file=Path(spec.weights),
     )
 
 
