@@ -26,7 +26,9 @@ def _config_with(workflow_copy, edit) -> str:
 def test_demo_dry_run_scores_every_baseline_and_nevaclip(workflow_copy):
     rules = _rules(run_snakemake(workflow_copy, "-n", "--quiet", "rules").stdout)
     assert GAZE_RULES <= set(rules), rules
-    assert rules["gaze_evaluate"] == 3 and rules["gaze_baseline"] == 2  # centre_bias, uniform (+ nevaclip)
+    # OSIE: centre_bias, uniform, nevaclip; CapMIT1003: the same and the free-viewing control
+    assert rules["gaze_evaluate"] == 7 and rules["gaze_baseline"] == 4
+    assert rules["nevaclip_scanpaths"] == 3
 
 
 def test_missing_released_weights_stop_the_run_naming_the_file(workflow_copy, tmp_path):
@@ -50,4 +52,4 @@ def test_nevaclip_off_needs_no_backbone_and_scores_the_baselines(workflow_copy):
 
     configfile = _config_with(workflow_copy, nevaclip_off)
     rules = _rules(run_snakemake(workflow_copy, "-n", "--quiet", "rules", "--configfile", configfile).stdout)
-    assert rules["gaze_evaluate"] == 2 and "nevaclip_scanpaths" not in rules
+    assert rules["gaze_evaluate"] == 4 and "nevaclip_scanpaths" not in rules

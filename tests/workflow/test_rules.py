@@ -12,8 +12,8 @@ from neurogaze.stages import STAGES
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "workflow" / "rules"
 SCRIPTS_DIR = RULES_DIR.parent / "scripts"
-ORDER = ("name", "input", "output", "log", "wildcard_constraints", "params", "threads", "resources", "conda",
-         "script")
+ORDER = ("name", "input", "output", "log", "wildcard_constraints", "params", "threads", "priority", "resources",
+         "conda", "script")
 
 
 def _rules() -> list[dict]:

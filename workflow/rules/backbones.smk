@@ -33,6 +33,7 @@ rule build_demo_backbone:
     params:
         **stage_params("build_demo_backbone"),
     threads: stage_threads("build_demo_backbone")
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         CONDA_ENV
     script:
@@ -51,6 +52,7 @@ rule train_demo_backbone:
     params:
         **stage_params("train_demo_backbone"),
     threads: stage_threads("train_demo_backbone")
+    priority: CRITICAL_PATH_PRIORITY
     resources:
         gpu=1,
     conda:

@@ -51,6 +51,7 @@ rule braindive_pipeline:
     params:
         **stage_params("braindive_pipeline"),
     threads: stage_threads("braindive_pipeline")
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         CONDA_ENV
     script:
@@ -68,6 +69,7 @@ rule braindive_synthesis:
     params:
         **stage_params("braindive_synthesis"),
     threads: stage_threads("braindive_synthesis")
+    priority: CRITICAL_PATH_PRIORITY
     resources:
         gpu=1,
     conda:

@@ -73,4 +73,12 @@ def gaze_models():
     models = {}
     if enabled("nevaclip"):
         models["nevaclip"] = list(config["nevaclip"]["datasets"])
+        if config["nevaclip"]["free_viewing_control"]:
+            models["nevaclip_free_viewing"] = list(config["nevaclip"]["free_viewing_control"])
     return models
+
+
+# The demo's two longest chains (the world -> its CLIP -> NevaClip, ClipCap; the NSD-like set ->
+# features -> encoder -> BrainDiVE, MindEye) go first on a few cores, so that the short rules
+# fill the gaps instead of leaving the long ones to run last, one core idle.
+CRITICAL_PATH_PRIORITY = 10

@@ -24,6 +24,7 @@ for _name in SYNTHETIC_DATASETS:
         params:
             **stage_params(f"generate_{_name}"),
         threads: stage_threads(f"generate_{_name}")
+        priority: CRITICAL_PATH_PRIORITY if _name in ("coco", "nsd") else 0
         conda:
             CONDA_ENV
         script:
@@ -47,6 +48,7 @@ rule load_nsd:
     params:
         **stage_params("load_nsd"),
     threads: stage_threads("load_nsd")
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         CONDA_ENV
     script:
@@ -63,6 +65,7 @@ rule load_nsd_stimuli:
     params:
         **stage_params("load_nsd_stimuli"),
     threads: stage_threads("load_nsd_stimuli")
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         CONDA_ENV
     script:
@@ -117,6 +120,7 @@ rule load_coco:
     params:
         **stage_params("load_coco"),
     threads: stage_threads("load_coco")
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         CONDA_ENV
     script:

@@ -31,6 +31,7 @@ rule encoding_fit:
     params:
         **stage_params("encoding_fit"),
     threads: stage_threads("encoding_fit")
+    priority: CRITICAL_PATH_PRIORITY
     resources:
         gpu=1,
     conda:

@@ -25,6 +25,7 @@ for _modality in FEATURE_MODALITIES:
         params:
             **stage_params(f"extract_{_modality}_features"),
         threads: stage_threads(f"extract_{_modality}_features")
+        priority: CRITICAL_PATH_PRIORITY
         resources:
             gpu=1,
         conda:

@@ -92,6 +92,7 @@ rule mindeye_train:
     params:
         **stage_params("mindeye_train"),
     threads: stage_threads("mindeye_train")
+    priority: CRITICAL_PATH_PRIORITY
     resources:
         gpu=1,
     conda:

@@ -2,7 +2,9 @@
 # of each dataset in nevaclip.datasets, written to gaze_scanpaths("nevaclip", <dataset>) and scored
 # by gaze.smk (gaze_models() in common.smk lists NevaClip when enabled). The backbone's weights are
 # an input: a released checkpoint that is missing stops the run naming the file. CapMIT1003 gets
-# one scanpath per caption, as in the paper. Interrupted runs resume from <output>.partial/.
+# one scanpath per caption, as in the paper. The datasets in nevaclip.free_viewing_control also
+# get the control model nevaclip_free_viewing: the same scanpaths and seeds, every one prompted by
+# the free-viewing prompt, scored beside it. Interrupted runs resume from <output>.partial/.
 
 
 def nevaclip_inputs(wildcards):
@@ -24,10 +26,11 @@ if enabled("nevaclip"):
         input:
             unpack(nevaclip_inputs),
         output:
-            scanpaths=gaze_scanpaths("nevaclip", "{dataset}"),
+            scanpaths=gaze_scanpaths("{model}", "{dataset}"),
         log:
-            "logs/nevaclip/scanpaths_{dataset}.log",
+            "logs/nevaclip/{model}_{dataset}.log",
         wildcard_constraints:
+            model="nevaclip|nevaclip_free_viewing",
             dataset=r"[^/]+",
         params:
             **stage_params("nevaclip_scanpaths"),
@@ -39,4 +42,5 @@ if enabled("nevaclip"):
         script:
             "../scripts/nevaclip_scanpaths.py"
 
-    FINAL_TARGETS += [gaze_scanpaths("nevaclip", dataset) for dataset in config["nevaclip"]["datasets"]]
+    FINAL_TARGETS += [gaze_scanpaths(model, dataset) for model, datasets in gaze_models().items()
+                      if model.startswith("nevaclip") for dataset in datasets]

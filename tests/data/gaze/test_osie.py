@@ -137,4 +137,4 @@ def test_images_inside_the_results_tree_are_indexed_relatively(tmp_path):
     (results).rename(moved)
     stimuli = read_stimulus_set(moved / "data" / "stimuli" / "osie")
     assert stimuli.index["path"].iloc[0] == "../../../synthetic/osie/data/stimuli/1001.jpg"
-    assert stimuli.load_image("1001").shape == (150, 200, 3)
+    assert stimuli.load_image("1001").shape == (160, 160, 3)

@@ -96,7 +96,8 @@ def test_generator_output_reads_through_the_real_loader(name, tmp_path):
     config = _config({"enabled": True, "root": None, "synthetic": {}}, name)
     truth = synthetic.generate(root=tmp_path / "raw", **{**stage_params(f"generate_{name}", config), "seed": 11})
     data = load_dataset(name, tmp_path / "raw", loader_options(config["datasets"][name])).validate(tmp_path / "raw")
-    expected = truth.get("n_fixations") or sum(len(t["fixations"]) for s in truth["subjects"].values() for t in s)
+    expected = (truth.get("n_fixations") or truth.get("n_clicks")
+                or sum(len(t["fixations"]) for s in truth["subjects"].values() for t in s))
     if name in RAW_SAMPLE_SOURCES:
         # fixations come from the event detector: on some seeds it merges two close planted
         # fixations (its accuracy is tested in test_gaze_detection); the layout must read back whole

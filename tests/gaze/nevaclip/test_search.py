@@ -228,7 +228,8 @@ def test_bad_config_names_the_key(values, key):
 
 def test_config_defaults_are_the_schemas():
     defaults = schema_defaults("nevaclip")
-    workflow_keys = {"enabled", "datasets", "backbone"}  # the backbone is built by the stage from its spec
+    # the backbone is built by the stage from its spec; the control is a second model of the workflow
+    workflow_keys = {"enabled", "datasets", "backbone", "free_viewing_control"}
     assert asdict(nc.NevaClipConfig()) == {key: value for key, value in defaults.items() if key not in workflow_keys}
     assert set(defaults) - set(asdict(nc.NevaClipConfig())) == workflow_keys
 
@@ -320,6 +321,21 @@ def test_search_targets_become_prompts():
     requests = nc.scanpath_requests(["a", "b"], nc.NevaClipConfig(), humans)
     assert list(requests["prompt"]) == ["a photo of a cup", "a photo"]
     assert list(requests["task"]) == ["search", "free_viewing"]
+
+
+def test_free_viewing_control_keeps_the_scanpaths_and_seeds_and_changes_only_the_prompt():
+    captions = pd.DataFrame({"stim_id": ["a", "a", "b"], "subject": ["u1", "u2", "u1"], "trial": [0, 0, 0],
+                             "caption": ["a red ball on grass.", "a ball.", "a face on gravel."]})
+    config = nc.NevaClipConfig()
+    guided = nc.scanpath_requests(["a", "b"], config, captions=captions)
+    control = nc.scanpath_requests(["a", "b"], config, captions=captions, model_name="nevaclip_free_viewing",
+                                   guide="free_viewing")
+    assert (control["prompt"] == config.free_viewing_prompt).all() and guided["prompt"].nunique() == 3
+    assert list(control["seed"]) == list(guided["seed"]) and list(control["trial"]) == list(guided["trial"])
+    assert list(control["subject"]) == ["nevaclip_free_viewing/u1", "nevaclip_free_viewing/u2",
+                                        "nevaclip_free_viewing/u1"]
+    with pytest.raises(ConfigError, match="guide"):
+        nc.scanpath_requests(["a"], config, guide="caption")
 
 
 def test_unknown_stimulus_is_refused(demo_backbone, osie_like, tmp_path):

@@ -20,7 +20,8 @@ from ..toy import SPLITS, STIM_IDS, write_toy_gaze
 # a short search on the demo backbone: 3 fixations of 2 steps
 pytestmark = pytest.mark.usefixtures("one_thread", "thread_environment")
 
-QUICK = ["nevaclip.n_fixations=3", "nevaclip.opt_steps=2", "nevaclip.batch_size=2", "device=cpu"]
+QUICK = ["nevaclip.n_fixations=3", "nevaclip.opt_steps=2", "nevaclip.batch_size=2", "nevaclip.backbone=demo-clip",
+         "device=cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +33,10 @@ def params(*overrides: str) -> dict:
     return stage_params("nevaclip_scanpaths", load_config(default_config(), overrides=[*QUICK, *overrides]))
 
 
-def run(toy, weights, out, *overrides):
+def run(toy, weights, out, *overrides, **arguments):
     fixations, stimuli = toy
     stages.scanpaths(dataset="toy", fixations=fixations, stimuli=stimuli, weights=weights, scanpaths=out,
-                     **params(*overrides))
+                     **params(*overrides), **arguments)
 
 
 def test_scanpaths_through_the_cli_give_the_bytes_of_a_direct_call(toy, demo_backbone, tmp_path):
@@ -110,3 +111,12 @@ def test_a_resume_folder_from_other_inputs_or_settings_is_discarded(toy, demo_ba
         run(toy, weights, out, *overrides)
     assert "discarding the partial results" in caplog.text
     assert "scanpaths found" not in caplog.text
+
+
+def test_an_unknown_scanpath_model_is_refused_before_any_output(toy, demo_backbone, tmp_path):
+    from neurogaze.errors import ConfigError
+
+    out = tmp_path / "x" / "fixations.parquet"
+    with pytest.raises(ConfigError, match="nevaclip_free_viewing"):
+        run(toy, str(demo_backbone.weights_file), out, model="nevaclip_prompt")
+    assert not out.parent.exists()

@@ -66,6 +66,7 @@ GENERATORS = {
     "nsd": _nsd,
     "osie": _gaze("osie"),
     "cocosearch18": _gaze("cocosearch18"),
+    "capmit1003": _gaze("capmit1003"),
     "eyelink": _gaze("eyelink"),
     "adhd200": _adhd200,
     "ieeg": _ieeg,

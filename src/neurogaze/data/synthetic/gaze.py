@@ -1,26 +1,33 @@
-"""Synthetic eye-tracking data sets, written in the layouts of the real ones.
+"""Synthetic eye-tracking data sets, written in the layouts of the real ones, on the demo world.
 
-* :func:`generate_osie_like`: free viewing. Each image (a dimmed photograph) carries a few bright
-  discs; its saliency map is a known mixture of Gaussians on those discs plus a central bias,
-  and every fixation is drawn from that map. Written as OSIE's ``data/eye/fixations.mat`` +
-  ``data/stimuli/*.jpg``.
-* :func:`generate_cocosearch_like`: target search. A target shape of the task's category sits
-  at a known box in target-present images; each saccade lands on the target with probability
-  ``guidance`` (else on a random distractor) and the search stops on the target. Written as
-  COCO-Search18 JSON + ``images/<task>/<name>.jpg``.
-* :func:`generate_eyelink_like`: raw 500 Hz traces with known fixations (jitter and drift) and
-  minimum-jerk saccades on the main sequence, with the EyeLink parser's events, as ``.asc``
-  files + ``images/``.
+Every image is a scene of the demo world (``neurogaze.data.synthetic.world``): named objects on a
+place, with the world's captions, so what people look at is something with a name.
 
-Each writes ``ground_truth.json`` with every planted quantity and parameter. Same config and
-seed give byte-identical files.
+* :func:`generate_osie_like`: free viewing. The saliency map of each scene is a known mixture of
+  Gaussians, one on each object's box, plus a central bias, and every fixation is drawn from that
+  map. Written as OSIE's ``data/eye/fixations.mat`` + ``data/stimuli/*.jpg``.
+* :func:`generate_capmit1003_like`: captioning. Each observer writes one of the scene's captions
+  and clicks, in the caption's order, on the objects it names (and now and then near the centre).
+  Written as CapMIT1003's ``capmit1003.db`` (captions, images, clicks) + ``ALLSTIMULI/``.
+* :func:`generate_cocosearch_like`: target search. The target (an object of the task's noun)
+  sits at a known box in target-present images among objects of other nouns; each saccade lands
+  on the target with probability ``guidance`` (else on a random distractor) and the search stops
+  on the target. Written as COCO-Search18 JSON + ``images/<task>/<name>.jpg``.
+* :func:`generate_eyelink_like`: raw 500 Hz traces with known fixations (jitter and drift) on
+  the objects of world scenes and minimum-jerk saccades on the main sequence, with the EyeLink
+  parser's events, as ``.asc`` files + ``images/``.
+
+Each writes ``ground_truth.json`` with every planted quantity and parameter (each image's
+objects with nouns and boxes, and its captions). Same config and seed give byte-identical files.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,24 +36,11 @@ import scipy.io
 from PIL import Image
 
 from neurogaze.config import from_section
-from neurogaze.data.synthetic.images import PHOTO_NAMES, load_photo
+from neurogaze.data.synthetic import world
 from neurogaze.io import atomic_directory
 
 GROUND_TRUTH = "ground_truth.json"
 JPEG_QUALITY = 90
-
-
-def _background(rng: np.random.Generator, width: int, height: int, dim: float = 0.45) -> np.ndarray:
-    """A dimmed photograph, so the planted discs are the most conspicuous things in it."""
-    photo = load_photo(PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))])
-    resized = np.asarray(Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR), dtype=float)
-    return resized * dim
-
-
-def _paint_disc(image: np.ndarray, cx: float, cy: float, radius: float, colour) -> None:
-    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
-    inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
-    image[inside] = colour
 
 
 def _save_jpeg(image: np.ndarray, path: Path) -> None:
@@ -58,6 +52,23 @@ def _write_ground_truth(folder: Path, payload: dict) -> None:
     (folder / GROUND_TRUTH).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+def _world_scene(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, dict]:
+    """A scene of the demo world at ``width`` x ``height`` with its objects and captions."""
+    return world.scene(rng, world.WorldConfig(), width, height)
+
+
+def _object_blobs(objects: list[dict], sigma_frac: float, rng: np.random.Generator) -> list[dict]:
+    """One Gaussian of the saliency map per object: at its box's centre, with an SD of
+    ``sigma_frac`` of the box's (geometric-mean) side, and a random weight."""
+    blobs = []
+    for obj in objects:
+        x, y, width, height = obj["bbox"]
+        blobs.append({"noun": obj["noun"], "x": round(x + width / 2, 2), "y": round(y + height / 2, 2),
+                      "sigma": round(sigma_frac * math.sqrt(width * height), 3),
+                      "weight": round(float(rng.uniform(0.5, 1.0)), 4)})
+    return blobs
+
+
 # ---------------------------------------------------------------------------------------------
 # Free viewing on a known saliency map (OSIE layout)
 # ---------------------------------------------------------------------------------------------
@@ -67,10 +78,9 @@ def _write_ground_truth(folder: Path, payload: dict) -> None:
 class SyntheticOsieConfig:
     n_images: int = 6
     n_subjects: int = 15
-    width: int = 200
-    height: int = 150
-    n_salient: int = 3
-    salient_sigma_frac: float = 0.06  # Gaussian SD as a fraction of the image width
+    width: int = 160
+    height: int = 160
+    object_sigma_frac: float = 0.3  # Gaussian SD as a fraction of the object's box side
     center_bias_weight: float = 0.2  # share of fixations drawn from the central Gaussian
     fixations_per_subject: int = 10
     duration_shape: float = 4.0  # gamma-distributed durations (mean shape * scale ms)
@@ -110,6 +120,18 @@ def _sample_points(rng, entry, n, width, height):
     return np.asarray(points)
 
 
+def _scene_entry(rng, name: str, width: int, height: int, sigma_frac: float, center_bias_weight: float):
+    """(image, ground-truth entry) of one free-viewing scene: its objects, captions and saliency."""
+    image, content = _world_scene(rng, width, height)
+    entry = {
+        "img": name,
+        **content,
+        "blobs": _object_blobs(content["objects"], sigma_frac, rng),
+        "center_bias": {"weight": center_bias_weight, "sigma_x": width / 4, "sigma_y": height / 4},
+    }
+    return image, entry
+
+
 def generate_osie_like(out_dir: str | os.PathLike, config: SyntheticOsieConfig) -> dict:
     rng = np.random.default_rng(config.seed)
     w, h = config.width, config.height
@@ -117,20 +139,7 @@ def generate_osie_like(out_dir: str | os.PathLike, config: SyntheticOsieConfig) 
     with atomic_directory(out_dir) as temp:
         for number in range(config.n_images):
             name = f"{1001 + number}.jpg"
-            image = _background(rng, w, h)
-            sigma = config.salient_sigma_frac * w
-            blobs = []
-            for _ in range(config.n_salient):
-                x = float(rng.uniform(0.1 * w, 0.9 * w))
-                y = float(rng.uniform(0.1 * h, 0.9 * h))
-                weight = float(rng.uniform(0.5, 1.0))
-                _paint_disc(image, x, y, sigma, rng.uniform(180, 255, size=3))
-                blobs.append({"x": round(x, 2), "y": round(y, 2), "sigma": round(sigma, 3), "weight": round(weight, 4)})
-            entry = {
-                "img": name,
-                "blobs": blobs,
-                "center_bias": {"weight": config.center_bias_weight, "sigma_x": w / 4, "sigma_y": h / 4},
-            }
+            image, entry = _scene_entry(rng, name, w, h, config.object_sigma_frac, config.center_bias_weight)
             _save_jpeg(image, temp / "data" / "stimuli" / name)
             subjects = []
             for _ in range(config.n_subjects):
@@ -160,22 +169,107 @@ def _cell(items: list) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Target-guided search (COCO-Search18 layout)
+# Captions with click paths on the objects they name (CapMIT1003 layout)
 # ---------------------------------------------------------------------------------------------
-
-TASK_COLOURS = {
-    "bottle": (230, 40, 40),
-    "cup": (40, 200, 60),
-    "clock": (50, 90, 240),
-    "laptop": (240, 200, 30),
-    "mouse": (200, 50, 220),
-    "sink": (30, 220, 220),
-}
 
 
 @dataclass
+class SyntheticCapmitConfig:
+    n_images: int = 20
+    n_subjects: int = 5
+    width: int = 160
+    height: int = 160
+    clicks_per_caption: int = 6
+    landing_sd_frac: float = 0.2  # click error around an object's centre, as a fraction of its box side
+    center_click_probability: float = 0.15  # a click near the centre instead of on the next object
+    click_interval_ms: tuple[float, float] = (400.0, 1200.0)  # uniform range between clicks
+    seed: int = 0
+
+
+START_TIME = datetime.datetime(2022, 1, 1, 9, 0, 0)
+
+
+def _mention_order(objects: list[dict], caption: str) -> list[dict]:
+    """The scene's objects in the order the caption names them (by noun, or by category for the
+    grammar's category captions such as 'a face on grass')."""
+    def first_mention(obj):
+        words = caption.rstrip(".").split()
+        for word in (world.PHRASES.get(obj["noun"], obj["noun"]).split()[-1], obj["noun"], obj["category"]):
+            if word in words:
+                return words.index(word)
+        return len(words)
+
+    return sorted(objects, key=first_mention)
+
+
+def _click_path(rng, config: SyntheticCapmitConfig, objects: list[dict]) -> list[tuple[float, float]]:
+    centre = (config.width / 2, config.height / 2)
+    clicks = []
+    for k in range(config.clicks_per_caption):
+        if rng.random() < config.center_click_probability:
+            x, y, sd = centre[0], centre[1], 0.1 * min(config.width, config.height)
+        else:
+            bx, by, bw, bh = objects[k % len(objects)]["bbox"]
+            x, y, sd = bx + bw / 2, by + bh / 2, config.landing_sd_frac * math.sqrt(bw * bh)
+        clicks.append((round(float(np.clip(rng.normal(x, sd), 0, config.width - 1)), 1),
+                       round(float(np.clip(rng.normal(y, sd), 0, config.height - 1)), 1)))
+    return clicks
+
+
+def generate_capmit1003_like(out_dir: str | os.PathLike, config: SyntheticCapmitConfig) -> dict:
+    rng = np.random.default_rng(config.seed)
+    tables: dict[str, list[tuple]] = {"images": [], "captions": [], "clicks": []}
+    truth_images, observation, click_id = [], 0, 0
+    with atomic_directory(out_dir) as temp:
+        for number in range(config.n_images):
+            name = f"i{number + 1:04d}.jpeg"
+            image, content = _world_scene(rng, config.width, config.height)
+            _save_jpeg(image, temp / "ALLSTIMULI" / name)
+            tables["images"].append((number + 1, name))
+            observers = []
+            for subject in range(1, config.n_subjects + 1):
+                observation += 1
+                caption = content["captions"][int(rng.integers(len(content["captions"])))]
+                start = START_TIME + datetime.timedelta(minutes=observation)
+                tables["captions"].append((observation, f"u{subject:02d}", start.isoformat(sep=" "), caption,
+                                           number + 1))
+                elapsed = 0.0
+                for x, y in _click_path(rng, config, _mention_order(content["objects"], caption)):
+                    click_id += 1
+                    elapsed += float(rng.uniform(*config.click_interval_ms))
+                    when = start + datetime.timedelta(milliseconds=round(elapsed))
+                    tables["clicks"].append((click_id, observation, x, y, when.isoformat(sep=" ")))
+                observers.append({"subject": f"u{subject:02d}", "caption": caption})
+            truth_images.append({"img": name, **content, "observers": observers})
+        _write_capmit_database(temp / "capmit1003.db", tables)
+        truth = {"generator": "capmit1003_like", "config": asdict(config), "images": truth_images,
+                 "n_clicks": click_id}
+        _write_ground_truth(temp, truth)
+    return truth
+
+
+def _write_capmit_database(path: Path, tables: dict[str, list[tuple]]) -> None:
+    columns = {"images": "img_uid INTEGER PRIMARY KEY, img_path TEXT",
+               "captions": "obs_uid INTEGER PRIMARY KEY, usr_uid TEXT, start_time TEXT, caption TEXT, img_uid INTEGER",
+               "clicks": "click_id INTEGER PRIMARY KEY, obs_uid INTEGER, x REAL, y REAL, click_time TEXT"}
+    connection = sqlite3.connect(path)
+    try:
+        for name, schema in columns.items():
+            connection.execute(f"CREATE TABLE {name} ({schema})")
+            marks = ", ".join("?" * len(tables[name][0]))
+            connection.executemany(f"INSERT INTO {name} VALUES ({marks})", tables[name])
+        connection.commit()
+    finally:
+        connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Target-guided search (COCO-Search18 layout)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
 class SyntheticCocoSearchConfig:
-    tasks: tuple[str, ...] = ("bottle", "cup", "clock")
+    tasks: tuple[str, ...] = ("face", "cat", "coffee")
     n_images_per_task: int = 3
     n_subjects: int = 4
     width: int = 168
@@ -183,7 +277,7 @@ class SyntheticCocoSearchConfig:
     absent_fraction: float = 0.34
     guidance: float = 0.6  # probability that a saccade lands on the target (present trials)
     n_distractors: int = 5
-    object_radius_frac: float = 0.05
+    object_radius_frac: float = 0.06  # half the object's longer side, as a fraction of the image width
     max_fixations: int = 8
     landing_sd_frac: float = 0.01  # landing error around an object centre
     duration_shape: float = 4.0
@@ -191,10 +285,26 @@ class SyntheticCocoSearchConfig:
     seed: int = 0
 
 
+def _search_objects(rng, task: str, present: bool, centres, radius: float) -> list[dict]:
+    """The target (the task's noun, if present) at ``centres[0]`` and distractors of other nouns,
+    each with a box whose longer side is the object diameter."""
+    others = [noun for noun in world.OBJECTS if noun != task]
+    objects = []
+    for k, (cx, cy) in enumerate(centres):
+        noun = task if (present and k == 0) else others[int(rng.integers(len(others)))]
+        colour = str(rng.choice(list(world.COLOURS))) if noun in world.SHAPES else None
+        height, width = world.box_shape(noun, max(4, round(2 * radius)))
+        bbox = [round(cx - width / 2), round(cy - height / 2), width, height]
+        objects.append({"noun": noun, "category": world.OBJECTS[noun][0], "colour": colour,
+                        "x": round(cx, 2), "y": round(cy, 2), "bbox": bbox})
+    return objects
+
+
 def generate_cocosearch_like(out_dir: str | os.PathLike, config: SyntheticCocoSearchConfig) -> dict:
-    unknown = sorted(set(config.tasks) - set(TASK_COLOURS))
+    unknown = sorted(set(config.tasks) - set(world.OBJECTS))
     if unknown:
-        raise ValueError(f"synthetic search tasks must be among {sorted(TASK_COLOURS)}, got {unknown}")
+        raise ValueError(f"synthetic search tasks must be nouns of the demo world {sorted(world.OBJECTS)}, "
+                         f"got {unknown}")
     rng = np.random.default_rng(config.seed)
     w, h = config.width, config.height
     radius = config.object_radius_frac * w
@@ -202,17 +312,13 @@ def generate_cocosearch_like(out_dir: str | os.PathLike, config: SyntheticCocoSe
     truth_images = []
     with atomic_directory(out_dir) as temp:
         for task in config.tasks:
-            others = [t for t in TASK_COLOURS if t != task]
             for number in range(config.n_images_per_task):
                 present = bool(rng.random() >= config.absent_fraction)
                 name = f"{task.replace(' ', '')}{number:04d}.jpg"
-                image = _background(rng, w, h, dim=0.35)
+                place = str(rng.choice(list(world.BACKGROUNDS)))
                 centres = _spread_points(rng, config.n_distractors + 1, w, h, radius)
-                objects = []
-                for k, (cx, cy) in enumerate(centres):
-                    kind = task if (present and k == 0) else others[int(rng.integers(len(others)))]
-                    _paint_disc(image, cx, cy, radius, TASK_COLOURS[kind])
-                    objects.append({"category": kind, "x": round(cx, 2), "y": round(cy, 2)})
+                objects = _search_objects(rng, task, present, centres, radius)
+                image = world.paint_objects(world.background(place, w, h, rng), objects, rng)
                 _save_jpeg(image, temp / "images" / task / name)
                 bbox = [
                     round(centres[0][0] - radius),
@@ -220,7 +326,8 @@ def generate_cocosearch_like(out_dir: str | os.PathLike, config: SyntheticCocoSe
                     round(2 * radius),
                     round(2 * radius),
                 ]
-                truth_images.append({"name": name, "task": task, "present": present, "bbox": bbox, "objects": objects})
+                truth_images.append({"name": name, "task": task, "present": present, "bbox": bbox,
+                                     "background": place, "objects": objects})
                 for subject in range(1, config.n_subjects + 1):
                     trial = _search_trial(rng, config, objects, present, w, h, radius)
                     trial.update(
@@ -308,7 +415,7 @@ class SyntheticEyelinkConfig:
     jitter_deg: float = 0.03  # per-sample tracker noise (SD)
     drift_deg_s: float = 0.3  # slow drift speed within a fixation
     seed: int = 0
-    saliency: dict = field(default_factory=lambda: {"n_salient": 3, "sigma_frac": 0.08, "center_bias_weight": 0.2})
+    saliency: dict = field(default_factory=lambda: {"object_sigma_frac": 0.3, "center_bias_weight": 0.2})
 
 
 def _deg_per_px(config: SyntheticEyelinkConfig) -> float:
@@ -409,26 +516,11 @@ def generate_eyelink_like(out_dir: str | os.PathLike, config: SyntheticEyelinkCo
     with atomic_directory(out_dir) as temp:
         for number in range(config.n_trials):
             name = f"scene{number + 1:02d}.png"
-            image = _background(rng, w, h)
-            sigma = config.saliency["sigma_frac"] * w
-            blobs = []
-            for _ in range(config.saliency["n_salient"]):
-                x, y = float(rng.uniform(0.15 * w, 0.85 * w)), float(rng.uniform(0.15 * h, 0.85 * h))
-                _paint_disc(image, x, y, sigma * 0.6, rng.uniform(180, 255, size=3))
-                blobs.append({"x": round(x, 2), "y": round(y, 2), "sigma": round(sigma, 3), "weight": 1.0})
+            image, entry = _scene_entry(rng, name, w, h, config.saliency["object_sigma_frac"],
+                                        config.saliency["center_bias_weight"])
             (temp / "images").mkdir(exist_ok=True)
-            Image.fromarray(np.clip(np.round(image), 0, 255).astype(np.uint8)).save(temp / "images" / name)
-            images.append(
-                {
-                    "img": name,
-                    "blobs": blobs,
-                    "center_bias": {
-                        "weight": config.saliency["center_bias_weight"],
-                        "sigma_x": w / 4,
-                        "sigma_y": h / 4,
-                    },
-                }
-            )
+            Image.fromarray(image).save(temp / "images" / name)
+            images.append(entry)
         truth_subjects = {}
         for subject in range(1, config.n_subjects + 1):
             trials = [(entry["img"], _trial_trace(rng, config, entry, offset)) for entry in images]
@@ -474,12 +566,12 @@ GENERATORS = {
     "osie": (generate_osie_like, SyntheticOsieConfig),
     "cocosearch18": (generate_cocosearch_like, SyntheticCocoSearchConfig),
     "eyelink": (generate_eyelink_like, SyntheticEyelinkConfig),
+    "capmit1003": (generate_capmit1003_like, SyntheticCapmitConfig),
 }
 
 
 def generate(name: str, out_dir: str | os.PathLike, settings: dict | None = None, seed: int = 0) -> dict:
     """Run the generator of dataset ``name`` with its ``synthetic`` settings (EyeLink: plus the screen)."""
-
     if name not in GENERATORS:
         raise KeyError(f"no synthetic gaze generator for {name!r}; there are: {sorted(GENERATORS)}")
     generator, config_class = GENERATORS[name]

@@ -103,13 +103,17 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32) / 255.0
 
 
-def _background(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def background(name: str, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A place (a key of ``BACKGROUNDS``) as float RGB in [0, 1], under a per-scene light."""
     source = BACKGROUNDS[name]
     image = _photo(source) if source == "hubble_deep_field" else _grey(source)
-    height, width = image.shape[:2]
-    side = int(min(height, width) * rng.uniform(0.3, 0.6))
-    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-    crop = _resize(image[top:top + side, left:left + side], size, size)
+    source_height, source_width = image.shape[:2]
+    side = int(min(source_height, source_width) * rng.uniform(0.3, 0.6))
+    # a crop of the scene's proportions, as wide as the source allows
+    side_w = min(source_width, max(1, round(side * width / height)))
+    top = int(rng.integers(0, source_height - side + 1))
+    left = int(rng.integers(0, source_width - side_w + 1))
+    crop = _resize(image[top:top + side, left:left + side_w], height, width)
     if crop.ndim == 2:
         crop = crop[..., None] * np.asarray(BACKGROUND_TINTS[name], np.float32)
     # a per-scene light colour and level: warmth and brightness vary within every place
@@ -152,7 +156,7 @@ def _object_patch(noun: str, colour: str | None, height: int, width: int,
     return _resize(crop, height, width), np.ones((height, width), np.float32)
 
 
-def _box_shape(noun: str, side: int) -> tuple[int, int]:
+def box_shape(noun: str, side: int) -> tuple[int, int]:
     """(height, width) of an object whose longer side is ``side``, in its natural proportions."""
     aspect = {"rocket": 2.2, "motorcycle": 0.6, "horse": 0.8, "text": 0.8}.get(noun, 1.0)
     return (side, max(4, round(side / aspect))) if aspect >= 1 else (max(4, round(side * aspect)), side)
@@ -175,24 +179,29 @@ def _sample_objects(rng: np.random.Generator, config: WorldConfig) -> list[dict]
     return objects
 
 
-def _place(objects: list[dict], size: int, rng: np.random.Generator) -> None:
-    """Give each object a box: left objects in the left half, right ones in the right half."""
+def _place(objects: list[dict], scene_width: int, scene_height: int, rng: np.random.Generator) -> None:
+    """Give each object a box: left objects in the left half, right ones in the right half; sizes
+    are fractions of the scene's shorter side."""
     for obj in objects:
-        height, width = _box_shape(obj["noun"], int(round(SIZES[obj["size"]] * size)))
-        low, high = (0, size // 2 - width) if obj["position"] == "left" else (size // 2, size - width)
+        height, width = box_shape(obj["noun"], int(round(SIZES[obj["size"]] * min(scene_width, scene_height))))
+        half = scene_width // 2
+        low, high = (0, half - width) if obj["position"] == "left" else (half, scene_width - width)
         x = int(rng.integers(max(low, 0), max(high, low + 1) + 1))
-        y = int(rng.integers(0, size - height + 1))
+        y = int(rng.integers(0, scene_height - height + 1))
         obj["bbox"] = [x, y, width, height]
 
 
-def _render(background: np.ndarray, objects: list[dict], rng: np.random.Generator) -> np.ndarray:
-    image = background.copy()
+def paint_objects(image: np.ndarray, objects: list[dict], rng: np.random.Generator) -> np.ndarray:
+    """``image`` (float RGB in [0, 1]) with each object (noun, colour, bbox) painted into its box,
+    as uint8."""
+    image = image.copy()
     for obj in objects:
         x, y, width, height = obj["bbox"]
-        rgb, alpha = _object_patch(obj["noun"], obj["colour"], height, width, rng)
+        rgb, alpha = _object_patch(obj["noun"], obj.get("colour"), height, width, rng)
         region = image[y:y + height, x:x + width]
         image[y:y + height, x:x + width] = region * (1 - alpha[..., None]) + rgb * alpha[..., None]
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+
 
 
 PHRASES = {"coffee": "cup of coffee", "text": "page of text"}
@@ -227,14 +236,18 @@ def captions(objects: list[dict], background: str, rng: np.random.Generator, n: 
     return [options[int(index)] for index in sorted(chosen)]
 
 
-def scene(rng: np.random.Generator, config: WorldConfig) -> tuple[np.ndarray, dict]:
-    """One scene: the image and what it holds (background, objects with boxes, captions)."""
-    background = str(rng.choice(list(BACKGROUNDS)))
+def scene(rng: np.random.Generator, config: WorldConfig, width: int | None = None,
+          height: int | None = None) -> tuple[np.ndarray, dict]:
+    """One scene: the image and what it holds (background, objects with boxes, captions). The
+    scene is ``config.image_size`` square unless ``width`` and ``height`` are given (the eye-tracking
+    sets show the world's scenes at their own sizes)."""
+    width, height = width or config.image_size, height or config.image_size
+    place = str(rng.choice(list(BACKGROUNDS)))
     objects = _sample_objects(rng, config)
-    _place(objects, config.image_size, rng)
-    image = _render(_background(background, config.image_size, rng), objects, rng)
-    return image, {"background": background, "objects": objects,
-                   "captions": captions(objects, background, rng, config.captions_per_image)}
+    _place(objects, width, height, rng)
+    image = paint_objects(background(place, width, height, rng), objects, rng)
+    return image, {"background": place, "objects": objects,
+                   "captions": captions(objects, place, rng, config.captions_per_image)}
 
 
 # --- the COCO layout ----------------------------------------------------------------------------

@@ -350,6 +350,7 @@ def prompt_for(config: NevaClipConfig, target: str | None = None, caption: str |
 
 
 REQUEST_COLUMNS = ("stim_id", "subject", "trial", "prompt", "task", "target", "seed")
+GUIDES = ("guided", "free_viewing")  # the caption or target's prompt, or the free-viewing prompt for all
 
 
 def scanpath_requests(
@@ -358,6 +359,7 @@ def scanpath_requests(
     humans: pd.DataFrame | None = None,
     captions: pd.DataFrame | dict[str, str] | None = None,
     model_name: str = "nevaclip",
+    guide: str = "guided",
 ) -> pd.DataFrame:
     """What to predict: one row per scanpath (stim_id, subject, trial, prompt, task, target, seed).
 
@@ -368,7 +370,12 @@ def scanpath_requests(
     CapMIT1003's ``captions``): one scanpath per caption, as the paper does, with ``subject`` =
     ``<model_name>/<observer>`` and the observer's trial, so it can be paired with that
     observer's own scanpath.
+
+    ``guide="free_viewing"`` keeps the same scanpaths and seeds but prompts every one with the
+    free-viewing prompt: the control that shows what the caption or target adds.
     """
+    if guide not in GUIDES:
+        raise ConfigError(None, "guide", f"one of {list(GUIDES)}, got {guide!r}")
     tasks, targets = _tasks_and_targets(humans, list(stim_ids))
     task_of, target_of = dict(zip(stim_ids, tasks)), dict(zip(stim_ids, targets))
     if isinstance(captions, pd.DataFrame):
@@ -402,7 +409,10 @@ def scanpath_requests(
             }
             for stim_id in stim_ids
         ]
-    return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
+    requests = pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
+    if guide == "free_viewing":
+        requests["prompt"] = config.free_viewing_prompt
+    return requests
 
 
 def scanpath_table(requests: pd.DataFrame, paths: Sequence[np.ndarray], dataset: str,
@@ -449,11 +459,13 @@ def nevaclip_fixations(
     model_name: str = "nevaclip",
     resume_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    guide: str = "guided",
 ) -> pd.DataFrame:
     """NevaClip scanpaths of the images of ``stimuli`` (or of ``stim_ids``), as a fixation table.
 
     What is predicted (one scanpath per image, or per caption) and how it is prompted:
-    :func:`scanpath_requests`. Scanpaths are searched ``config.batch_size`` at a time, each
+    :func:`scanpath_requests` (``guide``: the captions and targets, or the free-viewing prompt
+    for all). Scanpaths are searched ``config.batch_size`` at a time, each
     batch's images read only for that batch. With ``resume_dir``, each scanpath is kept there
     (keyed by backbone, weights, settings, prompt and seed) as soon as its batch is done, and a
     rerun only searches the ones not yet there; since every scanpath has its own seed, a
@@ -464,7 +476,7 @@ def nevaclip_fixations(
     if missing:
         raise DataValidationError(stimuli.root / "index.parquet", "stim_id", "ids present in the stimulus index",
                                   missing[:5])
-    requests = scanpath_requests(stim_ids, config, humans, captions, model_name)
+    requests = scanpath_requests(stim_ids, config, humans, captions, model_name, guide)
     cache = _ScanpathCache(resume_dir, backbone, config) if resume_dir is not None else None
     paths: dict[int, np.ndarray] = {}
     if cache is not None:
@@ -527,6 +539,7 @@ class _ScanpathCache:
 
 
 __all__ = [
+    "GUIDES",
     "CropGeometry",
     "NevaClipConfig",
     "clip_objective",
