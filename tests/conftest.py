@@ -12,6 +12,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# The longest test: started first, it overlaps the rest of the suite instead of running last.
+FIRST = "test_demo_runs_end_to_end_with_identical_metric_tables_on_rerun"
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.name != FIRST)
+
+
 def _real_data_root() -> Path:
     configured = os.environ.get("NEUROGAZE_REAL_DATA")
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip, build_slip
+from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip
+from neurogaze.backbones.slip import build_slip
 from neurogaze.errors import ConfigError
 
 # A tiny open_clip architecture: builds in milliseconds, embeds 32 px images on a CPU.

@@ -154,29 +154,6 @@ def build_open_clip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> O
     )
 
 
-def build_slip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> OpenClipBackbone:
-    """A released SLIP, CLIP or SimCLR checkpoint of Mu et al. 2022 (kind ``slip``; ``model`` names
-    the reference's model, e.g. ``SLIP_VITB16``), in open_clip's model (``neurogaze.backbones.slip``)."""
-    import open_clip
-
-    from neurogaze.backbones.slip import load_slip_model, slip_transform
-
-    if not spec.weights:
-        raise ConfigError(None, f"backbones.{spec.name}.weights", "the released checkpoint file (kind slip)")
-    device = torch.device(device)
-    network, architecture = load_slip_model(spec.weights, spec.model)
-    return OpenClipBackbone(
-        spec=spec,
-        model=network.to(device),
-        preprocess=slip_transform(architecture),
-        # SLIP's tokenizer is CLIP's byte-pair encoding at the text tower's context length
-        tokenizer=(open_clip.tokenizer.SimpleTokenizer(context_length=dict(architecture.text_cfg)["context_length"])
-                   if architecture.has_text else None),
-        device=device,
-        weights_file=Path(spec.weights),
-    )
-
-
 def _architecture_digest(spec: OpenClipSpec) -> str:
     payload = json.dumps({"architecture": spec.architecture, "seed": spec.seed}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

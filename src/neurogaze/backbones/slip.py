@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec
 from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -135,6 +136,27 @@ def load_slip_model(path: str | Path, model: str) -> tuple[torch.nn.Module, Slip
     return network.eval(), architecture
 
 
+def build_slip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> OpenClipBackbone:
+    """A released SLIP, CLIP or SimCLR checkpoint of Mu et al. 2022 (kind ``slip``; ``model`` names
+    the reference's model, e.g. ``SLIP_VITB16``), in open_clip's model (``neurogaze.backbones.slip``)."""
+    import open_clip
+
+    if not spec.weights:
+        raise ConfigError(None, f"backbones.{spec.name}.weights", "the released checkpoint file (kind slip)")
+    device = torch.device(device)
+    network, architecture = load_slip_model(spec.weights, spec.model)
+    return OpenClipBackbone(
+        spec=spec,
+        model=network.to(device),
+        preprocess=slip_transform(architecture),
+        # SLIP's tokenizer is CLIP's byte-pair encoding at the text tower's context length
+        tokenizer=(open_clip.tokenizer.SimpleTokenizer(context_length=dict(architecture.text_cfg)["context_length"])
+                   if architecture.has_text else None),
+        device=device,
+        weights_file=Path(spec.weights),
+    )
+
+
 def slip_transform(architecture: SlipArchitecture):
     """The reference's evaluation transform: Resize(224) bilinear, CenterCrop(224), ImageNet stats."""
     import open_clip
@@ -143,5 +165,5 @@ def slip_transform(architecture: SlipArchitecture):
                                      interpolation="bilinear")
 
 
-__all__ = ["ARCHITECTURES", "SlipArchitecture", "load_slip_model", "open_clip_config", "read_checkpoint",
+__all__ = ["ARCHITECTURES", "SlipArchitecture", "build_slip", "load_slip_model", "open_clip_config", "read_checkpoint",
            "slip_transform", "to_open_clip"]
