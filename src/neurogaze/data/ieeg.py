@@ -63,15 +63,20 @@ class IeegOptions:
     tmin: float = -0.2
     tmax: float = 0.6
     baseline: tuple[float, float] = (-0.2, 0.0)
-    window_length: float = 0.1  # the features table has one value per window in [0, tmax]
+    window_length: float = 0.1  # the features table has one value per window in [window_start, tmax]
+    window_step: float | None = None  # between window starts; None: window_length (no overlap)
+    window_start: float = 0.0
     response_window: tuple[float, float] = (0.05, 0.5)  # the contract's one value per event and unit
     bands: dict = field(default_factory=lambda: {"high_gamma": [70.0, 150.0], "broadband": [1.0, 150.0]})
     reference: str = "average"  # "average" (common average over good channels) or "none"
     test_fraction: float = 0.2
 
     def windows(self) -> list[tuple[float, float]]:
-        edges = np.round(np.arange(0.0, self.tmax + 1e-9, self.window_length), 6)
-        return list(zip(edges[:-1], edges[1:]))
+        if self.window_start < self.tmin:
+            raise ValueError(f"window_start {self.window_start} lies before the epoch start tmin {self.tmin}")
+        step = self.window_step or self.window_length
+        starts = np.arange(self.window_start, self.tmax - self.window_length + 1e-9, step)
+        return [(round(float(start), 6), round(float(start + self.window_length), 6)) for start in starts]
 
 
 # ---------------------------------------------------------------------------------------------
