@@ -62,7 +62,7 @@ class IeegOptions:
     event_types: tuple[str, ...] = ("word", "scene_cut")
     tmin: float = -0.2
     tmax: float = 0.6
-    baseline: tuple[float, float] = (-0.2, 0.0)
+    baseline: tuple[float, float] | None = (-0.2, 0.0)  # None: no baseline correction
     window_length: float = 0.1  # the features table has one value per window in [window_start, tmax]
     window_step: float | None = None  # between window starts; None: window_length (no overlap)
     window_start: float = 0.0
@@ -278,7 +278,7 @@ def band_epochs(
         mne_events,
         tmin=options.tmin,
         tmax=options.tmax,
-        baseline=tuple(options.baseline),
+        baseline=None if options.baseline is None else tuple(options.baseline),
         preload=True,
         reject_by_annotation=False,
         event_repeated="merge",

@@ -17,16 +17,16 @@ CATEGORY_COLOURS = dict(zip(CATEGORIES, [PALETTE[3], PALETTE[0], PALETTE[1], PAL
 
 def plot_electrodes(sites: pd.DataFrame):
     """Every electrode at its MNI position, coloured by class (multimodal sites drawn last)."""
-    order = sites.assign(rank=sites["category"].map({c: -i for i, c in enumerate(CATEGORIES)})).sort_values("rank")
-    coords = order[["x", "y", "z"]].to_numpy(dtype=float)
-    colours = [CATEGORY_COLOURS[c] for c in order["category"]]
     n_sites = int(sites["multimodal"].sum())
     title = (f"multimodal sites: {n_sites} of {len(sites)} ({n_sites / max(len(sites), 1):.1%}); "
              f"paper {PAPER_MULTIMODAL[0]} of {PAPER_MULTIMODAL[1]} ({PAPER_MULTIMODAL[0] / PAPER_MULTIMODAL[1]:.1%})")
     with neurogaze_style():
         figure = plt.figure(figsize=(8.0, 3.2))
-        plotting.plot_connectome(np.zeros((len(coords), len(coords))), coords, node_color=colours, node_size=18,
-                                 display_mode="lzr", figure=figure, title=title, annotate=False)
+        display = plotting.plot_glass_brain(None, display_mode="lzr", figure=figure, title=title, annotate=False)
+        for category in reversed(CATEGORIES):  # multimodal sites drawn last, on top
+            chosen = sites.loc[sites["category"] == category, ["x", "y", "z"]].to_numpy(dtype=float)
+            if len(chosen):
+                display.add_markers(chosen, marker_color=CATEGORY_COLOURS[category], marker_size=18)
         counts = sites["category"].value_counts()
         handles = [plt.Line2D([], [], marker="o", ls="", color=CATEGORY_COLOURS[c], label=f"{c} ({counts[c]})")
                    for c in CATEGORIES if c in counts]

@@ -65,8 +65,9 @@ def events(*, brain: str | os.PathLike, root: str | os.PathLike, pairs: str | os
 # --- rule seeg_features ---------------------------------------------------------------------------
 
 
-def features(*, pairs, root, weights, features, spec: dict, inputs: list[str], device: str = "cpu") -> None:
-    """One backbone's embeddings of every paired frame and sentence -> ``features`` (.npz)."""
+def features(*, pairs, root, weights, features, backbone: str, spec: dict, inputs: list[str],
+             device: str = "cpu") -> None:
+    """Backbone ``backbone``'s embeddings of every paired frame and sentence -> ``features`` (.npz)."""
     table = pd.read_parquet(pairs)
     embedded = embed_pairs(table, Path(root) / "stimuli", {**spec, "weights": str(weights)}, tuple(inputs), device)
     for key in ("image", "text"):
@@ -186,7 +187,7 @@ def electrode_regions(electrodes: pd.DataFrame, root: Path, atlas: dict | None) 
         return pd.Series("unlabelled", index=electrodes.index)
     truth = json.loads(truth_path.read_text())["subjects"]
     return pd.Series([truth.get(s, {}).get("electrodes", {}).get(n, {}).get("region", "unlabelled")
-                      for s, n in zip(electrodes["subject"], electrodes["name"])], index=electrodes.index)
+                      for s, n in zip(electrodes["subject"], electrodes["electrode"])], index=electrodes.index)
 
 
 def sites(*, scores, pvalues, brain, root, sites, regions, summary, settings: dict, atlas_image=None,

@@ -26,9 +26,9 @@ sentence described half of the time (a cut back to it), so agreement varies unde
 alignments (word -> frame on screen, cut -> preceding sentence); a disagreeing pair shares no
 object and no background. The electrodes then respond to the pair of their event:
 
-* ``vision``: after scene cuts, ``1 + 0.5 v(frame)`` (v: a fixed random value per object noun,
-  averaged over the frame's objects, standardised);
-* ``language``: after words, ``1 + 0.5 l(sentence)`` (l: another value per noun the sentence names);
+* ``vision``: after scene cuts, ``1 + m v(frame)`` (m: ``modulation``; v: a fixed random value per
+  object noun, averaged over the frame's objects, standardised);
+* ``language``: after words, ``1 + m l(sentence)`` (l: another value per noun the sentence names);
 * ``multimodal``: after words and cuts, ``0.1 + agreement`` (1 or 0): the product of what the
   frame and the sentence show, which no linear function of image features plus text features can
   express, while the per-dimension terms of an image-text model's similarity can.
@@ -97,6 +97,7 @@ class SyntheticIeegConfig:
     seed: int = 0
     world: str | None = None  # the demo world's folder: its scenes and captions make the movie
     mean_word_gap_s: float = 0.35  # world movie: seconds between a sentence's words
+    modulation: float = 0.5  # world movie: vision and language bursts are 1 + modulation x value
 
 
 def _event_times(rng, duration: float, mean_gap: float, min_gap: float) -> np.ndarray:
@@ -231,12 +232,12 @@ def _world_events(rng, config: SyntheticIeegConfig, movie: WorldMovie) -> pd.Dat
     return events
 
 
-def _world_amplitudes(events: pd.DataFrame, kind: str) -> np.ndarray:
+def _world_amplitudes(events: pd.DataFrame, kind: str, modulation: float) -> np.ndarray:
     is_cut = (events["trial_type"] == "scene_cut").to_numpy()
     if kind == "vision":
-        return is_cut * np.clip(1 + 0.5 * events["vision"].to_numpy(), 0.1, None)
+        return is_cut * np.clip(1 + modulation * events["vision"].to_numpy(), 0.1, None)
     if kind == "language":
-        return ~is_cut * np.clip(1 + 0.5 * events["language"].to_numpy(), 0.1, None)
+        return ~is_cut * np.clip(1 + modulation * events["language"].to_numpy(), 0.1, None)
     if kind == "multimodal":
         return 0.1 + events["agreement"].to_numpy()
     return np.zeros(len(events))
@@ -322,8 +323,10 @@ def generate_ieeg(out_dir: str | os.PathLike, config: SyntheticIeegConfig | None
     if config.world is not None:
         movie = read_world_movie(config.world, rng)
         truth["kinds"] = {
-            "vision": "scene cuts x (1 + 0.5 v(frame)), v standardised per-noun values (vision_values)",
-            "language": "words x (1 + 0.5 l(sentence)), l standardised per-noun values (language_values)",
+            "vision": f"scene cuts x (1 + {config.modulation} v(frame)), v standardised per-noun values "
+                      "(vision_values)",
+            "language": f"words x (1 + {config.modulation} l(sentence)), l standardised per-noun values "
+                        "(language_values)",
             "multimodal": "words and cuts x (0.1 + agreement): 1 when the sentence is a caption of the frame",
             "silent": "none",
         }
@@ -344,7 +347,7 @@ def generate_ieeg(out_dir: str | os.PathLike, config: SyntheticIeegConfig | None
                 amplitudes = {kind: _amplitudes(events, kind, scene_features, word_features) for kind in KINDS}
             else:
                 events = _world_events(sub_rng, config, movie)
-                amplitudes = {kind: _world_amplitudes(events, kind) for kind in KINDS}
+                amplitudes = {kind: _world_amplitudes(events, kind, config.modulation) for kind in KINDS}
             data = _simulate(config, sub_rng, electrodes, events, amplitudes)
             bad = str(electrodes["name"].iloc[int(sub_rng.integers(len(electrodes)))])
             data[electrodes.index[electrodes["name"] == bad][0]] *= 20.0  # a broken contact
