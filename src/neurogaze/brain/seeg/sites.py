@@ -80,7 +80,8 @@ def wins(significant: pd.DataFrame, min_bins: int) -> pd.DataFrame:
 def classify(responsive: pd.DataFrame, won: pd.DataFrame, models: dict[str, SeegModel],
              found: list[Comparison]) -> pd.DataFrame:
     """One row per (subject, electrode): responsive, multimodal under each alignment, multimodal,
-    multimodal_strict and the category."""
+    multimodal_strict, the category and, per comparison, ``wins: <comparison>`` (under either
+    alignment)."""
     keys = ["subject", "alignment", "electrode"]
     table = responsive.set_index(keys).join(won, how="left")
     names = [c.name for c in found]
@@ -97,7 +98,8 @@ def classify(responsive: pd.DataFrame, won: pd.DataFrame, models: dict[str, Seeg
     per_alignment = table.reset_index()
     site = per_alignment.groupby(["subject", "electrode"]).agg(
         responsive=("responsive", "any"), multimodal=("multimodal", "any"), multimodal_strict=("multimodal", "all"),
-        vision_driven=("vision_driven", "any"), language_driven=("language_driven", "any"))
+        vision_driven=("vision_driven", "any"), language_driven=("language_driven", "any"),
+        **{f"wins: {name}": (name, "any") for name in names})
     for alignment, group in per_alignment.groupby("alignment"):
         site[f"multimodal_{alignment}"] = group.set_index(["subject", "electrode"])["multimodal"]
     site["category"] = [_category(row) for row in site.itertuples()]
