@@ -4,7 +4,7 @@ For every recording: channels.tsv, electrodes.tsv and events.tsv are checked fir
 read with ``mne_bids.read_raw_bids`` (BrainVision, EDF, ... whatever mne reads), bad channels are
 dropped, and per frequency band (high gamma, broadband by default) the analytic amplitude is
 taken, log-scaled relative to the channel's recording mean, epoched around each event of the
-chosen types and baseline-corrected. Two views are written per subject:
+chosen types and baseline-corrected (unless ``baseline`` is None). Two views are written per subject:
 
 * ``<subject>.h5`` (``BrainResponses``): one row per event, ``stim_ids`` = event ids
   (``<trial_type>-<row in events.tsv, 4 digits>``), one unit per (electrode, band), electrode-major;
@@ -12,7 +12,8 @@ chosen types and baseline-corrected. Two views are written per subject:
   ``band:<name>`` marks each band's units; the value is the mean over ``response_window``. The
   last ``test_fraction`` of each event type (in time) is the test split, so test events never sit
   between training events. There are no repeated events, so ``noise_ceiling`` is NaN.
-* ``<subject>.features.parquet``: the same features per time window (tidy table).
+* ``<subject>.features.parquet``: the same features per time window (tidy table): windows of
+  ``window_length`` from ``window_start`` to ``tmax``, every ``window_step`` (sliding windows).
 
 ``events.parquet`` (every event with its extra events.tsv columns, e.g. the word) and
 ``electrodes.parquet`` cover the whole dataset.
@@ -341,7 +342,7 @@ def recording_features(recording: Recording, options: IeegOptions, subject: str)
             "subject": subject,
             "units": "electrode x band, electrode-major; ROI 'band:<name>' marks a band's units",
             "bands": json.dumps(options.bands),
-            "value": f"mean baseline-corrected log band amplitude over {list(options.response_window)} s",
+            "value": f"mean log band amplitude (baseline {options.baseline}) over {list(options.response_window)} s",
             "noise_ceiling": "NaN: no repeated events",
             "source": str(recording.bids_path.fpath),
         },
