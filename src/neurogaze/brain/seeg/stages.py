@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -157,13 +158,17 @@ def encode(*, pairs, brain, features, scores, pvalues, settings: dict, seed: int
 
 def _fit_models(all_designs: dict, Y: np.ndarray, settings: dict, seed: int) -> tuple[dict, dict]:
     counts = bootstrap_counts(len(Y), settings["n_resamples"], seed)  # the same resamples for every model
-    scored, boot = {}, {}
+    scored, boot, seconds = {}, {}, 0.0
     for name, X in all_designs.items():
         fit = cross_validate(X, Y, settings["alphas"], settings["n_folds"])
+        start = time.perf_counter()
         val, test = bootstrap_scores(counts, Y, fit)
+        seconds += time.perf_counter() - start
         boot[name] = test
         scored[name] = {"test_r": fit.test_r, "val_r": fit.val_r, "val_lcb": lower_bound(val, settings["confidence"]),
                         "test_lcb": lower_bound(test, settings["confidence"])}
+    logger.info("%d events x %d targets: bootstrap of %d models x %d resamples in %.2f s", *Y.shape, len(all_designs),
+                len(counts), seconds)
     return scored, boot
 
 

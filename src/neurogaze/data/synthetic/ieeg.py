@@ -57,9 +57,10 @@ SHAFT_CENTRES = {
     "multimodal": (-50.0, -52.0, 20.0),
     "silent": (30.0, 30.0, 30.0),
 }
-# the region each shaft kind's contacts sit in, and the deep (silent) contacts' white matter
+# the region each shaft kind's contacts sit in; the two deepest contacts of every shaft sit in
+# white matter
 REGIONS = {"vision": "occipital cortex", "language": "superior temporal gyrus",
-           "multimodal": "temporo-parietal junction", "silent": "frontal white matter"}
+           "multimodal": "temporo-parietal junction", "silent": "frontal cortex"}
 SCENE_FOLDER = "val2017"  # the world's held-out scenes, in COCO's folder name
 VOCABULARY = (
     "the",
@@ -272,6 +273,7 @@ def _electrodes(config: SyntheticIeegConfig, rng) -> pd.DataFrame:
                     "name": f"{letter}{contact + 1}",
                     "shaft": letter,
                     "kind": "silent" if deep else kind,
+                    "region": "white matter" if deep else REGIONS[kind],
                     "gain": 0.0 if deep or kind == "silent" else float(1.0 - 0.15 * contact),
                     "position": entry + 3.5 * contact * direction,
                 }
@@ -358,7 +360,7 @@ def generate_ieeg(out_dir: str | os.PathLike, config: SyntheticIeegConfig | None
                     row.name: {
                         "kind": row.kind,
                         "gain": row.gain,
-                        "region": REGIONS[row.kind if row.gain > 0 else "silent"],
+                        "region": row.region,
                         "shaft": row.shaft,
                         "position_mm": np.round(row.position, 3).tolist(),
                     }
