@@ -18,6 +18,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from neurogaze.brain.seeg.models import backbone_inputs
 from neurogaze.config import backbone_spec
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
 from neurogaze.data.synthetic import GENERATORS, generator_settings
@@ -289,6 +290,38 @@ def _nevaclip(config: dict) -> dict:
 STAGES["nevaclip_scanpaths"] = Stage(
     "neurogaze.gaze.nevaclip.stages:scanpaths", _nevaclip,
     help="NevaClip scanpaths (CLIP + a differentiable fovea) for the scored split of a gaze dataset")
+
+
+# --- seeg ---
+# SEEG vision-language integration (Subramaniam et al. 2024): events -> features (one rule per
+# backbone) -> encode -> sites -> plot; each gets only its share of the seeg section.
+SEEG_ENCODE_KEYS = ("models", "linear_combination", "controlled_pair", "band", "alphas", "n_folds", "n_resamples",
+                    "confidence", "srp_eps")
+SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
+
+
+def _seeg_features(config: dict) -> dict:
+    needed = backbone_inputs(config["seeg"])
+    return {"spec": lambda wildcards: backbone_spec(config, wildcards.backbone),
+            "inputs": lambda wildcards: list(needed[wildcards.backbone]), **_device(config)}
+
+
+STAGES["seeg_events"] = Stage(
+    "neurogaze.brain.seeg.stages:events",
+    help="pair each word with the frame on screen and each scene cut with the sentence before it")
+STAGES["seeg_features"] = Stage(
+    "neurogaze.brain.seeg.stages:features", _seeg_features,
+    help="one backbone's embeddings of every paired frame and sentence")
+STAGES["seeg_encode"] = Stage(
+    "neurogaze.brain.seeg.stages:encode",
+    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
+    help="cross-validated ridge of every model, its event bootstrap and the comparisons' p-values")
+STAGES["seeg_sites"] = Stage(
+    "neurogaze.brain.seeg.stages:sites", lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_SITES_KEYS}},
+    help="FDR, wins, multimodal sites, each electrode's class and the counts per region")
+STAGES["seeg_plot"] = Stage(
+    "neurogaze.figures.seeg:plot", lambda c: {"settings": {"models": c["seeg"]["models"]}},
+    help="electrodes on a glass brain by class, trained-vs-random scores, the model ranking at multimodal sites")
 
 
 # --- encoding ---

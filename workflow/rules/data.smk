@@ -5,9 +5,13 @@ from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
 
 
 def generator_inputs(name):
-    """A generator that plants responses in a backbone's feature space reads that backbone."""
-    backbone = config["datasets"][name].get("backbone")
-    return {"backbone": backbone_weights(backbone)} if backbone else {}
+    """A generator that plants responses in a backbone's feature space reads that backbone; the
+    SEEG movie of the demo world reads the world."""
+    section = config["datasets"][name]
+    inputs = {"backbone": backbone_weights(section["backbone"])} if section.get("backbone") else {}
+    if section.get("synthetic", {}).get("world"):
+        inputs["world"] = f"{RESULTS}/synthetic/{section['synthetic']['world']}"
+    return inputs
 
 
 # --- synthetic: one rule per generator (neurogaze.data.synthetic.GENERATORS) ---

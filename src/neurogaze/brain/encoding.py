@@ -209,6 +209,32 @@ class VoxelRidge:
         return r2_per_unit(np.asarray(Y), self.predict(X))
 
 
+def ridge_path_predict(X_train, Y_train, X_eval, alphas=DEFAULT_ALPHAS, device="cpu", dtype="float32") -> np.ndarray:
+    """Predictions of ridge with intercept fitted on (X_train, Y_train) at every alpha, for the
+    rows of ``X_eval``: (n_alphas, n_eval, n_targets). One eigendecomposition of the training Gram
+    matrix serves every alpha (as in :class:`VoxelRidge`), so choosing the alpha on a held-out
+    split (e.g. by validation correlation) costs one fit."""
+    X_train, Y_train = _check_xy(X_train, Y_train)
+    X_eval, _ = _check_xy(X_eval)
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0 or np.any(alphas <= 0):
+        raise ValueError(f"alphas must be positive, got {alphas}")
+    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[str(dtype)]
+    x64 = torch.as_tensor(X_train, dtype=torch.float64, device=device)
+    x_mean = x64.mean(0)
+    x64 = x64 - x_mean
+    eigvals, eigvecs = _eigh(x64.T @ x64)
+    y = torch.as_tensor(Y_train, device=device).to(torch_dtype)
+    y_mean = y.mean(0)
+    z = eigvecs.to(torch_dtype).T @ (x64.to(torch_dtype).T @ (y - y_mean))  # (p, n_targets)
+    projected = (torch.as_tensor(X_eval, dtype=torch.float64, device=device) - x_mean) @ eigvecs
+    projected = projected.to(torch_dtype)
+    alphas_t = torch.as_tensor(alphas, dtype=torch_dtype, device=device)
+    shrink = 1.0 / (eigvals.to(torch_dtype)[None, :] + alphas_t[:, None])
+    predictions = (projected[None, :, :] * shrink[:, None, :]) @ z + y_mean  # batched matmul: BLAS, not einsum
+    return predictions.cpu().numpy()
+
+
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     eigvals, eigvecs = torch.linalg.eigh(gram)
     # Rounding can leave tiny negative eigenvalues of a PSD matrix; alpha > 0 keeps 1/(l+alpha) finite.

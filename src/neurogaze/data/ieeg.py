@@ -4,7 +4,7 @@ For every recording: channels.tsv, electrodes.tsv and events.tsv are checked fir
 read with ``mne_bids.read_raw_bids`` (BrainVision, EDF, ... whatever mne reads), bad channels are
 dropped, and per frequency band (high gamma, broadband by default) the analytic amplitude is
 taken, log-scaled relative to the channel's recording mean, epoched around each event of the
-chosen types and baseline-corrected. Two views are written per subject:
+chosen types and baseline-corrected (unless ``baseline`` is None). Two views are written per subject:
 
 * ``<subject>.h5`` (``BrainResponses``): one row per event, ``stim_ids`` = event ids
   (``<trial_type>-<row in events.tsv, 4 digits>``), one unit per (electrode, band), electrode-major;
@@ -12,7 +12,8 @@ chosen types and baseline-corrected. Two views are written per subject:
   ``band:<name>`` marks each band's units; the value is the mean over ``response_window``. The
   last ``test_fraction`` of each event type (in time) is the test split, so test events never sit
   between training events. There are no repeated events, so ``noise_ceiling`` is NaN.
-* ``<subject>.features.parquet``: the same features per time window (tidy table).
+* ``<subject>.features.parquet``: the same features per time window (tidy table): windows of
+  ``window_length`` from ``window_start`` to ``tmax``, every ``window_step`` (sliding windows).
 
 ``events.parquet`` (every event with its extra events.tsv columns, e.g. the word) and
 ``electrodes.parquet`` cover the whole dataset.
@@ -62,16 +63,21 @@ class IeegOptions:
     event_types: tuple[str, ...] = ("word", "scene_cut")
     tmin: float = -0.2
     tmax: float = 0.6
-    baseline: tuple[float, float] = (-0.2, 0.0)
-    window_length: float = 0.1  # the features table has one value per window in [0, tmax]
+    baseline: tuple[float, float] | None = (-0.2, 0.0)  # None: no baseline correction
+    window_length: float = 0.1  # the features table has one value per window in [window_start, tmax]
+    window_step: float | None = None  # between window starts; None: window_length (no overlap)
+    window_start: float = 0.0
     response_window: tuple[float, float] = (0.05, 0.5)  # the contract's one value per event and unit
     bands: dict = field(default_factory=lambda: {"high_gamma": [70.0, 150.0], "broadband": [1.0, 150.0]})
     reference: str = "average"  # "average" (common average over good channels) or "none"
     test_fraction: float = 0.2
 
     def windows(self) -> list[tuple[float, float]]:
-        edges = np.round(np.arange(0.0, self.tmax + 1e-9, self.window_length), 6)
-        return list(zip(edges[:-1], edges[1:]))
+        if self.window_start < self.tmin:
+            raise ValueError(f"window_start {self.window_start} lies before the epoch start tmin {self.tmin}")
+        step = self.window_step or self.window_length
+        starts = np.arange(self.window_start, self.tmax - self.window_length + 1e-9, step)
+        return [(round(float(start), 6), round(float(start + self.window_length), 6)) for start in starts]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +279,7 @@ def band_epochs(
         mne_events,
         tmin=options.tmin,
         tmax=options.tmax,
-        baseline=tuple(options.baseline),
+        baseline=None if options.baseline is None else tuple(options.baseline),
         preload=True,
         reject_by_annotation=False,
         event_repeated="merge",
@@ -336,7 +342,7 @@ def recording_features(recording: Recording, options: IeegOptions, subject: str)
             "subject": subject,
             "units": "electrode x band, electrode-major; ROI 'band:<name>' marks a band's units",
             "bands": json.dumps(options.bands),
-            "value": f"mean baseline-corrected log band amplitude over {list(options.response_window)} s",
+            "value": f"mean log band amplitude (baseline {options.baseline}) over {list(options.response_window)} s",
             "noise_ceiling": "NaN: no repeated events",
             "source": str(recording.bids_path.fpath),
         },

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from neurogaze.errors import ConfigError
 from neurogaze.runlog import derive_seed
 
 
@@ -86,11 +87,16 @@ def generator_settings(name: str, dataset_config: dict) -> dict:
 
 
 def generate(*, dataset: str, root: str | os.PathLike, settings: dict, seed: int, backbone=None,
-             backbone_spec: dict | None = None) -> dict:
+             backbone_spec: dict | None = None, world=None) -> dict:
     """Write ``dataset``'s synthetic set in its real layout under ``root``. ``seed`` is the master
     seed (the generator's own derives from it); ``backbone`` is the weights file of the backbone whose
-    feature space planted voxels respond to (NSD), described by ``backbone_spec``."""
+    feature space planted voxels respond to (NSD), described by ``backbone_spec``; ``world`` is the
+    demo world's folder for a set that shows its scenes (the SEEG movie, ``synthetic.world``)."""
     if dataset not in GENERATORS:
         raise KeyError(f"no synthetic generator for dataset {dataset!r} (have: {', '.join(sorted(GENERATORS))})")
+    if world is not None:
+        settings = {**settings, "world": str(world)}
+    elif settings.get("world"):
+        raise ConfigError(None, f"datasets.{dataset}.synthetic.world", "the world's folder given as input `world`")
     spec = {**backbone_spec, "weights": str(backbone)} if backbone_spec else None
     return GENERATORS[dataset](root, settings, derive_seed(seed, "synthetic", dataset), spec)

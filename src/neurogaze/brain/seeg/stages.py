@@ -1,0 +1,229 @@
+"""The SEEG rules' functions: ``seeg_events`` (pairs), ``seeg_features`` (one backbone's
+embeddings of the paired frames and sentences), ``seeg_encode`` (ridge, bootstrap, comparison
+p-values) and ``seeg_sites`` (FDR, site classes, regions). The figures are
+:func:`neurogaze.figures.seeg.plot`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nilearn.image import coord_transform
+
+from neurogaze.brain.seeg.events import ALIGNMENTS, pair_events
+from neurogaze.brain.seeg.features import (
+    check_not_constant,
+    embed_pairs,
+    linear_combination_design,
+    model_design,
+    read_embeddings,
+    reduce_dimension,
+)
+from neurogaze.brain.seeg.models import LINEAR_COMBINATION, RANDOM_SUFFIX, read_models
+from neurogaze.brain.seeg.regression import (
+    bootstrap_counts,
+    bootstrap_scores,
+    cross_validate,
+    lower_bound,
+    p_better,
+)
+from neurogaze.brain.seeg.sites import (
+    PAPER_MULTIMODAL,
+    best_models,
+    classify,
+    comparisons,
+    region_counts,
+    responsive_electrodes,
+    significant_bins,
+    wins,
+)
+from neurogaze.errors import DataValidationError
+from neurogaze.io import atomic_path, write_csv, write_json, write_parquet
+from neurogaze.runlog import derive_seed
+
+logger = logging.getLogger(__name__)
+GROUND_TRUTH = "ground_truth.json"
+
+
+# --- rule seeg_events -----------------------------------------------------------------------------
+
+
+def events(*, brain: str | os.PathLike, root: str | os.PathLike, pairs: str | os.PathLike) -> pd.DataFrame:
+    """Pair every word with its frame and every scene cut with its sentence -> ``pairs`` (parquet)."""
+    path = Path(brain) / "events.parquet"
+    table = pair_events(pd.read_parquet(path), Path(root) / "stimuli", path)
+    write_parquet(pairs, table)
+    logger.info("%s", table.groupby(["subject", "alignment"]).size().to_dict())
+    return table
+
+
+# --- rule seeg_features ---------------------------------------------------------------------------
+
+
+def features(*, pairs, root, weights, features, backbone: str, spec: dict, inputs: list[str],
+             device: str = "cpu") -> None:
+    """Backbone ``backbone``'s embeddings of every paired frame and sentence -> ``features`` (.npz)."""
+    table = pd.read_parquet(pairs)
+    embedded = embed_pairs(table, Path(root) / "stimuli", {**spec, "weights": str(weights)}, tuple(inputs), device)
+    for key in ("image", "text"):
+        if key in embedded and not np.any(np.ptp(embedded[key], axis=0) > 0):
+            raise DataValidationError(weights, key, f"{key} embeddings that vary across inputs", "constant")
+    with atomic_path(features) as temp, open(temp, "wb") as handle:
+        np.savez(handle, **embedded)
+
+
+# --- rule seeg_encode -----------------------------------------------------------------------------
+
+
+def _feature_files(features) -> dict[str, Path]:
+    files = [features] if isinstance(features, (str, os.PathLike)) else list(features)
+    return {Path(file).stem: Path(file) for file in files}
+
+
+def designs(pairs: pd.DataFrame, settings: dict, files: dict[str, Path]) -> dict[str, np.ndarray]:
+    """Every model's, every random version's and the linear combination's design matrix."""
+    models = read_models(settings)
+    embeddings = {backbone: read_embeddings(path) for backbone, path in files.items()}
+    out = {}
+    for name, model in models.items():
+        versions = [(name, model.backbone)] + ([(name + RANDOM_SUFFIX, model.random)] if model.random else [])
+        for label, backbone in versions:
+            out[label] = model_design(pairs, model.inputs, embeddings[backbone], files[backbone])
+            check_not_constant(out[label], files[backbone], label)
+    combination = settings["linear_combination"]
+    if combination:
+        vision, language = (models[combination[key]].backbone for key in ("vision", "language"))
+        out[LINEAR_COMBINATION] = linear_combination_design(pairs, embeddings[vision], embeddings[language],
+                                                            (files[vision], files[language]))
+        check_not_constant(out[LINEAR_COMBINATION], files[vision], LINEAR_COMBINATION)
+    return {label: reduce_dimension(design, settings["srp_eps"]) for label, design in out.items()}
+
+
+def read_responses(brain: Path, subject: str, band: str) -> pd.DataFrame:
+    """Events x (electrode, window_start) of one band."""
+    path = brain / f"{subject}.features.parquet"
+    table = pd.read_parquet(path, columns=["stim_id", "channel", "band", "window_start", "value"])
+    table = table.loc[table["band"] == band]
+    if table.empty:
+        raise DataValidationError(path, "band", f"rows of band {band!r}", "none")
+    return table.pivot_table(index="stim_id", columns=["channel", "window_start"], values="value", aggfunc="first")
+
+
+def check_electrodes(responses: pd.DataFrame, electrodes: pd.DataFrame, subject: str, path) -> None:
+    known = set(electrodes.loc[electrodes["subject"] == subject, "name"])
+    missing = [name for name in responses.columns.get_level_values(0).unique() if name not in known]
+    if missing:
+        raise DataValidationError(path, "name", f"every recorded electrode of {subject} in channels.tsv",
+                                  f"no row for {missing[0]!r}")
+
+
+def encode(*, pairs, brain, features, scores, pvalues, settings: dict, seed: int, device: str = "cpu") -> None:
+    """Cross-validated ridge of every model per subject and alignment, its bootstrap, and the
+    bootstrap p of every comparison -> ``scores`` and ``pvalues`` (parquet)."""
+    brain = Path(brain)
+    table = pd.read_parquet(pairs)
+    electrodes = pd.read_parquet(brain / "electrodes.parquet")
+    files = _feature_files(features)
+    found = comparisons(read_models(settings), settings["controlled_pair"])
+    score_parts, p_parts = [], []
+    for subject, subject_pairs in table.groupby("subject", sort=True):
+        responses = read_responses(brain, subject, settings["band"])
+        check_electrodes(responses, electrodes, subject, brain / "electrodes.parquet")
+        for alignment in ALIGNMENTS:
+            chosen = subject_pairs.loc[subject_pairs["alignment"] == alignment].reset_index(drop=True)
+            missing = ~chosen["stim_id"].isin(responses.index)
+            if missing.any():
+                first = chosen["stim_id"][missing].iloc[0]
+                raise DataValidationError(brain / f"{subject}.features.parquet", "stim_id",
+                                          "responses of every paired event", f"none for {first}")
+            Y = responses.loc[chosen["stim_id"]].to_numpy(dtype=np.float64)
+            scored, boot = _fit_models(designs(chosen, settings, files), Y, settings,
+                                       derive_seed(seed, "seeg", subject, alignment))
+            columns = responses.columns
+            meta = {"subject": subject, "alignment": alignment, "electrode": np.asarray(columns.get_level_values(0)),
+                    "window_start": np.asarray(columns.get_level_values(1), dtype=float)}
+            score_parts += [pd.DataFrame({**meta, "model": name, **values}) for name, values in scored.items()]
+            p_parts += [pd.DataFrame({**meta, "comparison": c.name, "better": c.better, "worse": c.worse,
+                                      "kind": c.kind, "p": p_better(boot[c.better], boot[c.worse])})
+                        for c in found]
+    write_parquet(scores, pd.concat(score_parts, ignore_index=True))
+    write_parquet(pvalues, pd.concat(p_parts, ignore_index=True))
+
+
+def _fit_models(all_designs: dict, Y: np.ndarray, settings: dict, seed: int) -> tuple[dict, dict]:
+    counts = bootstrap_counts(len(Y), settings["n_resamples"], seed)  # the same resamples for every model
+    scored, boot, seconds = {}, {}, 0.0
+    for name, X in all_designs.items():
+        fit = cross_validate(X, Y, settings["alphas"], settings["n_folds"])
+        start = time.perf_counter()
+        val, test = bootstrap_scores(counts, Y, fit)
+        seconds += time.perf_counter() - start
+        boot[name] = test
+        scored[name] = {"test_r": fit.test_r, "val_r": fit.val_r, "val_lcb": lower_bound(val, settings["confidence"]),
+                        "test_lcb": lower_bound(test, settings["confidence"])}
+    logger.info("%d events x %d targets: bootstrap of %d models x %d resamples in %.2f s", *Y.shape, len(all_designs),
+                len(counts), seconds)
+    return scored, boot
+
+
+# --- rule seeg_sites ------------------------------------------------------------------------------
+
+
+def electrode_regions(electrodes: pd.DataFrame, root: Path, atlas: dict | None) -> pd.Series:
+    """The atlas label at each electrode (MNI mm), or a synthetic set's planted regions."""
+    if atlas:
+        image = nib.load(atlas["image"])
+        labels = pd.read_csv(atlas["labels"], sep="\t").set_index("index")["name"]
+        ijk = np.round(np.column_stack(coord_transform(*electrodes[["x", "y", "z"]].to_numpy().T,
+                                                       np.linalg.inv(image.affine)))).astype(int)
+        data = np.asarray(image.dataobj)
+        inside = np.all((ijk >= 0) & (ijk < data.shape[:3]), axis=1)
+        values = np.zeros(len(ijk), dtype=int)
+        values[inside] = data[tuple(ijk[inside].T)]
+        return pd.Series([labels.get(v, "unlabelled") for v in values], index=electrodes.index)
+    truth_path = root / GROUND_TRUTH
+    if not truth_path.exists():
+        return pd.Series("unlabelled", index=electrodes.index)
+    truth = json.loads(truth_path.read_text())["subjects"]
+    return pd.Series([truth.get(s, {}).get("electrodes", {}).get(n, {}).get("region", "unlabelled")
+                      for s, n in zip(electrodes["subject"], electrodes["electrode"])], index=electrodes.index)
+
+
+def sites(*, scores, pvalues, brain, root, sites, regions, summary, settings: dict, atlas_image=None,
+          atlas_labels=None) -> pd.DataFrame:
+    """FDR per comparison, the wins, each electrode's class and region -> ``sites`` (parquet),
+    ``regions`` (csv of counts per region) and ``summary`` (json). ``atlas_image`` and
+    ``atlas_labels`` are seeg.atlas's files, inputs of the rule (read through ``settings``)."""
+    score_table, p_table = pd.read_parquet(scores), pd.read_parquet(pvalues)
+    models = read_models(settings)
+    found = comparisons(models, settings["controlled_pair"])
+    responsive = responsive_electrodes(score_table, list(models), settings["min_bins"])
+    significant = significant_bins(p_table, score_table, responsive, settings["fdr_q"])
+    site = classify(responsive, wins(significant, settings["min_bins"]), models, found)
+    electrodes = pd.read_parquet(Path(brain) / "electrodes.parquet").rename(columns={"name": "electrode"})
+    electrodes["region"] = electrode_regions(electrodes, Path(root), settings["atlas"])
+    site = electrodes.merge(site, on=["subject", "electrode"], how="inner")
+    peaks = best_models(score_table)
+    trained = [name for name in peaks.columns if not name.endswith(RANDOM_SUFFIX)]
+    site = site.merge(peaks.add_prefix("peak_r: ").reset_index(), on=["subject", "electrode"], how="left")
+    site["best_model"] = peaks[trained].idxmax(axis=1).reindex(
+        pd.MultiIndex.from_frame(site[["subject", "electrode"]])).to_numpy()
+    counts = region_counts(site)
+    n_sites, n_electrodes = int(site["multimodal"].sum()), len(site)
+    write_parquet(sites, site)
+    write_csv(regions, counts)
+    write_json(summary, {
+        "electrodes": n_electrodes, "responsive": int(site["responsive"].sum()), "multimodal": n_sites,
+        "multimodal_strict": int(site["multimodal_strict"].sum()),
+        "multimodal_share": n_sites / max(n_electrodes, 1),
+        "categories": site["category"].value_counts().to_dict(),
+        "paper": {"multimodal": PAPER_MULTIMODAL[0], "electrodes": PAPER_MULTIMODAL[1],
+                  "multimodal_share": PAPER_MULTIMODAL[0] / PAPER_MULTIMODAL[1]},
+    })
+    return site

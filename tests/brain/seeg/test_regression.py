@@ -1,0 +1,85 @@
+"""Cross-validated ridge with the paper's splits and the vectorised bootstrap, each against an
+independent computation."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+
+from neurogaze.brain.encoding import ridge_path_predict
+from neurogaze.brain.seeg.regression import (
+    bootstrap_counts,
+    bootstrap_scores,
+    cross_validate,
+    p_better,
+    pearson_columns,
+    weighted_pearson,
+)
+
+
+def test_ridge_path_matches_sklearn_at_every_alpha():
+    rng = np.random.default_rng(0)
+    X, Y, X_eval = rng.normal(size=(50, 6)) + 2, rng.normal(size=(50, 4)) + 3, rng.normal(size=(7, 6))
+    path = ridge_path_predict(X, Y, X_eval, (0.1, 10.0, 1e4), dtype="float64")
+    for a, alpha in enumerate((0.1, 10.0, 1e4)):
+        np.testing.assert_allclose(path[a], Ridge(alpha=alpha).fit(X, Y).predict(X_eval), atol=1e-10)
+
+
+def test_pearson_columns_is_scipy_s():
+    rng = np.random.default_rng(1)
+    y, p = rng.normal(size=(30, 5)), rng.normal(size=(30, 5))
+    expected = [stats.pearsonr(y[:, k], p[:, k])[0] for k in range(5)]
+    np.testing.assert_allclose(pearson_columns(y, p), expected, atol=1e-12)
+
+
+def test_cross_validation_follows_the_paper_s_splits():
+    """Folds of KFold without shuffling, the first half of each validating the alpha, z-scored
+    features: recomputed here with sklearn's KFold, StandardScaler-like scaling and Ridge."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 5)) * [1, 10, 100, 1, 1]
+    Y = X @ rng.normal(size=(5, 3)) + rng.normal(size=(60, 3)) * 5
+    alphas = (0.1, 10.0, 1000.0)
+    fit = cross_validate(X, Y, alphas, 5)
+    test_r = []
+    for train, held in KFold(5, shuffle=False).split(X):
+        val, test = held[: len(held) // 2], held[len(held) // 2 :]
+        mean, std = X[train].mean(0), X[train].std(0)
+        models = [Ridge(alpha=a).fit((X[train] - mean) / std, Y[train]) for a in alphas]
+        r_val = np.array([pearson_columns(Y[val], m.predict((X[val] - mean) / std)) for m in models])
+        best = r_val.argmax(0)
+        predicted = np.column_stack([models[b].predict((X[test] - mean) / std)[:, k] for k, b in enumerate(best)])
+        test_r.append(pearson_columns(Y[test], predicted))
+    np.testing.assert_allclose(fit.test_r, np.mean(test_r, 0), atol=1e-5)
+    assert fit.is_test.sum() == sum(len(h) - len(h) // 2 for _, h in KFold(5).split(X))
+
+
+def test_weighted_pearson_equals_the_correlation_of_the_resampled_rows():
+    rng = np.random.default_rng(3)
+    y, p = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    counts = bootstrap_counts(40, 5, seed=0)
+    r = weighted_pearson(counts, y, p)
+    for b in range(5):
+        rows = np.repeat(np.arange(40), counts[b].astype(int))  # the resample, written out
+        expected = [np.corrcoef(y[rows, k], p[rows, k])[0, 1] for k in range(3)]
+        np.testing.assert_allclose(r[b], expected, atol=1e-5)
+
+
+def test_bootstrap_counts_draw_every_event_once_on_average():
+    counts = bootstrap_counts(200, 400, seed=1)
+    assert np.all(counts.sum(1) == 200)
+    # Poisson(1)-like counts: mean 1; the mean over 400 resamples has SE 1 / sqrt(400)
+    assert np.abs(counts.mean(0) - 1).max() < 5 / np.sqrt(400)
+
+
+def test_a_planted_better_model_wins_the_bootstrap_and_an_equal_one_does_not():
+    rng = np.random.default_rng(4)
+    signal = rng.normal(size=(300, 1))
+    Y = signal + rng.normal(size=(300, 1))
+    good = np.hstack([signal, rng.normal(size=(300, 3))])
+    bad = rng.normal(size=(300, 4))
+    counts = bootstrap_counts(300, 500, seed=2)
+    _, test_good = bootstrap_scores(counts, Y, cross_validate(good, Y))
+    _, test_bad = bootstrap_scores(counts, Y, cross_validate(bad, Y))
+    assert p_better(test_good, test_bad)[0] <= 2 / 501
+    assert p_better(test_good, test_good)[0] == pytest.approx(1.0)

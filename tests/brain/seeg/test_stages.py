@@ -1,0 +1,126 @@
+"""The SEEG stages on files in the real layout (a BIDS-iEEG movie with stim_file and sentence
+columns and a stimuli/ folder, loaded by the iEEG loader), and their named errors on bad input:
+nothing is written when an event lacks its frame or sentence, an electrode is missing from
+channels.tsv or a model's features are constant."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurogaze.brain.seeg import stages
+from neurogaze.brain.seeg.models import backbone_inputs
+from neurogaze.cli import main
+from neurogaze.config import load_config
+from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
+from neurogaze.data.synthetic.world import WorldConfig, generate_world
+from neurogaze.errors import DataValidationError
+from neurogaze.stages import SEEG_ENCODE_KEYS
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seeg")
+    generate_world(root / "world", WorldConfig(n_train=1, n_test=40, image_size=32))
+    generate_ieeg(root / "bids", SyntheticIeegConfig(n_subjects=1, duration_s=120.0, contacts_per_shaft=3,
+                                                     mean_scene_s=2.0, world=str(root / "world")))
+    assert main(["load-ieeg", str(root / "bids"), str(root / "brain")]) == 0
+    assert main(["seeg-events", str(root / "brain"), str(root / "bids"), str(root / "pairs.parquet")]) == 0
+    return root
+
+
+def _copy(loaded, tmp_path):
+    for name in ("bids", "brain"):
+        shutil.copytree(loaded / name, tmp_path / name)
+    return tmp_path
+
+
+def _error(capsys) -> str:
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    return stderr.strip().splitlines()[-1]
+
+
+def test_the_loader_s_events_pair_with_the_movie_s_frames_and_sentences(loaded):
+    pairs = pd.read_parquet(loaded / "pairs.parquet")
+    events = pd.read_parquet(loaded / "brain" / "events.parquet")
+    assert set(pairs["alignment"]) == {"language", "vision"}
+    assert len(pairs) >= len(events) - 2  # at most the first cut (no sentence yet) is left out
+    assert all((loaded / "bids" / "stimuli" / frame).is_file() for frame in pairs["frame"])
+
+
+def test_a_frame_missing_from_stimuli_is_named(loaded, tmp_path, capsys):
+    root = _copy(loaded, tmp_path)
+    frame = pd.read_parquet(loaded / "pairs.parquet")["frame"].iloc[0]
+    (root / "bids" / "stimuli" / frame).unlink()
+    assert main(["seeg-events", str(root / "brain"), str(root / "bids"), str(root / "out" / "pairs.parquet")]) == 2
+    error = _error(capsys)
+    assert frame.split("/")[-1] in error and "stim_file" in error and "no such file" in error
+    assert not (root / "out").exists()
+
+
+def test_a_word_without_its_sentence_is_named(loaded, tmp_path, capsys):
+    root = _copy(loaded, tmp_path)
+    events = pd.read_parquet(root / "brain" / "events.parquet")
+    word = events.index[events["trial_type"] == "word"][3]
+    events.loc[word, "sentence"] = pd.NA
+    events.to_parquet(root / "brain" / "events.parquet")
+    assert main(["seeg-events", str(root / "brain"), str(root / "bids"), str(root / "out" / "pairs.parquet")]) == 2
+    error = _error(capsys)
+    assert "events.parquet" in error and "sentence" in error and events.loc[word, "stim_id"] in error
+    assert not (root / "out").exists()
+
+
+def _fake_features(loaded, folder, settings, constant=None):
+    """Random embeddings of every paired frame and sentence for each backbone the demo reads."""
+    pairs = pd.read_parquet(loaded / "pairs.parquet")
+    rng = np.random.default_rng(0)
+    files = []
+    for backbone in backbone_inputs(settings):
+        frames, sentences = sorted(pairs["frame"].unique()), sorted(pairs["sentence"].unique())
+        image, text = rng.normal(size=(len(frames), 8)), rng.normal(size=(len(sentences), 8))
+        if backbone == constant:
+            image, text = np.ones_like(image), np.ones_like(text)
+        files.append(folder / f"{backbone}.npz")
+        np.savez(files[-1], frames=np.asarray(frames), image=image, sentences=np.asarray(sentences), text=text)
+    return files
+
+
+@pytest.fixture
+def settings():
+    config = load_config("config/config.yaml")
+    return {**{key: config["seeg"][key] for key in SEEG_ENCODE_KEYS}, "n_resamples": 20}
+
+
+def test_encoding_writes_scores_and_p_values(loaded, tmp_path, settings):
+    features = _fake_features(loaded, tmp_path, settings)
+    stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+                  scores=tmp_path / "scores.parquet", pvalues=tmp_path / "p.parquet", settings=settings, seed=0)
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert set(scores["model"]) == {"world-clip", "world-clip (random)", "world-simclr", "world-simclr (random)",
+                                    "world-text", "world-text (random)", "linear combination"}
+    assert pd.read_parquet(tmp_path / "p.parquet")["p"].between(0, 1).all()
+
+
+def test_an_electrode_missing_from_channels_tsv_is_named(loaded, tmp_path, settings):
+    root = _copy(loaded, tmp_path)
+    electrodes = pd.read_parquet(root / "brain" / "electrodes.parquet")
+    electrodes.iloc[1:].to_parquet(root / "brain" / "electrodes.parquet")
+    features = _fake_features(loaded, tmp_path, settings)
+    with pytest.raises(DataValidationError) as error:
+        stages.encode(pairs=loaded / "pairs.parquet", brain=root / "brain", features=features,
+                      scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
+                      settings=settings, seed=0)
+    assert error.value.path.endswith("electrodes.parquet") and electrodes["name"].iloc[0] in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_with_constant_features_is_named(loaded, tmp_path, settings):
+    features = _fake_features(loaded, tmp_path, settings, constant="world-text")
+    with pytest.raises(DataValidationError) as error:
+        stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+                      scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
+                      settings=settings, seed=0)
+    assert error.value.path.endswith("world-text.npz") and error.value.got == "constant"
+    assert not (tmp_path / "out").exists()
