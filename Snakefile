@@ -21,6 +21,7 @@ include: "workflow/rules/adhd.smk"
 include: "workflow/rules/gaze.smk"
 include: "workflow/rules/nevaclip.smk"
 include: "workflow/rules/search_asymmetry.smk"
+include: "workflow/rules/oat.smk"
 
 
 rule all:

@@ -6,12 +6,16 @@ objects on a ring) and the DFKI STI / Amazon book-cover shelves (``amazon_data/`
 :mod:`neurogaze.data.gaze.sti`). Patches are stored once per distinct image (``patches``) and
 trials point at them, so a model computes each appearance feature once per batch.
 
-Each object gets a (row, column) on its layout: the rank of its centre's y (and x) among the
-layout's distinct centre rows (columns), centres closer than half a box counting as one. On a
-shelf grid that is the shelf and slot; on the Kreiman ring (positions at 30 + 60k degrees) it gives
-3 rows x 4 columns in which ring neighbours differ by one step and opposite positions by the most,
-so a positional code whose similarity decays with the row and column distance decays with the
-distance on the ring too.
+Each object gets a (row, column) on its layout, for OAT's positional code (whose similarity decays
+with the distance between codes' indices). When the centres form a full lattice (a shelf grid)
+these are the rank of the centre's y and x among the layout's distinct rows and columns (centres
+closer than half a box count as one): shelf and slot. Otherwise the objects stand on a ring (the
+Kreiman arrays: 6 positions at 30 + 60k degrees), and both coordinates are the object's clockwise
+order from 12 o'clock; OAT then fits its positional table with the circular distance between
+those indices (``ring_size``), so that the code's similarity falls with the distance on the ring
+(neighbours > two apart > opposite; tests/gaze/oat). A row/column reading of the ring cannot do
+that: two objects on the same row differ in one coordinate only, so the opposite pair on the
+middle row would look nearer than a pair two steps apart.
 """
 
 from __future__ import annotations
@@ -92,7 +96,19 @@ def grid_positions(boxes: np.ndarray) -> np.ndarray:
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     half_w = np.median(boxes[:, 2] - boxes[:, 0]) / 2
     half_h = np.median(boxes[:, 3] - boxes[:, 1]) / 2
-    return np.column_stack([_ranks(centres[:, 1], half_h), _ranks(centres[:, 0], half_w)])
+    rows, cols = _ranks(centres[:, 1], half_h), _ranks(centres[:, 0], half_w)
+    if (rows.max() + 1) * (cols.max() + 1) == len(boxes):  # a full lattice: shelf and slot
+        return np.column_stack([rows, cols])
+    # otherwise a ring: the clockwise order from 12 o'clock, as both coordinates
+    offset = centres - centres.mean(axis=0)
+    order = np.argsort(np.argsort(np.mod(np.arctan2(offset[:, 0], -offset[:, 1]), 2 * np.pi)))
+    return np.column_stack([order, order])
+
+
+def ring_size(boxes: np.ndarray) -> int:
+    """0 for a lattice layout, else the number of objects on the ring (see the module note)."""
+    grid = grid_positions(boxes)
+    return 0 if (grid[:, 0] != grid[:, 1]).any() or len(boxes) == 1 else len(boxes)
 
 
 def validate_trial(trial: SearchTrial, source) -> None:

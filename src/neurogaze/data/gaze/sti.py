@@ -23,8 +23,14 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from neurogaze.data.gaze.objects import PAPER_PATCH_SIZE, ObjectSearchSet, SearchTrial, grid_positions, resize_patch
-from neurogaze.data.gaze.objects import validate_trial
+from neurogaze.data.gaze.objects import (
+    PAPER_PATCH_SIZE,
+    ObjectSearchSet,
+    SearchTrial,
+    grid_positions,
+    resize_patch,
+    validate_trial,
+)
 from neurogaze.errors import DataValidationError
 
 logger = logging.getLogger(__name__)

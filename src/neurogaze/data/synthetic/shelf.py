@@ -9,7 +9,8 @@ proportional to exp(``colour_guidance`` [same cover colour as the target] + ``no
 [same noun] - ``proximity`` x distance in cover steps - ``revisit_penalty`` [seen before]), with a
 chance ``refixation`` to stay on the current cover; they stop on the target (they find it when
 they land on it) or after ``max_fixations``. Fixations scatter around the chosen cover's centre
-and may land in the gap between covers. PNG images keep repeated covers byte-identical.
+within its cell, so some land in the gap between covers (nearest cover: their own). PNG images
+keep repeated covers byte-identical.
 """
 
 from __future__ import annotations
@@ -136,8 +137,10 @@ def generate_shelf(out_dir: str | os.PathLike, config: SyntheticShelfConfig = Sy
             for subject in range(config.n_subjects):
                 path = search_scanpath(rng, config, shelf, target, catalogue)
                 centres = (boxes[path, :2] + boxes[path, 2:]) / 2
-                scatter = rng.normal(0, config.fixation_sd_frac, (len(path), 2)) * [config.cover_width,
-                                                                                      config.cover_height]
+                size = np.array([config.cover_width, config.cover_height])
+                # kept inside the cover's cell (cover + half the gap), where the nearest cover is its own
+                reach = size / 2 + config.gap / 2 - 0.5
+                scatter = np.clip(rng.normal(0, config.fixation_sd_frac, (len(path), 2)) * size, -reach, reach)
                 fixations[f"s{subject:02d}"] = np.round(centres + scatter, 1).tolist()
                 truth["shelves"].setdefault(name, {"designs": shelf, "target": target, "scanpaths": {}})
                 truth["shelves"][name]["scanpaths"][f"s{subject:02d}"] = path

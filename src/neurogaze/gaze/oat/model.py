@@ -68,12 +68,16 @@ class OatConfig:
 
 
 def fit_positional_table(n_positions: int, dim: int, sigma: float, iterations: int, learning_rate: float,
-                         seed: int) -> torch.Tensor:
-    """W (n_positions, dim) with cos(W_i, W_j) -> exp(-(i-j)^2 / (2 sigma^2)) and equal row norms."""
+                         seed: int, period: int = 0) -> torch.Tensor:
+    """W (n_positions, dim) with cos(W_i, W_j) -> exp(-d(i, j)^2 / (2 sigma^2)) and equal row
+    norms; d = |i - j|, or on a ring of ``period`` positions the circular distance."""
     generator = torch.Generator().manual_seed(seed)
     table = nn.Parameter(torch.randn(n_positions, dim, generator=generator))
     index = torch.arange(n_positions, dtype=torch.float32)
-    target = torch.exp(-((index[:, None] - index[None]) ** 2) / (2 * sigma**2))
+    distance = (index[:, None] - index[None]).abs()
+    if period:
+        distance = torch.minimum(distance, period - distance)
+    target = torch.exp(-(distance**2) / (2 * sigma**2))
     optimiser = torch.optim.Adam([table], lr=learning_rate)
     pairs = max(n_positions * (n_positions - 1), 1)
     for _ in range(iterations):
@@ -177,7 +181,7 @@ class OAT(nn.Module):
         zeros = torch.zeros(step_grid.shape[:2], dtype=torch.long, device=step_grid.device)
         tokens = torch.cat([step_features, self.position_code(step_grid[..., 0], step_grid[..., 1], zeros)], dim=-1)
         tokens = self.dropout(tokens + self.sequence_pe[:length])
-        causal = torch.triu(torch.full((length, length), float("-inf"), device=tokens.device), diagonal=1)
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=tokens.device), diagonal=1)
         decoded = self.decoder(tokens, memory, tgt_mask=causal, tgt_key_padding_mask=padding)
         scores = torch.stack([head(memory, decoded) for head in self.heads], dim=-1)
         return self.merge(scores).squeeze(-1)

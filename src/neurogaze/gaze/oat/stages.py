@@ -21,7 +21,7 @@ from neurogaze.errors import DataValidationError
 from neurogaze.gaze.oat.baselines import BASELINES, STOCHASTIC, baseline_scanpath
 from neurogaze.gaze.oat.evaluate import score_method
 from neurogaze.gaze.oat.model import OatConfig
-from neurogaze.gaze.oat.train import OatData, build_model, decode, subject_split, train
+from neurogaze.gaze.oat.train import OatData, build_model, decode, layout_ring, subject_split, train
 from neurogaze.io import atomic_directory, fingerprint, resume_folder, write_json, write_torch
 from neurogaze.runlog import derive_seed
 
@@ -49,7 +49,7 @@ def _save_progress(folder: Path, key: dict):
     return save
 
 
-def oat_train(*, root, out_dir, settings: dict, split: dict) -> None:
+def oat_train(*, root, out_dir, settings: dict, split: dict, dataset: str = "") -> None:
     """Train OAT on the training subjects of ``root`` (early stopping on the validation ones) and
     write ``out_dir/``: ``model.pt`` (config, state dict, split, layout size, neurogaze version,
     progress), ``history.csv`` and ``split.json``. An interrupted run resumes from
@@ -66,7 +66,8 @@ def oat_train(*, root, out_dir, settings: dict, split: dict) -> None:
     with atomic_directory(out_dir) as temp:
         write_torch(temp / MODEL_FILE, {"config": config.to_dict(), "state_dict": model.state_dict(),
                                         "split": subjects, "dataset": search_set.name,
-                                        "n_objects": search_set.n_objects, "progress": progress,
+                                        "n_objects": search_set.n_objects, "ring": layout_ring(search_set),
+                                        "progress": progress,
                                         "neurogaze_version": neurogaze.__version__})
         pd.DataFrame(progress["history"]).to_csv(temp / "history.csv", index=False)
         write_json(temp / "split.json", subjects)
@@ -79,7 +80,7 @@ def load_model(model_dir):
         raise DataValidationError(path, "file", "an OAT model written by oat_train", "no such file")
     payload = torch.load(path, weights_only=False)
     config = from_section(OatConfig, payload["config"], "oat")
-    model = build_model(config)
+    model = build_model(config, payload["ring"])
     model.load_state_dict(payload["state_dict"])
     return model, config, payload
 
@@ -106,7 +107,7 @@ def _predictions(model, config, search_set: ObjectSearchSet, seed: int) -> tuple
     return deterministic, sampled, rows
 
 
-def oat_evaluate(*, model, root, out_dir, subjects: list[str] | None = None) -> None:
+def oat_evaluate(*, model, root, out_dir, subjects: list[str] | None = None, dataset: str = "") -> None:
     """OAT (greedy and n_samples sampled scanpaths per trial) and every baseline on the test
     subjects of the model's split, or on ``subjects``: ``out_dir/metrics.csv`` (one row per
     method, subject, metric; subject ``all`` is the mean over subjects), ``predictions.parquet``

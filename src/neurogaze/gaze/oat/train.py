@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from neurogaze.data.gaze.objects import ObjectSearchSet, SearchTrial
+from neurogaze.data.gaze.objects import ObjectSearchSet, SearchTrial, ring_size
 from neurogaze.errors import DataValidationError
 from neurogaze.gaze.oat.model import OAT, OatConfig, centre_cell, fit_positional_table
 from neurogaze.metrics.object_search import behaviour_delta, mean_behaviour
@@ -115,13 +115,13 @@ def decode(model: OAT, data: OatData, trials: list[SearchTrial], greedy: bool, g
     first fixation) or after max_length fixations. PAD is never chosen."""
     model.eval()
     out = []
+    # every patch's appearance once for the whole call (eval mode: the same as per batch)
+    features = torch.cat([model.cnn(data.patches[i:i + 256]) for i in range(0, len(data.patches), 256)])
     for start in range(0, len(trials), batch_size):
         chunk = trials[start:start + batch_size]
         batch = data.batch([SearchTrial(t.subject, t.key, t.layout, t.objects, t.boxes, t.grid, t.target_patch,
                                         t.target_index, t.sequence[:0], t.screen) for t in chunk])
-        objects, target = _features(model, data, batch.objects, batch.target)
-        memory = model.encode(objects, batch.grid, target)
-        features = model.cnn(data.patches)
+        memory = model.encode(features[batch.objects], batch.grid, features[batch.target])
         steps, grid = batch.steps[:, :1], batch.step_grid[:, :1]
         chosen = torch.zeros(len(chunk), 0, dtype=torch.long)
         done = torch.zeros(len(chunk), dtype=torch.bool)
@@ -157,18 +157,23 @@ def validation_delta(model: OAT, data: OatData, trials: list[SearchTrial], sampl
     return behaviour_delta(mean_behaviour(predicted), human)
 
 
-def build_model(config: OatConfig) -> OAT:
-    """OAT with its positional table fitted from ``config.seed`` (the same config, the same model)."""
+def build_model(config: OatConfig, ring: int = 0) -> OAT:
+    """OAT with its positional table fitted from ``config.seed`` (the same config, the same
+    model); on a ring layout of ``ring`` objects the table is circular (one row per position)."""
     torch.manual_seed(config.seed)
     dim = -(-config.d_model // 2 // 3)
-    table = fit_positional_table(config.pe_positions, dim, config.pe_sigma, config.pe_iterations,
-                                 config.pe_learning_rate, config.seed)
+    table = fit_positional_table(ring or config.pe_positions, dim, config.pe_sigma, config.pe_iterations,
+                                 config.pe_learning_rate, config.seed, period=ring)
     return OAT(config, table)
+
+
+def layout_ring(search_set: ObjectSearchSet) -> int:
+    return ring_size(search_set.trials[0].boxes)
 
 
 def check_layout(config: OatConfig, search_set: ObjectSearchSet) -> None:
     extent = max(int(t.grid.max()) for t in search_set.trials) + 1
-    if extent > config.pe_positions:
+    if not layout_ring(search_set) and extent > config.pe_positions:
         raise DataValidationError(None, f"{search_set.name}: layout", f"at most oat.pe_positions = "
                                   f"{config.pe_positions} rows and columns", extent)
 
@@ -182,7 +187,7 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
     data = OatData(search_set, config.max_length)
     train_trials = search_set.select(split["train"]).trials
     val_trials = search_set.select(split["validation"]).trials
-    model = build_model(config)
+    model = build_model(config, layout_ring(search_set))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -218,8 +223,8 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
         logger.info("oat: epoch %d loss %.4f validation delta %.4f (best %.4f at %d)", progress["epoch"],
                     np.mean(losses), delta, progress["best_delta"], progress["best_epoch"])
         if save is not None:
-            save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "numpy_rng": rng.bit_generator.state,
-                  "torch_rng": generator.get_state(), "torch_global_rng": torch.get_rng_state(),
+            save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                  "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(), "torch_global_rng": torch.get_rng_state(),
                   "progress": progress, "best": best})
     model.load_state_dict(best)
     return model, progress
