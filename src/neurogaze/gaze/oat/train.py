@@ -224,7 +224,8 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
                     np.mean(losses), delta, progress["best_delta"], progress["best_epoch"])
         if save is not None:
             save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                  "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(), "torch_global_rng": torch.get_rng_state(),
+                  "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(),
+                  "torch_global_rng": torch.get_rng_state(),
                   "progress": progress, "best": best})
     model.load_state_dict(best)
     return model, progress
