@@ -12,6 +12,7 @@ import torch
 from neurogaze.config import load_config, repository_root
 from neurogaze.data.synthetic.shelf import SyntheticShelfConfig, generate_shelf
 from neurogaze.errors import DataValidationError
+from neurogaze.figures.oat import plot
 from neurogaze.gaze.oat import stages as oat_stages
 from neurogaze.gaze.oat.stages import MODEL_FILE, oat_evaluate, oat_train
 from neurogaze.metrics.scanpath import object_sequence_score
@@ -45,6 +46,8 @@ def test_train_and_evaluate_write_self_describing_outputs(tiny_shelf, tmp_path):
     # the same inputs and settings give the same bytes
     oat_evaluate(model=model_dir, root=tiny_shelf, out_dir=tmp_path / "again")
     assert (tmp_path / "again" / "metrics.csv").read_bytes() == (evaluation / "metrics.csv").read_bytes()
+    plot(evaluation=evaluation, root=tiny_shelf, figures=tmp_path / "figures")
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["metrics.png", "scanpaths.png"]
 
 
 def test_training_resumes_from_its_partial_folder(tiny_shelf, tmp_path, monkeypatch, caplog):
@@ -109,5 +112,22 @@ def test_demo_oat_beats_every_baseline_on_held_out_searchers(tmp_path):
     root = tmp_path / "shelf"
     STAGES["generate_shelf"].load()(root=root, **STAGES["generate_shelf"].params(config))
     oat_train(root=root, out_dir=tmp_path / "model", **STAGES["oat_train"].params(config))
+    oat_evaluate(model=tmp_path / "model", root=root, out_dir=tmp_path / "evaluation")
+    assert_oat_beats_baselines(tmp_path / "evaluation")
+
+
+KREIMAN_SETTINGS = {"d_model": 128, "n_heads": 4, "encoder_layers": 2, "decoder_layers": 2, "feedforward": 256,
+                    "learning_rate": 1e-3, "batch_size": 100, "max_epochs": 15, "patience": 5, "n_samples": 20,
+                    "validation_samples": 2, "max_length": 12}
+
+
+@pytest.mark.slow
+def test_real_kreiman_oat_beats_every_baseline_on_held_out_subjects(real_data_dir, tmp_path):
+    """Trained on the training subjects of the Kreiman arrays (benchmarks/oat.py's sizes), scored
+    on the held-out ones."""
+    root = real_data_dir / "kreiman_objarray"
+    if not root.is_dir():
+        pytest.skip(f"{root} not found")
+    oat_train(root=root, out_dir=tmp_path / "model", settings=KREIMAN_SETTINGS, split={})
     oat_evaluate(model=tmp_path / "model", root=root, out_dir=tmp_path / "evaluation")
     assert_oat_beats_baselines(tmp_path / "evaluation")

@@ -4,9 +4,10 @@
 Each shelf image holds ``rows`` x ``cols`` covers (6 x 14 as in STI), each a design of the demo
 world: an object (noun and, for shapes, a colour) on a coloured cover. One cover per shelf is the
 target; its design appears nowhere else on that shelf. Simulated people search with a planted
-policy: they start near the shelf's centre and pick each next cover with probability
-proportional to exp(``colour_guidance`` [same cover colour as the target] + ``noun_guidance``
-[same noun] - ``proximity`` x distance in cover steps - ``revisit_penalty`` [seen before]), with a
+policy: they start near the shelf's centre (``start_sd`` cover steps) and pick each next cover with
+probability proportional to exp(``colour_guidance`` [same cover colour as the target] +
+``noun_guidance`` [same noun] - ``proximity`` x distance in cover steps - ``revisit_penalty`` [seen
+before]), with a
 chance ``refixation`` to stay on the current cover; they stop on the target (they find it when
 they land on it) or after ``max_fixations``. Fixations scatter around the chosen cover's centre
 within its cell, so some land in the gap between covers (nearest cover: their own). PNG images
@@ -36,13 +37,14 @@ class SyntheticShelfConfig:
     cover_width: int = 20
     cover_height: int = 32
     gap: int = 4
-    colour_guidance: float = 2.5
-    noun_guidance: float = 1.0
-    proximity: float = 0.8
-    revisit_penalty: float = 2.0
+    colour_guidance: float = 8.0
+    noun_guidance: float = 3.0
+    proximity: float = 4.0
+    revisit_penalty: float = 4.0
     refixation: float = 0.05
     max_fixations: int = 20
     fixation_sd_frac: float = 0.3
+    start_sd: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -83,7 +85,7 @@ def search_scanpath(rng: np.random.Generator, config: SyntheticShelfConfig, shel
     noun, colour = catalogue[shelf[target]]
     value = (config.colour_guidance * np.array([catalogue[d][1] == colour for d in shelf])
              + config.noun_guidance * np.array([catalogue[d][0] == noun for d in shelf]))
-    centre = steps.mean(axis=0) + rng.normal(0, 1.0, 2)
+    centre = steps.mean(axis=0) + rng.normal(0, config.start_sd, 2)
     current = int(np.linalg.norm(steps - centre, axis=1).argmin())
     path, seen = [current], {current}
     while path[-1] != target and len(path) < config.max_fixations:
