@@ -16,8 +16,6 @@ if enabled("oat"):
         params:
             **stage_params("oat_train"),
         threads: stage_threads("oat_train")
-        resources:
-            gpu=1,
         conda:
             CONDA_ENV
         script:
