@@ -30,12 +30,13 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--epochs", type=int, default=BENCHMARK_SETTINGS["max_epochs"])
+    parser.add_argument("--patience", type=int, default=BENCHMARK_SETTINGS["patience"])
     parser.add_argument("--test-subjects", nargs="*", default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     start = time.time()
-    settings = {**BENCHMARK_SETTINGS, "max_epochs": args.epochs}
+    settings = {**BENCHMARK_SETTINGS, "max_epochs": args.epochs, "patience": args.patience}
     oat_train(root=args.root, out_dir=args.out_dir / "model", settings=settings,
               split={"test_subjects": args.test_subjects} if args.test_subjects else {})
     oat_evaluate(model=args.out_dir / "model", root=args.root, out_dir=args.out_dir / "evaluation")
