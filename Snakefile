@@ -22,6 +22,7 @@ include: "workflow/rules/gaze.smk"
 include: "workflow/rules/nevaclip.smk"
 include: "workflow/rules/search_asymmetry.smk"
 include: "workflow/rules/seeg.smk"
+include: "workflow/rules/oat.smk"
 
 
 rule all:

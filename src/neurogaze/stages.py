@@ -324,6 +324,29 @@ STAGES["seeg_plot"] = Stage(
     help="electrodes on a glass brain by class, trained-vs-random scores, the model ranking at multimodal sites")
 
 
+# --- oat ---
+# OAT (Fang et al. 2024): train -> evaluate (OAT and its baselines) -> plot, each reading the
+# object-array root itself, so `neurogaze oat-train ROOT OUT_DIR` runs on any such folder.
+OAT_WORKFLOW_KEYS = ("enabled", "datasets", "evaluate_subjects", "split")
+
+
+def _oat_train(config: dict) -> dict:
+    section = config["oat"]
+    return {"settings": {key: value for key, value in section.items() if key not in OAT_WORKFLOW_KEYS},
+            "split": {key: value for key, value in section["split"].items()}}
+
+
+STAGES["oat_train"] = Stage(
+    "neurogaze.gaze.oat.stages:oat_train", _oat_train,
+    help="train OAT on an object-array root (Kreiman arrays or STI shelves), split by subject; resumable")
+STAGES["oat_evaluate"] = Stage(
+    "neurogaze.gaze.oat.stages:oat_evaluate", lambda c: {"subjects": list(c["oat"]["evaluate_subjects"])},
+    help="OAT's and the baselines' metric tables (Sequence Score, behavioural delta, ...) per held-out subject")
+STAGES["oat_plot"] = Stage(
+    "neurogaze.figures.oat:plot",
+    help="predicted vs human object sequences on the layout, and metric bars")
+
+
 # --- encoding ---
 # The voxel-wise encoder: fit -> evaluate -> plot. The fit gets only the estimator's own settings
 # (a probe setting does not refit a ridge); the evaluation reads its settings from the checkpoint.

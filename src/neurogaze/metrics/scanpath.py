@@ -398,3 +398,50 @@ def score_pair(predicted, human, image_size, metrics=None, params: dict | None =
     """All outputs of the chosen registry metrics (default: all) for one pair of scanpaths."""
     values = score_against_humans(predicted, [human], image_size, metrics, params)
     return {name: float(v[0]) for name, v in values.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Object-level scanpaths (OAT, Fang et al. 2024): strings of fixated-object indices
+# ---------------------------------------------------------------------------------------------
+
+
+def _object_string(sequence, name: str) -> np.ndarray:
+    values = np.asarray(sequence)
+    if values.ndim != 1 or (values.size and not np.issubdtype(values.dtype, np.integer)):
+        raise DataValidationError(None, name, "a 1-d sequence of integer object indices", values.shape)
+    return values.astype(int)
+
+
+def object_sequence_score(predicted, human) -> float:
+    """Sequence Score on object strings (OAT's definition): Needleman-Wunsch with match 1,
+    mismatch 0 and gap 0 (the longest common subsequence), divided by the longer length."""
+    p, h = _object_string(predicted, "predicted"), _object_string(human, "human")
+    if len(p) == 0 or len(h) == 0:
+        return float("nan")
+    score = _align_strings(p, [h], lambda a, b: (a == b).astype(float), 0.0)[0]
+    return float(score / max(len(p), len(h)))
+
+
+def object_edit_distance(predicted, human) -> float:
+    """Unit-cost Levenshtein distance between object strings, divided by the longer length."""
+    p, h = _object_string(predicted, "predicted"), _object_string(human, "human")
+    longest = max(len(p), len(h))
+    if longest == 0:
+        return float("nan")
+    if min(len(p), len(h)) == 0:
+        return 1.0
+    distance = -_align_strings(p, [h], lambda a, b: -(a != b).astype(float), -1.0)[0]
+    return float(distance / longest)
+
+
+def object_multimatch(predicted, human, centres, image_size) -> dict[str, float]:
+    """MultiMatch on the fixated objects' box centres without the duration dimension (OAT's
+    ``MM/calculate_mm.py``: vector, direction, length and position similarity)."""
+    centres = np.asarray(centres, dtype=float)
+    p, h = _object_string(predicted, "predicted"), _object_string(human, "human")
+
+    def path(indices):  # a constant duration: the dropped dimension cannot move the others
+        return np.column_stack([centres[indices], np.ones(len(indices))])
+
+    scores = multimatch_many(path(p), [path(h)], image_size)
+    return {name: float(values[0]) for name, values in scores.items() if name != "mm_duration"}

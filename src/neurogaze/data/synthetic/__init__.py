@@ -62,6 +62,13 @@ def _coco(out_dir, settings, seed, backbone_spec):
     return generate_world(out_dir, from_section(WorldConfig, settings, "datasets.coco.synthetic", seed=seed))
 
 
+def _shelf(out_dir, settings, seed, backbone_spec):
+    from neurogaze.config import from_section
+    from neurogaze.data.synthetic.shelf import SyntheticShelfConfig, generate_shelf
+
+    return generate_shelf(out_dir, from_section(SyntheticShelfConfig, settings, "datasets.shelf.synthetic", seed=seed))
+
+
 GENERATORS = {
     "coco": _coco,
     "nsd": _nsd,
@@ -72,6 +79,7 @@ GENERATORS = {
     "adhd200": _adhd200,
     "ieeg": _ieeg,
     "video": _video,
+    "shelf": _shelf,
 }
 
 

@@ -1,0 +1,5 @@
+from neurogaze.gaze.oat import stages
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    stages.oat_evaluate(**arguments)
