@@ -38,6 +38,7 @@ from neurogaze.brain.brainscuba.projection import (
     open_shards,
     project_streamed,
     resume_key,
+    voxel_directions,
 )
 from neurogaze.brain.encoding import load_encoder
 from neurogaze.config import from_section
@@ -128,6 +129,7 @@ def project(*, encoder, responses, pool, projection, settings: dict, selection: 
         raise DataValidationError(encoder, "coef_", f"one row per unit of the responses ({brain.n_units})", coef.shape)
     files = pool_files(pool)
     shards = open_shards(files)
+    voxel_directions(coef[units], encoder)  # a zero weight row is refused before the resume folder is made
     resume = Path(f"{projection}.resume")
     open_resume(resume, resume_key(encoder, files, config, units))
     embedded = project_streamed(coef[units], shards, config, resume=resume, progress=True, weights_source=encoder)
