@@ -371,7 +371,8 @@ def test_cli_gives_the_rules_bytes(stage_files, tmp_path, repo_root, one_thread)
 
 def test_probe_lr_schedules_step_and_exponential():
     """BrainDiVE halves the lr every lr_halving_epochs; BrainSCUBA decays it as 0.5^(epoch/100)."""
-    for schedule, expected in (("step", [1.0, 1.0, 0.5, 0.5, 0.25]), ("exponential", [0.5 ** (e / 2) for e in range(5)])):
+    exponential = [0.5 ** (epoch / 2) for epoch in range(5)]
+    for schedule, expected in (("step", [1.0, 1.0, 0.5, 0.5, 0.25]), ("exponential", exponential)):
         probe = LinearProbeEncoder(lr=1.0, lr_halving_epochs=2, lr_schedule=schedule, augment=False)
         optimiser = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
         scheduler = probe._schedule(optimiser)
