@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from neurogaze.backbones.clipcap import train_clipcap
+from neurogaze.backbones.diffusion import TinySDConfig, build_tiny_pipeline, save_pipeline
+from neurogaze.backbones.tokenizer import write_clip_tokenizer
 from neurogaze.brain.brainscuba import stages
 from neurogaze.brain.encoding import EncodingConfig, LinearProbeEncoder, save_encoder
 from neurogaze.data.contracts import BrainResponses, write_brain_responses, write_features
@@ -113,3 +115,26 @@ def test_a_zero_voxel_weight_is_refused_before_any_output(planted, tmp_path):
                        pool=[planted / "pool_a.npy"], projection=tmp_path / "projection.npz", settings={},
                        selection={"include": "nsdgeneral", "exclude": ["early"]}, dataset="nsd", subject="subj01")
     assert not (tmp_path / "projection.npz").exists() and not (tmp_path / "projection.npz.resume").exists()
+
+
+def test_caption_images_share_seeds_with_the_unguided_ones(tmp_path):
+    """Rule brainscuba_images through a (tiny, untrained) diffusers folder: each ROI's captions are
+    rendered from the same seeds as the empty-prompt control, deterministically."""
+    tiny = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+    save_pipeline(build_tiny_pipeline(tiny, write_clip_tokenizer(tmp_path / "tok")), tmp_path / "pipe")
+    table = pd.DataFrame({"unit": [0, 1, 2, 3], "caption": ["a red face.", "a face.", "a blue car.", "a car."],
+                          "nouns": ["face", "face", "car", "car"], "person": [True, True, False, False],
+                          "roi_faces": [True, True, False, False], "roi_cars": [False, False, True, True]})
+    table.to_parquet(tmp_path / "captions.parquet")
+    settings = {"n_per_roi": 2, "num_inference_steps": 2, "guidance_scale": 1.0, "height": 16, "width": 16,
+                "batch_size": 3}
+    for out in ("a", "b"):
+        stages.images(captions=tmp_path / "captions.parquet", pipeline=tmp_path / "pipe", images=tmp_path / out,
+                      settings=settings, rois=["faces", "cars"], device="cpu", dataset="nsd", subject="subj01")
+    index, drawn = stages.read_images(tmp_path / "a")
+    assert set(drawn) == {("faces", "caption"), ("cars", "caption"), ("", "unguided")}
+    seeds = index.groupby(["roi", "condition"])["seed"].apply(list)
+    assert seeds[("faces", "caption")] == seeds[("cars", "caption")] == seeds[("", "unguided")]
+    assert not np.array_equal(drawn[("faces", "caption")], drawn[("", "unguided")])  # the prompt conditions the UNet
+    for path in index["path"]:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes()
