@@ -350,7 +350,8 @@ STAGES["brainscuba_encoder"] = Stage(
     help="BrainSCUBA's encoder: a linear probe on unit-normalised CLIP embeddings with the paper's recipe")
 STAGES["brainscuba_project"] = Stage(
     "neurogaze.brain.brainscuba.stages:project",
-    lambda c: {"settings": c["brainscuba"]["projection"], "selection": c["brainscuba"]["selection"]},
+    lambda c: {"settings": c["brainscuba"]["projection"], "selection": c["brainscuba"]["selection"],
+               "rois": c["brainscuba"]["rois"], **_seed(c)},
     help="each higher-visual voxel's weight projected onto the pool (softmax streamed over the shards)")
 STAGES["brainscuba_caption"] = Stage(
     "neurogaze.brain.brainscuba.stages:caption", _brainscuba_caption,

@@ -75,7 +75,7 @@ def test_projected_voxels_are_captioned_with_their_concept(planted, tmp_path):
     stages.project(encoder=planted / "encoder.pt", responses=planted / "responses.h5",
                    pool=[planted / "pool_a.npy", planted / "pool_b.npy"], projection=tmp_path / "projection.npz",
                    settings={"chunk_size": 7}, selection={"include": "nsdgeneral", "exclude": ["early"]},
-                   dataset="nsd", subject="subj01")
+                   rois=["faces"], seed=0, dataset="nsd", subject="subj01")
     units, embedded = stages.read_projection(tmp_path / "projection.npz")
     assert list(units) == list(range(3, N_UNITS))  # the early visual voxels are not projected
     assert not (tmp_path / "projection.npz.resume").exists()
@@ -113,7 +113,8 @@ def test_a_zero_voxel_weight_is_refused_before_any_output(planted, tmp_path):
     with pytest.raises(DataValidationError, match=r"coef_\[2\]"):  # unit 5 is the 3rd projected voxel
         stages.project(encoder=tmp_path / "encoder.pt", responses=planted / "responses.h5",
                        pool=[planted / "pool_a.npy"], projection=tmp_path / "projection.npz", settings={},
-                       selection={"include": "nsdgeneral", "exclude": ["early"]}, dataset="nsd", subject="subj01")
+                       selection={"include": "nsdgeneral", "exclude": ["early"]}, rois=[], seed=0, dataset="nsd",
+                       subject="subj01")
     assert not (tmp_path / "projection.npz").exists() and not (tmp_path / "projection.npz.resume").exists()
 
 
@@ -138,3 +139,11 @@ def test_caption_images_share_seeds_with_the_unguided_ones(tmp_path):
     assert not np.array_equal(drawn[("faces", "caption")], drawn[("", "unguided")])  # the prompt conditions the UNet
     for path in index["path"]:
         assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes()
+
+
+def test_sample_units_keeps_the_category_rois_and_samples_the_others():
+    rois = {"faces": np.arange(20) < 5, "cars": (np.arange(20) >= 5) & (np.arange(20) < 8)}
+    units = np.arange(2, 20)
+    chosen = stages.sample_units(units, rois, ["faces", "cars", "absent"], 4, seed=0)
+    assert set(range(2, 8)) <= set(chosen) and len(chosen) == 6 + 4 and set(chosen) <= set(units)
+    assert list(stages.sample_units(units, rois, ["faces"], None, seed=0)) == list(units)

@@ -115,15 +115,32 @@ def higher_visual_units(rois: dict[str, np.ndarray], include: str | None, exclud
     return np.flatnonzero(keep)
 
 
-def project(*, encoder, responses, pool, projection, settings: dict, selection: dict, dataset: str,
-            subject: str) -> None:
+def sample_units(units: np.ndarray, rois: dict[str, np.ndarray], keep: list[str], max_others: int | None,
+                 seed: int) -> np.ndarray:
+    """Every unit of the ROIs ``keep`` and, of the others, all or a seeded sample of ``max_others``."""
+    inside = np.zeros(len(next(iter(rois.values()))), bool)
+    for name in keep:
+        if name in rois:
+            inside |= np.asarray(rois[name], bool)
+    chosen, others = units[inside[units]], units[~inside[units]]
+    if max_others is not None and len(others) > max_others:
+        rng = np.random.default_rng(derive_seed(seed, METHOD, "voxels"))
+        others = rng.choice(others, size=max_others, replace=False)
+    return np.sort(np.concatenate([chosen, others]))
+
+
+def project(*, encoder, responses, pool, projection, settings: dict, selection: dict, rois: list[str], seed: int,
+            dataset: str, subject: str) -> None:
     """Rule ``brainscuba_project``: each selected voxel's encoder weight projected onto the pool
     (``settings``: ``brainscuba.projection``); writes ``projection`` (npz: unit, embedding). The
-    state after each shard is kept in ``<projection>.resume/`` until the projection is written."""
+    voxels are those of :func:`higher_visual_units`; with ``selection['max_others']`` every voxel
+    of the category ROIs ``rois`` and a seeded sample of that many others. The state after each
+    shard is kept in ``<projection>.resume/`` until the projection is written."""
     config = from_section(ProjectionConfig, settings, "brainscuba.projection")
     brain = read_brain_responses(responses)
     units = higher_visual_units(brain.rois, selection.get("include"), list(selection.get("exclude") or []),
                                 responses)
+    units = sample_units(units, brain.rois, rois, selection.get("max_others"), seed)
     coef = np.asarray(load_encoder(encoder).coef_)
     if coef.shape[0] != brain.n_units:
         raise DataValidationError(encoder, "coef_", f"one row per unit of the responses ({brain.n_units})", coef.shape)
