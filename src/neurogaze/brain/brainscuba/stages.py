@@ -224,11 +224,11 @@ def image_seeds(config: ImageConfig) -> list[int]:
     return [derive_seed(config.seed, METHOD, "image", str(index)) for index in range(config.n_per_roi)]
 
 
-def chosen_voxels(table: pd.DataFrame, roi: str, n: int, seed: int) -> pd.DataFrame:
+def chosen_voxels(table: pd.DataFrame, roi: str, n: int, seed: int, source=None) -> pd.DataFrame:
     """``n`` of the ROI's captioned voxels (all when fewer), drawn with a seed of the ROI."""
     inside = table[table[f"roi_{roi}"]].sort_values("unit")
     if inside.empty:
-        raise DataValidationError(None, f"roi_{roi}", "captioned voxels in the ROI", "none")
+        raise DataValidationError(source, f"roi_{roi}", "captioned voxels in the ROI (brainscuba.image_rois)", "none")
     rng = np.random.default_rng(derive_seed(seed, METHOD, "voxels", roi))
     take = rng.choice(len(inside), size=min(n, len(inside)), replace=False)
     return inside.iloc[np.sort(take)]
@@ -256,16 +256,18 @@ def images(*, captions, pipeline, images, settings: dict, rois: list[str], devic
     config = from_section(ImageConfig, settings, "brainscuba.images")
     table = read_caption_table(captions)
     seeds = image_seeds(config)
+    chosen = {}
+    for roi in rois:  # every ROI is checked before the pipeline is loaded
+        if f"roi_{roi}" not in table:
+            raise DataValidationError(captions, f"roi_{roi}", "a column of the caption table", "missing")
+        chosen[roi] = chosen_voxels(table, roi, config.n_per_roi, config.seed, captions)
     pipe = load_sd_pipeline(pipeline, device=resolve_device(device))
     control = render(pipe, [""] * len(seeds), seeds, config)
     rows, drawn = [], {}
-    for roi in rois:
-        if f"roi_{roi}" not in table:
-            raise DataValidationError(captions, f"roi_{roi}", "a column of the caption table", "missing")
-        chosen = chosen_voxels(table, roi, config.n_per_roi, config.seed)
-        texts = chosen["caption"].astype(str).tolist()
+    for roi, voxels in chosen.items():
+        texts = voxels["caption"].astype(str).tolist()
         drawn[roi] = render(pipe, texts, seeds[:len(texts)], config)
-        for number, (unit, text) in enumerate(zip(chosen["unit"], texts)):
+        for number, (unit, text) in enumerate(zip(voxels["unit"], texts)):
             rows.append({"roi": roi, "condition": "caption", "image": number, "seed": seeds[number], "unit": int(unit),
                          "caption": text, "path": f"{guidance.roi_folder(roi)}/{number:03d}.png"})
     for number, seed in enumerate(seeds):
