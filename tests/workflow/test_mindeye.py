@@ -29,12 +29,12 @@ def test_demo_dry_run_includes_every_mindeye_rule_and_its_inputs(workflow_copy):
     assert set(MINDEYE_RULES) | {"mindeye_pipeline"} <= _rules(stdout)
     pipeline = "results/mindeye/variation_pipeline"
     assert set(_inputs(stdout, "mindeye_train")) == {
-        "results/data/brain/nsd/subj01.h5", "results/data/stimuli/nsd", "results/backbones/demo-clip/demo-clip.pt"}
+        "results/data/brain/nsd/subj01.h5", "results/data/stimuli/nsd", "results/backbones/world-clip/world-clip.pt"}
     assert pipeline in _inputs(stdout, "mindeye_train_low_level")
     assert {pipeline, "results/mindeye/nsd/subj01/model.pt", "results/mindeye/nsd/subj01/low_level.pt",
-            "results/backbones/demo-clip/demo-clip.pt"} <= set(_inputs(stdout, "mindeye_reconstruct"))
+            "results/backbones/world-clip/world-clip.pt"} <= set(_inputs(stdout, "mindeye_reconstruct"))
     # the two-way identification backbone's weights too
-    assert {"results/mindeye/nsd/subj01/reconstructions", "results/backbones/demo-clip/demo-clip.pt"} <= set(
+    assert {"results/mindeye/nsd/subj01/reconstructions", "results/backbones/world-clip/world-clip.pt"} <= set(
         _inputs(stdout, "mindeye_evaluate"))
     # the checkpoints are final targets: deleting one reruns it, even with its consumers in place
     targets = set(_inputs(stdout, "all"))

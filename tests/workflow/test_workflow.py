@@ -1,6 +1,7 @@
 """The DAG as a user runs it: lint, dry runs of both configs, config errors, logs, determinism."""
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -94,6 +95,7 @@ def test_demo_runs_end_to_end_with_identical_metric_tables_on_rerun(workflow_cop
         assert path.stat().st_size > 0, f"{log} is empty"
 
     _check_encoder_planted_truth(workflow_copy / "results" / "encoding" / "nsd" / "subj01" / "roi_summary.csv")
+    _check_concept_rois_prefer_their_objects(workflow_copy / "results")
     _check_braindive_planted_truth(workflow_copy / "results" / "braindive" / "nsd" / "subj01" / "metrics.csv")
     _check_mindeye_retrieval(workflow_copy / "results" / "mindeye" / "nsd" / "subj01" / "metrics.csv")
     _check_world_models(workflow_copy / "results" / "backbones" / "metrics.csv")
@@ -115,6 +117,34 @@ def _check_encoder_planted_truth(summary_path: Path) -> None:
     assert summary.loc[("feature", "r_over_nc"), "median"] >= 0.8, summary.loc["feature"]
     assert summary.loc[("feature", "r_over_nc"), "mean"] >= 0.8, summary.loc["feature"]
     assert abs(summary.loc[("unselective", "pearson_r"), "median"]) < 0.1, summary.loc["unselective"]
+
+
+CONCEPT_ROIS = {"faces": "face", "words": "text", "animals": "animal", "food": "food"}
+
+
+def _check_concept_rois_prefer_their_objects(results: Path, top: int = 30) -> None:
+    """Issue 14's item 5 on the NSD-like set: its concept ROIs respond to named things, so among
+    the held-out images the encoder predicts a concept ROI to prefer most, images showing that
+    concept's objects are far commoner than among all held-out images (one-sided binomial, 3 SE)."""
+    import numpy as np
+
+    from neurogaze.brain.encoding import load_encoder
+    from neurogaze.data.contracts import read_brain_responses, read_features
+
+    brain = read_brain_responses(results / "data" / "brain" / "nsd" / "subj01.h5")
+    features, feature_ids = read_features(results / "features" / "world-clip" / "nsd.npy")
+    test_ids = list(brain.select("test")[1])
+    row = {stim: index for index, stim in enumerate(feature_ids)}
+    predicted = load_encoder(results / "encoding" / "nsd" / "subj01" / "model.pt").predict(
+        features[[row[stim] for stim in test_ids]])
+    truth = json.loads((results / "synthetic" / "nsd" / "ground_truth.json").read_text())
+    scene_of = dict(zip(truth["stimuli"]["stim_id"], truth["scenes"]))
+    for roi, category in CONCEPT_ROIS.items():
+        shows = np.asarray([any(obj["category"] == category for obj in (scene_of[stim] or {}).get("objects", []))
+                            for stim in test_ids])
+        preferred = np.argsort(-predicted[:, np.asarray(brain.rois[roi])].mean(axis=1), kind="stable")[:top]
+        rate, base = shows[preferred].mean(), shows.mean()
+        assert rate > base + 3 * math.sqrt(base * (1 - base) / top), (roi, rate, base)
 
 
 def _check_braindive_planted_truth(metrics_path: Path) -> None:

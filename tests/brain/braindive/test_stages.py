@@ -160,7 +160,9 @@ def test_cli_gives_the_rules_bytes(inputs, spec, repo_root):
     folder, _, _ = inputs
     _, weights = spec
     _synthesis(folder, spec, small_config(num_inference_steps=2, n_images=4, batch_size=4), None)
-    overrides = ["braindive.independent_backbone=null", f"results_dir={folder / 'results'}"]
+    # the stage's inputs are made on demo-clip (the demo's encoder reads world-clip)
+    overrides = ["braindive.independent_backbone=null", "encoding.backbone=demo-clip",
+                 f"results_dir={folder / 'results'}"]
     config_path = repo_root / "config" / "config.yaml"
     files = [folder / "out", folder / "model.pt", folder / "subj01.h5", folder / "stimuli", weights]
     argv = ["braindive-evaluate", *map(str, files), str(folder / "cli.csv"), str(folder / "cli_top.csv"), "demo",

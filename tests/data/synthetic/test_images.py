@@ -55,3 +55,26 @@ def test_image_attributes_reports_faces_from_kinds():
     values = im.image_attributes(np.stack([i.image for i in items]), [i.kind for i in items])
     assert set(values) == {"warmth", "vertical_energy", "spatial_frequency", "face"}
     np.testing.assert_array_equal(values["face"], [i.kind == "face" for i in items])
+
+
+def test_concept_shares_are_the_boxes_of_each_category_and_the_rest_is_place():
+    image = np.zeros((20, 20, 3), np.uint8)
+    objects = [{"category": "face", "bbox": [0, 0, 10, 10]}, {"category": "food", "bbox": [10, 10, 10, 5]},
+               {"category": "face", "bbox": [5, 5, 10, 10]}]  # overlapping faces count once
+    shown = [im.StimulusImage(image, "scene", {"objects": objects}), im.StimulusImage(image, "grating", {}),
+             im.StimulusImage(image, "face", {})]
+    shares = im.concept_shares(shown)
+    assert shares["face"].tolist() == [175 / 400, 0.0, 1.0]
+    assert shares["food"].tolist() == [50 / 400, 0.0, 0.0] and shares["text"].tolist() == [0.0, 0.0, 0.0]
+    assert shares["place"].tolist() == [1 - 200 / 400, 0.0, 0.0]  # food overlaps the second face by 25 px
+
+
+def test_world_scenes_carry_their_objects_and_the_light_moves_warmth():
+    rng = np.random.default_rng(3)
+    scenes = [im.world_scene(rng, 64) for _ in range(40)]
+    assert all(item.kind == "scene" and item.params["objects"] and item.params["captions"] for item in scenes)
+    light = np.random.default_rng(0)
+    lit = [im.under_light(item, light, 0.3) for item in scenes]
+    casts = np.asarray([item.params["light"] for item in lit])
+    change = im.warmth(np.stack([i.image for i in lit])) - im.warmth(np.stack([i.image for i in scenes]))
+    assert np.abs(casts).max() <= 0.3 and np.corrcoef(casts, change)[0, 1] > 0.9  # the cast moves warmth

@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 
 from neurogaze.data.nsd import NSDLayout
+from neurogaze.data.synthetic.images import StimulusImage, concept_shares
 from neurogaze.data.synthetic.nsd import (
     NSDSyntheticConfig,
     generate_from_config,
@@ -25,8 +26,9 @@ SMALL = dict(
     n_shared=12,
     n_sessions=2,
     image_size=32,
-    n_mask_voxels=250,
-    roi_sizes={"faces": 20, "warm": 20, "vertical": 20, "spatial_frequency": 20, "feature": 30, "unselective": 10},
+    n_mask_voxels=300,
+    roi_sizes={"faces": 20, "words": 20, "places": 20, "warm": 20, "vertical": 20, "spatial_frequency": 20,
+               "feature": 30, "unselective": 10},
     n_feature_directions=3,
 )
 
@@ -57,7 +59,7 @@ def test_writes_the_released_layout(generated):
     assert set(design["sharedix"][0]) == set(design["subjectim"][0, :12])
     assert layout.ctab("subj01", "prf-visualrois").read_text().splitlines()[1] == "1 V1v"
     roi = np.asanyarray(nib.load(layout.roi("subj01", "nsdgeneral")).dataobj)
-    assert set(np.unique(roi)) == {-1, 0, 1} and (roi == 1).sum() == 250
+    assert set(np.unique(roi)) == {-1, 0, 1} and (roi == 1).sum() == SMALL["n_mask_voxels"]
 
 
 def test_ncsnr_volume_and_noise_ceiling_match_the_ground_truth(generated):
@@ -137,10 +139,12 @@ def test_signals_can_be_recomputed_for_images(generated):
     _, arrays = read_ground_truth(root)
     with h5py.File(NSDLayout(root).stimuli, "r") as handle:
         images = handle["imgBrick"][:]
-    is_face = np.asarray(truth["stimuli"]["kind"]) == "face"
-    signals = signals_for_images(images, arrays, random_pixel_features(8), is_face)
+    shown = [StimulusImage(image, kind, scene or {}) for image, kind, scene
+             in zip(images, truth["stimuli"]["kind"], truth["scenes"])]
+    signals = signals_for_images(images, arrays, random_pixel_features(8), concept_shares(shown))
     np.testing.assert_allclose(signals, arrays["signals"], atol=1e-4)
-    np.testing.assert_allclose(signals[:, 1], truth["stimuli"]["warmth"], atol=1e-4)
+    np.testing.assert_allclose(signals[:, truth["signals"].index("warmth")], truth["stimuli"]["warmth"], atol=1e-4)
+    np.testing.assert_allclose(signals[:, truth["signals"].index("face")], truth["stimuli"]["face"], atol=1e-4)
     with pytest.raises(ValueError, match="feature_fn"):
         signals_for_images(images, arrays)
 
@@ -174,5 +178,32 @@ def test_flat_images_do_not_break_the_signals():
     images = np.zeros((4, 8, 8, 3), np.uint8)
     images[1] = 255
     images[2, :, ::2] = 200
-    signals, names, _ = base_signals(images, ["photo"] * 4, None, 0, np.random.default_rng(0))
-    assert np.all(np.isfinite(signals)) and names == ["face", "warmth", "vertical_energy", "spatial_frequency"]
+    signals, names, _ = base_signals(images, {}, None, 0, np.random.default_rng(0))
+    assert np.all(np.isfinite(signals))
+    assert names == ["face", "text", "animal", "food", "place", "warmth", "vertical_energy", "spatial_frequency"]
+
+
+def test_images_are_world_scenes_whose_objects_the_ground_truth_names(generated):
+    _, truth = generated
+    kinds = np.asarray(truth["stimuli"]["kind"])
+    scenes = [scene for scene in truth["scenes"] if scene is not None]
+    assert set(kinds) == {"scene", "grating", "colour"} and len(scenes) == (kinds == "scene").sum()
+    assert (kinds == "scene").mean() > 0.6
+    nouns = {obj["noun"] for scene in scenes for obj in scene["objects"]}
+    assert {"face", "text", "cat"} <= nouns and all(scene["captions"] for scene in scenes)
+    # a concept ROI's signal is the share its objects cover: zero on controlled images and on
+    # scenes without such an object
+    face = np.asarray(truth["stimuli"]["face"])
+    has_face = np.asarray([scene is not None and any(o["category"] == "face" for o in scene["objects"])
+                           for scene in truth["scenes"]])
+    assert has_face.any() and np.all(face[has_face] > face[~has_face].max())
+
+
+def test_localiser_files_mark_the_planted_concept_rois(generated):
+    root, truth = generated
+    voxels = truth["subjects"]["subj01"]["voxels"]
+    ijk, roi = np.asarray(voxels["ijk"]), np.asarray(voxels["roi"])
+    for file, name in (("floc-faces", "faces"), ("floc-words", "words"), ("floc-places", "places")):
+        volume = np.asanyarray(nib.load(NSDLayout(root).roi("subj01", file)).dataobj)
+        marked = volume[tuple(ijk.T)] == 2
+        np.testing.assert_array_equal(marked, roi == name)

@@ -1,9 +1,11 @@
-"""Stimulus images for synthetic data sets: real photographs, controlled attributes, faces.
+"""Stimulus images for synthetic data sets: scenes of the demo world, real photographs,
+controlled attributes, faces.
 
-Everything here is offline and seeded. Real photographs come from the ~20 pictures that
-scikit-image ships (crops, flips and colour changes multiply them); controlled images vary one
-attribute at a time (colour, orientation, spatial frequency); faces come from
-``skimage.data.lfw_subset`` (the first 100 of its 200 patches are faces, the rest are not).
+Everything here is offline and seeded. Scenes are the demo world's (``world.scene``: named objects
+on places, with their boxes); real photographs come from the ~20 pictures that scikit-image ships
+(crops, flips and colour changes multiply them); controlled images vary one attribute at a time
+(colour, orientation, spatial frequency); faces come from ``skimage.data.lfw_subset`` (the first
+100 of its 200 patches are faces, the rest are not).
 The attribute measures at the bottom are what the synthetic brains respond to, so generators
 and the methods that try to recover those attributes use the same definitions.
 """
@@ -16,6 +18,8 @@ from functools import cache, lru_cache
 import numpy as np
 from PIL import Image
 from skimage import data as skdata
+
+from neurogaze.data.synthetic import world
 
 # Photographs that ship inside the scikit-image wheel (others are fetched on demand and would
 # need the internet). Grey-scale ones are turned into RGB.
@@ -41,7 +45,10 @@ PHOTO_NAMES = (
     "text",
     "cell",
 )
-IMAGE_KINDS = ("photo", "grating", "colour", "face", "nonface")
+IMAGE_KINDS = ("scene", "photo", "grating", "colour", "face", "nonface")
+# What a scene's objects are about (world.OBJECTS categories a brain region can prefer), plus the
+# place itself: the share of the scene no object covers.
+CONCEPTS = ("face", "text", "animal", "food", "place")
 PHOTO_MAX_SIDE = 320
 LFW_N_FACES = 100  # skimage.data.lfw_subset: rows 0-99 are faces, 100-199 are not
 
@@ -166,6 +173,50 @@ def lfw_image(index: int, size: int, tint: tuple[float, float, float] = (1.0, 1.
     return StimulusImage(_resize(image * 255, size), kind, params)
 
 
+def world_scene(rng: np.random.Generator, size: int) -> StimulusImage:
+    """A scene of the demo world (``world.scene``): its background and objects (noun, category,
+    colour, size, position, box) are the parameters."""
+    image, content = world.scene(rng, world.WorldConfig(image_size=size))
+    params = {"background": content["background"], "objects": content["objects"], "captions": content["captions"]}
+    return StimulusImage(image, "scene", params)
+
+
+def under_light(item: StimulusImage, rng: np.random.Generator, light: float) -> StimulusImage:
+    """The scene under a light of random warmth: red gain 1 + c, blue gain 1 - c, c uniform in
+    +-``light``. Without it warmth would be a property of the places and objects (brick is warm,
+    grass is not) and a readout of warmth would be a readout of what the scene shows."""
+    cast = float(rng.uniform(-light, light))
+    image = np.asarray(item.image, dtype=float) * np.asarray([1 + cast, 1.0, 1 - cast])
+    image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return StimulusImage(image, item.kind, {**item.params, "light": round(cast, 4)})
+
+
+def concept_shares(stimuli: list[StimulusImage]) -> dict[str, np.ndarray]:
+    """Per concept of ``CONCEPTS``, the share of each image it covers: the union of the boxes of
+    a scene's objects of that category, the uncovered rest for ``place``; an lfw face patch is all
+    face. Images without objects (gratings, colour fields, photographs) score 0 throughout."""
+    shares = {concept: np.zeros(len(stimuli)) for concept in CONCEPTS}
+    for index, item in enumerate(stimuli):
+        if item.kind == "face":
+            shares["face"][index] = 1.0
+        if item.kind != "scene":
+            continue
+        height, width = item.image.shape[:2]
+        covered = np.zeros((height, width), bool)
+        for concept in CONCEPTS[:-1]:
+            mask = np.zeros((height, width), bool)
+            for obj in item.params["objects"]:
+                if obj["category"] == concept:
+                    x, y, box_width, box_height = obj["bbox"]
+                    mask[y:y + box_height, x:x + box_width] = True
+            shares[concept][index] = mask.mean()
+        for obj in item.params["objects"]:
+            x, y, box_width, box_height = obj["bbox"]
+            covered[y:y + box_height, x:x + box_width] = True
+        shares["place"][index] = 1.0 - covered.mean()
+    return shares
+
+
 def make_stimuli(
     n: int,
     size: int,
@@ -179,7 +230,7 @@ def make_stimuli(
         raise ValueError(f"unknown image kinds {sorted(unknown)}; known: {IMAGE_KINDS}")
     weights = np.asarray([proportions.get(kind, 0.0) for kind in IMAGE_KINDS], dtype=float)
     counts = np.floor(weights / weights.sum() * n).astype(int)
-    counts[0] += n - counts.sum()  # the remainder goes to photographs
+    counts[int(np.argmax(weights))] += n - counts.sum()  # the remainder goes to the commonest kind
     kinds = np.repeat(np.asarray(IMAGE_KINDS), counts)
     rng.shuffle(kinds)
     faces = rng.permutation(LFW_N_FACES)
@@ -187,7 +238,9 @@ def make_stimuli(
     n_face = n_nonface = 0
     images = []
     for kind in kinds:
-        if kind == "photo":
+        if kind == "scene":
+            images.append(world_scene(rng, size))
+        elif kind == "photo":
             images.append(photo_variant(rng, size))
         elif kind == "grating":
             images.append(random_grating(rng, size))

@@ -4,13 +4,20 @@ The folder it writes is read by ``neurogaze.data.nsd`` exactly like the real one
 module for the layout). What is planted goes to ``ground_truth.json`` (+ an ``.npz`` with the
 arrays) so tests and methods can check recovery:
 
+* the images are mostly scenes of the demo world (``world.scene``: named objects on places), each
+  under a light of random warmth, mixed with controlled gratings and colour fields
+  (``image_mix``), so that the pixel attributes vary apart from what a scene shows; the ground
+  truth lists every scene's background, objects (noun, category, box) and captions;
 * every voxel of the nsdgeneral mask responds to a weighted sum of *base signals*, each
-  standardised over all images of the brick: ``face`` (lfw faces), ``warmth`` (mean R - mean B),
-  ``vertical_energy``, ``spatial_frequency`` (log(1 + power-weighted mean frequency)) and
-  ``feature_<j>``: projections of a named backbone's embedding on fixed random directions;
-* named ROIs (``faces``, ``warm``, ``vertical``, ``spatial_frequency``, ``feature``,
-  ``unselective``) are compact blobs that respond to one signal (or, for ``unselective``, to
-  nothing); the remaining voxels respond weakly to random mixtures;
+  standardised over all images of the brick: the *concepts* ``face``, ``text``, ``animal``,
+  ``food`` (the share of the image covered by objects of that category) and ``place`` (the share
+  no object covers), the pixel attributes ``warmth`` (mean R - mean B), ``vertical_energy`` and
+  ``spatial_frequency`` (log(1 + power-weighted mean frequency)), and ``feature_<j>``:
+  projections of a named backbone's embedding on fixed random directions;
+* named ROIs (``faces``, ``words``, ``animals``, ``food``, ``places``, ``warm``, ``vertical``,
+  ``spatial_frequency``, ``feature``, ``unselective``) are compact blobs that respond to one
+  signal (or, for ``unselective``, to nothing); the remaining voxels respond weakly to random
+  mixtures. The category localiser files name the concept ROIs as NSD does (FFA-1, VWFA-1, PPA);
 * a trial's beta (percent signal change) = baseline + session drift + a * signal + noise with
   noise SD a / ncsnr, so the ncsnr written to ``ncsnr.nii.gz`` is the true one and the noise
   ceiling (in Pearson r) of an n-repeat average is sqrt(ncsnr^2 / (ncsnr^2 + 1/n)).
@@ -37,16 +44,27 @@ from tqdm import tqdm
 
 from neurogaze.config import from_section
 from neurogaze.data.nsd import BETA_SCALE, NSDLayout, stim_id
-from neurogaze.data.synthetic.images import image_attributes, make_stimuli
+from neurogaze.data.synthetic.images import (
+    CONCEPTS,
+    concept_shares,
+    image_attributes,
+    make_stimuli,
+    under_light,
+)
 from neurogaze.features.image import as_backbone, embed_images
 from neurogaze.io import atomic_directory, write_json
 from neurogaze.runlog import derive_seed
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]
 
-ATTRIBUTE_SIGNALS = ("face", "warmth", "vertical_energy", "spatial_frequency")
+PIXEL_SIGNALS = ("warmth", "vertical_energy", "spatial_frequency")
+ATTRIBUTE_SIGNALS = CONCEPTS + PIXEL_SIGNALS
 PLANTED_ROIS = {  # ROI name -> the base signal it responds to (None: feature directions / none)
     "faces": "face",
+    "words": "text",
+    "animals": "animal",
+    "food": "food",
+    "places": "place",
     "warm": "warmth",
     "vertical": "vertical_energy",
     "spatial_frequency": "spatial_frequency",
@@ -79,9 +97,16 @@ class NSDSyntheticConfig:
     image_size: int = 64
     voxel_size_mm: int = 6  # grid: nilearn's MNI152 brain mask at this resolution
     n_mask_voxels: int = 1500  # nsdgeneral: the most posterior brain voxels
+    # world scenes, with controlled images whose pixel attributes vary apart from any content
+    image_mix: dict[str, float] = field(default_factory=lambda: {"scene": 0.75, "grating": 0.15, "colour": 0.1})
+    scene_light: float = 0.3  # each scene's light: red/blue gains 1 +- c, |c| <= scene_light
     roi_sizes: dict[str, int] = field(
         default_factory=lambda: {
             "faces": 60,
+            "words": 60,
+            "animals": 60,
+            "food": 60,
+            "places": 60,
             "warm": 60,
             "vertical": 60,
             "spatial_frequency": 60,
@@ -150,12 +175,17 @@ def random_pixel_features(dim: int = 32, pool: int = 8, seed: int = 0) -> Featur
 
 
 def base_signals(
-    images: np.ndarray, kinds: list[str], feature_fn: FeatureFn | None, n_directions: int, rng: np.random.Generator
+    images: np.ndarray,
+    concepts: dict[str, np.ndarray],
+    feature_fn: FeatureFn | None,
+    n_directions: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[str], dict]:
-    """Standardised base signals (n_images, K), their names, and how to recompute them."""
-    attributes = image_attributes(images, kinds)
+    """Standardised base signals (n_images, K), their names, and how to recompute them.
+    ``concepts`` holds each concept's share of every image (``images.concept_shares``)."""
+    attributes = {**{name: np.zeros(len(images)) for name in CONCEPTS}, **image_attributes(images), **concepts}
     attributes["spatial_frequency"] = _log_frequency(attributes["spatial_frequency"])
-    raw = [attributes[name] for name in ATTRIBUTE_SIGNALS]
+    raw = [np.asarray(attributes[name], dtype=float) for name in ATTRIBUTE_SIGNALS]
     names = list(ATTRIBUTE_SIGNALS)
     recipe: dict = {}
     if feature_fn is not None and n_directions > 0:
@@ -258,13 +288,13 @@ def _nsd_roi_values(coords_mm: np.ndarray, labels: np.ndarray) -> dict[str, np.n
         prf[(band == area) & ~dorsal] = 2 * area + 1
         prf[(band == area) & dorsal] = 2 * area + 2
     prf[band == 3] = 7  # hV4
-    faces = np.where(labels == "faces", 2, 0).astype(np.int16)  # planted face voxels as FFA-1
-    out = {"prf-visualrois": prf, "floc-faces": faces}
+    out = {"prf-visualrois": prf}
+    # the planted concept voxels as the localiser's FFA-1, VWFA-1 and PPA (value 2 of each file)
+    for file, roi in (("floc-faces", "faces"), ("floc-words", "words"), ("floc-places", "places")):
+        out[file] = np.where(labels == roi, 2, 0).astype(np.int16)
     anterior = (band == 4) & (labels == "")
-    third = np.quantile(z[anterior], [1 / 3, 2 / 3]) if anterior.any() else [0, 0]
-    out["floc-places"] = np.where(anterior & (z <= third[0]), 2, 0).astype(np.int16)  # PPA
-    out["floc-bodies"] = np.where(anterior & (z > third[1]), 1, 0).astype(np.int16)  # EBA
-    out["floc-words"] = np.where(anterior & (z > third[0]) & (z <= third[1]), 2, 0).astype(np.int16)  # VWFA-1
+    body_floor = np.quantile(z[anterior], 2 / 3) if anterior.any() else 0
+    out["floc-bodies"] = np.where(anterior & (z > body_floor), 1, 0).astype(np.int16)  # EBA: no bodies planted
     return out
 
 
@@ -298,11 +328,17 @@ def generate_nsd_like(
     config = (config or NSDSyntheticConfig()).check()
     if feature_fn is None and config.roi_sizes.get("feature", 0):
         raise ValueError("planting 'feature' voxels needs a feature_fn (or roi_sizes['feature'] = 0)")
-    rngs = {name: np.random.default_rng(derive_seed(seed, "nsd", name)) for name in ("images", "design", "voxels")}
-    stimuli = make_stimuli(config.n_brick, config.image_size, rngs["images"])
+    rngs = {name: np.random.default_rng(derive_seed(seed, "nsd", name))
+            for name in ("images", "light", "design", "voxels")}
+    stimuli = [
+        under_light(item, rngs["light"], config.scene_light) if item.kind == "scene" else item
+        for item in make_stimuli(config.n_brick, config.image_size, rngs["images"], config.image_mix)
+    ]
     images = np.stack([item.image for item in stimuli])
     kinds = [item.kind for item in stimuli]
-    signals, signal_names, recipe = base_signals(images, kinds, feature_fn, config.n_feature_directions, rngs["voxels"])
+    signals, signal_names, recipe = base_signals(
+        images, concept_shares(stimuli), feature_fn, config.n_feature_directions, rngs["voxels"]
+    )
     design = _design(config, rngs["design"])
     brain, affine = func_grid(config.voxel_size_mm)
     truth = {
@@ -318,6 +354,8 @@ def generate_nsd_like(
             "kind": kinds,
             **{name: signals[:, k] for k, name in enumerate(signal_names) if name in ATTRIBUTE_SIGNALS},
         },
+        # what each scene shows, by brick row (73k id - 1); None for controlled images
+        "scenes": [_scene_record(item) for item in stimuli],
         "rois": {name: PLANTED_ROIS[name] or name for name in config.roi_sizes},
         "arrays": GROUND_TRUTH_ARRAYS,
         "subjects": {},
@@ -339,6 +377,14 @@ def generate_nsd_like(
         np.savez_compressed(temp / GROUND_TRUTH_ARRAYS, **arrays)
         write_json(temp / GROUND_TRUTH, truth)
     return truth
+
+
+def _scene_record(item) -> dict | None:
+    if item.kind != "scene":
+        return None
+    objects = [{key: obj[key] for key in ("noun", "category", "colour", "size", "position", "bbox")}
+               for obj in item.params["objects"]]
+    return {"background": item.params["background"], "objects": objects, "captions": item.params["captions"]}
 
 
 def _design(config: NSDSyntheticConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -457,17 +503,20 @@ def signals_for_images(
     images: np.ndarray,
     arrays: dict[str, np.ndarray],
     feature_fn: FeatureFn | None = None,
-    is_face: np.ndarray | None = None,
+    concepts: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The standardised base signals (n, K) of new images, as the generator defined them.
 
     ``arrays`` come from ``read_ground_truth``; ``feature_fn`` must be the backbone used at
-    generation when feature signals were planted; ``is_face`` defaults to False for all.
+    generation when feature signals were planted; ``concepts`` gives each concept's share of
+    every image (``images.concept_shares``; a concept left out is 0 throughout).
     """
     images = np.asarray(images)
     attributes = image_attributes(images)
-    face = np.zeros(len(images)) if is_face is None else np.asarray(is_face, dtype=float)
-    raw = [face, attributes["warmth"], attributes["vertical_energy"], _log_frequency(attributes["spatial_frequency"])]
+    attributes["spatial_frequency"] = _log_frequency(attributes["spatial_frequency"])
+    shares = concepts or {}
+    raw = [np.asarray(shares.get(name, np.zeros(len(images))), dtype=float) for name in CONCEPTS]
+    raw += [attributes[name] for name in PIXEL_SIGNALS]
     if "feature_directions" in arrays:
         if feature_fn is None:
             raise ValueError("this ground truth planted feature signals: pass the same feature_fn")
