@@ -8,16 +8,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import umap as umap_learn
+from nilearn import plotting
 
 from neurogaze.brain.brainscuba.stages import UNGUIDED, read_caption_table, read_images, read_projection
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses
 from neurogaze.errors import DataValidationError
-from neurogaze.figures.encoding import metric_volume, plot_glass_brain
+from neurogaze.figures.encoding import metric_volume
 from neurogaze.figures.style import PALETTE, neurogaze_style, plt, save_figure
 from neurogaze.runlog import derive_seed
 
 OTHER = "other"
+# The person map's values: a captioned voxel whose caption names a person, one whose caption does
+# not (dimmer, so the map shows where captions were made), and uncaptioned voxels (not drawn).
+PERSON, NOT_PERSON = 1.0, 0.25
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,18 @@ def plot_caption_images(index: pd.DataFrame, drawn: dict, n_images: int):
     return figure
 
 
+def plot_person_map(table: pd.DataFrame, responses, title: str):
+    """Captioned voxels on a glass brain: those whose caption names a person bright, the others dim."""
+    values = np.zeros(responses.n_units)
+    values[table["unit"].to_numpy()] = np.where(table["person"].to_numpy(bool), PERSON, NOT_PERSON)
+    with neurogaze_style():
+        figure = plt.figure(figsize=(7.0, 2.6))
+        # positive values only: nilearn's signed projection hides a map of +1 / -1
+        plotting.plot_glass_brain(metric_volume(values, responses), figure=figure, title=title, colorbar=True,
+                                  plot_abs=True, cmap="hot", vmin=0.0, vmax=PERSON, threshold=NOT_PERSON / 2)
+    return figure
+
+
 def plot(*, captions, nouns, projection, responses, images, words, umap, caption_images, person_map,
          settings: dict, dataset: str, subject: str) -> None:
     """Rule ``brainscuba_plot``: the four figures."""
@@ -106,8 +122,6 @@ def plot(*, captions, nouns, projection, responses, images, words, umap, caption
     labels = roi_labels(table.sort_values("unit").reset_index(drop=True), rois)
     save_figure(plot_umap(embedding[order], labels, config.umap_neighbors, derive_seed(0, "brainscuba", "umap")), umap)
     save_figure(plot_caption_images(index, drawn, config.n_images), caption_images)
-    person = np.full(brain.n_units, 0.0)
-    person[table["unit"].to_numpy()] = np.where(table["person"].to_numpy(bool), 1.0, -1.0)
     share = float(table["person"].mean())
-    save_figure(plot_glass_brain(metric_volume(person, brain), f"caption names a person (+1) or not (-1): "
-                                 f"{share:.0%} of captioned voxels", vmax=1.0), person_map)
+    save_figure(plot_person_map(table, brain, f"captions naming a person ({PERSON:g}; others {NOT_PERSON:g}): "
+                                f"{share:.0%} of captioned voxels"), person_map)
