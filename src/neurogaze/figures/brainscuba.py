@@ -103,7 +103,7 @@ def plot_person_map(table: pd.DataFrame, responses, title: str):
         figure = plt.figure(figsize=(7.0, 2.6))
         # positive values only: nilearn's signed projection hides a map of +1 / -1
         plotting.plot_glass_brain(metric_volume(values, responses), figure=figure, title=title, colorbar=True,
-                                  plot_abs=True, cmap="hot", vmin=0.0, vmax=PERSON, threshold=NOT_PERSON / 2)
+                                  plot_abs=True, cmap="coolwarm", vmin=0.0, vmax=PERSON, threshold=NOT_PERSON / 2)
     return figure
 
 
