@@ -54,6 +54,10 @@ def _rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _streamed(paths, weights_path, chunk, threads, queue):
     torch.set_num_threads(threads)
     weights = np.load(weights_path)
@@ -61,8 +65,7 @@ def _streamed(paths, weights_path, chunk, threads, queue):
     start, cpu = time.perf_counter(), time.process_time()
     out = project_streamed(weights, open_shards(paths), ProjectionConfig(chunk_size=chunk))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    queue.put({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "rss_before_mb": before,
+    queue.put({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": before,
                "out": out})
 
 
@@ -74,8 +77,7 @@ def _dense(paths, weights_path, n_voxels, threads, queue):
     pool = np.concatenate([np.load(path) for path in paths])  # the reference loads the whole pool
     out = project_dense(weights, pool, voxel_batch=4, dtype=np.float32)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    queue.put({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "rss_before_mb": before,
+    queue.put({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": before,
                "out": out})
 
 
@@ -119,8 +121,10 @@ def main():
         "streamed_cpu_s_per_million_pool": round(streamed["cpu_seconds"] * 1e6 / args.pool, 1),
         "streamed_peak_rss_mb": round(streamed["peak_rss_mb"]),
         "streamed_peak_above_start_mb": round(streamed["peak_rss_mb"] - streamed["rss_before_mb"]),
-        "streamed_bound_mb": round(4 * (args.chunk * (args.dim + 2 * args.voxels) + 3 * args.voxels * args.dim)
-                                   / 2**20),
+        # logits (voxels x chunk, exponentiated in place), three chunk x d copies of the rows, the
+        # state, the voxels and the temporaries of the update (voxels x d each): none grows with the pool
+        "streamed_working_set_mb": round(4 * (args.voxels * args.chunk + 3 * args.chunk * args.dim
+                                              + 5 * args.voxels * args.dim) / 2**20),
         "dense_voxels_timed": dense_voxels, "dense_s_timed": round(dense["seconds"], 1),
         "dense_s_all_voxels": round(dense_total, 1),
         "dense_s_per_million_pool": round(dense_total * 1e6 / args.pool, 1),
