@@ -377,6 +377,53 @@ STAGES["encoding_plot"] = Stage(
     help="the encoder's accuracy map: a NIfTI volume in the subject's space and a glass brain (or fsaverage5)")
 
 
+# --- brainscuba ---
+# The encoder is encoding.fit with BrainSCUBA's probe settings on the captioner's backbone; the
+# captioner's own settings (prefix length, prefix normalisation, beam search) come from `clipcap`.
+def _brainscuba_backbone(config: dict) -> dict:
+    return {"backbone_spec": backbone_spec(config, config["brainscuba"]["backbone"])}
+
+
+def _brainscuba_encoder(config: dict) -> dict:
+    return {"settings": {"estimator": "linear_probe", "probe": config["brainscuba"]["encoder"]},
+            **_brainscuba_backbone(config), **_seed(config), **_device(config)}
+
+
+def _brainscuba_caption(config: dict) -> dict:
+    section, clipcap = config["brainscuba"], config["clipcap"]
+    settings = {"prefix_length": clipcap["prefix_length"], "normalize_prefix": clipcap["normalize_prefix"],
+                "decoding": clipcap["decoding"], "nouns": section["nouns"], "person_words": section["person_words"],
+                "rois": section["rois"], "concepts": section["concepts"]}
+    return {"settings": settings, **_device(config)}
+
+
+STAGES["brainscuba_demo_pool"] = Stage(
+    "neurogaze.brain.brainscuba.stages:demo_pool",
+    lambda c: {"shard_size": c["brainscuba"]["demo_pool"]["shard_size"]},
+    help="the demo's embedding pool: a captioned set's train-split CLIP image embeddings as .npy shards")
+STAGES["brainscuba_encoder"] = Stage(
+    "neurogaze.brain.encoding:fit", _brainscuba_encoder,
+    help="BrainSCUBA's encoder: a linear probe on unit-normalised CLIP embeddings with the paper's recipe")
+STAGES["brainscuba_project"] = Stage(
+    "neurogaze.brain.brainscuba.stages:project",
+    lambda c: {"settings": c["brainscuba"]["projection"], "selection": c["brainscuba"]["selection"],
+               "rois": c["brainscuba"]["rois"], **_seed(c)},
+    help="each higher-visual voxel's weight projected onto the pool (softmax streamed over the shards)")
+STAGES["brainscuba_caption"] = Stage(
+    "neurogaze.brain.brainscuba.stages:caption", _brainscuba_caption,
+    help="ClipCap captions of the projected voxel embeddings, nouns per ROI, person share, concept check")
+STAGES["brainscuba_images"] = Stage(
+    "neurogaze.brain.brainscuba.stages:images",
+    lambda c: {"settings": c["brainscuba"]["images"], "rois": c["brainscuba"]["image_rois"], **_device(c)},
+    help="text-to-image renderings of voxel captions per ROI and unguided images from the same seeds")
+STAGES["brainscuba_evaluate"] = Stage(
+    "neurogaze.brain.brainscuba.stages:evaluate", lambda c: {**_brainscuba_backbone(c), **_seed(c), **_device(c)},
+    help="predicted ROI activation of caption images vs unguided, BrainDiVE's and the dataset's top images")
+STAGES["brainscuba_plot"] = Stage(
+    "neurogaze.figures.brainscuba:plot", lambda c: {"settings": c["brainscuba"]["figure"]},
+    help="caption words per ROI, UMAP of the projections, caption images, the person-share brain map")
+
+
 # --- braindive ---
 # BrainDiVE (Luo et al. 2023): demo pipeline -> synthesis -> evaluate -> plot, guided by the
 # encoder of encoding_fit on the encoding backbone. braindive.sampling.seed and

@@ -367,3 +367,30 @@ def test_cli_gives_the_rules_bytes(stage_files, tmp_path, repo_root, one_thread)
     with stage_context(None, "encoding_fit", 1):
         encoding.fit(**stage_files, model=tmp_path / "direct.pt", dataset="nsd", subject="subj01", **params)
     assert (tmp_path / "cli.pt").read_bytes() == (tmp_path / "direct.pt").read_bytes()
+
+
+def test_probe_lr_schedules_step_and_exponential():
+    """BrainDiVE halves the lr every lr_halving_epochs; BrainSCUBA decays it as 0.5^(epoch/100)."""
+    exponential = [0.5 ** (epoch / 2) for epoch in range(5)]
+    for schedule, expected in (("step", [1.0, 1.0, 0.5, 0.5, 0.25]), ("exponential", exponential)):
+        probe = LinearProbeEncoder(lr=1.0, lr_halving_epochs=2, lr_schedule=schedule, augment=False)
+        optimiser = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = probe._schedule(optimiser)
+        seen = []
+        for _ in range(5):
+            seen.append(optimiser.param_groups[0]["lr"])
+            optimiser.step()
+            scheduler.step()
+        np.testing.assert_allclose(seen, expected)
+
+
+def test_replicate_padding_repeats_the_border():
+    """A shifted image's new border copies the edge row (replicate), not the row inside it (reflect)."""
+    pixels = torch.zeros(64, 1, 6, 6)
+    pixels[:, :, 0, :] = 1.0  # the top row is 1, the rest 0
+    shifted = augment_pixels(pixels, torch.Generator().manual_seed(0), 2, 0.0, 0.0, padding="replicate")
+    reflected = augment_pixels(pixels, torch.Generator().manual_seed(0), 2, 0.0, 0.0, padding="reflect")
+    # shifted down by k rows, replicate shows k + 1 rows of 1 at the top; reflect shows a 1 below a 0
+    top_ones = (shifted[:, 0, :, 0] == 1).sum(1)
+    assert ((shifted[:, 0, :, 0] == 1).int().diff(dim=1) <= 0).all()  # ones only as a top block
+    assert (top_ones >= 1).any() and ((reflected[:, 0, :, 0] == 1).int().diff(dim=1) > 0).any()

@@ -17,7 +17,10 @@ Torch runs it, on a GPU when one is visible (``device="auto"``).
 
 ``LinearProbeEncoder`` is BrainDiVE's variant: a linear layer with bias on unit-normalised CLIP
 embeddings, trained with AdamW (lr 3e-4 halved every 100 epochs, weight decay 2e-2) under
-shift / noise / brightness augmentations of the images.
+shift / noise / brightness augmentations of the images. BrainSCUBA's recipe is the same probe with
+other settings: a continuous decay ``lr * 0.5^(epoch/100)`` (``lr_schedule="exponential"``),
+replicate padding of the shifts (``shift_padding="replicate"``), weight decay 1.5e-2, batch 32,
+100 epochs, brightness x U(0.95, 1.05).
 
 The pipeline stages are :func:`fit` (rule ``encoding_fit``) and :func:`evaluate` (rule
 ``encoding_evaluate``); the settings arrive as the config's ``encoding`` section and become an
@@ -246,13 +249,19 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------------------------------------
 
 
+LR_SCHEDULES = ("step", "exponential")
+SHIFT_PADDINGS = ("reflect", "replicate")
+
+
 def augment_pixels(
-    pixels: torch.Tensor, generator: torch.Generator, max_shift: int, noise_std: float, brightness: float
+    pixels: torch.Tensor, generator: torch.Generator, max_shift: int, noise_std: float, brightness: float,
+    padding: str = "reflect",
 ) -> torch.Tensor:
-    """Random shift (reflect-padded), additive Gaussian noise and brightness scaling of [0, 1] pixels."""
+    """Random shift (``padding``: reflect or replicate the border), additive Gaussian noise and
+    brightness scaling of [0, 1] pixels."""
     n, _, height, width = pixels.shape
     if max_shift > 0:
-        padded = torch.nn.functional.pad(pixels, (max_shift,) * 4, mode="reflect")
+        padded = torch.nn.functional.pad(pixels, (max_shift,) * 4, mode=padding)
         offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
         pixels = torch.stack(
             [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())]
@@ -287,6 +296,8 @@ class LinearProbeEncoder:
         max_shift=4,
         noise_std=0.05,
         brightness=0.2,
+        lr_schedule="step",
+        shift_padding="reflect",
         seed=0,
         device="auto",
     ):
@@ -300,6 +311,8 @@ class LinearProbeEncoder:
         self.max_shift = max_shift
         self.noise_std = noise_std
         self.brightness = brightness
+        self.lr_schedule = lr_schedule
+        self.shift_padding = shift_padding
         self.seed = seed
         self.device = device
 
@@ -313,7 +326,8 @@ class LinearProbeEncoder:
             for start in range(0, len(X), 256):
                 pixels = self.backbone.pixels(list(X[start : start + 256]))
                 if generator is not None:
-                    pixels = augment_pixels(pixels, generator, self.max_shift, self.noise_std, self.brightness)
+                    pixels = augment_pixels(pixels, generator, self.max_shift, self.noise_std, self.brightness,
+                                            self.shift_padding)
                 chunks.append(self.backbone.encode_pixels(pixels).cpu())
             features = torch.cat(chunks)
         return torch.nn.functional.normalize(features, dim=1)
@@ -335,7 +349,7 @@ class LinearProbeEncoder:
             dim = (fixed if fixed is not None else self._embed(X[:1])).shape[1]
             layer = torch.nn.Linear(dim, Y.shape[1]).to(device)
         optimiser = torch.optim.AdamW(layer.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=self.lr_halving_epochs, gamma=0.5)
+        schedule = self._schedule(optimiser)
         self.loss_curve_ = []
         for _ in range(self.epochs):
             inputs = fixed if fixed is not None else self._embed(X, generator).to(device)
@@ -353,6 +367,15 @@ class LinearProbeEncoder:
         self.coef_ = layer.weight.detach().cpu().numpy() * self.y_scale_[:, None]
         self.intercept_ = layer.bias.detach().cpu().numpy() * self.y_scale_ + self.y_mean_
         return self
+
+    def _schedule(self, optimiser):
+        """BrainDiVE halves the lr every ``lr_halving_epochs``; BrainSCUBA decays it continuously,
+        ``lr * 0.5^(epoch / lr_halving_epochs)``."""
+        if self.lr_schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(optimiser, step_size=self.lr_halving_epochs, gamma=0.5)
+        if self.lr_schedule == "exponential":
+            return torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=0.5 ** (1.0 / self.lr_halving_epochs))
+        raise ConfigError(None, "probe.lr_schedule", f"one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
     def predict(self, X) -> np.ndarray:
         return (self._embed(X).numpy() @ self.coef_.T + self.intercept_).astype(np.float32)
@@ -409,6 +432,14 @@ class ProbeConfig:
     max_shift: int = 4
     noise_std: float = 0.05
     brightness: float = 0.2
+    lr_schedule: str = "step"
+    shift_padding: str = "reflect"
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.shift_padding not in SHIFT_PADDINGS:
+            raise ValueError(f"shift_padding must be one of {SHIFT_PADDINGS}, got {self.shift_padding!r}")
 
 
 @dataclass(frozen=True)
