@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from neurogaze.data.synthetic import images as im
+from neurogaze.data.synthetic import world
 
 
 def test_vertical_energy_separates_orientations():
@@ -69,12 +70,22 @@ def test_concept_shares_are_the_boxes_of_each_category_and_the_rest_is_place():
     assert shares["place"].tolist() == [1 - 200 / 400, 0.0, 0.0]  # food overlaps the second face by 25 px
 
 
-def test_world_scenes_carry_their_objects_and_the_light_moves_warmth():
+def test_world_scenes_carry_their_objects_and_their_light():
     rng = np.random.default_rng(3)
-    scenes = [im.world_scene(rng, 64) for _ in range(40)]
+    scenes = [im.world_scene(rng, 64, light=0.3) for _ in range(30)]
     assert all(item.kind == "scene" and item.params["objects"] and item.params["captions"] for item in scenes)
-    light = np.random.default_rng(0)
-    lit = [im.under_light(item, light, 0.3) for item in scenes]
-    casts = np.asarray([item.params["light"] for item in lit])
-    change = im.warmth(np.stack([i.image for i in lit])) - im.warmth(np.stack([i.image for i in scenes]))
-    assert np.abs(casts).max() <= 0.3 and np.corrcoef(casts, change)[0, 1] > 0.9  # the cast moves warmth
+    casts = np.asarray([item.params["light"] for item in scenes])
+    assert np.abs(casts).max() <= 0.3 and casts.min() < -0.1 and casts.max() > 0.1
+
+
+def test_the_light_warms_or_cools_the_place_and_leaves_the_objects_alone():
+    config = world.WorldConfig(image_size=64)
+    for seed in range(20):
+        plain, content = world.scene(np.random.default_rng(seed), config)
+        warm, same = world.scene(np.random.default_rng(seed), config, light=0.3)
+        cool, _ = world.scene(np.random.default_rng(seed), config, light=-0.3)
+        assert same == content
+        assert im.warmth(cool[None])[0] < im.warmth(plain[None])[0] < im.warmth(warm[None])[0]
+        x, y, width, height = content["objects"][0]["bbox"]
+        centre = (slice(y + height // 2 - 1, y + height // 2 + 1), slice(x + width // 2 - 1, x + width // 2 + 1))
+        np.testing.assert_array_equal(plain[centre], warm[centre])

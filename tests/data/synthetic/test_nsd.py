@@ -187,7 +187,7 @@ def test_images_are_world_scenes_whose_objects_the_ground_truth_names(generated)
     _, truth = generated
     kinds = np.asarray(truth["stimuli"]["kind"])
     scenes = [scene for scene in truth["scenes"] if scene is not None]
-    assert set(kinds) == {"scene", "grating", "colour"} and len(scenes) == (kinds == "scene").sum()
+    assert set(kinds) == {"scene", "grating"} and len(scenes) == (kinds == "scene").sum()
     assert (kinds == "scene").mean() > 0.6
     nouns = {obj["noun"] for scene in scenes for obj in scene["objects"]}
     assert {"face", "text", "cat"} <= nouns and all(scene["captions"] for scene in scenes)

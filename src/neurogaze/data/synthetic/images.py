@@ -17,6 +17,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 from skimage import data as skdata
 
 from neurogaze.data.synthetic import world
@@ -173,22 +174,24 @@ def lfw_image(index: int, size: int, tint: tuple[float, float, float] = (1.0, 1.
     return StimulusImage(_resize(image * 255, size), kind, params)
 
 
-def world_scene(rng: np.random.Generator, size: int) -> StimulusImage:
-    """A scene of the demo world (``world.scene``): its background and objects (noun, category,
-    colour, size, position, box) are the parameters."""
-    image, content = world.scene(rng, world.WorldConfig(image_size=size))
-    params = {"background": content["background"], "objects": content["objects"], "captions": content["captions"]}
+def world_scene(rng: np.random.Generator, size: int, light: float = 0.0,
+                blur_sigma: tuple[float, float] = (0.0, 0.0)) -> StimulusImage:
+    """A scene of the demo world (``world.scene``) as seen under random viewing conditions: its
+    place under a light of random warmth (red gain 1 + c, blue gain 1 - c, c uniform in
+    +-``light``; the objects keep their colours) and the whole scene in random focus (Gaussian
+    blur, sigma uniform in ``blur_sigma`` px). Without them warmth and spatial frequency would be
+    properties of the places and objects (brick is warm, grass is fine-grained), and a readout of
+    either a readout of what the scene shows. The background, the objects (noun, category,
+    colour, size, position, box), the cast and the blur are the parameters."""
+    cast = float(rng.uniform(-light, light)) if light else 0.0
+    sigma = float(rng.uniform(*blur_sigma)) if blur_sigma[1] > 0 else 0.0
+    image, content = world.scene(rng, world.WorldConfig(image_size=size), light=cast)
+    if sigma > 0:
+        image = np.clip(np.round(gaussian_filter(image.astype(float), sigma=(sigma, sigma, 0))), 0, 255)
+        image = image.astype(np.uint8)
+    params = {"background": content["background"], "objects": content["objects"], "captions": content["captions"],
+              "light": round(cast, 4), "blur_sigma": round(sigma, 4)}
     return StimulusImage(image, "scene", params)
-
-
-def under_light(item: StimulusImage, rng: np.random.Generator, light: float) -> StimulusImage:
-    """The scene under a light of random warmth: red gain 1 + c, blue gain 1 - c, c uniform in
-    +-``light``. Without it warmth would be a property of the places and objects (brick is warm,
-    grass is not) and a readout of warmth would be a readout of what the scene shows."""
-    cast = float(rng.uniform(-light, light))
-    image = np.asarray(item.image, dtype=float) * np.asarray([1 + cast, 1.0, 1 - cast])
-    image = np.clip(np.round(image), 0, 255).astype(np.uint8)
-    return StimulusImage(image, item.kind, {**item.params, "light": round(cast, 4)})
 
 
 def concept_shares(stimuli: list[StimulusImage]) -> dict[str, np.ndarray]:
@@ -222,8 +225,12 @@ def make_stimuli(
     size: int,
     rng: np.random.Generator,
     proportions: dict[str, float] | None = None,
+    scene_light: float = 0.0,
+    scene_blur_sigma: tuple[float, float] = (0.0, 0.0),
 ) -> list[StimulusImage]:
-    """``n`` images mixing kinds in the given proportions (default: mostly photographs)."""
+    """``n`` images mixing kinds in the given proportions (default: mostly photographs); scenes
+    are seen as ``world_scene`` says, with casts up to ``scene_light`` and blur in
+    ``scene_blur_sigma``."""
     proportions = proportions or {"photo": 0.45, "grating": 0.15, "colour": 0.1, "face": 0.2, "nonface": 0.1}
     unknown = set(proportions) - set(IMAGE_KINDS)
     if unknown:
@@ -239,7 +246,7 @@ def make_stimuli(
     images = []
     for kind in kinds:
         if kind == "scene":
-            images.append(world_scene(rng, size))
+            images.append(world_scene(rng, size, scene_light, scene_blur_sigma))
         elif kind == "photo":
             images.append(photo_variant(rng, size))
         elif kind == "grating":

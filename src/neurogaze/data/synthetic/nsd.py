@@ -5,9 +5,10 @@ module for the layout). What is planted goes to ``ground_truth.json`` (+ an ``.n
 arrays) so tests and methods can check recovery:
 
 * the images are mostly scenes of the demo world (``world.scene``: named objects on places), each
-  under a light of random warmth, mixed with controlled gratings and colour fields
-  (``image_mix``), so that the pixel attributes vary apart from what a scene shows; the ground
-  truth lists every scene's background, objects (noun, category, box) and captions;
+  seen in random focus with its place under a light of random warmth, mixed with controlled
+  gratings (``image_mix``), so that warmth and spatial frequency vary apart from what a scene
+  shows (without the light and blur, spatial frequency would track scene vs grating at r ~ 0.7);
+  the ground truth lists every scene's background, objects (noun, category, box) and captions;
 * every voxel of the nsdgeneral mask responds to a weighted sum of *base signals*, each
   standardised over all images of the brick: the *concepts* ``face``, ``text``, ``animal``,
   ``food`` (the share of the image covered by objects of that category) and ``place`` (the share
@@ -49,7 +50,6 @@ from neurogaze.data.synthetic.images import (
     concept_shares,
     image_attributes,
     make_stimuli,
-    under_light,
 )
 from neurogaze.features.image import as_backbone, embed_images
 from neurogaze.io import atomic_directory, write_json
@@ -97,9 +97,10 @@ class NSDSyntheticConfig:
     image_size: int = 64
     voxel_size_mm: int = 6  # grid: nilearn's MNI152 brain mask at this resolution
     n_mask_voxels: int = 1500  # nsdgeneral: the most posterior brain voxels
-    # world scenes, with controlled images whose pixel attributes vary apart from any content
-    image_mix: dict[str, float] = field(default_factory=lambda: {"scene": 0.75, "grating": 0.15, "colour": 0.1})
-    scene_light: float = 0.3  # each scene's light: red/blue gains 1 +- c, |c| <= scene_light
+    # world scenes, with gratings whose orientation and spatial frequency vary apart from any content
+    image_mix: dict[str, float] = field(default_factory=lambda: {"scene": 0.75, "grating": 0.25})
+    scene_light: float = 0.3  # each scene's place lit with red/blue gains 1 +- c, |c| <= scene_light
+    scene_blur_sigma: tuple[float, float] = (0.0, 2.0)  # each scene's focus: Gaussian blur sigma, px
     roi_sizes: dict[str, int] = field(
         default_factory=lambda: {
             "faces": 60,
@@ -328,12 +329,9 @@ def generate_nsd_like(
     config = (config or NSDSyntheticConfig()).check()
     if feature_fn is None and config.roi_sizes.get("feature", 0):
         raise ValueError("planting 'feature' voxels needs a feature_fn (or roi_sizes['feature'] = 0)")
-    rngs = {name: np.random.default_rng(derive_seed(seed, "nsd", name))
-            for name in ("images", "light", "design", "voxels")}
-    stimuli = [
-        under_light(item, rngs["light"], config.scene_light) if item.kind == "scene" else item
-        for item in make_stimuli(config.n_brick, config.image_size, rngs["images"], config.image_mix)
-    ]
+    rngs = {name: np.random.default_rng(derive_seed(seed, "nsd", name)) for name in ("images", "design", "voxels")}
+    stimuli = make_stimuli(config.n_brick, config.image_size, rngs["images"], config.image_mix, config.scene_light,
+                           config.scene_blur_sigma)
     images = np.stack([item.image for item in stimuli])
     kinds = [item.kind for item in stimuli]
     signals, signal_names, recipe = base_signals(

@@ -237,15 +237,17 @@ def captions(objects: list[dict], background: str, rng: np.random.Generator, n: 
 
 
 def scene(rng: np.random.Generator, config: WorldConfig, width: int | None = None,
-          height: int | None = None) -> tuple[np.ndarray, dict]:
+          height: int | None = None, light: float = 0.0) -> tuple[np.ndarray, dict]:
     """One scene: the image and what it holds (background, objects with boxes, captions). The
     scene is ``config.image_size`` square unless ``width`` and ``height`` are given (the eye-tracking
-    sets show the world's scenes at their own sizes)."""
+    sets show the world's scenes at their own sizes). ``light`` casts the place warm (> 0) or cool
+    (< 0): red gain 1 + light, blue gain 1 - light on the background, the objects keep their colours."""
     width, height = width or config.image_size, height or config.image_size
     place = str(rng.choice(list(BACKGROUNDS)))
     objects = _sample_objects(rng, config)
     _place(objects, width, height, rng)
-    image = paint_objects(background(place, width, height, rng), objects, rng)
+    cast = np.asarray([1 + light, 1.0, 1 - light], np.float32)
+    image = paint_objects(np.clip(background(place, width, height, rng) * cast, 0, 1), objects, rng)
     return image, {"background": place, "objects": objects,
                    "captions": captions(objects, place, rng, config.captions_per_image)}
 
