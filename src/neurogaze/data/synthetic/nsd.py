@@ -98,7 +98,10 @@ class NSDSyntheticConfig:
     voxel_size_mm: int = 6  # grid: nilearn's MNI152 brain mask at this resolution
     n_mask_voxels: int = 1500  # nsdgeneral: the most posterior brain voxels
     # world scenes, with gratings whose orientation and spatial frequency vary apart from any content
-    image_mix: dict[str, float] = field(default_factory=lambda: {"scene": 0.75, "grating": 0.25})
+    image_mix: dict[str, float] = field(
+        default_factory=lambda: {"scene": 0.75, "grating": 0.25, "colour": 0.0, "photo": 0.0, "face": 0.0,
+                                 "nonface": 0.0}
+    )
     scene_light: float = 0.3  # each scene's place lit with red/blue gains 1 +- c, |c| <= scene_light
     scene_blur_sigma: tuple[float, float] = (0.0, 2.0)  # each scene's focus: Gaussian blur sigma, px
     roi_sizes: dict[str, int] = field(
