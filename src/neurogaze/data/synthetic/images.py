@@ -204,20 +204,20 @@ def concept_shares(stimuli: list[StimulusImage]) -> dict[str, np.ndarray]:
             shares["face"][index] = 1.0
         if item.kind != "scene":
             continue
-        height, width = item.image.shape[:2]
-        covered = np.zeros((height, width), bool)
+        objects, shape = item.params["objects"], item.image.shape[:2]
         for concept in CONCEPTS[:-1]:
-            mask = np.zeros((height, width), bool)
-            for obj in item.params["objects"]:
-                if obj["category"] == concept:
-                    x, y, box_width, box_height = obj["bbox"]
-                    mask[y:y + box_height, x:x + box_width] = True
-            shares[concept][index] = mask.mean()
-        for obj in item.params["objects"]:
-            x, y, box_width, box_height = obj["bbox"]
-            covered[y:y + box_height, x:x + box_width] = True
-        shares["place"][index] = 1.0 - covered.mean()
+            shares[concept][index] = _boxes([obj for obj in objects if obj["category"] == concept], shape).mean()
+        shares["place"][index] = 1.0 - _boxes(objects, shape).mean()
     return shares
+
+
+def _boxes(objects: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    """The union of the objects' boxes (x, y, width, height) as a boolean mask of ``shape``."""
+    mask = np.zeros(shape, bool)
+    for obj in objects:
+        x, y, width, height = obj["bbox"]
+        mask[y:y + height, x:x + width] = True
+    return mask
 
 
 def make_stimuli(
