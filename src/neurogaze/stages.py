@@ -427,7 +427,7 @@ STAGES["brainscuba_plot"] = Stage(
 # --- braindive ---
 # BrainDiVE (Luo et al. 2023): demo pipeline -> synthesis -> evaluate -> plot, guided by the
 # encoder of encoding_fit on the encoding backbone. braindive.sampling.seed and
-# braindive.demo_pipeline.vae_fit.seed are used as given.
+# braindive.demo_pipeline.{vae,unet}_fit.seed are used as given.
 def _braindive_synthesis(config: dict) -> dict:
     section = config["braindive"]
     return {"settings": section["sampling"], "rois": section["rois"], **_encoding_backbone(config), **_device(config)}

@@ -6,9 +6,12 @@ both diffusers folders, and both are opened by :func:`load_sd_pipeline` with
 ever downloaded; a folder that is not there raises ``MissingWeightsError`` saying what to fetch.
 
 The tiny pipeline (UNet, VAE, CLIP text model, real CLIP tokenizer written offline) is seeded and
-random, with one optional exception: its VAE can be trained briefly on the stimulus images
-(:func:`fit_vae`). A random VAE decoder has a nearly fixed mean colour, so no guidance signal can
-change colour through it (measured: unguided warmth 0.037 +- 0.001 across images).
+random unless trained briefly on the stimulus images: first its VAE (:func:`fit_vae`), then its
+UNet on the VAE's latents (:func:`fit_unet`). A random VAE decoder has a nearly fixed mean colour,
+so no guidance signal can change colour through it (measured: unguided warmth 0.037 +- 0.001
+across images); a random UNet does not denoise, so every image decodes to texture at the
+decoder's own scale and guidance cannot change spatial frequency (measured on the demo NSD:
++0.04 unguided SDs, p 0.37; with the UNet fitted, +1.1 SDs, p < 1e-6).
 """
 
 from __future__ import annotations
@@ -86,6 +89,20 @@ class VAEFitConfig:
     lr: float = 2e-3
     batch_size: int = 32
     kl_weight: float = 1e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UNetFitConfig:
+    """Brief denoising training of the UNet on the fitted VAE's latents of the stimuli (SD's
+    objective: predict the noise added at a uniformly drawn timestep), conditioned on the empty
+    prompt that BrainDiVE samples with. 600 AdamW steps at lr 2e-3, batch 32 take about 95 s on 2
+    cores at 32 px (loss 1.1 -> 0.09)."""
+
+    steps: int = 600
+    lr: float = 2e-3
+    batch_size: int = 32
+    prompt: str = ""
     seed: int = 0
 
 
@@ -200,6 +217,39 @@ def fit_vae(vae, images: torch.Tensor, config: VAEFitConfig = VAEFitConfig(), pr
     return {"loss": losses, "scaling_factor": scaling}
 
 
+def fit_unet(pipe, images: torch.Tensor, config: UNetFitConfig = UNetFitConfig(), progress: bool = False) -> dict:
+    """Train ``pipe.unet`` briefly to denoise the VAE latents of ``images`` (N, 3, H, W in [-1, 1]).
+
+    Fit the VAE first: the latents are its posterior means times its scaling factor, fixed during
+    the fit (SD draws from the posterior; at the demo's KL weight its spread is negligible).
+    Returns the loss trace.
+    """
+    vae, unet, scheduler = pipe.vae, pipe.unet, pipe.scheduler
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(chunk).latent_dist.mean for chunk in images.split(64)])
+        latents = latents * vae.config.scaling_factor
+        embeds, _ = pipe.encode_prompt(config.prompt, "cpu", 1, do_classifier_free_guidance=False)
+    batch_size = min(config.batch_size, len(latents))
+    embeds = embeds.expand(batch_size, -1, -1)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0)
+    n_timesteps = scheduler.config.num_train_timesteps
+    unet.train()
+    losses = []
+    for _ in tqdm(range(config.steps), desc="fit UNet", disable=not progress):
+        clean = latents[torch.randint(len(latents), (batch_size,), generator=generator)]
+        noise = torch.randn(clean.shape, generator=generator)
+        timesteps = torch.randint(n_timesteps, (batch_size,), generator=generator)
+        predicted = unet(scheduler.add_noise(clean, noise, timesteps), timesteps, encoder_hidden_states=embeds).sample
+        loss = torch.nn.functional.mse_loss(predicted, noise)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    unet.eval()
+    return {"loss": losses}
+
+
 def save_pipeline(pipe, out_dir: str | os.PathLike, provenance: dict | None = None) -> Path:
     """Save as a diffusers folder, atomically; ``neurogaze.json`` records how it was made."""
     out_dir = Path(out_dir)
@@ -218,8 +268,10 @@ def build_demo_pipeline(
     stimuli: np.ndarray | list[np.ndarray] | None = None,
     vae_fit: VAEFitConfig | None = None,
     tokenizer_dir: str | os.PathLike | None = None,
+    unet_fit: UNetFitConfig | None = None,
 ) -> Path:
-    """Build the tiny pipeline (optionally fit its VAE on ``stimuli``) and save it as a folder."""
+    """Build the tiny pipeline (optionally fit its VAE, then its UNet, on ``stimuli``) and save it
+    as a folder."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -227,14 +279,22 @@ def build_demo_pipeline(
 
             tokenizer_dir = write_clip_tokenizer(Path(scratch) / "tokenizer")
         pipe = build_tiny_pipeline(config, tokenizer_dir)
-    provenance: dict = {"tiny_sd": asdict(config), "vae_fit": None}
-    if vae_fit is not None:
-        if stimuli is None or len(stimuli) == 0:
-            raise DataValidationError(None, "stimuli", "images to fit the VAE on (vae_fit was given)", "none")
-        trace = fit_vae(pipe.vae, images_to_tensor(stimuli, config.image_size), vae_fit, progress=True)
-        provenance["vae_fit"] = {**asdict(vae_fit), "n_images": len(stimuli), "final_loss": trace["loss"][-1]}
-        provenance["vae_fit"]["scaling_factor"] = trace["scaling_factor"]
-        logger.info("VAE fitted: final loss %.4f, latent scaling %.4f", trace["loss"][-1], trace["scaling_factor"])
+    provenance: dict = {"tiny_sd": asdict(config), "vae_fit": None, "unet_fit": None}
+    if unet_fit is not None and vae_fit is None:
+        raise ConfigError(None, "unet_fit", "needs vae_fit: a random VAE's latents carry nothing of the stimuli")
+    if vae_fit is None:
+        return save_pipeline(pipe, out_dir, provenance)
+    if stimuli is None or len(stimuli) == 0:
+        raise DataValidationError(None, "stimuli", "images to fit the VAE on (vae_fit was given)", "none")
+    images = images_to_tensor(stimuli, config.image_size)
+    trace = fit_vae(pipe.vae, images, vae_fit, progress=True)
+    provenance["vae_fit"] = {**asdict(vae_fit), "n_images": len(stimuli), "final_loss": trace["loss"][-1]}
+    provenance["vae_fit"]["scaling_factor"] = trace["scaling_factor"]
+    logger.info("VAE fitted: final loss %.4f, latent scaling %.4f", trace["loss"][-1], trace["scaling_factor"])
+    if unet_fit is not None:
+        trace = fit_unet(pipe, images, unet_fit, progress=True)
+        provenance["unet_fit"] = {**asdict(unet_fit), "n_images": len(stimuli), "final_loss": trace["loss"][-1]}
+        logger.info("UNet fitted: loss %.4f -> %.4f", trace["loss"][0], trace["loss"][-1])
     return save_pipeline(pipe, out_dir, provenance)
 
 
@@ -272,9 +332,11 @@ def load_sd_pipeline(
 __all__ = [
     "SCHEDULERS",
     "TinySDConfig",
+    "UNetFitConfig",
     "VAEFitConfig",
     "build_demo_pipeline",
     "build_tiny_pipeline",
+    "fit_unet",
     "fit_vae",
     "images_to_tensor",
     "load_sd_pipeline",

@@ -16,6 +16,7 @@ from PIL import Image
 
 from neurogaze.backbones.diffusion import (
     TinySDConfig,
+    UNetFitConfig,
     VAEFitConfig,
     build_tiny_pipeline,
     fit_vae,
@@ -104,6 +105,7 @@ def test_config_rejects_bad_values():
 def test_config_defaults_are_the_schemas():
     assert schema_defaults("braindive.sampling") == dataclasses.asdict(bd.BrainDiVEConfig())
     assert schema_defaults("braindive.demo_pipeline.vae_fit") == dataclasses.asdict(VAEFitConfig())
+    assert schema_defaults("braindive.demo_pipeline.unet_fit") == dataclasses.asdict(UNetFitConfig())
 
 
 def test_top_fraction_keeps_the_highest_scores():

@@ -24,7 +24,7 @@ from neurogaze.data.contracts import (
     write_brain_responses,
     write_stimulus_set,
 )
-from neurogaze.errors import DataValidationError
+from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.runlog import stage_context
 from neurogaze.stages import stage_params
 
@@ -148,10 +148,16 @@ def test_demo_pipeline_is_built_from_the_config_section(tmp_path):
     write_stimulus_set(tmp_path / "stimuli", [f"s{i}" for i in range(8)], images, ["train"] * 8)
     settings = {"tiny": {"image_size": 16, "unet_channels": [16, 32], "vae_channels": [16, 32],
                          "vae_mid_attention": False},
-                "vae_fit": {"steps": 2, "lr": 2e-3, "batch_size": 4, "kl_weight": 1e-4, "seed": 0}}
+                "vae_fit": {"steps": 2, "lr": 2e-3, "batch_size": 4, "kl_weight": 1e-4, "seed": 0},
+                "unet_fit": {"steps": 2, "lr": 2e-3, "batch_size": 4, "prompt": "", "seed": 0}}
     stages.pipeline(stimuli=tmp_path / "stimuli", pipeline=tmp_path / "sd", settings=settings)
     provenance = json.loads((tmp_path / "sd" / "neurogaze.json").read_text())
     assert provenance["tiny_sd"]["unet_channels"] == [16, 32] and provenance["vae_fit"]["n_images"] == 8
+    assert provenance["unet_fit"]["steps"] == 2 and provenance["unet_fit"]["n_images"] == 8
+    with pytest.raises(ConfigError, match="unet_fit.stpes"):
+        stages.pipeline(stimuli=tmp_path / "stimuli", pipeline=tmp_path / "sd2",
+                        settings={**settings, "unet_fit": {"stpes": 2}})
+    assert not (tmp_path / "sd2").exists()
 
 
 def test_cli_gives_the_rules_bytes(inputs, spec, repo_root):

@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from neurogaze.backbones import build_backbone
-from neurogaze.backbones.diffusion import TinySDConfig, VAEFitConfig, build_demo_pipeline, load_sd_pipeline
+from neurogaze.backbones.diffusion import (
+    TinySDConfig,
+    UNetFitConfig,
+    VAEFitConfig,
+    build_demo_pipeline,
+    load_sd_pipeline,
+)
 from neurogaze.brain.braindive import guidance
 from neurogaze.brain.encoding import LinearProbeEncoder, load_encoder
 from neurogaze.config import from_section
@@ -76,16 +82,22 @@ def encoder_predictors(encoder_path, clip_model, masks: dict[str, np.ndarray], n
 
 def pipeline(*, stimuli, pipeline, settings: dict) -> None:
     """Rule ``braindive_pipeline``: the demo's tiny Stable Diffusion folder (``pipeline``), built
-    from ``settings`` (``braindive.demo_pipeline``), its VAE fitted on the ``stimuli`` images
-    unless ``vae_fit`` is null. ``vae_fit.seed`` is used as given, not derived from the master seed."""
+    from ``settings`` (``braindive.demo_pipeline``), its VAE and then its UNet fitted on the
+    ``stimuli`` images unless ``vae_fit`` / ``unet_fit`` is null. Their seeds are used as given,
+    not derived from the master seed."""
     tiny = from_section(TinySDConfig, settings["tiny"], "braindive.demo_pipeline.tiny")
-    vae_fit = settings["vae_fit"]
-    fit = None if vae_fit is None else from_section(VAEFitConfig, vae_fit, "braindive.demo_pipeline.vae_fit")
+    vae_fit = _optional_section(VAEFitConfig, settings, "vae_fit")
+    unet_fit = _optional_section(UNetFitConfig, settings, "unet_fit")
     images = None
-    if fit is not None:
+    if vae_fit is not None:
         stimulus_set = read_stimulus_set(stimuli)
         images = np.stack([image for _, image in stimulus_set.iter_images(list(stimulus_set.stim_ids))])
-    build_demo_pipeline(pipeline, tiny, images, fit)
+    build_demo_pipeline(pipeline, tiny, images, vae_fit, unet_fit=unet_fit)
+
+
+def _optional_section(cls, settings: dict, key: str):
+    values = settings.get(key)
+    return None if values is None else from_section(cls, values, f"braindive.demo_pipeline.{key}")
 
 
 def synthesis(*, pipeline, encoder, responses, backbone, images, settings: dict, rois: list[str] | None,
