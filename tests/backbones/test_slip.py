@@ -96,3 +96,21 @@ def test_wrong_model_missing_tensors_and_missing_file_are_named(tmp_path):
         slip.load_slip_model(tmp_path / "absent.pt", "SLIP_TEST")
     with pytest.raises(ConfigError, match="SLIP_VITB16"):
         slip.load_slip_model(path, "SLIP_VITB99")
+
+
+def test_random_version_keeps_the_architecture_and_reads_no_weights(tmp_path):
+    """The paper's untrained control: the checkpoint's architecture from a seed; the same seed gives
+    the same network, another seed another, and neither is the trained one."""
+    path = tmp_path / "slip_test.pt"
+    _reference_checkpoint(path)
+    spec = {"name": "slip-random", "kind": "slip", "model": "SLIP_TEST", "weights": str(path), "random": True}
+    trained = build_backbone({**spec, "random": False}).encode_images(_images())
+    state = torch.random.get_rng_state()
+    random = build_backbone(spec).encode_images(_images())
+    assert torch.equal(torch.random.get_rng_state(), state)
+    np.testing.assert_array_equal(build_backbone(spec).encode_images(_images()), random)
+    assert random.shape == trained.shape and not np.allclose(random, trained, atol=1e-3)
+    assert not np.allclose(build_backbone({**spec, "seed": 1}).encode_images(_images()), random, atol=1e-3)
+    assert build_backbone(spec).encode_texts(["a face on grass."]).shape == (1, 24)
+    with pytest.raises(ConfigError, match="random"):
+        build_backbone({"name": "clip", "kind": "open_clip", "model": "ViT-B-32", "random": True})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from neurogaze.backbones.hf import PretrainedBackbone, PretrainedSpec, build_timm, build_transformers
 from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip
 from neurogaze.backbones.slip import build_slip
 from neurogaze.errors import ConfigError
@@ -28,13 +29,20 @@ BACKBONES: dict[str, dict] = {
 }
 
 # kind -> (spec from a config entry, builder); "slip": released SLIP/CLIP/SimCLR checkpoints of
-# Mu et al. 2022 in open_clip's model (neurogaze.backbones.slip)
-FACTORIES = {"open_clip": (OpenClipSpec.from_dict, build_open_clip), "slip": (OpenClipSpec.from_dict, build_slip)}
+# Mu et al. 2022 in open_clip's model (neurogaze.backbones.slip); "transformers" and "timm": local
+# snapshots of hub models and timm state dicts (neurogaze.backbones.hf)
+FACTORIES = {
+    "open_clip": (OpenClipSpec.from_dict, build_open_clip),
+    "slip": (OpenClipSpec.from_dict, build_slip),
+    "transformers": (PretrainedSpec.from_dict, build_transformers),
+    "timm": (PretrainedSpec.from_dict, build_timm),
+}
 
 
-def resolve_spec(name_or_spec: str | dict | OpenClipSpec, configured: dict | None = None) -> OpenClipSpec:
+def resolve_spec(name_or_spec: str | dict | OpenClipSpec | PretrainedSpec,
+                 configured: dict | None = None) -> OpenClipSpec | PretrainedSpec:
     """Turn a backbone name (looked up in ``configured`` first, then ``BACKBONES``) or dict into a spec."""
-    if isinstance(name_or_spec, OpenClipSpec):
+    if isinstance(name_or_spec, (OpenClipSpec, PretrainedSpec)):
         return name_or_spec
     if isinstance(name_or_spec, dict):
         spec = dict(name_or_spec)
@@ -52,8 +60,8 @@ def resolve_spec(name_or_spec: str | dict | OpenClipSpec, configured: dict | Non
 
 
 def build_backbone(
-    spec: str | dict | OpenClipSpec, device: torch.device | str = "cpu", configured: dict | None = None
-) -> OpenClipBackbone:
+    spec: str | dict | OpenClipSpec | PretrainedSpec, device: torch.device | str = "cpu", configured: dict | None = None
+) -> OpenClipBackbone | PretrainedBackbone:
     """Build a backbone by name or spec on ``device`` (no download ever happens)."""
     spec = resolve_spec(spec, configured)
     return FACTORIES[spec.kind][1](spec, device)
@@ -68,5 +76,5 @@ def build_demo_backbone(*, weights, spec: dict, name: str, model: str) -> OpenCl
     return build_backbone({**spec, "weights": str(weights)}, device="cpu")
 
 
-__all__ = ["BACKBONES", "DEMO_CLIP_ARCHITECTURE", "OpenClipBackbone", "OpenClipSpec", "build_backbone",
-           "build_demo_backbone", "resolve_spec"]
+__all__ = ["BACKBONES", "DEMO_CLIP_ARCHITECTURE", "OpenClipBackbone", "OpenClipSpec", "PretrainedBackbone",
+           "PretrainedSpec", "build_backbone", "build_demo_backbone", "resolve_spec"]

@@ -44,6 +44,7 @@ class OpenClipSpec:
     seed: int = 0
     kind: str = "open_clip"
     train: dict | None = None  # a demo backbone trained by the pipeline (neurogaze.backbones.training)
+    random: bool = False  # kind slip: the checkpoint's architecture initialised from ``seed``, its weights unread
 
     @property
     def is_demo(self) -> bool:
@@ -51,12 +52,18 @@ class OpenClipSpec:
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> OpenClipSpec:
-        known = {"kind", "model", "pretrained", "weights", "cache_dir", "architecture", "seed", "train"}
+        known = {"kind", "model", "pretrained", "weights", "cache_dir", "architecture", "seed", "train", "random"}
+        # the config schema gives every backbone every kind's keys, null where unset
+        spec = {key: value for key, value in spec.items() if value is not None}
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ConfigError(None, f"backbones.{name}.{unknown[0]}", f"unknown key (allowed: {sorted(known)})")
         if "model" not in spec:
             raise ConfigError(None, f"backbones.{name}.model", "required key is missing")
+        if spec.get("random") and spec.get("kind", "open_clip") != "slip":
+            raise ConfigError(None, f"backbones.{name}.random", "random versions of open_clip models are the "
+                              "demo's seeded architectures (`architecture`); `random` applies to kinds slip, "
+                              "transformers and timm")
         return cls(name=name, **spec)
 
 

@@ -110,17 +110,21 @@ def to_open_clip(state: dict[str, torch.Tensor], architecture: SlipArchitecture)
     return converted
 
 
+def _architecture(model: str) -> SlipArchitecture:
+    if model not in ARCHITECTURES:
+        raise ConfigError(None, "backbones.<name>.model",
+                          f"one of {sorted(ARCHITECTURES)} for kind slip, got {model!r}")
+    return ARCHITECTURES[model]
+
+
 def load_slip_model(path: str | Path, model: str) -> tuple[torch.nn.Module, SlipArchitecture]:
     """open_clip's CLIP holding the released ``model`` (a key of ``ARCHITECTURES``) from ``path``.
     Every tensor of the checkpoint must land, and every parameter of the model must come from it
     (SimCLR: every parameter of the image tower; its text tower does not exist)."""
     import open_clip
 
-    if model not in ARCHITECTURES:
-        raise ConfigError(None, "backbones.<name>.model",
-                          f"one of {sorted(ARCHITECTURES)} for kind slip, got {model!r}")
     path = Path(path)
-    architecture = ARCHITECTURES[model]
+    architecture = _architecture(model)
     state = to_open_clip(read_checkpoint(path, model), architecture)
     network = open_clip.model.CLIP(**open_clip_config(architecture))
     expected = network.state_dict()
@@ -136,6 +140,17 @@ def load_slip_model(path: str | Path, model: str) -> tuple[torch.nn.Module, Slip
     return network.eval(), architecture
 
 
+def random_slip_model(model: str, seed: int) -> tuple[torch.nn.Module, SlipArchitecture]:
+    """The architecture of ``model`` initialised from ``seed``: the paper's untrained control."""
+    import open_clip
+
+    architecture = _architecture(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = open_clip.model.CLIP(**open_clip_config(architecture))
+    return network.eval(), architecture
+
+
 def build_slip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> OpenClipBackbone:
     """A released SLIP, CLIP or SimCLR checkpoint of Mu et al. 2022 (kind ``slip``; ``model`` names
     the reference's model, e.g. ``SLIP_VITB16``), in open_clip's model (``neurogaze.backbones.slip``)."""
@@ -144,7 +159,10 @@ def build_slip(spec: OpenClipSpec, device: torch.device | str = "cpu") -> OpenCl
     if not spec.weights:
         raise ConfigError(None, f"backbones.{spec.name}.weights", "the released checkpoint file (kind slip)")
     device = torch.device(device)
-    network, architecture = load_slip_model(spec.weights, spec.model)
+    if spec.random:
+        network, architecture = random_slip_model(spec.model, spec.seed)
+    else:
+        network, architecture = load_slip_model(spec.weights, spec.model)
     return OpenClipBackbone(
         spec=spec,
         model=network.to(device),
@@ -165,5 +183,5 @@ def slip_transform(architecture: SlipArchitecture):
                                      interpolation="bilinear")
 
 
-__all__ = ["ARCHITECTURES", "SlipArchitecture", "build_slip", "load_slip_model", "open_clip_config", "read_checkpoint",
-           "slip_transform", "to_open_clip"]
+__all__ = ["ARCHITECTURES", "SlipArchitecture", "build_slip", "load_slip_model", "open_clip_config",
+           "random_slip_model", "read_checkpoint", "slip_transform", "to_open_clip"]

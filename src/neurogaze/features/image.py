@@ -6,17 +6,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neurogaze.backbones import OpenClipBackbone, OpenClipSpec, build_backbone
+from neurogaze.backbones import OpenClipBackbone, OpenClipSpec, PretrainedBackbone, build_backbone
 from neurogaze.runlog import resolve_device
 
 
 def as_backbone(
-    backbone: str | dict | OpenClipSpec | OpenClipBackbone,
+    backbone: str | dict | OpenClipSpec | OpenClipBackbone | PretrainedBackbone,
     device: str | torch.device = "auto",
     configured: dict | None = None,
-) -> OpenClipBackbone:
+) -> OpenClipBackbone | PretrainedBackbone:
     """Accept a built backbone as is; build one from a name or spec otherwise."""
-    if isinstance(backbone, OpenClipBackbone):
+    if isinstance(backbone, (OpenClipBackbone, PretrainedBackbone)):
         return backbone
     device = resolve_device(device) if isinstance(device, str) else device
     return build_backbone(backbone, device, configured)

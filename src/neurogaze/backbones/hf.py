@@ -1,0 +1,209 @@
+"""Backbones from transformers folders and timm checkpoints: the SEEG paper's other models.
+
+Subramaniam et al. 2024 compare CLIP-style models with language-only ones (SBERT, SimCSE: a
+transformers ``AutoModel`` folder), vision-only ones (BEiT, ConvNeXt: timm) and FLAVA (transformers,
+both towers), each also randomly initialised. Kind ``transformers`` opens a local snapshot of a
+hub repository (``weights``: the folder with config.json, the weights and the tokenizer or image
+processor); kind ``timm`` builds a timm architecture (``model``) and loads a local state-dict file.
+Nothing is downloaded. ``random: true`` keeps the architecture (and the tokenizer / preprocessing)
+of the named checkpoint and initialises it from ``seed`` instead of loading its weights, as the
+reference does with ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``.
+
+Only the output embedding is read (``pooling``), not every layer as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
+
+# transformers poolings: "mean" over unmasked tokens (SBERT), "cls" (the first token), "pooler"
+# (the model's pooler_output: SimCSE's MLP over CLS, BEiT's mean of patches, ConvNeXt's pooled
+# map), "features" (a two-tower model's get_text_features / get_image_features: FLAVA, CLIP)
+POOLINGS = ("mean", "cls", "pooler", "features")
+KINDS = ("transformers", "timm")
+
+
+@dataclass(frozen=True)
+class PretrainedSpec:
+    """A transformers folder or a timm checkpoint; ``model`` names the hub id or timm architecture."""
+
+    name: str
+    model: str
+    kind: str = "transformers"
+    weights: str | None = None
+    pooling: str = "cls"
+    max_length: int = 77
+    random: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, name: str, spec: dict) -> PretrainedSpec:
+        known = {"kind", "model", "weights", "pooling", "max_length", "random", "seed"}
+        # the config schema gives every backbone every kind's keys, null where unset
+        spec = {key: value for key, value in spec.items() if value is not None}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ConfigError(None, f"backbones.{name}.{unknown[0]}", f"unknown key for kind "
+                              f"{spec.get('kind')!r} (allowed: {sorted(known)})")
+        if "model" not in spec:
+            raise ConfigError(None, f"backbones.{name}.model", "required key is missing")
+        if spec.get("pooling", "cls") not in POOLINGS:
+            raise ConfigError(None, f"backbones.{name}.pooling", f"one of {list(POOLINGS)}, got {spec['pooling']!r}")
+        return cls(name=name, **spec)
+
+
+@dataclass
+class PretrainedBackbone:
+    """A loaded transformers or timm model with the ``encode_images`` / ``encode_texts`` of
+    ``OpenClipBackbone``; a tower the model lacks is a named error."""
+
+    spec: PretrainedSpec
+    model: torch.nn.Module
+    tokenizer: object | None
+    image_processor: object | None
+    device: torch.device
+    weights_file: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self.tokenizer is None:
+            raise ConfigError(None, f"backbones.{self.name}", "a model with a text tower (this one sees images only)")
+        tokens = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.spec.max_length,
+                                return_tensors="pt").to(self.device)
+        if self.spec.pooling == "features":
+            return _first_token(self.model.get_text_features(**tokens))
+        outputs = self.model(**tokens)
+        return _pooled(outputs, self.spec.pooling, tokens["attention_mask"])
+
+    @torch.no_grad()
+    def encode_images(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.image_processor is None:
+            raise ConfigError(None, f"backbones.{self.name}", "a model with an image tower (this one reads text only)")
+        pictures = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in images]
+        if self.spec.kind == "timm":
+            pixels = torch.stack([self.image_processor(picture) for picture in pictures]).to(self.device)
+            return self.model(pixels).float().cpu().numpy()
+        pixels = self.image_processor(images=pictures, return_tensors="pt")["pixel_values"].to(self.device)
+        if self.spec.pooling == "features":
+            return _first_token(self.model.get_image_features(pixel_values=pixels))
+        return _pooled(self.model(pixel_values=pixels), self.spec.pooling, None)
+
+
+def _first_token(features) -> np.ndarray:
+    # FLAVA's get_*_features return every token's embedding; its first is the pooled one
+    features = features if isinstance(features, torch.Tensor) else features.pooler_output
+    features = features[:, 0] if features.ndim == 3 else features
+    return features.float().cpu().numpy()
+
+
+def _pooled(outputs, pooling: str, mask: torch.Tensor | None) -> np.ndarray:
+    if pooling == "pooler":
+        pooled = outputs.pooler_output
+    else:
+        hidden = outputs.last_hidden_state
+        if hidden.ndim == 4:  # convolutional feature maps (N, C, H, W)
+            hidden = hidden.flatten(2).transpose(1, 2)
+        if pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = torch.ones(hidden.shape[:2], device=hidden.device) if mask is None else mask.float()
+            pooled = (hidden * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-9)
+    return pooled.reshape(len(pooled), -1).float().cpu().numpy()
+
+
+def _seeded(build, seed: int):
+    # fork_rng: a random model's seed must not disturb the caller's global stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu") -> PretrainedBackbone:
+    """A local snapshot of hub repository ``spec.model`` (``spec.weights``), or its random version."""
+    import transformers
+
+    folder = _existing(spec, "folder")
+    if not (folder / "config.json").is_file():
+        raise DataValidationError(folder / "config.json", "config.json", f"a transformers snapshot of {spec.model}",
+                                  "missing")
+    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    if spec.random:
+        model = _seeded(lambda: transformers.AutoModel.from_config(config), spec.seed)
+    else:
+        model = transformers.AutoModel.from_pretrained(folder, local_files_only=True)
+    tokenizer = image_processor = None
+    if any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    if (folder / "preprocessor_config.json").is_file():
+        image_processor = transformers.AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+    device = torch.device(device)
+    return PretrainedBackbone(spec, model.to(device).eval(), tokenizer, image_processor, device, folder)
+
+
+def build_timm(spec: PretrainedSpec, device: torch.device | str = "cpu") -> PretrainedBackbone:
+    """timm architecture ``spec.model`` without its classifier, its weights from ``spec.weights``
+    (a state dict: .safetensors, .bin or .pth), or its random version; timm's evaluation transform."""
+    import timm
+
+    try:
+        model = _seeded(lambda: timm.create_model(spec.model, pretrained=False, num_classes=0), spec.seed)
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        raise ConfigError(None, f"backbones.{spec.name}.model", f"a timm architecture ({exc})") from exc
+    path = Path(spec.weights) if spec.weights else Path()
+    if not spec.random:
+        path = _existing(spec, "file")
+        state = _read_state(path)
+        state = {key: value for key, value in state.items() if not key.startswith(("head.fc.", "fc.", "head.weight",
+                                                                                     "head.bias"))}
+        expected = model.state_dict()
+        missing = [key for key in expected if key not in state]
+        unexpected = [key for key in state if key not in expected]
+        shapes = [key for key, value in state.items() if key in expected and expected[key].shape != value.shape]
+        if missing or unexpected or shapes:
+            problem = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                       else f"shapes differ for {shapes[:3]}")
+            raise DataValidationError(path, "state_dict", f"the tensors of timm's {spec.model}", problem)
+        model.load_state_dict(state)
+    data_config = timm.data.resolve_data_config({}, model=model)
+    transform = timm.data.create_transform(**data_config, is_training=False)
+    device = torch.device(device)
+    return PretrainedBackbone(spec, model.to(device).eval(), None, transform, device, path)
+
+
+def _existing(spec: PretrainedSpec, what: str) -> Path:
+    if not spec.weights:
+        raise ConfigError(None, f"backbones.{spec.name}.weights",
+                          f"the local {what} of {spec.model} (kind {spec.kind})")
+    path = Path(spec.weights)
+    if not path.exists():
+        raise MissingWeightsError(f"backbone {spec.name!r}: {path} does not exist; put the {what} of {spec.model} "
+                                  f"there (nothing is downloaded)")
+    return path
+
+
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise DataValidationError(path, "state_dict", "a mapping of tensor names to tensors", type(state).__name__)
+    return state
+
+
+__all__ = ["KINDS", "POOLINGS", "PretrainedBackbone", "PretrainedSpec", "build_timm", "build_transformers"]

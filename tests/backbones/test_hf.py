@@ -1,0 +1,155 @@
+"""transformers folders and timm state dicts as backbones (the SEEG paper's SBERT, SimCSE, FLAVA,
+BEiT, ConvNeXt and their random versions): tiny models saved in the released layouts embed texts
+and images as the models' own forward passes compute them; wrong files are named errors."""
+
+import shutil
+
+import numpy as np
+import pytest
+import timm
+import torch
+import transformers
+from PIL import Image
+
+from neurogaze.backbones import build_backbone
+from neurogaze.backbones.tokenizer import write_clip_tokenizer
+from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "face", "on", "grass", "red", "ball", "cup", "."]
+TEXTS = ["a face on grass .", "a red ball .", "a cup on a red ball on grass ."]
+
+
+def _images(n=3):
+    return [np.random.default_rng(k).integers(0, 256, (40, 48, 3), dtype=np.uint8) for k in range(n)]
+
+
+@pytest.fixture(scope="module")
+def bert_folder(tmp_path_factory):
+    """A snapshot as the hub holds SBERT / SimCSE: config.json, weights, a WordPiece tokenizer."""
+    folder = tmp_path_factory.mktemp("bert")
+    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    config = transformers.BertConfig(vocab_size=len(WORDS), hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vit_folder(tmp_path_factory):
+    """An image-only snapshot (as BEiT's): config.json, weights, preprocessor_config.json."""
+    folder = tmp_path_factory.mktemp("vit")
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    transformers.ViTModel(config).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_tower_folder(tmp_path_factory):
+    """A two-tower snapshot (CLIP's layout; FLAVA's is read the same way, through get_*_features)."""
+    folder = tmp_path_factory.mktemp("clip")
+    tokenizer = write_clip_tokenizer(folder / "tokenizer")
+    for path in tokenizer.iterdir():
+        shutil.copy(path, folder / path.name)
+    config = transformers.CLIPConfig(
+        text_config={"vocab_size": 49408, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 16},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 16, "intermediate_size": 32,
+                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        projection_dim=8)
+    torch.manual_seed(0)
+    transformers.CLIPModel(config).save_pretrained(folder)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        folder)
+    return folder
+
+
+def _spec(folder, **options):
+    return {"name": "hf", "kind": "transformers", "model": "org/tiny", "weights": str(folder), **options}
+
+
+def test_text_poolings_are_the_models_own(bert_folder):
+    tokenizer = transformers.BertTokenizer.from_pretrained(bert_folder)
+    model = transformers.BertModel.from_pretrained(bert_folder).eval()
+    tokens = tokenizer(TEXTS, padding="max_length", max_length=12, return_tensors="pt")
+    with torch.no_grad():
+        outputs = model(**tokens)
+    mask = tokens["attention_mask"][..., None].float()
+    expected = {
+        "mean": (outputs.last_hidden_state * mask).sum(1) / mask.sum(1),  # SBERT: padding does not count
+        "cls": outputs.last_hidden_state[:, 0],
+        "pooler": outputs.pooler_output,
+    }
+    for pooling, values in expected.items():
+        backbone = build_backbone(_spec(bert_folder, pooling=pooling, max_length=12))
+        np.testing.assert_allclose(backbone.encode_texts(TEXTS), values.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="image tower"):
+        build_backbone(_spec(bert_folder)).encode_images(_images())
+
+
+def test_image_model_uses_its_processor(vit_folder):
+    processor = transformers.ViTImageProcessor.from_pretrained(vit_folder)
+    model = transformers.ViTModel.from_pretrained(vit_folder).eval()
+    pixels = processor(images=[Image.fromarray(image) for image in _images()], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected = model(pixel_values=pixels).pooler_output
+    backbone = build_backbone(_spec(vit_folder, pooling="pooler"))
+    np.testing.assert_allclose(backbone.encode_images(_images()), expected.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="text tower"):
+        backbone.encode_texts(TEXTS)
+
+
+def test_two_tower_features(two_tower_folder):
+    backbone = build_backbone(_spec(two_tower_folder, pooling="features", max_length=16))
+    model = transformers.CLIPModel.from_pretrained(two_tower_folder).eval()
+    tokens = backbone.tokenizer(TEXTS, padding="max_length", max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.get_text_features(**tokens)
+    expected = expected if isinstance(expected, torch.Tensor) else expected.pooler_output
+    np.testing.assert_allclose(backbone.encode_texts(TEXTS), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert backbone.encode_images(_images()).shape == (3, 8)
+
+
+def test_random_version_keeps_the_architecture_not_the_weights(bert_folder):
+    trained = build_backbone(_spec(bert_folder, max_length=12)).encode_texts(TEXTS)
+    state = torch.random.get_rng_state()
+    random_spec = _spec(bert_folder, max_length=12, random=True, seed=3)
+    random = build_backbone(random_spec).encode_texts(TEXTS)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    np.testing.assert_array_equal(build_backbone(random_spec).encode_texts(TEXTS), random)
+    assert random.shape == trained.shape and not np.allclose(random, trained, atol=1e-3)
+
+
+def test_timm_checkpoint_loads_without_its_classifier(tmp_path):
+    torch.manual_seed(0)
+    released = timm.create_model("convnext_atto", num_classes=10).eval()  # a file with its head
+    torch.save(released.state_dict(), tmp_path / "convnext.pth")
+    backbone = build_backbone({"name": "convnext", "kind": "timm", "model": "convnext_atto",
+                               "weights": str(tmp_path / "convnext.pth")})
+    pixels = torch.stack([backbone.image_processor(Image.fromarray(image)) for image in _images()])
+    with torch.no_grad():
+        expected = released.forward_head(released.forward_features(pixels), pre_logits=True)
+    np.testing.assert_allclose(backbone.encode_images(_images()), expected.numpy(), rtol=1e-4, atol=1e-5)
+    random = build_backbone({"name": "convnext-random", "kind": "timm", "model": "convnext_atto",
+                             "weights": str(tmp_path / "convnext.pth"), "random": True, "seed": 1})
+    assert not np.allclose(random.encode_images(_images()), expected.numpy(), atol=1e-3)
+
+
+def test_wrong_files_are_named(tmp_path, bert_folder):
+    torch.save(timm.create_model("convnext_femto", num_classes=0).state_dict(), tmp_path / "femto.pth")
+    with pytest.raises(DataValidationError, match="convnext_atto.*shapes differ"):
+        build_backbone({"name": "c", "kind": "timm", "model": "convnext_atto", "weights": str(tmp_path / "femto.pth")})
+    with pytest.raises(MissingWeightsError, match="nothing is downloaded"):
+        build_backbone({"name": "c", "kind": "timm", "model": "convnext_atto", "weights": str(tmp_path / "x.pth")})
+    with pytest.raises(DataValidationError, match="config.json"):
+        build_backbone(_spec(tmp_path))
+    with pytest.raises(ConfigError, match="pooling"):
+        build_backbone(_spec(bert_folder, pooling="max"))
+    with pytest.raises(ConfigError, match="architecture"):
+        build_backbone({"name": "c", "kind": "timm", "model": "no_such_net", "weights": str(tmp_path / "femto.pth")})
