@@ -153,3 +153,23 @@ def test_wrong_files_are_named(tmp_path, bert_folder):
         build_backbone(_spec(bert_folder, pooling="max"))
     with pytest.raises(ConfigError, match="architecture"):
         build_backbone({"name": "c", "kind": "timm", "model": "no_such_net", "weights": str(tmp_path / "femto.pth")})
+
+
+def test_flava_snapshot_embeds_both_towers(tmp_path):
+    """FLAVA's layout (FlavaModel, a WordPiece tokenizer, FlavaImageProcessor): one embedding per text
+    and per image, in its shared projection space."""
+    (tmp_path / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    transformers.BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    config = transformers.FlavaConfig(
+        image_config={"image_size": 32, "patch_size": 8, **small},
+        text_config={"vocab_size": len(WORDS), "max_position_embeddings": 32, **small},
+        multimodal_config=small, hidden_size=16, projection_dim=8)
+    torch.manual_seed(0)
+    transformers.FlavaModel(config).save_pretrained(tmp_path)
+    transformers.FlavaImageProcessor(size={"height": 32, "width": 32},
+                                     crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    backbone = build_backbone(_spec(tmp_path, model="facebook/flava-full", pooling="features", max_length=12))
+    texts, images = backbone.encode_texts(TEXTS), backbone.encode_images(_images())
+    assert texts.shape == (3, 8) and images.shape == (3, 8)
+    assert np.all(np.ptp(texts, axis=0) > 0) and np.all(np.ptp(images, axis=0) > 0)
