@@ -296,7 +296,7 @@ STAGES["nevaclip_scanpaths"] = Stage(
 # SEEG vision-language integration (Subramaniam et al. 2024): events -> features (one rule per
 # backbone) -> encode -> sites -> plot; each gets only its share of the seeg section.
 SEEG_ENCODE_KEYS = ("models", "linear_combination", "controlled_pair", "band", "alphas", "n_folds", "n_resamples",
-                    "confidence", "srp_eps")
+                    "bootstrap", "confidence", "srp_eps")
 SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
 
 

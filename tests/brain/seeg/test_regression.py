@@ -14,6 +14,8 @@ from neurogaze.brain.seeg.regression import (
     cross_validate,
     p_better,
     pearson_columns,
+    refit_bootstrap_scores,
+    resample_indices,
     weighted_pearson,
 )
 
@@ -82,4 +84,32 @@ def test_a_planted_better_model_wins_the_bootstrap_and_an_equal_one_does_not():
     _, test_good = bootstrap_scores(counts, Y, cross_validate(good, Y))
     _, test_bad = bootstrap_scores(counts, Y, cross_validate(bad, Y))
     assert p_better(test_good, test_bad)[0] <= 2 / 501
+    assert p_better(test_good, test_good)[0] == pytest.approx(1.0)
+
+
+def test_refit_resamples_are_the_counts_in_time_order_and_each_is_cross_validated():
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
+    counts = bootstrap_counts(60, 4, seed=3)
+    indices = resample_indices(counts)
+    for row, index in zip(counts, indices):
+        assert len(index) == 60 and np.all(np.diff(index) >= 0)  # sorted, as the reference sorts them
+        np.testing.assert_array_equal(np.bincount(index, minlength=60), row)
+    val, test = refit_bootstrap_scores(counts, X, Y)
+    for b, index in enumerate(indices):
+        fit = cross_validate(X[index], Y[index])
+        np.testing.assert_allclose(test[b], fit.test_r)
+        np.testing.assert_allclose(val[b], fit.val_r)
+
+
+def test_a_planted_better_model_wins_the_refit_bootstrap():
+    rng = np.random.default_rng(4)
+    signal = rng.normal(size=(200, 1))
+    Y = signal + rng.normal(size=(200, 1))
+    good = np.hstack([signal, rng.normal(size=(200, 3))])
+    bad = rng.normal(size=(200, 4))
+    counts = bootstrap_counts(200, 60, seed=2)
+    _, test_good = refit_bootstrap_scores(counts, good, Y)
+    _, test_bad = refit_bootstrap_scores(counts, bad, Y)
+    assert p_better(test_good, test_bad)[0] <= 2 / 61
     assert p_better(test_good, test_good)[0] == pytest.approx(1.0)

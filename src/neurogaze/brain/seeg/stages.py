@@ -32,6 +32,7 @@ from neurogaze.brain.seeg.regression import (
     cross_validate,
     lower_bound,
     p_better,
+    refit_bootstrap_scores,
 )
 from neurogaze.brain.seeg.sites import (
     PAPER_MULTIMODAL,
@@ -162,7 +163,10 @@ def _fit_models(all_designs: dict, Y: np.ndarray, settings: dict, seed: int) -> 
     for name, X in all_designs.items():
         fit = cross_validate(X, Y, settings["alphas"], settings["n_folds"])
         start = time.perf_counter()
-        val, test = bootstrap_scores(counts, Y, fit)
+        if settings["bootstrap"] == "refit":
+            val, test = refit_bootstrap_scores(counts, X, Y, settings["alphas"], settings["n_folds"])
+        else:
+            val, test = bootstrap_scores(counts, Y, fit)
         seconds += time.perf_counter() - start
         boot[name] = test
         scored[name] = {"test_r": fit.test_r, "val_r": fit.val_r, "val_lcb": lower_bound(val, settings["confidence"]),
