@@ -37,12 +37,12 @@ MODEL_FILE = "model.pt"
 # ---------------------------------------------------------------------------------------------
 
 
-def dynamic_targets(*, videos, out_dir, grid: int, image: dict) -> None:
+def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None) -> None:
     """Rule ``dynamic_targets``: ``out_dir/targets.h5`` with, per video of the set (index order),
-    its flow target (grid, grid, 2; grid cells per frame), the image features of its first frame,
-    its id and split."""
+    its flow target (grid, grid, 2; grid cells per frame), the image features of its first frame
+    (the DINOv2 folder ``image_model``, or the tiny model of ``image``), its id and split."""
     video_set = read_video_set(videos)
-    config = from_section(ImageFeatureConfig, image, "dynamic.image")
+    config = from_section(ImageFeatureConfig, image, "dynamic.image", model=image_model)
     flows, first = [], []
     for video_id in video_set.video_ids:
         frames, flow = video_set.load_frames(video_id), video_set.load_flow(video_id)
@@ -68,9 +68,12 @@ def read_targets(folder) -> dict:
                 "video_id": handle["video_id"][()].astype(str), "split": handle["split"][()].astype(str)}
 
 
-def aligned_inputs(targets: dict, brain) -> dict:
-    """The videos with both a flow target and a response, fMRI z-scored per voxel with the training
-    videos' mean and SD (one session: clip-wise betas carry no session)."""
+def aligned_inputs(targets: dict, brain, subject: str) -> dict:
+    """The videos with both a flow target and a response of ``<brain>/<subject>.h5``, fMRI z-scored
+    per voxel with the training videos' mean and SD (one session: clip-wise betas carry none)."""
+    brain = Path(brain) / f"{subject}.h5"
+    if not brain.is_file():
+        raise DataValidationError(brain, "file", "the subject's video responses (load_video_responses)", "no such file")
     responses = read_brain_responses(brain)
     position = {v: i for i, v in enumerate(targets["video_id"])}
     missing = [v for v in responses.stim_ids if v not in position]
@@ -99,14 +102,15 @@ def _save_progress(folder: Path, key: dict):
     return save
 
 
-def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, seed: int = 0) -> None:
-    """Rule ``dynamic_train``: the flow decoder on one subject's training videos -> ``out_dir/model.pt``
+def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, seed: int = 0) -> None:
+    """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos -> ``out_dir/model.pt``
     (config, weights, codebook, history, neurogaze version) and ``history.csv``. An interrupted run
     resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings are the same."""
     config = from_section(FlowDecoderConfig, settings, "dynamic.decoder", grid=grid,
                           seed=derive_seed(seed, "dynamic", "decoder"))
-    data = aligned_inputs(read_targets(targets), brain)
-    key = {"targets": fingerprint(targets), "brain": fingerprint(brain), "settings": config.to_dict()}
+    data = aligned_inputs(read_targets(targets), brain, subject)
+    key = {"targets": fingerprint(targets), "brain": fingerprint(Path(brain) / f"{subject}.h5"),
+           "settings": config.to_dict()}
     partial = resume_folder(f"{out_dir}.partial", key, "flow decoder")
     checkpoint = partial / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=False) if checkpoint.is_file() else None
@@ -134,13 +138,13 @@ def load_decoder(model_dir) -> FlowDecoder:
 # ---------------------------------------------------------------------------------------------
 
 
-def dynamic_evaluate(*, targets, brain, model, videos, out_dir, n_permutations: int = 1000, seed: int = 0,
+def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_permutations: int = 1000, seed: int = 0,
                      n_animations: int = 4, animation_frames: int = 8, fps: float = 8.0) -> None:
     """Rule ``dynamic_evaluate``: per test video the EPE of the decoder, the ridge decoder, the
     training mean flow and the decoder fed shuffled fMRI (``epe.csv``); the permutation test
     (``permutation.json``); decoded and true flow (``flow.npz``); the first frames of
     ``n_animations`` test videos animated with the decoded and the true flow (``animations/``)."""
-    data = aligned_inputs(read_targets(targets), brain)
+    data = aligned_inputs(read_targets(targets), brain, subject)
     decoder = load_decoder(model)
     train, test = data["train"], ~data["train"]
     fmri, image, flow = data["fmri"][test], data["image"][test], data["flow"][test]
@@ -165,5 +169,5 @@ def dynamic_evaluate(*, targets, brain, model, videos, out_dir, n_permutations: 
             write_animation(temp / "animations" / f"{video_id}_decoded.gif", animate(first, pred, animation_frames),
                             fps)
             write_animation(temp / "animations" / f"{video_id}_true.gif", animate(first, true, animation_frames), fps)
-    logger.info("dynamic: EPE decoder %.3f, shuffled %.3f (p = %.4f)", test_result["epe"], test_result["null_mean"],
-                test_result["p_value"])
+    logger.info("dynamic %s: EPE decoder %.3f, shuffled %.3f (p = %.4f)", subject, test_result["epe"],
+                test_result["null_mean"], test_result["p_value"])
