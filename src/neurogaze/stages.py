@@ -366,9 +366,13 @@ STAGES["dynamic_train"] = Stage(
 STAGES["dynamic_evaluate"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_evaluate", _dynamic_evaluation,
     help="EPE of the decoder, ridge, mean flow and shuffled fMRI per test video; permutation test; animations")
+STAGES["dynamic_encoders"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_encoders",
+    lambda c: {"video": c["dynamic"]["video"], "cv": c["dynamic"]["encoding_cv"]},
+    help="voxel-wise ridge from VideoMAE vs first-frame image features: per-voxel test r and the difference map")
 STAGES["dynamic_plot"] = Stage(
     "neurogaze.figures.dynamic:plot", lambda c: {"n_videos": c["dynamic"]["evaluation"]["n_animations"]},
-    help="decoded vs true flow arrows, EPE bars and animation strips")
+    help="decoded vs true flow arrows, EPE bars, animation strips and the video-vs-image encoder map")
 
 # --- encoding ---
 # The voxel-wise encoder: fit -> evaluate -> plot. The fit gets only the estimator's own settings

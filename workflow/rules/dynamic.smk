@@ -1,7 +1,7 @@
 # dynamic: the flow decoder of Yeung et al. (2024) on the video set (clip-wise layout: one
 # response per clip): flow targets + first-frame image features -> a decoder per subject
 # (resumable from <model>.partial/) -> EPE against the baselines, the permutation test and
-# animations -> figures.
+# animations; VideoMAE vs first-frame image features as voxel-wise encoders -> figures.
 
 if enabled("dynamic"):
 
@@ -63,9 +63,32 @@ if enabled("dynamic"):
         script:
             "../scripts/dynamic_evaluate.py"
 
+    rule dynamic_encoders:
+        input:
+            videos=f"{RESULTS}/data/videos/video",
+            targets=f"{RESULTS}/dynamic/targets",
+            brain=f"{RESULTS}/data/brain/video",
+            **({"video_model": config["dynamic"]["video_model"]} if config["dynamic"]["video_model"] else {}),
+        output:
+            out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/encoders"),
+        log:
+            "logs/dynamic/encoders_{subject}.log",
+        wildcard_constraints:
+            subject=r"[^/]+",
+        params:
+            **stage_params("dynamic_encoders"),
+        threads: stage_threads("dynamic_encoders")
+        resources:
+            gpu=1 if config["dynamic"]["video_model"] else 0,
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/dynamic_encoders.py"
+
     rule dynamic_plot:
         input:
             evaluation=f"{RESULTS}/dynamic/{{subject}}/evaluation",
+            encoders=f"{RESULTS}/dynamic/{{subject}}/encoders",
             videos=f"{RESULTS}/data/videos/video",
         output:
             figures=directory(f"{RESULTS}/figures/dynamic/{{subject}}"),

@@ -1,6 +1,6 @@
 """Flow-decoder figures (rule ``dynamic_plot``): decoded vs true flow as arrows over the first
-frame, EPE per method, and animation strips (the first frame warped by the decoded and the true
-flow)."""
+frame, EPE per method, animation strips (the first frame warped by the decoded and the true
+flow), and the video-vs-image encoder comparison with its difference map."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 
 import imageio.v3 as iio
 import matplotlib.pyplot as plt
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -71,8 +72,32 @@ def plot_strip(decoded: np.ndarray, true: np.ndarray, title: str, n_frames: int 
     return figure
 
 
-def plot(*, evaluation, videos, figures, n_videos: int = 4, subject: str = "") -> None:
-    """Rule ``dynamic_plot``: ``flow_arrows.png``, ``epe.png`` and ``strip_<video>.png``."""
+def plot_encoders(table: pd.DataFrame, difference: np.ndarray | None):
+    """Left: each voxel's test r from video vs image features; right: the difference map
+    (video - image), one axial slice per column."""
+    slices = [] if difference is None else list(range(difference.shape[2]))
+    with neurogaze_style():
+        figure, axes = plt.subplots(1, 1 + len(slices), figsize=(3.2 + 1.8 * len(slices), 3.0), squeeze=False)
+        axis = axes[0, 0]
+        axis.scatter(table["r_image"], table["r_video"], s=6, color=PALETTE[0])
+        low, high = np.nanmin(table[["r_image", "r_video"]].to_numpy()), np.nanmax(table[["r_image", "r_video"]])
+        axis.plot([low, high], [low, high], color="0.5", lw=0.8)
+        axis.set_xlabel("r, image features")
+        axis.set_ylabel("r, video features")
+        limit = float(np.nanmax(np.abs(difference))) if difference is not None else 1.0
+        for axis, z in zip(axes[0, 1:], slices):
+            shown = axis.imshow(difference[:, :, z].T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+            axis.set_title(f"z = {z}", fontsize=8)
+            axis.axis("off")
+        if slices:
+            figure.colorbar(shown, ax=axes[0, -1], fraction=0.05, label="r video - r image")
+        figure.tight_layout()
+    return figure
+
+
+def plot(*, evaluation, videos, figures, encoders=None, n_videos: int = 4, subject: str = "") -> None:
+    """Rule ``dynamic_plot``: ``flow_arrows.png``, ``epe.png``, ``strip_<video>.png`` and, with
+    ``encoders``, ``video_vs_image.png``."""
     flows = np.load(os.path.join(evaluation, "flow.npz"))
     table = pd.read_csv(os.path.join(evaluation, "epe.csv"), dtype={"video_id": str})
     permutation = pd.read_json(os.path.join(evaluation, "permutation.json"), typ="series").to_dict()
@@ -92,3 +117,8 @@ def plot(*, evaluation, videos, figures, n_videos: int = 4, subject: str = "") -
             if os.path.exists(decoded_path):
                 strip = plot_strip(iio.imread(decoded_path), iio.imread(true_path), video_id)
                 save_figure(strip, temp / f"strip_{video_id}.png")
+        if encoders is not None:
+            volume = os.path.join(encoders, "difference.nii.gz")
+            difference = np.asarray(nib.load(volume).dataobj) if os.path.exists(volume) else None
+            save_figure(plot_encoders(pd.read_csv(os.path.join(encoders, "voxels.csv")), difference),
+                        temp / "video_vs_image.png")

@@ -50,8 +50,16 @@ def test_targets_train_evaluate_plot(video_set):
     assert len(table) == 4 * 4  # 4 test clips
     assert 0 < json.loads((root / "evaluation" / "permutation.json").read_text())["p_value"] <= 1
     assert len(list((root / "evaluation" / "animations").glob("*.gif"))) == 2
-    plot(evaluation=root / "evaluation", videos=root / "videos", figures=root / "figures", n_videos=1)
-    assert (root / "figures" / "flow_arrows.png").is_file() and (root / "figures" / "epe.png").is_file()
+    stages.dynamic_encoders(videos=root / "videos", targets=root / "targets", brain=root / "brain",
+                            out_dir=root / "encoders", subject="01", video={"num_frames": 4, "image_size": 32},
+                            cv=2)
+    voxels = pd.read_csv(root / "encoders" / "voxels.csv")
+    assert len(voxels) == 3 * 3 * 2 - 2 * 2  # the mask leaves out two columns of the 3 x 3 x 2 box
+    assert {"r_video", "r_image", "r_difference", "i", "j", "k"} <= set(voxels.columns)
+    plot(evaluation=root / "evaluation", videos=root / "videos", figures=root / "figures", n_videos=1,
+         encoders=root / "encoders")
+    for name in ("flow_arrows.png", "epe.png", "video_vs_image.png"):
+        assert (root / "figures" / name).is_file()
 
 
 def test_resume_discards_a_checkpoint_of_other_settings(video_set, caplog):

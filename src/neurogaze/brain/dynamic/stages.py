@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import h5py
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
@@ -19,6 +20,13 @@ from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, Ridg
 from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
 from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target
+from neurogaze.brain.dynamic.video_encoding import (
+    VideoFeatureConfig,
+    compare_encoders,
+    load_video_model,
+    pool_image_maps,
+    video_features,
+)
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses
 from neurogaze.data.video import read_video_set
@@ -171,3 +179,36 @@ def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_
             write_animation(temp / "animations" / f"{video_id}_true.gif", animate(first, true, animation_frames), fps)
     logger.info("dynamic %s: EPE decoder %.3f, shuffled %.3f (p = %.4f)", subject, test_result["epe"],
                 test_result["null_mean"], test_result["p_value"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Video vs image encoders
+# ---------------------------------------------------------------------------------------------
+
+
+def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: dict, cv: int = 5,
+                     video_model=None) -> None:
+    """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
+    clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
+    of its first frame (those of ``targets``), and their difference: ``voxels.csv`` and the
+    difference as a volume in the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
+    config = from_section(VideoFeatureConfig, video, "dynamic.video")
+    target = read_targets(targets)
+    responses = read_brain_responses(Path(brain) / f"{subject}.h5")
+    data = aligned_inputs(target, brain, subject)
+    video_set = read_video_set(videos)
+    clips = [video_set.load_frames(v) for v in data["video_id"]]
+    features = video_features(load_video_model(config, video_model), clips, config)
+    scores = compare_encoders(features, pool_image_maps(data["image"], config.pool), data["fmri"], data["train"],
+                              cv=cv)
+    table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})
+    if responses.voxel_ijk is not None:
+        table[["i", "j", "k"]] = responses.voxel_ijk
+    with atomic_directory(out_dir) as temp:
+        table.to_csv(temp / "voxels.csv", index=False)
+        if responses.mask is not None:
+            volume = np.zeros(responses.mask.shape, dtype=np.float32)
+            volume[tuple(responses.voxel_ijk.T)] = scores["r_difference"]
+            nib.save(nib.Nifti1Image(volume, responses.affine), temp / "difference.nii.gz")
+    logger.info("dynamic %s: mean r video %.3f, image %.3f", subject, scores["r_video"].mean(),
+                scores["r_image"].mean())
