@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from neurogaze.brain.dynamic.flow import FlowCodebook
 from neurogaze.errors import DataValidationError
+from neurogaze.runlog import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -90,14 +91,16 @@ class FlowDecoder:
         self.config = config or FlowDecoderConfig()
 
     def fit(self, fmri: np.ndarray, image: np.ndarray, flow: np.ndarray, state: dict | None = None,
-            save: Callable[[dict], None] | None = None) -> FlowDecoder:
-        """Train; ``state`` is a checkpoint ``save`` wrote after an earlier epoch (resume)."""
+            save: Callable[[dict], None] | None = None, device: str = "cpu") -> FlowDecoder:
+        """Train on ``device``; ``state`` is a checkpoint ``save`` wrote after an earlier epoch
+        (resume; bit-exact on the CPU, where dropout draws from the saved global generator)."""
+        device = resolve_device(device)
         config = self.config
         _check_inputs(fmri, image, flow, config.grid)
         self.codebook_ = FlowCodebook(config.n_codes, config.seed).fit(flow)
-        labels = torch.from_numpy(self.codebook_.encode(flow)).long()
+        labels = torch.from_numpy(self.codebook_.encode(flow)).long().to(device)
         torch.manual_seed(config.seed)
-        self.network_ = FlowNetwork(fmri.shape[1], image.shape[1], len(self.codebook_.centroids_), config)
+        self.network_ = FlowNetwork(fmri.shape[1], image.shape[1], len(self.codebook_.centroids_), config).to(device)
         optimiser = torch.optim.AdamW(self.network_.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay)
         generator = torch.Generator().manual_seed(config.seed)
@@ -108,13 +111,13 @@ class FlowDecoder:
             generator.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
             self.history_, start = list(state["history"]), state["epoch"]
-        x, z = torch.from_numpy(fmri).float(), torch.from_numpy(image).float()
+        x, z = torch.from_numpy(fmri).float().to(device), torch.from_numpy(image).float().to(device)
         for epoch in tqdm(range(start, config.epochs), desc="flow decoder", initial=start, total=config.epochs,
                           disable=None):
             self.network_.train()
             order = torch.randperm(len(x), generator=generator)
             losses = []
-            for batch in order.split(config.batch_size):
+            for batch in order.to(device).split(config.batch_size):
                 loss = F.cross_entropy(self.network_(x[batch], z[batch]), labels[batch])
                 optimiser.zero_grad()
                 loss.backward()
@@ -134,15 +137,17 @@ class FlowDecoder:
         """(n, grid, grid, k) code probabilities."""
         _check_inputs(fmri, image, None, self.config.grid)
         self.network_.eval()
-        logits = self.network_(torch.from_numpy(fmri).float(), torch.from_numpy(image).float())
-        return torch.softmax(logits, dim=1).permute(0, 2, 3, 1).numpy()
+        device = next(self.network_.parameters()).device
+        logits = self.network_(torch.from_numpy(fmri).float().to(device), torch.from_numpy(image).float().to(device))
+        return torch.softmax(logits, dim=1).permute(0, 2, 3, 1).cpu().numpy()
 
     def predict(self, fmri: np.ndarray, image: np.ndarray) -> np.ndarray:
         return self.codebook_.decode(self.predict_proba(fmri, image)).astype(np.float32)
 
     def state(self) -> dict:
         """What a model file holds besides the config: the weights and the codebook."""
-        return {"network": self.network_.state_dict(), "centroids": self.codebook_.centroids_,
+        return {"network": {k: v.cpu() for k, v in self.network_.state_dict().items()},
+                "centroids": self.codebook_.centroids_,
                 "n_inputs": self.network_.mlp[0].in_features, "image_channels": self.network_.stem.in_channels
                 - self.config.fmri_dim, "history": self.history_}
 

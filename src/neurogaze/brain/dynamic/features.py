@@ -56,6 +56,7 @@ def image_feature_maps(model: Dinov2Model, images: np.ndarray, image_size: int, 
     for start in range(0, len(images), batch_size):
         pixels = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255.0
         pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)
-        tokens = model(pixel_values=(pixels - mean) / std).last_hidden_state[:, 1:]  # drop CLS
-        out.append(tokens.transpose(1, 2).reshape(len(pixels), -1, side, side).numpy())
+        device = next(model.parameters()).device
+        tokens = model(pixel_values=((pixels - mean) / std).to(device)).last_hidden_state[:, 1:]  # drop CLS
+        out.append(tokens.transpose(1, 2).reshape(len(pixels), -1, side, side).cpu().numpy())
     return np.concatenate(out).astype(np.float32)

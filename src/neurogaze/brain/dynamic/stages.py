@@ -32,7 +32,7 @@ from neurogaze.data.contracts import read_brain_responses
 from neurogaze.data.video import read_video_set
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory, atomic_path, fingerprint, resume_folder, write_json, write_torch
-from neurogaze.runlog import derive_seed
+from neurogaze.runlog import derive_seed, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ MODEL_FILE = "model.pt"
 # ---------------------------------------------------------------------------------------------
 
 
-def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None) -> None:
+def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None, device: str = "auto") -> None:
     """Rule ``dynamic_targets``: ``out_dir/targets.h5`` with, per video of the set (index order),
     its flow target (grid, grid, 2; grid cells per frame), the image features of its first frame
     (the DINOv2 folder ``image_model``, or the tiny model of ``image``), its id and split."""
@@ -57,7 +57,8 @@ def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None
         check_flow_matches_frames(frames, flow, Path(videos) / "flow.h5", video_id)
         flows.append(clip_flow_target(flow, grid))
         first.append(frames[0])
-    features = image_feature_maps(load_image_model(config), np.stack(first), config.image_size, config.batch_size)
+    model = load_image_model(config).to(resolve_device(device))
+    features = image_feature_maps(model, np.stack(first), config.image_size, config.batch_size)
     with atomic_directory(out_dir) as temp, h5py.File(temp / TARGETS_FILE, "w") as handle:
         handle["flow"] = np.stack(flows).astype(np.float32)
         handle["image_features"] = features
@@ -110,7 +111,8 @@ def _save_progress(folder: Path, key: dict):
     return save
 
 
-def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, seed: int = 0) -> None:
+def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, seed: int = 0,
+                  device: str = "auto") -> None:
     """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos -> ``out_dir/model.pt``
     (config, weights, codebook, history, neurogaze version) and ``history.csv``. An interrupted run
     resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings are the same."""
@@ -121,10 +123,10 @@ def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject
            "settings": config.to_dict()}
     partial = resume_folder(f"{out_dir}.partial", key, "flow decoder")
     checkpoint = partial / "checkpoint.pt"
-    state = torch.load(checkpoint, weights_only=False) if checkpoint.is_file() else None
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu") if checkpoint.is_file() else None
     train = data["train"]
     decoder = FlowDecoder(config).fit(data["fmri"][train], data["image"][train], data["flow"][train], state,
-                                      _save_progress(partial, key))
+                                      _save_progress(partial, key), device=device)
     with atomic_directory(out_dir) as temp:
         write_torch(temp / MODEL_FILE, {"config": config.to_dict(), **decoder.state(),
                                         "train_videos": data["video_id"][train].tolist(),
@@ -137,7 +139,7 @@ def load_decoder(model_dir) -> FlowDecoder:
     path = Path(model_dir) / MODEL_FILE
     if not path.is_file():
         raise DataValidationError(path, "file", "a flow decoder written by dynamic_train", "no such file")
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location="cpu")
     return FlowDecoder.from_state(from_section(FlowDecoderConfig, state["config"], "model.pt config"), state)
 
 
@@ -187,7 +189,7 @@ def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_
 
 
 def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: dict, cv: int = 5,
-                     video_model=None) -> None:
+                     video_model=None, device: str = "auto") -> None:
     """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
     clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
     of its first frame (those of ``targets``), and their difference: ``voxels.csv`` and the
@@ -198,7 +200,7 @@ def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: di
     data = aligned_inputs(target, brain, subject)
     video_set = read_video_set(videos)
     clips = [video_set.load_frames(v) for v in data["video_id"]]
-    features = video_features(load_video_model(config, video_model), clips, config)
+    features = video_features(load_video_model(config, video_model).to(resolve_device(device)), clips, config)
     scores = compare_encoders(features, pool_image_maps(data["image"], config.pool), data["fmri"], data["train"],
                               cv=cv)
     table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})

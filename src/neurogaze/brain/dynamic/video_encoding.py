@@ -78,8 +78,8 @@ def video_features(model: VideoMAEModel, clips: list[np.ndarray], config: VideoF
         pixels = torch.from_numpy(batch).float().div(255.0).permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
         pixels = F.interpolate(pixels.flatten(0, 1), size=(cfg.image_size, cfg.image_size), mode="bilinear",
                                align_corners=False).reshape(*pixels.shape[:3], cfg.image_size, cfg.image_size)
-        tokens = model(pixel_values=(pixels - mean) / std).last_hidden_state
-        out.append(pool_tokens(tokens, slots, side, config.pool))
+        tokens = model(pixel_values=((pixels - mean) / std).to(next(model.parameters()).device)).last_hidden_state
+        out.append(pool_tokens(tokens.cpu(), slots, side, config.pool))
     return np.concatenate(out)
 
 
