@@ -347,6 +347,33 @@ STAGES["oat_plot"] = Stage(
     help="predicted vs human object sequences on the layout, and metric bars")
 
 
+
+# --- dynamic ---
+# The flow decoder of Yeung et al. (2024) on the video set: targets -> train (per subject,
+# resumable) -> evaluate -> plot.
+def _dynamic_evaluation(config: dict) -> dict:
+    return {**config["dynamic"]["evaluation"], "seed": config["seed"]}
+
+
+STAGES["dynamic_targets"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_targets",
+    lambda c: {"grid": c["dynamic"]["grid"], "image": c["dynamic"]["image"], **_device(c)},
+    help="flow targets (grid x grid, grid cells per frame) and first-frame image features of a video set")
+STAGES["dynamic_train"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_train",
+    lambda c: {"settings": c["dynamic"]["decoder"], "grid": c["dynamic"]["grid"], "seed": c["seed"], **_device(c)},
+    help="the flow decoder (fMRI + first-frame features -> flow codebook classes) of one subject; resumable")
+STAGES["dynamic_evaluate"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_evaluate", _dynamic_evaluation,
+    help="EPE of the decoder, ridge, mean flow and shuffled fMRI per test video; permutation test; animations")
+STAGES["dynamic_encoders"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_encoders",
+    lambda c: {"video": c["dynamic"]["video"], "cv": c["dynamic"]["encoding_cv"], **_device(c)},
+    help="voxel-wise ridge from VideoMAE vs first-frame image features: per-voxel test r and the difference map")
+STAGES["dynamic_plot"] = Stage(
+    "neurogaze.figures.dynamic:plot", lambda c: {"n_videos": c["dynamic"]["evaluation"]["n_animations"]},
+    help="decoded vs true flow arrows, EPE bars, animation strips and the video-vs-image encoder map")
+
 # --- encoding ---
 # The voxel-wise encoder: fit -> evaluate -> plot. The fit gets only the estimator's own settings
 # (a probe setting does not refit a ridge); the evaluation reads its settings from the checkpoint.

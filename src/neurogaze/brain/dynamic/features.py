@@ -1,0 +1,62 @@
+"""Frozen image features of a clip's first frame: the patch tokens of a transformers ViT (DINOv2
+in the paper), as a (channels, rows, columns) map.
+
+The released model is read from a local folder (``Dinov2Model.from_pretrained``; nothing is
+downloaded); the demo builds a tiny ``Dinov2Config`` model with a fixed seed, through the same
+forward pass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from transformers import Dinov2Config, Dinov2Model
+
+from neurogaze.errors import MissingWeightsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ImageFeatureConfig:
+    model: str | None = None  # local folder of a DINOv2 checkpoint; None: the tiny model below
+    image_size: int = 224
+    tiny: dict = field(default_factory=lambda: {"hidden_size": 16, "num_hidden_layers": 1,
+                                                "num_attention_heads": 2, "intermediate_size": 32,
+                                                "patch_size": 8})
+    seed: int = 0
+    batch_size: int = 16
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_image_model(config: ImageFeatureConfig) -> Dinov2Model:
+    if config.model:
+        if not Path(config.model).is_dir():
+            raise MissingWeightsError(f"image-feature model folder {config.model} does not exist (nothing is "
+                                      f"downloaded: put a DINOv2 checkpoint there)")
+        return Dinov2Model.from_pretrained(config.model).eval()
+    torch.manual_seed(config.seed)
+    return Dinov2Model(Dinov2Config(image_size=config.image_size, **config.tiny)).eval()
+
+
+@torch.no_grad()
+def image_feature_maps(model: Dinov2Model, images: np.ndarray, image_size: int, batch_size: int = 16) -> np.ndarray:
+    """uint8 (n, H, W, 3) -> float32 (n, hidden, image_size / patch, image_size / patch)."""
+    patch = model.config.patch_size
+    side = image_size // patch
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    out = []
+    for start in range(0, len(images), batch_size):
+        pixels = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+        pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)
+        device = next(model.parameters()).device
+        tokens = model(pixel_values=((pixels - mean) / std).to(device)).last_hidden_state[:, 1:]  # drop CLS
+        out.append(tokens.transpose(1, 2).reshape(len(pixels), -1, side, side).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,216 @@
+"""The flow decoder's stages (``workflow/rules/dynamic.smk``): flow targets and first-frame image
+features of a video set -> a decoder per subject (resumable) -> its evaluation (EPE against the
+baselines, the permutation test, animations)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import torch
+
+import neurogaze
+from neurogaze.brain.dynamic.animate import animate, write_animation
+from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, RidgeFlowDecoder
+from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
+from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
+from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target
+from neurogaze.brain.dynamic.video_encoding import (
+    VideoFeatureConfig,
+    compare_encoders,
+    load_video_model,
+    pool_image_maps,
+    video_features,
+)
+from neurogaze.config import from_section
+from neurogaze.data.contracts import read_brain_responses
+from neurogaze.data.video import read_video_set
+from neurogaze.errors import DataValidationError
+from neurogaze.io import atomic_directory, atomic_path, fingerprint, resume_folder, write_json, write_torch
+from neurogaze.runlog import derive_seed, resolve_device
+
+logger = logging.getLogger(__name__)
+
+TARGETS_FILE = "targets.h5"
+MODEL_FILE = "model.pt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+# ---------------------------------------------------------------------------------------------
+
+
+def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None, device: str = "auto") -> None:
+    """Rule ``dynamic_targets``: ``out_dir/targets.h5`` with, per video of the set (index order),
+    its flow target (grid, grid, 2; grid cells per frame), the image features of its first frame
+    (the DINOv2 folder ``image_model``, or the tiny model of ``image``), its id and split."""
+    video_set = read_video_set(videos)
+    config = from_section(ImageFeatureConfig, image, "dynamic.image", model=image_model)
+    flows, first = [], []
+    for video_id in video_set.video_ids:
+        frames, flow = video_set.load_frames(video_id), video_set.load_flow(video_id)
+        check_flow_matches_frames(frames, flow, Path(videos) / "flow.h5", video_id)
+        flows.append(clip_flow_target(flow, grid))
+        first.append(frames[0])
+    model = load_image_model(config).to(resolve_device(device))
+    features = image_feature_maps(model, np.stack(first), config.image_size, config.batch_size)
+    with atomic_directory(out_dir) as temp, h5py.File(temp / TARGETS_FILE, "w") as handle:
+        handle["flow"] = np.stack(flows).astype(np.float32)
+        handle["image_features"] = features
+        handle["video_id"] = np.asarray(video_set.video_ids, dtype="S")
+        handle["split"] = video_set.index["split"].to_numpy(dtype="S")
+        handle.attrs["flow_units"] = "grid cells per frame, (dx, dy)"
+        handle.attrs["image"] = repr(config.to_dict())
+
+
+def read_targets(folder) -> dict:
+    path = Path(folder) / TARGETS_FILE
+    if not path.is_file():
+        raise DataValidationError(path, "file", "flow targets written by dynamic_targets", "no such file")
+    with h5py.File(path, "r") as handle:
+        return {"flow": handle["flow"][()], "image_features": handle["image_features"][()],
+                "video_id": handle["video_id"][()].astype(str), "split": handle["split"][()].astype(str)}
+
+
+def aligned_inputs(targets: dict, brain, subject: str) -> dict:
+    """The videos with both a flow target and a response of ``<brain>/<subject>.h5``, fMRI z-scored
+    per voxel with the training videos' mean and SD (one session: clip-wise betas carry none)."""
+    brain = Path(brain) / f"{subject}.h5"
+    if not brain.is_file():
+        raise DataValidationError(brain, "file", "the subject's video responses (load_video_responses)", "no such file")
+    responses = read_brain_responses(brain)
+    position = {v: i for i, v in enumerate(targets["video_id"])}
+    missing = [v for v in responses.stim_ids if v not in position]
+    if missing:
+        raise DataValidationError(brain, "stim_ids", "videos of the flow targets", f"unknown {missing[0]!r}")
+    rows = np.array([position[v] for v in responses.stim_ids])
+    train = targets["split"][rows] == "train"
+    if train.sum() < 2 or (~train).sum() < 2:
+        raise DataValidationError(brain, "split", "at least 2 training and 2 test videos", f"{train.sum()} / "
+                                  f"{(~train).sum()}")
+    mean, sd = responses.responses[train].mean(0), responses.responses[train].std(0)
+    fmri = ((responses.responses - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    return {"fmri": fmri, "flow": targets["flow"][rows], "image": targets["image_features"][rows],
+            "video_id": responses.stim_ids.astype(str), "train": train}
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def _save_progress(folder: Path, key: dict):
+    def save(state: dict) -> None:
+        write_torch(folder / "checkpoint.pt", {**state, "key": key})
+
+    return save
+
+
+def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, seed: int = 0,
+                  device: str = "auto") -> None:
+    """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos -> ``out_dir/model.pt``
+    (config, weights, codebook, history, neurogaze version) and ``history.csv``. An interrupted run
+    resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings are the same."""
+    config = from_section(FlowDecoderConfig, settings, "dynamic.decoder", grid=grid,
+                          seed=derive_seed(seed, "dynamic", "decoder"))
+    data = aligned_inputs(read_targets(targets), brain, subject)
+    key = {"targets": fingerprint(targets), "brain": fingerprint(Path(brain) / f"{subject}.h5"),
+           "settings": config.to_dict()}
+    partial = resume_folder(f"{out_dir}.partial", key, "flow decoder")
+    checkpoint = partial / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu") if checkpoint.is_file() else None
+    train = data["train"]
+    decoder = FlowDecoder(config).fit(data["fmri"][train], data["image"][train], data["flow"][train], state,
+                                      _save_progress(partial, key), device=device)
+    with atomic_directory(out_dir) as temp:
+        write_torch(temp / MODEL_FILE, {"config": config.to_dict(), **decoder.state(),
+                                        "train_videos": data["video_id"][train].tolist(),
+                                        "neurogaze_version": neurogaze.__version__})
+        pd.DataFrame(decoder.history_).to_csv(temp / "history.csv", index=False)
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def load_decoder(model_dir) -> FlowDecoder:
+    path = Path(model_dir) / MODEL_FILE
+    if not path.is_file():
+        raise DataValidationError(path, "file", "a flow decoder written by dynamic_train", "no such file")
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    return FlowDecoder.from_state(from_section(FlowDecoderConfig, state["config"], "model.pt config"), state)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_permutations: int = 1000, seed: int = 0,
+                     n_animations: int = 4, animation_frames: int = 8, fps: float = 8.0) -> None:
+    """Rule ``dynamic_evaluate``: per test video the EPE of the decoder, the ridge decoder, the
+    training mean flow and the decoder fed shuffled fMRI (``epe.csv``); the permutation test
+    (``permutation.json``); decoded and true flow (``flow.npz``); the first frames of
+    ``n_animations`` test videos animated with the decoded and the true flow (``animations/``)."""
+    data = aligned_inputs(read_targets(targets), brain, subject)
+    decoder = load_decoder(model)
+    train, test = data["train"], ~data["train"]
+    fmri, image, flow = data["fmri"][test], data["image"][test], data["flow"][test]
+    rng = np.random.default_rng(derive_seed(seed, "dynamic", "shuffle"))
+    decoded = decoder.predict(fmri, image)
+    ridge = RidgeFlowDecoder().fit(data["fmri"][train], data["flow"][train]).predict(fmri)
+    methods = {"decoder": decoded, "ridge": ridge,
+               "mean_flow": np.broadcast_to(data["flow"][train].mean(0), flow.shape),
+               "shuffled_fmri": decoder.predict(fmri[rng.permutation(len(fmri))], image)}
+    table = epe_table(data["video_id"][test], flow, methods)
+    test_result = permutation_test(lambda rows: decoder.predict(rows, image), fmri, flow, n_permutations,
+                                   derive_seed(seed, "dynamic", "permutation"))
+    video_set = read_video_set(videos)
+    with atomic_directory(out_dir) as temp:
+        with atomic_path(temp / "epe.csv") as path:
+            table.to_csv(path, index=False)
+        write_json(temp / "permutation.json", test_result)
+        np.savez(temp / "flow.npz", video_id=data["video_id"][test], decoded=decoded, true=flow, ridge=ridge)
+        (temp / "animations").mkdir()
+        for video_id, pred, true in list(zip(data["video_id"][test], decoded, flow))[:n_animations]:
+            first = video_set.load_frames(video_id)[0]
+            write_animation(temp / "animations" / f"{video_id}_decoded.gif", animate(first, pred, animation_frames),
+                            fps)
+            write_animation(temp / "animations" / f"{video_id}_true.gif", animate(first, true, animation_frames), fps)
+    logger.info("dynamic %s: EPE decoder %.3f, shuffled %.3f (p = %.4f)", subject, test_result["epe"],
+                test_result["null_mean"], test_result["p_value"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Video vs image encoders
+# ---------------------------------------------------------------------------------------------
+
+
+def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: dict, cv: int = 5,
+                     video_model=None, device: str = "auto") -> None:
+    """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
+    clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
+    of its first frame (those of ``targets``), and their difference: ``voxels.csv`` and the
+    difference as a volume in the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
+    config = from_section(VideoFeatureConfig, video, "dynamic.video")
+    target = read_targets(targets)
+    responses = read_brain_responses(Path(brain) / f"{subject}.h5")
+    data = aligned_inputs(target, brain, subject)
+    video_set = read_video_set(videos)
+    clips = [video_set.load_frames(v) for v in data["video_id"]]
+    features = video_features(load_video_model(config, video_model).to(resolve_device(device)), clips, config)
+    scores = compare_encoders(features, pool_image_maps(data["image"], config.pool), data["fmri"], data["train"],
+                              cv=cv)
+    table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})
+    if responses.voxel_ijk is not None:
+        table[["i", "j", "k"]] = responses.voxel_ijk
+    with atomic_directory(out_dir) as temp:
+        table.to_csv(temp / "voxels.csv", index=False)
+        if responses.mask is not None:
+            volume = np.zeros(responses.mask.shape, dtype=np.float32)
+            volume[tuple(responses.voxel_ijk.T)] = scores["r_difference"]
+            nib.save(nib.Nifti1Image(volume, responses.affine), temp / "difference.nii.gz")
+    logger.info("dynamic %s: mean r video %.3f, image %.3f", subject, scores["r_video"].mean(),
+                scores["r_image"].mean())

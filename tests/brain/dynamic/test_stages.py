@@ -1,0 +1,88 @@
+"""The stages on a small synthetic video set: targets -> train (resumable, self-describing) ->
+evaluate -> plot, and the named errors of bad input."""
+
+import json
+import logging
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neurogaze.brain.dynamic import stages
+from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
+from neurogaze.data.video import load_video, load_video_responses
+from neurogaze.errors import DataValidationError
+from neurogaze.figures.dynamic import plot
+
+SMALL = SyntheticVideoConfig(n_videos=12, n_frames=5, height=32, width=32, n_subjects=1, grid=(3, 3, 2),
+                             test_every=3, format="frames")
+DECODER = {"fmri_dim": 8, "hidden": 16, "channels": 8, "epochs": 3, "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def video_set(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("dynamic")
+    generate_video(root / "synthetic", SMALL)
+    load_video(root=root / "synthetic", videos=root / "videos", settings={}, subfolder="videos", device="cpu")
+    load_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
+    stages.dynamic_targets(videos=root / "videos", out_dir=root / "targets", grid=4, image={"image_size": 32})
+    return root
+
+
+def test_targets_train_evaluate_plot(video_set):
+    root = video_set
+    targets = stages.read_targets(root / "targets")
+    assert targets["flow"].shape == (SMALL.n_videos, 4, 4, 2)
+    assert targets["image_features"].shape[0] == SMALL.n_videos
+    stages.dynamic_train(targets=root / "targets", brain=root / "brain", out_dir=root / "model", settings=DECODER,
+                         grid=4, subject="01")
+    saved = torch.load(root / "model" / "model.pt", weights_only=False)
+    assert saved["config"]["epochs"] == 3 and "neurogaze_version" in saved and saved["centroids"].shape[1] == 2
+    assert not (root / "model.partial").exists()
+    stages.dynamic_evaluate(targets=root / "targets", brain=root / "brain", model=root / "model",
+                            videos=root / "videos", out_dir=root / "evaluation", subject="01", n_permutations=9,
+                            n_animations=1, animation_frames=3)
+    table = pd.read_csv(root / "evaluation" / "epe.csv")
+    assert set(table["method"]) == {"decoder", "ridge", "mean_flow", "shuffled_fmri"}
+    assert len(table) == 4 * 4  # 4 test clips
+    assert 0 < json.loads((root / "evaluation" / "permutation.json").read_text())["p_value"] <= 1
+    assert len(list((root / "evaluation" / "animations").glob("*.gif"))) == 2
+    stages.dynamic_encoders(videos=root / "videos", targets=root / "targets", brain=root / "brain",
+                            out_dir=root / "encoders", subject="01", video={"num_frames": 4, "image_size": 32},
+                            cv=2)
+    voxels = pd.read_csv(root / "encoders" / "voxels.csv")
+    assert len(voxels) == 3 * 3 * 2 - 2 * 2  # the mask leaves out two columns of the 3 x 3 x 2 box
+    assert {"r_video", "r_image", "r_difference", "i", "j", "k"} <= set(voxels.columns)
+    plot(evaluation=root / "evaluation", videos=root / "videos", figures=root / "figures", n_videos=1,
+         encoders=root / "encoders")
+    for name in ("flow_arrows.png", "epe.png", "video_vs_image.png"):
+        assert (root / "figures" / name).is_file()
+
+
+def test_resume_discards_a_checkpoint_of_other_settings(video_set, caplog):
+    caplog.set_level(logging.INFO)
+    root = video_set
+    partial = root / "model2.partial"
+    partial.mkdir()
+    (partial / "key.json").write_text("{}\n")
+    stages.dynamic_train(targets=root / "targets", brain=root / "brain", out_dir=root / "model2", settings=DECODER,
+                         grid=4, subject="01")
+    assert "discarding" in caplog.text
+    first = torch.load(root / "model" / "model.pt", weights_only=False)["network"]
+    again = torch.load(root / "model2" / "model.pt", weights_only=False)["network"]
+    assert all(torch.equal(first[k], again[k]) for k in first)  # same config, same bytes
+
+
+def test_bad_inputs_are_named(video_set, tmp_path):
+    root = video_set
+    with pytest.raises(DataValidationError, match="no such file"):
+        stages.dynamic_train(targets=root / "targets", brain=root / "brain", out_dir=tmp_path / "m",
+                             settings=DECODER, grid=4, subject="99")
+    with h5py.File(root / "videos" / "flow.h5", "r") as handle:
+        video_id = next(iter(handle["flow"]))
+    with pytest.raises(DataValidationError, match="frames' size"):
+        stages.check_flow_matches_frames(np.zeros((5, 32, 32, 3), np.uint8), np.zeros((4, 16, 16, 2)),
+                                         root / "videos" / "flow.h5", video_id)

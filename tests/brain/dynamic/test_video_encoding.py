@@ -1,0 +1,49 @@
+"""The video-vs-image comparison's mechanics on planted linear voxels (half driven by the video
+features, half by the image features), and the tiny VideoMAE path's shapes and named errors.
+
+Not checked here: that a random-weight tiny VideoMAE beats first-frame features on the synthetic
+set's motion voxels. Over data seeds 0 / 1 / 2 of the planted clips that comparison gave
+Wilcoxon p = 0.0004 / 0.16 / 0.97, so no check of it can be honest yet (issue 17 stays open on it)."""
+
+import numpy as np
+import pytest
+import torch
+
+from neurogaze.brain.dynamic.video_encoding import (
+    VideoFeatureConfig,
+    compare_encoders,
+    load_video_model,
+    pool_image_maps,
+    sample_frames,
+    video_features,
+)
+from neurogaze.errors import DataValidationError, MissingWeightsError
+
+
+def test_each_voxel_prefers_the_features_that_drive_it():
+    rng = np.random.default_rng(0)
+    n, train = 120, np.arange(120) < 90
+    video, image = rng.standard_normal((n, 20)), rng.standard_normal((n, 20))
+    responses = np.hstack([video @ rng.standard_normal((20, 10)), image @ rng.standard_normal((20, 10))])
+    responses += 2.0 * rng.standard_normal(responses.shape)
+    scores = compare_encoders(video, image, responses, train)
+    assert (scores["r_difference"][:10] > 0.3).all() and (scores["r_difference"][10:] < -0.3).all()
+    np.testing.assert_allclose(scores["r_difference"], scores["r_video"] - scores["r_image"])
+
+
+def test_tiny_videomae_features_and_pooling():
+    torch.set_num_threads(1)
+    config = VideoFeatureConfig(num_frames=4, image_size=16, pool=2)
+    clips = [np.random.default_rng(i).integers(0, 255, (6, 20, 20, 3), dtype=np.uint8) for i in range(3)]
+    features = video_features(load_video_model(config), clips, config)
+    assert features.shape == (3, 2 * 2 * 2 * 32)  # 2 time slots x 2 x 2 cells x hidden 32
+    again = video_features(load_video_model(config), clips, config)
+    np.testing.assert_array_equal(features, again)  # seeded model
+    assert pool_image_maps(np.ones((3, 5, 4, 4), np.float32), 2).shape == (3, 5 * 2 * 2)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(DataValidationError, match="at least 8 frames"):
+        sample_frames(np.zeros((4, 8, 8, 3), np.uint8), 8, "frames.h5", "clip")
+    with pytest.raises(MissingWeightsError):
+        load_video_model(VideoFeatureConfig(), tmp_path / "absent")
