@@ -166,19 +166,25 @@ def build_timm(spec: PretrainedSpec, device: torch.device | str = "cpu") -> Pret
         state = _read_state(path)
         state = {key: value for key, value in state.items() if not key.startswith(("head.fc.", "fc.", "head.weight",
                                                                                      "head.bias"))}
-        expected = model.state_dict()
-        missing = [key for key in expected if key not in state]
-        unexpected = [key for key in state if key not in expected]
-        shapes = [key for key, value in state.items() if key in expected and expected[key].shape != value.shape]
-        if missing or unexpected or shapes:
-            problem = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                       else f"shapes differ for {shapes[:3]}")
-            raise DataValidationError(path, "state_dict", f"the tensors of timm's {spec.model}", problem)
+        check_state_dict(path, state, model.state_dict(), f"the tensors of timm's {spec.model}")
         model.load_state_dict(state)
     data_config = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**data_config, is_training=False)
     device = torch.device(device)
     return PretrainedBackbone(spec, model.to(device).eval(), None, transform, device, path)
+
+
+def check_state_dict(path: Path, state: dict, expected: dict, what: str, required: list[str] | None = None) -> None:
+    """A named error unless ``state`` holds every ``required`` tensor of ``expected`` (default: all),
+    nothing else, and each in its shape."""
+    required = list(expected) if required is None else required
+    missing = [key for key in required if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    shapes = [key for key, value in state.items() if key in expected and expected[key].shape != value.shape]
+    if missing or unexpected or shapes:
+        problem = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                   else f"shapes differ for {shapes[:3]}")
+        raise DataValidationError(path, "state_dict", what, problem)
 
 
 def _existing(spec: PretrainedSpec, what: str) -> Path:
@@ -206,4 +212,5 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-__all__ = ["KINDS", "POOLINGS", "PretrainedBackbone", "PretrainedSpec", "build_timm", "build_transformers"]
+__all__ = ["KINDS", "POOLINGS", "PretrainedBackbone", "PretrainedSpec", "build_timm", "build_transformers",
+           "check_state_dict"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from neurogaze.backbones.hf import check_state_dict
 from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec
 from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
 
@@ -129,13 +130,7 @@ def load_slip_model(path: str | Path, model: str) -> tuple[torch.nn.Module, Slip
     network = open_clip.model.CLIP(**open_clip_config(architecture))
     expected = network.state_dict()
     required = [key for key in expected if architecture.has_text or key.startswith("visual.")]
-    missing = [key for key in required if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    shapes = [key for key, value in state.items() if key in expected and expected[key].shape != value.shape]
-    if missing or unexpected or shapes:
-        problem = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                   else f"shapes differ for {shapes[:3]}")
-        raise DataValidationError(path, "state_dict", f"the tensors of {model} (SLIP's models.py)", problem)
+    check_state_dict(path, state, expected, f"the tensors of {model} (SLIP's models.py)", required)
     network.load_state_dict(state, strict=False)
     return network.eval(), architecture
 
