@@ -70,7 +70,7 @@ def train(config: DiffEyeConfig, xy: np.ndarray, image_of: np.ndarray, features:
     generator = torch.Generator().manual_seed(config.seed)
     scheduler = training_scheduler(config)
     clean_all = to_model_space(xy)
-    image_of = torch.as_tensor(np.asarray(image_of), dtype=torch.long)
+    image_of = torch.tensor(np.asarray(image_of, dtype=np.int64))
     progress = {"step": 0, "history": []}
     if state is not None:
         model.load_state_dict(state["model"])
