@@ -24,6 +24,7 @@ include: "workflow/rules/nevaclip.smk"
 include: "workflow/rules/search_asymmetry.smk"
 include: "workflow/rules/seeg.smk"
 include: "workflow/rules/oat.smk"
+include: "workflow/rules/diffeye.smk"
 
 
 rule all:

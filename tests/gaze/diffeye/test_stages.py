@@ -8,6 +8,7 @@ import torch
 from neurogaze.data.contracts import read_metrics
 from neurogaze.data.synthetic.gaze import generate
 from neurogaze.errors import DataValidationError
+from neurogaze.figures.diffeye import plot
 from neurogaze.gaze.diffeye.model import DiffEyeConfig
 from neurogaze.gaze.diffeye.stages import diffeye_evaluate, diffeye_train, geometry_for, read_root
 
@@ -84,3 +85,15 @@ def test_eyelink_root_gives_cut_trajectories(tmp_path):
     data = read_root(root, config, {"pixels_per_degree": 24.0, "detector": {"method": "ivt"}})
     assert data.trajectories.xy.shape == (4, 64, 2)
     assert set(data.trajectories.meta["stim_id"]) == set(data.scanpaths) == set(data.images)
+
+
+def test_plot_writes_both_figures(osie_root, tmp_path):
+    diffeye_train(root=osie_root, out_dir=tmp_path / "model", settings=SETTINGS)
+    diffeye_train(root=osie_root, out_dir=tmp_path / "ablation", settings=SETTINGS, variant="no_cpe")
+    assert not torch.load(tmp_path / "ablation" / "model.pt", weights_only=False)["config"]["cpe"]
+    for name in ("model", "ablation"):
+        diffeye_evaluate(model=tmp_path / name, root=osie_root, out_dir=tmp_path / f"evaluation_{name}")
+    plot(evaluations=[tmp_path / "evaluation_model", tmp_path / "evaluation_ablation"], figures=tmp_path / "figures")
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["metrics.png", "trajectories.png"]
+    methods = set(read_metrics(tmp_path / "evaluation_ablation" / "metrics.csv")["method"])
+    assert methods == {"diffeye_no_cpe", "centre_bias"}

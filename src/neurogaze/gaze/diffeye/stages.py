@@ -1,9 +1,10 @@
 """DiffEye's stages: ``diffeye_train`` (a gaze root -> a model folder) and ``diffeye_evaluate``
 (a model folder + a gaze root -> sampled trajectories, per-image saliency maps, a metric table).
 
-A root is read in its own layout: OSIE (``data/eye/fixations.mat``: fixations only, rendered as
-trajectories, see ``trajectories.render_scanpath``) or EyeLink ``.asc`` recordings (raw samples,
-cut to trajectories). Training uses the images of the seeded 90/10 split's training part;
+A root is read in its own layout with the dataset's loader (its default screen): OSIE
+(``data/eye/fixations.mat``: fixations only, rendered as trajectories, see
+``trajectories.render_scanpath``), MIT1003 (``DATA/`` + ``ALLSTIMULI/``: raw 240 Hz samples, the
+paper's data) or EyeLink ``.asc`` recordings (raw samples), the raw samples cut to trajectories. Training uses the images of the seeded 90/10 split's training part;
 evaluation scores the held-out images when it is given the root the model was trained on, and
 every image of any other root (unseen images).
 """
@@ -26,8 +27,9 @@ from neurogaze.config import from_section
 from neurogaze.data.contracts import METRIC_COLUMNS, write_metrics
 from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detector_config
 from neurogaze.data.gaze.eyelink import load_eyelink
+from neurogaze.data.gaze.mit1003 import load_mit1003
 from neurogaze.data.gaze.osie import FIXATIONS_FILE, load_osie
-from neurogaze.errors import DataValidationError
+from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.gaze.baselines import centre_bias_scanpath, fit_centre_bias, image_rng
 from neurogaze.gaze.diffeye import diffusion
 from neurogaze.gaze.diffeye import features as feat
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 # keys of the diffeye settings that are not DiffEyeConfig fields
+VARIANTS = ("cpe", "no_cpe")
 READING_KEYS = ("backbone", "pixels_per_degree", "detector", "sigma_deg", "levenshtein_grid", "sample_batch")
 
 
@@ -91,13 +94,17 @@ def read_root(root: str | os.PathLike, config: DiffEyeConfig, settings: dict) ->
         data = load_osie(root)
         sizes = data.image_sizes()
         trajectories = _rendered(data.fixations, sizes, config, settings["pixels_per_degree"])
+    elif (root / "DATA").is_dir() and (root / "ALLSTIMULI").is_dir():
+        data = load_mit1003(root, detector=settings.get("detector"))
+        sizes = data.image_sizes()
+        trajectories = cut_trajectories(data.samples, sizes, config.length, config.rate_hz, root)
     elif any(root.glob("*.asc")):
         data = load_eyelink(root, detector=settings.get("detector"))
         sizes = data.image_sizes()
         trajectories = cut_trajectories(data.samples, sizes, config.length, config.rate_hz, root)
     else:
-        raise DataValidationError(root, "layout", f"a gaze root: {FIXATIONS_FILE} (OSIE) or EyeLink *.asc files",
-                                  "neither")
+        raise DataValidationError(root, "layout", f"a gaze root: {FIXATIONS_FILE} (OSIE), DATA/ + ALLSTIMULI/ "
+                                                  "(MIT1003) or EyeLink *.asc files", "none of them")
     images = {row.stim_id: Path(row.path) for row in data.stimuli.itertuples(index=False)}
     return GazeRoot(data.name, trajectories, _scanpaths(data.fixations), images, sizes, data.fixations)
 
@@ -127,12 +134,15 @@ def _save_progress(folder: Path, key: dict):
     return save
 
 
-def diffeye_train(*, root, out_dir, settings: dict, dataset: str = "") -> None:
+def diffeye_train(*, root, out_dir, settings: dict, variant: str = "cpe", dataset: str = "") -> None:
     """Train DiffEye on the training images of ``root`` and write ``out_dir/``: ``model.pt``
     (config, state dict, the backbone's settings and, for a tiny one, its weights, the split,
     the root's fingerprint, neurogaze version, progress), ``history.csv`` and ``split.json``. An
     interrupted run resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and
-    settings are the same."""
+    settings are the same. ``variant`` "no_cpe" trains the ablation without the CPE."""
+    if variant not in VARIANTS:
+        raise ConfigError(None, "variant", f"one of {VARIANTS}, got {variant!r}")
+    settings = {**settings, "cpe": settings.get("cpe", True) and variant == "cpe"}
     backbone_settings = dict(settings["backbone"])
     seed = int(settings.get("seed", DiffEyeConfig.seed))
     backbone = build_backbone(backbone_settings, seed)
@@ -188,19 +198,23 @@ def _sample_scanpaths(samples: np.ndarray, size, config: DiffEyeConfig, geometry
     return [diffusion.trajectory_scanpath(xy, size, config.rate_hz, geometry, detector) for xy in samples]
 
 
-def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "") -> None:
+def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "", variant: str = "",
+                     scored: str = "") -> None:
     """Sample ``n_samples`` trajectories per scored image and write ``out_dir/``: ``samples.npz``
-    (stim_ids, trajectories (images, k, L, 2) in image fractions), ``saliency/<stim_id>.npy``
+    (stim_ids, trajectories (images, k, L, 2) in image fractions, image paths, and the human
+    trajectories of those images with their stim_ids), ``saliency/<stim_id>.npy``
     (the samples' fixations blurred by ``sigma_deg``), ``scanpaths.parquet`` (the samples'
     detected fixations) and ``metrics.csv`` (tidy contract: DiffEye and the centre-bias
-    baseline, per image and their mean)."""
+    baseline, per image and their mean). ``scored`` names the scored dataset in the table (the
+    rule's wildcard; default: the root's loader name); ``dataset`` and ``variant`` are the
+    model's wildcards, which the model file already records."""
     network, config, backbone, payload = load_model(model)
     settings = payload["settings"]
     data = read_root(root, config, settings)
     seen = fingerprint(root) == payload["root"]
     stim_ids = sorted(payload["split"]["test"]) if seen else sorted(data.scanpaths)
     split = "test" if seen else "unseen"
-    name = dataset or data.name
+    name = scored or data.name
     features = image_features(backbone, data, stim_ids, settings["backbone"]["image_size"], config.patch_grid)
     samples = diffusion.sample(network, features, config.n_samples, derive_seed(seed, "diffeye", "sample"),
                                batch_size=int(settings.get("sample_batch", 64)))
@@ -229,7 +243,10 @@ def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "") 
     table = pd.concat([table, means.assign(dataset=name, unit="dataset_mean", split=split, seed=seed)],
                       ignore_index=True)[list(METRIC_COLUMNS)]
     with atomic_directory(out_dir) as temp:
-        np.savez(temp / "samples.npz", stim_ids=np.array(stim_ids), trajectories=samples)
+        humans = data.trajectories.select(stim_ids)
+        np.savez(temp / "samples.npz", stim_ids=np.array(stim_ids), trajectories=samples,
+                 images=np.array([str(data.images[s]) for s in stim_ids]),
+                 human_trajectories=humans.xy, human_stim_ids=humans.meta["stim_id"].to_numpy(dtype=str))
         (temp / "saliency").mkdir()
         for stim_id, smap in maps.items():
             np.save(temp / "saliency" / f"{stim_id}.npy", smap.astype(np.float32))
