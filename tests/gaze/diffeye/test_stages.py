@@ -9,6 +9,7 @@ from neurogaze.data.contracts import read_metrics
 from neurogaze.data.synthetic.gaze import generate
 from neurogaze.errors import DataValidationError
 from neurogaze.figures.diffeye import plot
+from neurogaze.gaze.diffeye import stages as diffeye_stages
 from neurogaze.gaze.diffeye.model import DiffEyeConfig
 from neurogaze.gaze.diffeye.stages import diffeye_evaluate, diffeye_train, geometry_for, read_root
 
@@ -68,6 +69,38 @@ def test_train_then_evaluate_on_seen_and_unseen_roots(osie_root, tmp_path):
     diffeye_evaluate(model=model, root=other, out_dir=tmp_path / "unseen")
     unseen = read_metrics(tmp_path / "unseen" / "metrics.csv")
     assert set(unseen["split"]) == {"unseen"} and len(set(unseen["unit"])) == 3
+
+
+def test_training_resumes_from_its_partial_folder(osie_root, tmp_path, monkeypatch, caplog):
+    settings = {**SETTINGS, "train_steps": 4, "checkpoint_every": 2}
+    diffeye_train(root=osie_root, out_dir=tmp_path / "full", settings=settings)
+
+    def interrupted(state):
+        if state["progress"]["step"] == 4:
+            raise KeyboardInterrupt
+        write(state)
+
+    write = None
+    original = diffeye_stages._save_progress
+
+    def save_then_stop(folder, key):
+        nonlocal write
+        write = original(folder, key)
+        return interrupted
+
+    with monkeypatch.context() as patch:  # killed after the step-2 checkpoint
+        patch.setattr(diffeye_stages, "_save_progress", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            diffeye_train(root=osie_root, out_dir=tmp_path / "resumed", settings=settings)
+    assert (tmp_path / "resumed.partial" / "checkpoint.pt").is_file()
+    with caplog.at_level("INFO"):
+        diffeye_train(root=osie_root, out_dir=tmp_path / "resumed", settings=settings)
+    assert "resuming after step 2" in caplog.text
+    assert not (tmp_path / "resumed.partial").exists()
+    full = torch.load(tmp_path / "full" / "model.pt", weights_only=False)["state_dict"]
+    resumed = torch.load(tmp_path / "resumed" / "model.pt", weights_only=False)["state_dict"]
+    for name, value in full.items():
+        assert torch.equal(value, resumed[name]), name
 
 
 def test_bad_root_and_missing_model_are_named_before_any_output(osie_root, tmp_path):

@@ -4,9 +4,10 @@
 A root is read in its own layout with the dataset's loader (its default screen): OSIE
 (``data/eye/fixations.mat``: fixations only, rendered as trajectories, see
 ``trajectories.render_scanpath``), MIT1003 (``DATA/`` + ``ALLSTIMULI/``: raw 240 Hz samples, the
-paper's data) or EyeLink ``.asc`` recordings (raw samples), the raw samples cut to trajectories. Training uses the images of the seeded 90/10 split's training part;
-evaluation scores the held-out images when it is given the root the model was trained on, and
-every image of any other root (unseen images).
+paper's data) or EyeLink ``.asc`` recordings (raw samples), the raw samples cut to
+trajectories. Training uses the images of the seeded 90/10 split's training part; evaluation
+scores the held-out images when it is given the root the model was trained on, and every image
+of any other root (unseen images).
 """
 
 from __future__ import annotations
