@@ -33,6 +33,8 @@ def plot_trajectories(samples: dict, saliency_dir: Path, n_images: int = 3):
                 axis.imshow(image)
                 for k, path in enumerate(paths):
                     axis.plot(path[:, 0] * width, path[:, 1] * height, lw=0.8, color=PALETTE[k % len(PALETTE)])
+                axis.set_xlim(0, width)
+                axis.set_ylim(height, 0)
                 axis.set_title(f"{title} ({stim_id})", fontsize=7)
             axis_row[2].imshow(image)
             axis_row[2].imshow(np.load(saliency_dir / f"{stim_id}.npy"), alpha=0.6, cmap="magma")
