@@ -24,21 +24,21 @@ import numpy as np
 from neurogaze.metrics import saliency as sal
 from neurogaze.metrics import scanpath as scp
 
-DISTANCES = {  # output name -> (registry metric, its output)
-    "levenshtein": ("string_edit_distance", "sed"),
-    "dfd": ("discrete_frechet", "dfd"),
-    "dtw": ("dtw", "dtw"),
-    "tde": ("time_delay_embedding", "tde"),
+DISTANCES = {  # output name -> (metric of neurogaze.metrics.scanpath, its output)
+    "levenshtein": (scp.string_edit_distance_many, "sed"),
+    "dfd": (scp.discrete_frechet_many, "dfd"),
+    "dtw": (scp.dtw_many, "dtw"),
+    "tde": (scp.time_delay_embedding_many, "tde"),
 }
 SALIENCY = ("cc", "nss", "kld")
 
 
 def _distances(samples: list[np.ndarray], humans: list[np.ndarray], size, grid) -> dict[str, np.ndarray]:
     """name -> (k samples, humans) matrix of distances (NaN where a scanpath is too short)."""
-    params = {"string_edit_distance": {"grid": tuple(grid)}}
+    params = {"levenshtein": {"grid": tuple(grid)}}
     out = {}
     for name, (metric, output) in DISTANCES.items():
-        rows = [scp.SCANPATH_METRICS[metric](s, humans, size, **params.get(metric, {}))[output] for s in samples]
+        rows = [metric(s, humans, size, **params.get(name, {}))[output] for s in samples]
         out[name] = np.asarray(rows, dtype=float).reshape(len(samples), len(humans))
     return out
 
