@@ -25,6 +25,7 @@ include: "workflow/rules/search_asymmetry.smk"
 include: "workflow/rules/seeg.smk"
 include: "workflow/rules/oat.smk"
 include: "workflow/rules/dynamic.smk"
+include: "workflow/rules/diffeye.smk"
 
 
 rule all:

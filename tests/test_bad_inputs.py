@@ -101,6 +101,13 @@ def ieeg_missing_events_column(root):
 
 
 # case -> (builder, command, output arguments relative to the output folder)
+def diffeye_recordings_shorter_than_l(root):
+    # one trial of 3 fixations lasts about a second: fewer than the demo's L = 128 samples at 60 Hz
+    generate(dataset="eyelink", root=root, settings={"n_subjects": 1, "n_trials": 1, "n_fixations": 3,
+                                                      "screen_size_m": [0.38, 0.30], "distance_m": 0.67}, seed=0)
+    return "raw", "samples", "at least L = 128 valid samples at 60 Hz (subject sub01, trial 0)"
+
+
 CASES = {
     "osie fixation off the image": (osie_off_image, "load-osie", ["fixations.parquet", "stimuli"]),
     "osie NaN fixation": (osie_nan, "load-osie", ["fixations.parquet", "stimuli"]),
@@ -116,6 +123,7 @@ CASES = {
                                      ["fixations.parquet", "stimuli", "--trials", "trials.parquet"]),
     "adhd-200 bad age": (adhd200_bad_age, "load-adhd200", ["rest"]),
     "ieeg events without trial_type": (ieeg_missing_events_column, "load-ieeg", ["brain"]),
+    "diffeye recordings shorter than L": (diffeye_recordings_shorter_than_l, "diffeye-train", ["model"]),
 }
 
 

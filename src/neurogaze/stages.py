@@ -347,7 +347,6 @@ STAGES["oat_plot"] = Stage(
     help="predicted vs human object sequences on the layout, and metric bars")
 
 
-
 # --- dynamic ---
 # The flow decoder of Yeung et al. (2024) on the video set: targets -> train (per subject,
 # resumable) -> evaluate -> plot.
@@ -373,6 +372,30 @@ STAGES["dynamic_encoders"] = Stage(
 STAGES["dynamic_plot"] = Stage(
     "neurogaze.figures.dynamic:plot", lambda c: {"n_videos": c["dynamic"]["evaluation"]["n_animations"]},
     help="decoded vs true flow arrows, EPE bars, animation strips and the video-vs-image encoder map")
+
+
+# --- diffeye ---
+# DiffEye (Kara, Nisar & Rehg 2025): train (with and without CPE) -> evaluate on the held-out
+# images (and on unseen datasets) -> plot, each reading a gaze root itself, so
+# `neurogaze diffeye-train ROOT OUT_DIR` runs on any OSIE, MIT1003 or EyeLink folder.
+DIFFEYE_WORKFLOW_KEYS = ("enabled", "datasets", "unseen", "ablate_cpe")
+DIFFEYE_VARIANTS = ("cpe", "no_cpe")
+
+
+def _diffeye_train(config: dict) -> dict:
+    return {"settings": {key: value for key, value in config["diffeye"].items() if key not in DIFFEYE_WORKFLOW_KEYS}}
+
+
+STAGES["diffeye_train"] = Stage(
+    "neurogaze.gaze.diffeye.stages:diffeye_train", _diffeye_train, choices={"variant": DIFFEYE_VARIANTS},
+    help="train DiffEye on a gaze root (OSIE, MIT1003 or EyeLink layout), split 90/10 by image; resumable")
+STAGES["diffeye_evaluate"] = Stage(
+    "neurogaze.gaze.diffeye.stages:diffeye_evaluate", _seed,
+    help="sample trajectories for a root's held-out (or all unseen) images: saliency maps, scanpaths, metric table")
+STAGES["diffeye_plot"] = Stage(
+    "neurogaze.figures.diffeye:plot",
+    help="sampled trajectories over the image beside human ones, saliency maps, metric bars")
+
 
 # --- encoding ---
 # The voxel-wise encoder: fit -> evaluate -> plot. The fit gets only the estimator's own settings

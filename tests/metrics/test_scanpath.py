@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import similaritymeasures
 
 from neurogaze.errors import DataValidationError
 from neurogaze.metrics import scanpath as sp
@@ -105,6 +106,22 @@ def test_time_delay_embedding_matches_plain_loops():
             expected = reference_tde(a, b, k)
             assert sp.time_delay_embedding(a, b, k=k)["tde"] == pytest.approx(np.mean(expected))
             assert sp.time_delay_embedding(a, b, k=k, mode="hausdorff")["tde"] == pytest.approx(np.max(expected))
+
+
+def test_discrete_frechet_matches_similaritymeasures():
+    rng = np.random.default_rng(3)
+    predicted = random_scanpath(rng, 7)
+    humans = [random_scanpath(rng, n) for n in (1, 4, 9, 12)]
+    values = sp.discrete_frechet_many(predicted, humans, SIZE)["dfd"]
+    expected = [similaritymeasures.frechet_dist(predicted[:, :2], h[:, :2]) for h in humans]
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+
+
+def test_discrete_frechet_hand_case():
+    path = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
+    # the leash is longest where the detour is: 5 px off the line at the middle point
+    assert sp.discrete_frechet(path, path + [0.0, 5.0])["dfd"] == pytest.approx(5.0)
+    assert sp.discrete_frechet(path, path[::-1])["dfd"] == pytest.approx(20.0)
 
 
 def test_time_delay_embedding_hand_case():

@@ -350,6 +350,30 @@ def time_delay_embedding_many(predicted, humans, image_size=None, k: int = 3, mo
     return {"tde": out}
 
 
+def discrete_frechet_many(predicted, humans, image_size=None) -> dict[str, np.ndarray]:
+    """Discrete Frechet distance (Eiter & Mannila 1994): the shortest leash (pixels) with which
+    the two fixation sequences can be walked in order, each step moving along one or both;
+    coupling distance c[i, j] = max(d[i, j], min(c[i-1, j], c[i-1, j-1], c[i, j-1]))."""
+    p, hs = as_scanpath(predicted, "predicted"), _humans(humans)
+    out = np.full(len(hs), np.nan)
+    usable = np.flatnonzero([len(h) > 0 for h in hs])
+    if len(p) == 0 or len(usable) == 0:
+        return {"dfd": out}
+    h, lengths = _pad([hs[b][:, :2] for b in usable])
+    local = np.linalg.norm(p[None, :, None, :2] - h[:, None, :, :], axis=-1)
+    # the row recurrence mixes max and min, so no cumulative form: a loop over columns, with the
+    # humans (padding on the right, never read) along the vector axis
+    coupling = np.empty(local.shape)
+    coupling[:, 0, :] = np.maximum.accumulate(local[:, 0, :], axis=-1)
+    for i in range(1, local.shape[1]):
+        coupling[:, i, 0] = np.maximum(local[:, i, 0], coupling[:, i - 1, 0])
+        for j in range(1, local.shape[2]):
+            reach = np.minimum(np.minimum(coupling[:, i - 1, j], coupling[:, i - 1, j - 1]), coupling[:, i, j - 1])
+            coupling[:, i, j] = np.maximum(local[:, i, j], reach)
+    out[usable] = coupling[np.arange(len(usable)), -1, lengths - 1]
+    return {"dfd": out}
+
+
 SCANPATH_METRICS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "multimatch": multimatch_many,
     "scanmatch": scanmatch_many,
@@ -358,7 +382,9 @@ SCANPATH_METRICS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "dtw": dtw_many,
     "time_delay_embedding": time_delay_embedding_many,
 }
-LOWER_IS_BETTER = frozenset({"sed", "sed_normalised", "dtw", "tde"})
+# discrete_frechet_many (DiffEye's metric) stays out of the registry: every registry metric is a
+# default of gaze_evaluation, and adding it would change every gaze method's table
+LOWER_IS_BETTER = frozenset({"sed", "sed_normalised", "dtw", "tde", "dfd"})
 
 
 def score_against_humans(predicted, humans, image_size, metrics=None, params: dict | None = None):
@@ -392,6 +418,7 @@ sequence_score = _pairwise(sequence_score_many)
 string_edit_distance = _pairwise(string_edit_distance_many)
 dtw = _pairwise(dtw_many)
 time_delay_embedding = _pairwise(time_delay_embedding_many)
+discrete_frechet = _pairwise(discrete_frechet_many)
 
 
 def score_pair(predicted, human, image_size, metrics=None, params: dict | None = None) -> dict[str, float]:

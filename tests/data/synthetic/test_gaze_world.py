@@ -92,3 +92,9 @@ def test_capmit_like_set_is_byte_identical_on_rerun(tmp_path):
     generate_capmit1003_like(tmp_path / "a", config)
     generate_capmit1003_like(tmp_path / "b", config)
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+
+
+def test_osie_like_demo_set_loads(tmp_path):
+    # seed 0 at the demo's sizes once drew x = 159.96, written as 160.0: off the 160 px image
+    generate_osie_like(tmp_path / "osie", SyntheticOsieConfig(n_images=10, n_subjects=15, seed=0))
+    assert len(load_dataset("osie", tmp_path / "osie").fixations) == 10 * 15 * 10

@@ -115,8 +115,9 @@ def _sample_points(rng, entry, n, width, height):
         else:
             blob = entry["blobs"][int(rng.choice(len(weights), p=weights))]
             x, y = rng.normal(blob["x"], blob["sigma"]), rng.normal(blob["y"], blob["sigma"])
+        x, y = round(x, 1), round(y, 1)  # rounded first: 159.96 would become 160.0, off a 160 px image
         if 0 <= x < width and 0 <= y < height:
-            points.append((round(x, 1), round(y, 1)))
+            points.append((x, y))
     return np.asarray(points)
 
 
