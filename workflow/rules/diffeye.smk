@@ -45,6 +45,8 @@ if enabled("diffeye"):
         params:
             **stage_params("diffeye_evaluate"),
         threads: stage_threads("diffeye_evaluate")
+        resources:
+            gpu=1,  # DDIM sampling of every image's trajectories
         conda:
             CONDA_ENV
         script:
