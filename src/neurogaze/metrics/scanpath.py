@@ -311,15 +311,23 @@ def string_edit_distance_many(predicted, humans, image_size, grid=DEFAULT_STRING
 def dtw_many(predicted, humans, image_size=None) -> dict[str, np.ndarray]:
     """Dynamic time warping distance: the least sum of Euclidean fixation distances (pixels)
     along a monotone alignment that covers both scanpaths (steps right, down, diagonal)."""
+    out, usable, local, lengths = _fixation_distances(predicted, humans)
+    if len(usable):
+        out[usable] = _accumulated_cost(local)[np.arange(len(usable)), -1, lengths - 1]
+    return {"dtw": out}
+
+
+def _fixation_distances(predicted, humans):
+    """NaN scores per human, the humans with fixations, and the Euclidean distances (humans x
+    predicted x padded human fixations) with each human's length; no humans when ``predicted``
+    is empty."""
     p, hs = as_scanpath(predicted, "predicted"), _humans(humans)
     out = np.full(len(hs), np.nan)
-    usable = np.flatnonzero([len(h) > 0 for h in hs])
-    if len(p) == 0 or len(usable) == 0:
-        return {"dtw": out}
+    usable = np.flatnonzero([len(h) > 0 for h in hs]) if len(p) else np.zeros(0, dtype=int)
+    if len(usable) == 0:
+        return out, usable, None, None
     h, lengths = _pad([hs[b][:, :2] for b in usable])
-    local = np.linalg.norm(p[None, :, None, :2] - h[:, None, :, :], axis=-1)
-    out[usable] = _accumulated_cost(local)[np.arange(len(usable)), -1, lengths - 1]
-    return {"dtw": out}
+    return out, usable, np.linalg.norm(p[None, :, None, :2] - h[:, None, :, :], axis=-1), lengths
 
 
 def time_delay_embedding_many(predicted, humans, image_size=None, k: int = 3, mode: str = "mean"):
@@ -354,13 +362,9 @@ def discrete_frechet_many(predicted, humans, image_size=None) -> dict[str, np.nd
     """Discrete Frechet distance (Eiter & Mannila 1994): the shortest leash (pixels) with which
     the two fixation sequences can be walked in order, each step moving along one or both;
     coupling distance c[i, j] = max(d[i, j], min(c[i-1, j], c[i-1, j-1], c[i, j-1]))."""
-    p, hs = as_scanpath(predicted, "predicted"), _humans(humans)
-    out = np.full(len(hs), np.nan)
-    usable = np.flatnonzero([len(h) > 0 for h in hs])
-    if len(p) == 0 or len(usable) == 0:
+    out, usable, local, lengths = _fixation_distances(predicted, humans)
+    if len(usable) == 0:
         return {"dfd": out}
-    h, lengths = _pad([hs[b][:, :2] for b in usable])
-    local = np.linalg.norm(p[None, :, None, :2] - h[:, None, :, :], axis=-1)
     # the row recurrence mixes max and min, so no cumulative form: a loop over columns, with the
     # humans (padding on the right, never read) along the vector axis
     coupling = np.empty(local.shape)
