@@ -122,8 +122,9 @@ def _pooled(outputs, pooling: str, mask: torch.Tensor | None) -> np.ndarray:
     return pooled.reshape(len(pooled), -1).float().cpu().numpy()
 
 
-def _seeded(build, seed: int):
-    # fork_rng: a random model's seed must not disturb the caller's global stream
+def seeded(build, seed: int):
+    """``build()`` with torch seeded to ``seed``; fork_rng: a model's initialisation must not
+    disturb the caller's global random stream."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
@@ -139,7 +140,7 @@ def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu")
                                   "missing")
     config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
     if spec.random:
-        model = _seeded(lambda: transformers.AutoModel.from_config(config), spec.seed)
+        model = seeded(lambda: transformers.AutoModel.from_config(config), spec.seed)
     else:
         model = transformers.AutoModel.from_pretrained(folder, local_files_only=True)
     tokenizer = image_processor = None
@@ -157,7 +158,7 @@ def build_timm(spec: PretrainedSpec, device: torch.device | str = "cpu") -> Pret
     import timm
 
     try:
-        model = _seeded(lambda: timm.create_model(spec.model, pretrained=False, num_classes=0), spec.seed)
+        model = seeded(lambda: timm.create_model(spec.model, pretrained=False, num_classes=0), spec.seed)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
         raise ConfigError(None, f"backbones.{spec.name}.model", f"a timm architecture ({exc})") from exc
     path = Path(spec.weights) if spec.weights else Path()
@@ -213,4 +214,4 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 __all__ = ["KINDS", "POOLINGS", "PretrainedBackbone", "PretrainedSpec", "build_timm", "build_transformers",
-           "check_state_dict"]
+           "check_state_dict", "seeded"]

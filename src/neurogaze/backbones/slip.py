@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from neurogaze.backbones.hf import check_state_dict
+from neurogaze.backbones.hf import check_state_dict, seeded
 from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec
 from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
 
@@ -140,9 +140,7 @@ def random_slip_model(model: str, seed: int) -> tuple[torch.nn.Module, SlipArchi
     import open_clip
 
     architecture = _architecture(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        network = open_clip.model.CLIP(**open_clip_config(architecture))
+    network = seeded(lambda: open_clip.model.CLIP(**open_clip_config(architecture)), seed)
     return network.eval(), architecture
 
 

@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 from transformers import Dinov2Config, Dinov2Model
 
+from neurogaze.backbones.hf import seeded
 from neurogaze.errors import MissingWeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,8 +42,7 @@ def load_image_model(config: ImageFeatureConfig) -> Dinov2Model:
             raise MissingWeightsError(f"image-feature model folder {config.model} does not exist (nothing is "
                                       f"downloaded: put a DINOv2 checkpoint there)")
         return Dinov2Model.from_pretrained(config.model).eval()
-    torch.manual_seed(config.seed)
-    return Dinov2Model(Dinov2Config(image_size=config.image_size, **config.tiny)).eval()
+    return seeded(lambda: Dinov2Model(Dinov2Config(image_size=config.image_size, **config.tiny)), config.seed).eval()
 
 
 @torch.no_grad()

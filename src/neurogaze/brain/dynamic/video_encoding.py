@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 from transformers import VideoMAEConfig, VideoMAEModel
 
+from neurogaze.backbones.hf import seeded
 from neurogaze.brain.dynamic.features import IMAGENET_MEAN, IMAGENET_STD
 from neurogaze.brain.encoding import VoxelRidge
 from neurogaze.errors import DataValidationError, MissingWeightsError
@@ -47,9 +48,8 @@ def load_video_model(config: VideoFeatureConfig, folder=None) -> VideoMAEModel:
             raise MissingWeightsError(f"video model folder {folder} does not exist (nothing is downloaded: put a "
                                       f"VideoMAE checkpoint there)")
         return VideoMAEModel.from_pretrained(folder).eval()
-    torch.manual_seed(config.seed)
-    return VideoMAEModel(VideoMAEConfig(image_size=config.image_size, num_frames=config.num_frames,
-                                        **config.tiny)).eval()
+    tiny = VideoMAEConfig(image_size=config.image_size, num_frames=config.num_frames, **config.tiny)
+    return seeded(lambda: VideoMAEModel(tiny), config.seed).eval()
 
 
 def sample_frames(clip: np.ndarray, n: int, source=None, video_id: str = "") -> np.ndarray:

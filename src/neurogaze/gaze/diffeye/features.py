@@ -21,6 +21,7 @@ from PIL import Image
 from torch.nn import functional as F
 from transformers import Dinov2Config, Dinov2Model
 
+from neurogaze.backbones.hf import seeded
 from neurogaze.errors import MissingWeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,9 +42,7 @@ def tiny_dinov2(image_size: int = 112, patch_size: int = 14, hidden_size: int = 
     """A small randomly initialised DINOv2 (seeded), for the demo and tests."""
     config = Dinov2Config(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
                           num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden_size)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return Dinov2Model(config).eval()
+    return seeded(lambda: Dinov2Model(config), seed).eval()
 
 
 def pixels(images, image_size: int) -> torch.Tensor:
