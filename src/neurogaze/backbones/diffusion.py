@@ -45,6 +45,9 @@ SCHEDULER_OPTIONS = {
     "DPMSolverMultistepScheduler": {"steps_offset": 1},
 }
 
+# What a fitted UNet may predict (diffusers' scheduler prediction types).
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
 # Where released SD-2.1-base comes from, for the error a user sees when the folder is missing.
 SD21_BASE_SOURCE = "stabilityai/stable-diffusion-2-1-base (a diffusers folder with model_index.json)"
 
@@ -104,6 +107,20 @@ class UNetFitConfig:
     batch_size: int = 32
     prompt: str = ""
     seed: int = 0
+    # with captions: the share of samples trained on the empty prompt instead of their caption, so
+    # that one UNet gives both the conditional and the unconditional prediction that
+    # classifier-free guidance contrasts (SD drops 10 % of its captions)
+    uncond_fraction: float = 0.1
+    # with captions: train the text encoder with the UNet. SD keeps its pretrained CLIP text
+    # encoder frozen; a tiny random one barely tells words apart (the states of 'a red square.' and
+    # 'a blue square.' differ by 10 % of their size), so a demo pipeline learns its own
+    train_text_encoder: bool = False
+    # what the UNet predicts: "epsilon" (SD 1.x, 2.1-base) or "v_prediction" (SD 2.x at 768 px);
+    # the saved scheduler samples with the same. Epsilon's loss weighs the clean image by the
+    # signal-to-noise ratio, near 0 at the high noise levels where a caption decides what appears:
+    # in a few hundred steps a caption-fitted tiny UNet learned to ignore its caption under epsilon
+    # and to follow it under v (red vs blue squares, tests/backbones/test_diffusion.py)
+    prediction_type: str = "epsilon"
 
 
 def scheduler_class(name: str):
@@ -217,37 +234,80 @@ def fit_vae(vae, images: torch.Tensor, config: VAEFitConfig = VAEFitConfig(), pr
     return {"loss": losses, "scaling_factor": scaling}
 
 
-def fit_unet(pipe, images: torch.Tensor, config: UNetFitConfig = UNetFitConfig(), progress: bool = False) -> dict:
+def fit_unet(pipe, images: torch.Tensor, config: UNetFitConfig = UNetFitConfig(), progress: bool = False,
+             captions: list[list[str]] | None = None) -> dict:
     """Train ``pipe.unet`` briefly to denoise the VAE latents of ``images`` (N, 3, H, W in [-1, 1]).
 
     Fit the VAE first: the latents are its posterior means times its scaling factor, fixed during
     the fit (SD draws from the posterior; at the demo's KL weight its spread is negligible).
-    Returns the loss trace.
+    Without ``captions`` every image is conditioned on ``config.prompt``; with them (one list per
+    image) each drawn image on one of its captions, or on the empty prompt for a share
+    ``config.uncond_fraction`` of draws, SD's text-to-image objective, the text encoder frozen
+    as SD's is unless ``config.train_text_encoder``. Returns the loss trace.
     """
+    if config.prediction_type not in PREDICTION_TYPES:
+        raise ConfigError(None, "prediction_type", f"{config.prediction_type!r} is not one of {list(PREDICTION_TYPES)}")
+    if captions is not None:
+        _check_captions(captions, len(images))
+    if pipe.scheduler.config.prediction_type != config.prediction_type:
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type=config.prediction_type)
     vae, unet, scheduler = pipe.vae, pipe.unet, pipe.scheduler
     with torch.no_grad():
         latents = torch.cat([vae.encode(chunk).latent_dist.mean for chunk in images.split(64)])
         latents = latents * vae.config.scaling_factor
-        embeds, _ = pipe.encode_prompt(config.prompt, "cpu", 1, do_classifier_free_guidance=False)
+        fixed, _ = pipe.encode_prompt(config.prompt, "cpu", 1, do_classifier_free_guidance=False)
     batch_size = min(config.batch_size, len(latents))
-    embeds = embeds.expand(batch_size, -1, -1)
+    fixed = fixed.expand(batch_size, -1, -1)
     generator = torch.Generator().manual_seed(config.seed)
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0)
+    trained = list(unet.parameters())
+    text_trained = captions is not None and config.train_text_encoder
+    if text_trained:
+        trained += list(pipe.text_encoder.parameters())
+        pipe.text_encoder.train()
+    optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.0)
     n_timesteps = scheduler.config.num_train_timesteps
     unet.train()
     losses = []
     for _ in tqdm(range(config.steps), desc="fit UNet", disable=not progress):
-        clean = latents[torch.randint(len(latents), (batch_size,), generator=generator)]
+        drawn = torch.randint(len(latents), (batch_size,), generator=generator)
+        clean = latents[drawn]
         noise = torch.randn(clean.shape, generator=generator)
         timesteps = torch.randint(n_timesteps, (batch_size,), generator=generator)
+        embeds = fixed if captions is None else _caption_embeddings(pipe, captions, drawn, config, generator,
+                                                                     text_trained)
         predicted = unet(scheduler.add_noise(clean, noise, timesteps), timesteps, encoder_hidden_states=embeds).sample
-        loss = torch.nn.functional.mse_loss(predicted, noise)
+        target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(clean, noise, timesteps)
+        loss = torch.nn.functional.mse_loss(predicted, target)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
     unet.eval()
+    pipe.text_encoder.eval()
     return {"loss": losses}
+
+
+def _check_captions(captions: list[list[str]], n_images: int) -> None:
+    if len(captions) != n_images:
+        raise DataValidationError(None, "captions", f"one list of captions per image ({n_images})", len(captions))
+    empty = [index for index, listed in enumerate(captions) if not listed]
+    if empty:
+        raise DataValidationError(None, "captions", "at least one caption per image", f"none for image {empty[0]}")
+
+
+def _caption_embeddings(pipe, captions: list[list[str]], drawn: torch.Tensor, config: UNetFitConfig,
+                        generator: torch.Generator, trained: bool) -> torch.Tensor:
+    """The text encoder's states of one random caption of each drawn image (the empty prompt for
+    a share ``uncond_fraction`` of them), with gradients when the encoder is ``trained``."""
+    choices = torch.rand(len(drawn), generator=generator)
+    dropped = torch.rand(len(drawn), generator=generator) < config.uncond_fraction
+    prompts = []
+    for image, choice, drop in zip(drawn.tolist(), choices.tolist(), dropped.tolist()):
+        listed = captions[image]
+        prompts.append("" if drop else listed[min(int(choice * len(listed)), len(listed) - 1)])
+    with torch.set_grad_enabled(trained):
+        embeds, _ = pipe.encode_prompt(prompts, "cpu", 1, do_classifier_free_guidance=False)
+    return embeds
 
 
 def save_pipeline(pipe, out_dir: str | os.PathLike, provenance: dict | None = None) -> Path:
