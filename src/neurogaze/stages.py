@@ -462,6 +462,10 @@ STAGES["brainscuba_project"] = Stage(
 STAGES["brainscuba_caption"] = Stage(
     "neurogaze.brain.brainscuba.stages:caption", _brainscuba_caption,
     help="ClipCap captions of the projected voxel embeddings, nouns per ROI, person share, concept check")
+STAGES["brainscuba_demo_pipeline"] = Stage(
+    "neurogaze.brain.brainscuba.stages:demo_pipeline",
+    lambda c: {"settings": c["brainscuba"]["demo_pipeline"]},
+    help="the demo's text-to-image pipeline: BrainDiVE's demo pipeline with its UNet trained on a captioned set")
 STAGES["brainscuba_images"] = Stage(
     "neurogaze.brain.brainscuba.stages:images",
     lambda c: {"settings": c["brainscuba"]["images"], "rois": c["brainscuba"]["image_rois"], **_device(c)},

@@ -7,9 +7,11 @@
 # images -> images/ (<roi>/*.png, unguided/*.png, index.csv); evaluate -> metrics.csv; plot ->
 # words, UMAP, caption images and the person-share brain map.
 # With brainscuba.pool empty the demo pool (the captioned set's train embeddings) is written first;
-# with brainscuba.pipeline_dir null the images use BrainDiVE's demo pipeline.
+# with brainscuba.pipeline_dir null the images come from the demo's text-to-image pipeline
+# (BrainDiVE's demo pipeline, its UNet trained further on the captioned set).
 BRAINSCUBA = config["brainscuba"]
 BRAINSCUBA_DEMO_POOL = f"{RESULTS}/brainscuba/demo_pool"
+BRAINSCUBA_DEMO_PIPELINE = f"{RESULTS}/brainscuba/demo_pipeline"
 
 
 def brainscuba_out(file):
@@ -21,7 +23,7 @@ def brainscuba_pool():
 
 
 def brainscuba_pipeline_dir():
-    return BRAINSCUBA["pipeline_dir"] or braindive_pipeline_dir()
+    return BRAINSCUBA["pipeline_dir"] or BRAINSCUBA_DEMO_PIPELINE
 
 
 def brainscuba_encoder_inputs(wildcards):
@@ -61,6 +63,24 @@ rule brainscuba_demo_pool:
         CONDA_ENV
     script:
         "../scripts/brainscuba_demo_pool.py"
+
+
+rule brainscuba_demo_pipeline:
+    input:
+        base=braindive_pipeline_dir(),
+        stimuli=stimulus_set(_CLIPCAP["data"]),
+        captions=f"{RESULTS}/data/{_CLIPCAP['data']}/captions.parquet",
+    output:
+        pipeline=directory(BRAINSCUBA_DEMO_PIPELINE),
+    log:
+        "logs/brainscuba/demo_pipeline.log",
+    params:
+        **stage_params("brainscuba_demo_pipeline"),
+    threads: stage_threads("brainscuba_demo_pipeline")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/brainscuba_demo_pipeline.py"
 
 
 rule brainscuba_encoder:

@@ -8,6 +8,8 @@
   the pool (streamed, resumable);
 * :func:`caption` (rule ``brainscuba_caption``): ClipCap captions of the projections, the
   voxel-caption table, nouns per ROI, the share of person captions and the concept check;
+* :func:`demo_pipeline` (rule ``brainscuba_demo_pipeline``): the demo's text-to-image pipeline,
+  BrainDiVE's tiny one with its UNet trained further on the captioned set's images and captions;
 * :func:`images` (rule ``brainscuba_images``): caption images from a diffusers text-to-image
   pipeline and unguided images (empty prompt) from the same seeds;
 * :func:`evaluate` (rule ``brainscuba_evaluate``): predicted ROI activation of the caption images
@@ -28,7 +30,7 @@ import torch
 from PIL import Image
 
 from neurogaze.backbones.clipcap import ClipCapDecodingConfig, _open_captioner
-from neurogaze.backbones.diffusion import load_sd_pipeline
+from neurogaze.backbones.diffusion import UNetFitConfig, fit_unet, images_to_tensor, load_sd_pipeline, save_pipeline
 from neurogaze.brain.braindive import guidance
 from neurogaze.brain.braindive.stages import _backbone, encoder_predictors
 from neurogaze.brain.brainscuba import captions as words
@@ -219,6 +221,44 @@ def read_caption_table(path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
+def train_captions(captions, stimuli) -> tuple[list[str], list[list[str]]]:
+    """The train-split images of the captions table and each one's captions (in caption order)."""
+    table = pd.read_parquet(captions)
+    for column in ("stim_id", "caption_id", "caption", "split"):
+        if column not in table.columns:
+            raise DataValidationError(captions, column, "a column of the captions table (rule data_coco)", "missing")
+    train = table[table["split"] == "train"].sort_values(["stim_id", "caption_id"])
+    if train.empty:
+        raise DataValidationError(captions, "split", "train-split captions to fit the pipeline on", "none")
+    grouped = train.groupby("stim_id", sort=True)["caption"].agg(list)
+    known = set(read_stimulus_set(stimuli).stim_ids)
+    missing = sorted(set(grouped.index) - known)
+    if missing:
+        raise DataValidationError(stimuli, "stim_id", f"every captioned image of {captions}", f"{missing[0]} missing")
+    return list(grouped.index), list(grouped.to_numpy())
+
+
+def demo_pipeline(*, base, stimuli, captions, pipeline, settings: dict) -> None:
+    """Rule ``brainscuba_demo_pipeline``: the demo's text-to-image folder ``pipeline``. It starts
+    from BrainDiVE's demo pipeline ``base`` (a VAE fitted on the NSD stimuli and a UNet that learned
+    their latents under the empty prompt) and trains the UNet further on the captioned set's train
+    images, each conditioned on one of its captions or, for a share, on the empty prompt
+    (``settings``: ``brainscuba.demo_pipeline``, :class:`UNetFitConfig`): without it no caption word
+    could change an image."""
+    config = from_section(UNetFitConfig, settings, "brainscuba.demo_pipeline")
+    ids, texts = train_captions(captions, stimuli)
+    stimulus_set = read_stimulus_set(stimuli)
+    pipe = load_sd_pipeline(base)
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    images = images_to_tensor([image for _, image in stimulus_set.iter_images(ids)], size)
+    trace = fit_unet(pipe, images, config, progress=True, captions=texts)
+    logger.info("caption fit: loss %.4f -> %.4f over %d images", trace["loss"][0], trace["loss"][-1], len(ids))
+    base_record = Path(base) / "neurogaze.json"
+    provenance = {"base": json.loads(base_record.read_text()) if base_record.is_file() else str(base),
+                  "caption_fit": {**asdict(config), "n_images": len(ids), "final_loss": trace["loss"][-1]}}
+    save_pipeline(pipe, pipeline, provenance)
+
+
 def image_seeds(config: ImageConfig) -> list[int]:
     """One seed per image, the same for every ROI and for the unguided control."""
     return [derive_seed(config.seed, METHOD, "image", str(index)) for index in range(config.n_per_roi)]
@@ -355,5 +395,5 @@ def evaluate(*, images, encoder, responses, stimuli, backbone, metrics, backbone
     return table
 
 
-__all__ = ["ImageConfig", "caption", "demo_pool", "evaluate", "higher_visual_units", "images", "pool_files",
+__all__ = ["ImageConfig", "caption", "demo_pipeline", "demo_pool", "evaluate", "higher_visual_units", "images", "pool_files",
            "project", "read_caption_table", "read_images", "read_projection"]
