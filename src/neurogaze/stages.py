@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from neurogaze.brain.seeg.models import backbone_inputs
+from neurogaze.brain.seeg.models import backbone_inputs, backbone_layers
 from neurogaze.config import backbone_spec
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
 from neurogaze.data.synthetic import GENERATORS, generator_settings
@@ -301,9 +301,11 @@ SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
 
 
 def _seeg_features(config: dict) -> dict:
-    needed = backbone_inputs(config["seeg"])
+    needed, layers = backbone_inputs(config["seeg"]), backbone_layers(config["seeg"])
     return {"spec": lambda wildcards: backbone_spec(config, wildcards.backbone),
-            "inputs": lambda wildcards: list(needed[wildcards.backbone]), **_device(config)}
+            "inputs": lambda wildcards: list(needed[wildcards.backbone]),
+            "layers": lambda wildcards: layers[wildcards.backbone], "srp_eps": config["seeg"]["srp_eps"],
+            **_device(config)}
 
 
 STAGES["seeg_events"] = Stage(
@@ -311,11 +313,11 @@ STAGES["seeg_events"] = Stage(
     help="pair each word with the frame on screen and each scene cut with the sentence before it")
 STAGES["seeg_features"] = Stage(
     "neurogaze.brain.seeg.stages:features", _seeg_features,
-    help="one backbone's embeddings of every paired frame and sentence")
+    help="one backbone's embeddings of every paired frame and sentence, and its models' layers")
 STAGES["seeg_encode"] = Stage(
     "neurogaze.brain.seeg.stages:encode",
     lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
-    help="cross-validated ridge of every model, its event bootstrap and the comparisons' p-values")
+    help="each model's best layer, its cross-validated ridge, its event bootstrap and the comparisons' p-values")
 STAGES["seeg_sites"] = Stage(
     "neurogaze.brain.seeg.stages:sites", lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_SITES_KEYS}},
     help="FDR, wins, multimodal sites, each electrode's class and the counts per region")

@@ -9,7 +9,8 @@ Nothing is downloaded. ``random: true`` keeps the architecture (and the tokenize
 of the named checkpoint and initialises it from ``seed`` instead of loading its weights, as the
 reference does with ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``.
 
-Only the output embedding is read (``pooling``), not every layer as in the paper.
+The embedding is the output (``pooling``); the SEEG analysis reads other layers through forward
+hooks on the model's modules (``neurogaze.brain.seeg.features``).
 """
 
 from __future__ import annotations
