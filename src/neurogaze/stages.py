@@ -115,8 +115,15 @@ STAGES["load_adhd200"] = Stage(
     "neurogaze.data.adhd200:load_adhd200", lambda c: {"settings": _dataset_settings(c, "adhd200")},
     help="ADHD-200 (Athena layout): masked, cleaned resting-state series + phenotype")
 STAGES["load_ieeg"] = Stage(
-    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg")},
+    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
     help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
+STAGES["convert_braintreebank"] = Stage(
+    "neurogaze.data.braintreebank:convert_braintreebank",
+    lambda c: {"settings": {**{key: value for key, value in (c["datasets"]["ieeg"]["braintreebank"] or {}).items()
+                               if key not in ("release", "scenes")},
+                            "tmin": c["datasets"]["ieeg"]["tmin"], "tmax": c["datasets"]["ieeg"]["tmax"]}},
+    help="the Brain Treebank's release (h5 trials, labels, timings, transcripts) and the user's scene cuts -> "
+         "BIDS-iEEG")
 STAGES["load_video"] = Stage(
     "neurogaze.data.video:load_video",
     lambda c: {"settings": _dataset_settings(c, "video", "betas_root"), "device": c["device"],
