@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from neurogaze.brain.seeg.models import backbone_inputs
+from neurogaze.brain.seeg.models import backbone_inputs, backbone_layers
 from neurogaze.config import backbone_spec
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
 from neurogaze.data.synthetic import GENERATORS, generator_settings
@@ -115,8 +115,15 @@ STAGES["load_adhd200"] = Stage(
     "neurogaze.data.adhd200:load_adhd200", lambda c: {"settings": _dataset_settings(c, "adhd200")},
     help="ADHD-200 (Athena layout): masked, cleaned resting-state series + phenotype")
 STAGES["load_ieeg"] = Stage(
-    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg")},
+    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
     help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
+STAGES["convert_braintreebank"] = Stage(
+    "neurogaze.data.braintreebank:convert_braintreebank",
+    lambda c: {"settings": {**{key: value for key, value in (c["datasets"]["ieeg"]["braintreebank"] or {}).items()
+                               if key not in ("release", "scenes")},
+                            "tmin": c["datasets"]["ieeg"]["tmin"], "tmax": c["datasets"]["ieeg"]["tmax"]}},
+    help="the Brain Treebank's release (h5 trials, labels, timings, transcripts) and the user's scene cuts -> "
+         "BIDS-iEEG")
 STAGES["load_video"] = Stage(
     "neurogaze.data.video:load_video",
     lambda c: {"settings": _dataset_settings(c, "video", "betas_root"), "device": c["device"],
@@ -301,9 +308,11 @@ SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
 
 
 def _seeg_features(config: dict) -> dict:
-    needed = backbone_inputs(config["seeg"])
+    needed, layers = backbone_inputs(config["seeg"]), backbone_layers(config["seeg"])
     return {"spec": lambda wildcards: backbone_spec(config, wildcards.backbone),
-            "inputs": lambda wildcards: list(needed[wildcards.backbone]), **_device(config)}
+            "inputs": lambda wildcards: list(needed[wildcards.backbone]),
+            "layers": lambda wildcards: layers[wildcards.backbone], "srp_eps": config["seeg"]["srp_eps"],
+            **_device(config)}
 
 
 STAGES["seeg_events"] = Stage(
@@ -311,11 +320,11 @@ STAGES["seeg_events"] = Stage(
     help="pair each word with the frame on screen and each scene cut with the sentence before it")
 STAGES["seeg_features"] = Stage(
     "neurogaze.brain.seeg.stages:features", _seeg_features,
-    help="one backbone's embeddings of every paired frame and sentence")
+    help="one backbone's embeddings of every paired frame and sentence, and its models' layers")
 STAGES["seeg_encode"] = Stage(
     "neurogaze.brain.seeg.stages:encode",
     lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
-    help="cross-validated ridge of every model, its event bootstrap and the comparisons' p-values")
+    help="each model's best layer, its cross-validated ridge, its event bootstrap and the comparisons' p-values")
 STAGES["seeg_sites"] = Stage(
     "neurogaze.brain.seeg.stages:sites", lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_SITES_KEYS}},
     help="FDR, wins, multimodal sites, each electrode's class and the counts per region")

@@ -173,3 +173,48 @@ def test_flava_snapshot_embeds_both_towers(tmp_path):
     texts, images = backbone.encode_texts(TEXTS), backbone.encode_images(_images())
     assert texts.shape == (3, 8) and images.shape == (3, 8)
     assert np.all(np.ptp(texts, axis=0) > 0) and np.all(np.ptp(images, axis=0) > 0)
+
+
+def _blip_folder(folder, model_class=transformers.BlipModel):
+    """BLIP's layout for transformers' BlipModel: config.json (model_type blip), the weights, a
+    WordPiece tokenizer and BlipImageProcessor."""
+    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    config = transformers.BlipConfig(text_config={"vocab_size": len(WORDS), "max_position_embeddings": 32,
+                                                  "bos_token_id": 2, "sep_token_id": 3, "pad_token_id": 0, **small},
+                                     vision_config={"image_size": 32, "patch_size": 8, **small}, projection_dim=8)
+    torch.manual_seed(0)
+    model = model_class(config)
+    with torch.no_grad():  # BLIP initialises its vision tower with std 1e-10: give it trained-like spread
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.1)
+    model.save_pretrained(folder)
+    transformers.BlipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_blip_snapshot_embeds_both_towers_and_its_random_version_differs(tmp_path):
+    folder = _blip_folder(tmp_path)
+    backbone = build_backbone(_spec(folder, model="Salesforce/blip-base", pooling="features", max_length=12))
+    texts, images = backbone.encode_texts(TEXTS), backbone.encode_images(_images())
+    assert texts.shape == (3, 8) and images.shape == (3, 8)
+    assert np.all(np.ptp(texts, axis=0) > 0) and np.all(np.ptp(images, axis=0) > 0)
+    # the embedding is BlipModel's own: its text tower's pooled output, projected
+    model = transformers.BlipModel.from_pretrained(folder).eval()
+    tokens = transformers.AutoTokenizer.from_pretrained(folder)(TEXTS, padding="max_length", max_length=12,
+                                                                return_tensors="pt")
+    with torch.no_grad():
+        pooled = model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).pooler_output
+        np.testing.assert_allclose(texts, model.text_projection(pooled).numpy(), atol=1e-5)
+    random = build_backbone(_spec(folder, model="Salesforce/blip-base", pooling="features", max_length=12,
+                                  random=True, seed=3))
+    assert not np.allclose(random.encode_texts(TEXTS), texts)
+
+
+def test_a_folder_whose_weights_do_not_fill_the_model_is_named(tmp_path):
+    """The hub's BLIP retrieval checkpoints name their text tower text_encoder: loaded as BlipModel,
+    its text tower would stay random."""
+    folder = _blip_folder(tmp_path, transformers.BlipForImageTextRetrieval)
+    with pytest.raises(DataValidationError, match="text_model"):
+        build_backbone(_spec(folder, model="Salesforce/blip-itm-base-coco", pooling="features"))

@@ -30,7 +30,10 @@ def brain_responses(dataset, subject):
 
 
 def dataset_root(name):
-    """The dataset's folder in its real layout: the configured root, else its synthetic copy."""
+    """The dataset's folder in its real layout: the configured root, else its conversion from a
+    release layout (datasets.ieeg.braintreebank), else its synthetic copy."""
+    if name == "ieeg" and config["datasets"]["ieeg"]["braintreebank"] and not config["datasets"]["ieeg"]["root"]:
+        return f"{RESULTS}/data/ieeg_bids"
     return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
 
 

@@ -155,6 +155,27 @@ rule load_adhd200:
         "../scripts/load_adhd200.py"
 
 
+# The Brain Treebank's release and the user's scene cuts -> the BIDS-iEEG root load_ieeg reads
+# (dataset_root("ieeg") points there when datasets.ieeg.braintreebank is set).
+if config["datasets"]["ieeg"]["braintreebank"]:
+
+    rule convert_braintreebank:
+        input:
+            release=config["datasets"]["ieeg"]["braintreebank"]["release"],
+            scenes=config["datasets"]["ieeg"]["braintreebank"]["scenes"],
+        output:
+            bids=directory(f"{RESULTS}/data/ieeg_bids"),
+        log:
+            "logs/data/convert_braintreebank.log",
+        params:
+            **stage_params("convert_braintreebank"),
+        threads: stage_threads("convert_braintreebank")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/convert_braintreebank.py"
+
+
 rule load_ieeg:
     input:
         root=dataset_root("ieeg"),

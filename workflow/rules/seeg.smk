@@ -1,7 +1,8 @@
 # seeg: SEEG vision-language integration (Subramaniam et al. 2024) on datasets.ieeg. The words and
 # scene cuts are paired with frames and sentences (seeg_events), every backbone the models read
-# embeds them (seeg_features), every model's ridge is cross-validated and bootstrapped per subject
-# and alignment (seeg_encode), the comparisons make the site classes (seeg_sites), and the figures
+# embeds them and records its models' layers (seeg_features), every trained model's layers are
+# cross-validated to pick its best, and every model's ridge at that layer is cross-validated and
+# bootstrapped per subject and alignment (seeg_encode), the comparisons make the site classes (seeg_sites), and the figures
 # show them (seeg_plot). The electrodes' regions come from seeg.atlas, else (a synthetic set) from
 # its ground truth.
 from neurogaze.brain.seeg.models import backbone_inputs
@@ -71,6 +72,7 @@ if enabled("seeg"):
         output:
             scores=seeg_out("scores.parquet"),
             pvalues=seeg_out("pvalues.parquet"),
+            layers=seeg_out("layers.csv"),
         log:
             "logs/seeg/encode.log",
         params:

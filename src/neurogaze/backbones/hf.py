@@ -1,15 +1,17 @@
 """Backbones from transformers folders and timm checkpoints: the SEEG paper's other models.
 
 Subramaniam et al. 2024 compare CLIP-style models with language-only ones (SBERT, SimCSE: a
-transformers ``AutoModel`` folder), vision-only ones (BEiT, ConvNeXt: timm) and FLAVA (transformers,
-both towers), each also randomly initialised. Kind ``transformers`` opens a local snapshot of a
+transformers ``AutoModel`` folder), vision-only ones (BEiT, ConvNeXt: timm), FLAVA and BLIP
+(transformers ``FlavaModel`` / ``BlipModel``, both towers through get_text_features /
+get_image_features), each also randomly initialised. Kind ``transformers`` opens a local snapshot of a
 hub repository (``weights``: the folder with config.json, the weights and the tokenizer or image
 processor); kind ``timm`` builds a timm architecture (``model``) and loads a local state-dict file.
 Nothing is downloaded. ``random: true`` keeps the architecture (and the tokenizer / preprocessing)
 of the named checkpoint and initialises it from ``seed`` instead of loading its weights, as the
 reference does with ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``.
 
-Only the output embedding is read (``pooling``), not every layer as in the paper.
+The embedding is the output (``pooling``); the SEEG analysis reads other layers through forward
+hooks on the model's modules (``neurogaze.brain.seeg.features``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsErr
 
 # transformers poolings: "mean" over unmasked tokens (SBERT), "cls" (the first token), "pooler"
 # (the model's pooler_output: SimCSE's MLP over CLS, BEiT's mean of patches, ConvNeXt's pooled
-# map), "features" (a two-tower model's get_text_features / get_image_features: FLAVA, CLIP)
+# map), "features" (a two-tower model's get_text_features / get_image_features: FLAVA, BLIP, CLIP)
 POOLINGS = ("mean", "cls", "pooler", "features")
 KINDS = ("transformers", "timm")
 
@@ -142,7 +144,8 @@ def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu")
     if spec.random:
         model = seeded(lambda: transformers.AutoModel.from_config(config), spec.seed)
     else:
-        model = transformers.AutoModel.from_pretrained(folder, local_files_only=True)
+        model, info = transformers.AutoModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+        check_loaded(folder, spec.model, info["missing_keys"])
     tokenizer = image_processor = None
     if any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -150,6 +153,15 @@ def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu")
         image_processor = transformers.AutoImageProcessor.from_pretrained(folder, local_files_only=True)
     device = torch.device(device)
     return PretrainedBackbone(spec, model.to(device).eval(), tokenizer, image_processor, device, folder)
+
+
+def check_loaded(folder: Path, model: str, missing: list[str]) -> None:
+    """A named error when the folder's weights leave part of the model at its random
+    initialisation (a pooler the checkpoint never trained is allowed: SBERT's is unused)."""
+    missing = sorted(key for key in missing if not key.startswith("pooler."))
+    if missing:
+        raise DataValidationError(folder, "weights", f"every tensor of transformers' model for {model} "
+                                  "(a snapshot saved from that model class)", f"missing {missing[:3]}")
 
 
 def build_timm(spec: PretrainedSpec, device: torch.device | str = "cpu") -> PretrainedBackbone:

@@ -216,7 +216,9 @@ def ridge_path_predict(X_train, Y_train, X_eval, alphas=DEFAULT_ALPHAS, device="
     """Predictions of ridge with intercept fitted on (X_train, Y_train) at every alpha, for the
     rows of ``X_eval``: (n_alphas, n_eval, n_targets). One eigendecomposition of the training Gram
     matrix serves every alpha (as in :class:`VoxelRidge`), so choosing the alpha on a held-out
-    split (e.g. by validation correlation) costs one fit."""
+    split (e.g. by validation correlation) costs one fit. With more features than training rows
+    (SEEG's projected layers) the same ridge goes through the rows' kernel matrix instead
+    (beta = X' (XX' + alpha I)^-1 y), an n x n rather than p x p eigendecomposition."""
     X_train, Y_train = _check_xy(X_train, Y_train)
     X_eval, _ = _check_xy(X_eval)
     alphas = np.asarray(alphas, dtype=np.float64).ravel()
@@ -226,11 +228,17 @@ def ridge_path_predict(X_train, Y_train, X_eval, alphas=DEFAULT_ALPHAS, device="
     x64 = torch.as_tensor(X_train, dtype=torch.float64, device=device)
     x_mean = x64.mean(0)
     x64 = x64 - x_mean
-    eigvals, eigvecs = _eigh(x64.T @ x64)
     y = torch.as_tensor(Y_train, device=device).to(torch_dtype)
     y_mean = y.mean(0)
-    z = eigvecs.to(torch_dtype).T @ (x64.to(torch_dtype).T @ (y - y_mean))  # (p, n_targets)
-    projected = (torch.as_tensor(X_eval, dtype=torch.float64, device=device) - x_mean) @ eigvecs
+    x_eval = torch.as_tensor(X_eval, dtype=torch.float64, device=device) - x_mean
+    if x64.shape[1] > x64.shape[0]:
+        eigvals, eigvecs = _eigh(x64 @ x64.T)
+        z = eigvecs.to(torch_dtype).T @ (y - y_mean)  # (n_train, n_targets)
+        projected = (x_eval @ x64.T) @ eigvecs
+    else:
+        eigvals, eigvecs = _eigh(x64.T @ x64)
+        z = eigvecs.to(torch_dtype).T @ (x64.to(torch_dtype).T @ (y - y_mean))  # (p, n_targets)
+        projected = x_eval @ eigvecs
     projected = projected.to(torch_dtype)
     alphas_t = torch.as_tensor(alphas, dtype=torch_dtype, device=device)
     shrink = 1.0 / (eigvals.to(torch_dtype)[None, :] + alphas_t[:, None])

@@ -28,6 +28,15 @@ def test_ridge_path_matches_sklearn_at_every_alpha():
         np.testing.assert_allclose(path[a], Ridge(alpha=alpha).fit(X, Y).predict(X_eval), atol=1e-10)
 
 
+def test_ridge_path_with_more_features_than_rows_matches_sklearn():
+    """The kernel form (p > n, SEEG's projected layers) is the same ridge."""
+    rng = np.random.default_rng(2)
+    X, Y, X_eval = rng.normal(size=(20, 60)) + 2, rng.normal(size=(20, 3)) + 3, rng.normal(size=(5, 60))
+    path = ridge_path_predict(X, Y, X_eval, (0.1, 10.0, 1e4), dtype="float64")
+    for a, alpha in enumerate((0.1, 10.0, 1e4)):
+        np.testing.assert_allclose(path[a], Ridge(alpha=alpha).fit(X, Y).predict(X_eval), atol=1e-9)
+
+
 def test_pearson_columns_is_scipy_s():
     rng = np.random.default_rng(1)
     y, p = rng.normal(size=(30, 5)), rng.normal(size=(30, 5))

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from neurogaze.brain.seeg import stages
-from neurogaze.brain.seeg.models import backbone_inputs
+from neurogaze.brain.seeg.features import layer_key
+from neurogaze.brain.seeg.models import OUTPUT_LAYER, backbone_inputs, backbone_layers, read_models
 from neurogaze.cli import main
 from neurogaze.config import load_config
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
@@ -73,17 +74,21 @@ def test_a_word_without_its_sentence_is_named(loaded, tmp_path, capsys):
 
 
 def _fake_features(loaded, folder, settings, constant=None):
-    """Random embeddings of every paired frame and sentence for each backbone the demo reads."""
+    """Random embeddings and layers of every paired frame and sentence for each backbone the demo reads."""
     pairs = pd.read_parquet(loaded / "pairs.parquet")
     rng = np.random.default_rng(0)
     files = []
+    layers = backbone_layers(settings)
     for backbone in backbone_inputs(settings):
         frames, sentences = sorted(pairs["frame"].unique()), sorted(pairs["sentence"].unique())
         image, text = rng.normal(size=(len(frames), 8)), rng.normal(size=(len(sentences), 8))
         if backbone == constant:
             image, text = np.ones_like(image), np.ones_like(text)
+        extra = {layer_key(label, tower): rng.normal(size=(len(frames if tower == "image" else sentences), 12))
+                 for label, towers in layers[backbone].items() for tower in towers}
         files.append(folder / f"{backbone}.npz")
-        np.savez(files[-1], frames=np.asarray(frames), image=image, sentences=np.asarray(sentences), text=text)
+        np.savez(files[-1], frames=np.asarray(frames), image=image, sentences=np.asarray(sentences), text=text,
+                 **extra)
     return files
 
 
@@ -96,11 +101,32 @@ def settings():
 def test_encoding_writes_scores_and_p_values(loaded, tmp_path, settings):
     features = _fake_features(loaded, tmp_path, settings)
     stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
-                  scores=tmp_path / "scores.parquet", pvalues=tmp_path / "p.parquet", settings=settings, seed=0)
+                  scores=tmp_path / "scores.parquet", pvalues=tmp_path / "p.parquet",
+                  layers=tmp_path / "layers.csv", settings=settings, seed=0)
     scores = pd.read_parquet(tmp_path / "scores.parquet")
     assert set(scores["model"]) == {"world-clip", "world-clip (random)", "world-simclr", "world-simclr (random)",
                                     "world-text", "world-text (random)", "linear combination"}
     assert pd.read_parquet(tmp_path / "p.parquet")["p"].between(0, 1).all()
+    # every layer of every trained model cross-validated; one chosen per model, its random version
+    # read at the same layer
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    assert set(layers["layer"]) == {OUTPUT_LAYER, "block2"}
+    chosen = layers.loc[layers["chosen"]].drop_duplicates("model").set_index("model")["layer"]
+    assert layers.loc[layers["chosen"]].groupby("model")["layer"].nunique().eq(1).all()
+    read_at = scores.drop_duplicates("model").set_index("model")["layer"]
+    for model in ("world-clip", "world-simclr", "world-text"):
+        assert read_at[model] == read_at[f"{model} (random)"] == chosen[model]
+    assert read_at["linear combination"] == (f"world-simclr: {chosen['world-simclr']} + "
+                                             f"world-text: {chosen['world-text']}")
+
+
+def test_the_best_layer_has_the_highest_validation_r_over_every_target():
+    table = pd.DataFrame({"model": ["a", "a", "a", "a", "b"], "layer": ["output", "x", "output", "x", "output"],
+                          "val_r": [0.30, 0.10, 0.00, 0.15, 0.2], "targets": [10, 10, 100, 100, 10]})
+    models = read_models({"models": {name: {"backbone": name, "inputs": ["image"], "family": "vision"}
+                                     for name in ("a", "b", "c")}})
+    # a: output (0.3 * 10 + 0) / 110 = 0.027 < x (0.1 * 10 + 15) / 110 = 0.145; c has no rows
+    assert stages.best_layers(table, models) == {"a": "x", "b": "output", "c": "output"}
 
 
 def test_an_electrode_missing_from_channels_tsv_is_named(loaded, tmp_path, settings):
@@ -111,6 +137,7 @@ def test_an_electrode_missing_from_channels_tsv_is_named(loaded, tmp_path, setti
     with pytest.raises(DataValidationError) as error:
         stages.encode(pairs=loaded / "pairs.parquet", brain=root / "brain", features=features,
                       scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
+                      layers=tmp_path / "out" / "layers.csv",
                       settings=settings, seed=0)
     assert error.value.path.endswith("electrodes.parquet") and electrodes["name"].iloc[0] in str(error.value)
     assert not (tmp_path / "out").exists()
@@ -121,6 +148,7 @@ def test_a_model_with_constant_features_is_named(loaded, tmp_path, settings):
     with pytest.raises(DataValidationError) as error:
         stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
                       scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
+                      layers=tmp_path / "out" / "layers.csv",
                       settings=settings, seed=0)
     assert error.value.path.endswith("world-text.npz") and error.value.got == "constant"
     assert not (tmp_path / "out").exists()

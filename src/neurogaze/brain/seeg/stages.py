@@ -16,16 +16,20 @@ import numpy as np
 import pandas as pd
 from nilearn.image import coord_transform
 
+from neurogaze import __version__
 from neurogaze.brain.seeg.events import ALIGNMENTS, pair_events
 from neurogaze.brain.seeg.features import (
+    META,
+    SRP_SEED,
     check_not_constant,
     embed_pairs,
+    jl_dimension,
     linear_combination_design,
     model_design,
     read_embeddings,
     reduce_dimension,
 )
-from neurogaze.brain.seeg.models import LINEAR_COMBINATION, RANDOM_SUFFIX, read_models
+from neurogaze.brain.seeg.models import LINEAR_COMBINATION, OUTPUT_LAYER, RANDOM_SUFFIX, SeegModel, read_models
 from neurogaze.brain.seeg.regression import (
     bootstrap_counts,
     bootstrap_scores,
@@ -68,15 +72,28 @@ def events(*, brain: str | os.PathLike, root: str | os.PathLike, pairs: str | os
 
 
 def features(*, pairs, root, weights, features, backbone: str, spec: dict, inputs: list[str],
-             device: str = "cpu") -> None:
-    """Backbone ``backbone``'s embeddings of every paired frame and sentence -> ``features`` (.npz)."""
+             layers: dict | None = None, srp_eps: float = 0.1, device: str = "cpu") -> None:
+    """Backbone ``backbone``'s embeddings of every paired frame and sentence, and its ``layers``'
+    activations projected to the Johnson-Lindenstrauss dimension of the largest subject-alignment
+    event set at ``srp_eps`` -> ``features`` (.npz with a JSON ``meta`` describing it)."""
     table = pd.read_parquet(pairs)
-    embedded = embed_pairs(table, Path(root) / "stimuli", {**spec, "weights": str(weights)}, tuple(inputs), device)
+    n_events = int(table.groupby(["subject", "alignment"]).size().max())
+    target = jl_dimension(n_events, srp_eps)
+    embedded = embed_pairs(table, Path(root) / "stimuli", {**spec, "weights": str(weights)}, tuple(inputs), device,
+                           layers=layers, target_dim=target)
     for key in ("image", "text"):
         if key in embedded and not np.any(np.ptp(embedded[key], axis=0) > 0):
             raise DataValidationError(weights, key, f"{key} embeddings that vary across inputs", "constant")
+    meta = {"backbone": backbone, "kind": spec.get("kind", "open_clip"), "model": spec.get("model"),
+            "random": bool(spec.get("random", False)), "weights": str(weights), "inputs": list(inputs),
+            "layers": layers or {}, "output": {key: embedded[key].shape[1] for key in ("image", "text")
+                                               if key in embedded},
+            "projection": {"method": "sparse random projection", "eps": srp_eps, "seed": SRP_SEED,
+                           "events": n_events, "dimension": target},
+            "widths": {key: value.shape[1] for key, value in embedded.items() if "::" in key},
+            "code_version": __version__}
     with atomic_path(features) as temp, open(temp, "wb") as handle:
-        np.savez(handle, **embedded)
+        np.savez(handle, **embedded, **{META: np.asarray(json.dumps(meta, sort_keys=True))})
 
 
 # --- rule seeg_encode -----------------------------------------------------------------------------
@@ -87,23 +104,38 @@ def _feature_files(features) -> dict[str, Path]:
     return {Path(file).stem: Path(file) for file in files}
 
 
-def designs(pairs: pd.DataFrame, settings: dict, files: dict[str, Path]) -> dict[str, np.ndarray]:
-    """Every model's, every random version's and the linear combination's design matrix."""
+def candidate_layers(models: dict[str, SeegModel]) -> dict[str, list[str]]:
+    return {name: [OUTPUT_LAYER, *model.layers] for name, model in models.items()}
+
+
+def _design(pairs, model: SeegModel, embeddings: dict, path, layer: str, eps: float) -> np.ndarray:
+    design = model_design(pairs, model.inputs, embeddings, path, layer)
+    return design if layer == OUTPUT_LAYER else reduce_dimension(design, eps)
+
+
+def designs(pairs: pd.DataFrame, settings: dict, embeddings: dict[str, dict], files: dict[str, Path],
+            chosen: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Every model's, every random version's and the linear combination's design matrix, each
+    model at its ``chosen`` layer (default: the output) and its random version at the same one."""
     models = read_models(settings)
-    embeddings = {backbone: read_embeddings(path) for backbone, path in files.items()}
+    chosen = {name: (chosen or {}).get(name, OUTPUT_LAYER) for name in models}
     out = {}
     for name, model in models.items():
         versions = [(name, model.backbone)] + ([(name + RANDOM_SUFFIX, model.random)] if model.random else [])
         for label, backbone in versions:
-            out[label] = model_design(pairs, model.inputs, embeddings[backbone], files[backbone])
+            out[label] = _design(pairs, model, embeddings[backbone], files[backbone], chosen[name],
+                                 settings["srp_eps"])
             check_not_constant(out[label], files[backbone], label)
     combination = settings["linear_combination"]
     if combination:
-        vision, language = (models[combination[key]].backbone for key in ("vision", "language"))
-        out[LINEAR_COMBINATION] = linear_combination_design(pairs, embeddings[vision], embeddings[language],
-                                                            (files[vision], files[language]))
-        check_not_constant(out[LINEAR_COMBINATION], files[vision], LINEAR_COMBINATION)
-    return {label: reduce_dimension(design, settings["srp_eps"]) for label, design in out.items()}
+        vision, language = (combination[key] for key in ("vision", "language"))
+        paths = (files[models[vision].backbone], files[models[language].backbone])
+        design = linear_combination_design(pairs, embeddings[models[vision].backbone],
+                                           embeddings[models[language].backbone], paths,
+                                           (chosen[vision], chosen[language]))
+        out[LINEAR_COMBINATION] = reduce_dimension(design, settings["srp_eps"])
+        check_not_constant(out[LINEAR_COMBINATION], paths[0], LINEAR_COMBINATION)
+    return out
 
 
 def read_responses(brain: Path, subject: str, band: str) -> pd.DataFrame:
@@ -124,17 +156,10 @@ def check_electrodes(responses: pd.DataFrame, electrodes: pd.DataFrame, subject:
                                   f"no row for {missing[0]!r}")
 
 
-def encode(*, pairs, brain, features, scores, pvalues, settings: dict, seed: int, device: str = "cpu") -> None:
-    """Cross-validated ridge of every model per subject and alignment, its bootstrap, and the
-    bootstrap p of every comparison -> ``scores`` and ``pvalues`` (parquet)."""
-    brain = Path(brain)
-    table = pd.read_parquet(pairs)
-    electrodes = pd.read_parquet(brain / "electrodes.parquet")
-    files = _feature_files(features)
-    found = comparisons(read_models(settings), settings["controlled_pair"])
-    score_parts, p_parts = [], []
-    for subject, subject_pairs in table.groupby("subject", sort=True):
-        responses = read_responses(brain, subject, settings["band"])
+def _event_sets(pairs: pd.DataFrame, brain: Path, electrodes: pd.DataFrame, band: str):
+    """(subject, alignment, its pairs, responses Y, the responses' columns) in a fixed order."""
+    for subject, subject_pairs in pairs.groupby("subject", sort=True):
+        responses = read_responses(brain, subject, band)
         check_electrodes(responses, electrodes, subject, brain / "electrodes.parquet")
         for alignment in ALIGNMENTS:
             chosen = subject_pairs.loc[subject_pairs["alignment"] == alignment].reset_index(drop=True)
@@ -143,18 +168,79 @@ def encode(*, pairs, brain, features, scores, pvalues, settings: dict, seed: int
                 first = chosen["stim_id"][missing].iloc[0]
                 raise DataValidationError(brain / f"{subject}.features.parquet", "stim_id",
                                           "responses of every paired event", f"none for {first}")
-            Y = responses.loc[chosen["stim_id"]].to_numpy(dtype=np.float64)
-            scored, boot = _fit_models(designs(chosen, settings, files), Y, settings,
-                                       derive_seed(seed, "seeg", subject, alignment))
-            columns = responses.columns
-            meta = {"subject": subject, "alignment": alignment, "electrode": np.asarray(columns.get_level_values(0)),
-                    "window_start": np.asarray(columns.get_level_values(1), dtype=float)}
-            score_parts += [pd.DataFrame({**meta, "model": name, **values}) for name, values in scored.items()]
-            p_parts += [pd.DataFrame({**meta, "comparison": c.name, "better": c.better, "worse": c.worse,
-                                      "kind": c.kind, "p": p_better(boot[c.better], boot[c.worse])})
-                        for c in found]
+            yield subject, alignment, chosen, responses.loc[chosen["stim_id"]].to_numpy(np.float64), responses.columns
+
+
+def layer_scores(event_sets: list, settings: dict, embeddings: dict, files: dict) -> pd.DataFrame:
+    """The cross-validated ridge of every layer of every trained model with more than one layer:
+    its mean validation and test r over each event set's electrodes and time bins."""
+    models = read_models(settings)
+    rows = []
+    for subject, alignment, pairs, Y, _ in event_sets:
+        for name, labels in candidate_layers(models).items():
+            model = models[name]
+            for layer in labels if len(labels) > 1 else []:
+                X = _design(pairs, model, embeddings[model.backbone], files[model.backbone], layer,
+                            settings["srp_eps"])
+                check_not_constant(X, files[model.backbone], f"{name} at layer {layer}")
+                fit = cross_validate(X, Y, settings["alphas"], settings["n_folds"])
+                rows.append({"subject": subject, "alignment": alignment, "model": name, "layer": layer,
+                             "features": X.shape[1], "targets": Y.shape[1], "val_r": float(fit.val_r.mean()),
+                             "test_r": float(fit.test_r.mean())})
+    return pd.DataFrame(rows, columns=["subject", "alignment", "model", "layer", "features", "targets", "val_r",
+                                       "test_r"])
+
+
+def best_layers(table: pd.DataFrame, models: dict[str, SeegModel]) -> dict[str, str]:
+    """Each trained model's layer of the highest validation r averaged over every electrode and
+    time bin of every subject and alignment (the output where a model has no other layer)."""
+    chosen = {name: OUTPUT_LAYER for name in models}
+    if table.empty:
+        return chosen
+    weighted = table.assign(total=table["val_r"] * table["targets"]).groupby(["model", "layer"])[["total", "targets"]]
+    mean = weighted.sum().pipe(lambda t: t["total"] / t["targets"])
+    chosen.update({name: str(group.idxmax()[1]) for name, group in mean.groupby(level="model")})
+    return chosen
+
+
+def layer_of(name: str, chosen: dict[str, str], settings: dict) -> str:
+    """The layer a model version is read at (the linear combination: its two models' layers)."""
+    if name == LINEAR_COMBINATION:
+        combination = settings["linear_combination"]
+        return " + ".join(f"{combination[key]}: {chosen[combination[key]]}" for key in ("vision", "language"))
+    return chosen[name.removesuffix(RANDOM_SUFFIX)]
+
+
+def encode(*, pairs, brain, features, scores, pvalues, layers, settings: dict, seed: int,
+           device: str = "cpu") -> None:
+    """Every trained model's layers cross-validated to choose its best (``layers``, csv), then the
+    cross-validated ridge of every model at its layer per subject and alignment, its bootstrap and
+    the bootstrap p of every comparison -> ``scores`` and ``pvalues`` (parquet)."""
+    brain = Path(brain)
+    electrodes = pd.read_parquet(brain / "electrodes.parquet")
+    files = _feature_files(features)
+    embeddings = {backbone: read_embeddings(path) for backbone, path in files.items()}
+    models = read_models(settings)
+    found = comparisons(models, settings["controlled_pair"])
+    event_sets = list(_event_sets(pd.read_parquet(pairs), brain, electrodes, settings["band"]))
+    per_layer = layer_scores(event_sets, settings, embeddings, files)
+    chosen = best_layers(per_layer, models)
+    logger.info("layers: %s", chosen)
+    score_parts, p_parts = [], []
+    for subject, alignment, event_pairs, Y, columns in event_sets:
+        scored, boot = _fit_models(designs(event_pairs, settings, embeddings, files, chosen), Y, settings,
+                                   derive_seed(seed, "seeg", subject, alignment))
+        meta = {"subject": subject, "alignment": alignment, "electrode": np.asarray(columns.get_level_values(0)),
+                "window_start": np.asarray(columns.get_level_values(1), dtype=float)}
+        score_parts += [pd.DataFrame({**meta, "model": name, "layer": layer_of(name, chosen, settings), **values})
+                        for name, values in scored.items()]
+        p_parts += [pd.DataFrame({**meta, "comparison": c.name, "better": c.better, "worse": c.worse,
+                                  "kind": c.kind, "p": p_better(boot[c.better], boot[c.worse])})
+                    for c in found]
+    per_layer["chosen"] = [chosen[m] == layer for m, layer in zip(per_layer["model"], per_layer["layer"])]
     write_parquet(scores, pd.concat(score_parts, ignore_index=True))
     write_parquet(pvalues, pd.concat(p_parts, ignore_index=True))
+    write_csv(layers, per_layer)
 
 
 def _fit_models(all_designs: dict, Y: np.ndarray, settings: dict, seed: int) -> tuple[dict, dict]:
