@@ -195,7 +195,7 @@ def test_caption_fit_makes_the_colour_word_set_the_colour(tokenizer_dir, seed):
     fit_unet(pipe, pixels, config, captions=captions)
     assert pipe.scheduler.config.prediction_type == "v_prediction"
     red, blue = _redness(pipe, "a red square.", seeds), _redness(pipe, "a blue square.", seeds)
-    print(f"seed {seed}: red - blue redness before {before.mean():.3f}; after: red {red.min():.2f}, blue {blue.max():.2f}")
+    print(f"seed {seed}: red - blue before {before.mean():.3f}; after: red {red.min():.2f}, blue {blue.max():.2f}")
     # redness spans [-1, 1] (the squares' shades give 0.59 to 1): each image takes its word's colour
     assert np.all(red > 0.3) and np.all(blue < -0.3)
     assert np.abs(before).max() < 0.05

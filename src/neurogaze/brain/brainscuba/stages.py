@@ -395,5 +395,5 @@ def evaluate(*, images, encoder, responses, stimuli, backbone, metrics, backbone
     return table
 
 
-__all__ = ["ImageConfig", "caption", "demo_pipeline", "demo_pool", "evaluate", "higher_visual_units", "images", "pool_files",
-           "project", "read_caption_table", "read_images", "read_projection"]
+__all__ = ["ImageConfig", "caption", "demo_pipeline", "demo_pool", "evaluate", "higher_visual_units", "images",
+           "pool_files", "project", "read_caption_table", "read_images", "read_projection"]
