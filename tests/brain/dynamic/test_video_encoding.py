@@ -1,9 +1,10 @@
 """The video-vs-image comparison's mechanics on planted linear voxels (half driven by the video
 features, half by the image features), and the tiny VideoMAE path's shapes and named errors.
 
-Not checked here: that a random-weight tiny VideoMAE beats first-frame features on the synthetic
-set's motion voxels. Over data seeds 0 / 1 / 2 of the planted clips that comparison gave
-Wilcoxon p = 0.0004 / 0.16 / 0.97, so no check of it can be honest yet (issue 17 stays open on it)."""
+A random-weight tiny VideoMAE does not beat first-frame features on the synthetic set's motion
+voxels (over data seeds 0 / 1 / 2 of the planted clips: Wilcoxon p = 0.0004 / 0.16 / 0.97); the
+demo pretrains both models on the training clips first (neurogaze.brain.dynamic.pretrain), and
+the longrun demo check (tests/workflow/test_dynamic_workflow.py) asserts the comparison there."""
 
 import numpy as np
 import pytest
