@@ -74,6 +74,8 @@ def test_targets_train_evaluate_plot(video_set):
     voxels = pd.read_csv(root / "encoders" / "voxels.csv")
     assert len(voxels) == 3 * 3 * 2 - 2 * 2  # the mask leaves out two columns of the 3 x 3 x 2 box
     assert {"r_video", "r_image", "r_difference", "i", "j", "k"} <= set(voxels.columns)
+    with np.load(root / "encoders" / "predictions.npz") as saved:  # per test clip, for clip-level inference
+        assert saved["video"].shape == saved["image"].shape == saved["responses"].shape == (4, len(voxels))
     plot(evaluation=root / "evaluation", videos=root / "videos", figures=root / "figures", n_videos=1,
          encoders=root / "encoders")
     for name in ("flow_arrows.png", "epe.png", "video_vs_image.png"):

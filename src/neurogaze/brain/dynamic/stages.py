@@ -29,9 +29,10 @@ from neurogaze.brain.dynamic.video_diffusion import (
 )
 from neurogaze.brain.dynamic.video_encoding import (
     VideoFeatureConfig,
-    compare_encoders,
+    encoder_predictions,
     load_video_model,
     pool_image_maps,
+    score_predictions,
     video_features,
 )
 from neurogaze.config import from_section
@@ -285,8 +286,9 @@ def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: di
                      video_model=None, device: str = "auto") -> None:
     """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
     clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
-    of its first frame (those of ``targets``), and their difference: ``voxels.csv`` and the
-    difference as a volume in the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
+    of its first frame (those of ``targets``), and their difference: ``voxels.csv``, the test
+    clips' responses and both predictions (``predictions.npz``) and the difference as a volume in
+    the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
     config = from_section(VideoFeatureConfig, video, "dynamic.video")
     target = read_targets(targets)
     responses = read_brain_responses(Path(brain) / f"{subject}.h5")
@@ -294,13 +296,18 @@ def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: di
     video_set = read_video_set(videos)
     clips = [video_set.load_frames(v) for v in data["video_id"]]
     features = video_features(load_video_model(config, video_model).to(resolve_device(device)), clips, config)
-    scores = compare_encoders(features, pool_image_maps(data["image"], config.pool), data["fmri"], data["train"],
-                              cv=cv)
+    train = data["train"]
+    predictions = encoder_predictions(features, pool_image_maps(data["image"], config.pool), data["fmri"], train,
+                                      cv=cv)
+    scores = score_predictions(data["fmri"][~train], predictions)
     table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})
     if responses.voxel_ijk is not None:
         table[["i", "j", "k"]] = responses.voxel_ijk
     with atomic_directory(out_dir) as temp:
         table.to_csv(temp / "voxels.csv", index=False)
+        # per test clip, for inference that resamples clips (video_encoding.clip_bootstrap)
+        np.savez(temp / "predictions.npz", video_id=data["video_id"][~train], responses=data["fmri"][~train],
+                 **predictions)
         if responses.mask is not None:
             volume = np.zeros(responses.mask.shape, dtype=np.float32)
             volume[tuple(responses.voxel_ijk.T)] = scores["r_difference"]
