@@ -6,7 +6,11 @@ VideoMAE's tokens (time slots x patch rows x patch columns x hidden) are average
 ``pool x pool`` cells per time slot before the ridge, so a large model's 1,568 tokens do not make
 a design matrix of 1.6 M columns; the image model's patch map is pooled the same way. Both
 ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel by
-K-fold CV) and are scored by the Pearson r of test predictions.
+K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap` resamples
+the test clips for an interval of the mean difference over a set of voxels.
+
+The demo's VideoMAE is the tiny ``VideoFeatureConfig.tiny`` pretrained on the training clips
+(:mod:`.pretrain`), read from its folder like a released checkpoint.
 """
 
 from __future__ import annotations
