@@ -363,6 +363,20 @@ def _dynamic_evaluation(config: dict) -> dict:
     return {**config["dynamic"]["evaluation"], "seed": config["seed"]}
 
 
+def _dynamic_pretrain(kind: str):
+    def params(config: dict) -> dict:
+        section = config["dynamic"]
+        return {"settings": section["pretrain"][kind], kind: section[kind], "seed": config["seed"], **_device(config)}
+
+    return params
+
+
+STAGES["dynamic_pretrain_video"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_pretrain_video", _dynamic_pretrain("video"),
+    help="VideoMAE pretraining (tube masking) of the tiny video model on a video set's training clips")
+STAGES["dynamic_pretrain_image"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_pretrain_image", _dynamic_pretrain("image"),
+    help="masked image modelling of the tiny DINOv2 on the frames of a video set's training clips")
 STAGES["dynamic_targets"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_targets",
     lambda c: {"grid": c["dynamic"]["grid"], "image": c["dynamic"]["image"], **_device(c)},
@@ -371,9 +385,16 @@ STAGES["dynamic_train"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_train",
     lambda c: {"settings": c["dynamic"]["decoder"], "grid": c["dynamic"]["grid"], "seed": c["seed"], **_device(c)},
     help="the flow decoder (fMRI + first-frame features -> flow codebook classes) of one subject; resumable")
+_FLOW_KEYS = ("flow_method", "raft_weights", "raft_model", "raft_iterations", "farneback")
+STAGES["dynamic_video_diffusion"] = Stage(
+    "neurogaze.brain.dynamic.stages:dynamic_video_diffusion",
+    lambda c: {"settings": c["dynamic"]["video_diffusion"], "seed": c["seed"], **_device(c),
+               "flow": {key: c["datasets"]["video"][key] for key in _FLOW_KEYS}},
+    help="Stable Video Diffusion's own motion: image-to-video from each test clip's first frame, best-of-N flow")
 STAGES["dynamic_evaluate"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_evaluate", _dynamic_evaluation,
-    help="EPE of the decoder, ridge, mean flow and shuffled fMRI per test video; permutation test; animations")
+    help="EPE of the decoder, ridge, mean flow, shuffled fMRI and video diffusion per test video; permutation "
+         "test; animations")
 STAGES["dynamic_encoders"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_encoders",
     lambda c: {"video": c["dynamic"]["video"], "cv": c["dynamic"]["encoding_cv"], **_device(c)},

@@ -1,38 +1,71 @@
-"""The flow decoder on the demo (issue 17, in progress; off in the default demo): on the synthetic
-video set, whose motion-selective voxels follow each clip's planted direction and speed, the
-decoded flow beats the same decoder fed shuffled fMRI (permutation p < 0.01) and the training
-mean flow (paired signed-rank p < 0.01 over the test clips), for every subject. About 3
-CPU-minutes: `pytest -m longrun tests/workflow/test_dynamic_workflow.py`."""
+"""The flow decoder on the demo (issue 17; off in the default demo), on the synthetic video set
+whose motion-selective voxels follow each clip's planted direction and speed. About 3
+CPU-minutes: `pytest -m longrun tests/workflow/test_dynamic_workflow.py`.
+
+- decoded flow beats the same decoder fed shuffled fMRI (permutation p < 0.01) and the training
+  mean flow (paired signed-rank p < 0.01 over the test clips), for every subject;
+- video vs image features (expected to fail, strict): features of the VideoMAE pretrained on the
+  training clips should predict the planted motion voxels better than first-frame features of
+  the DINOv2 pretrained on the same clips (the 95% interval of the mean r difference over motion
+  voxels, resampling the 16 test clips, above 0) and the other voxels not differently (that
+  interval over them holding 0). Measured: motion voxels r 0.072 / 0.100 (video) vs 0.018 / 0.038
+  (image); clip-bootstrap intervals of the difference [-0.094, 0.185] / [-0.102, 0.222]. A
+  signed-rank test across voxels gives p 0.036 / 0.004, but the voxels share the same 16 test
+  clips, and the tiny VideoMAE's pooled features do not carry the planted motion (8-fold CV R^2
+  of cos / sin direction and log speed from them on the training clips <= 0, as for a random
+  model): the gap is chance, not motion.
+"""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from .conftest import run_snakemake
+from neurogaze.brain.dynamic.video_encoding import clip_bootstrap
+
+from .conftest import copy_workflow, run_snakemake
 
 SUBJECTS = ("01", "02")
 
 
-@pytest.mark.longrun
-def test_demo_decoded_flow_beats_shuffled_fmri_and_mean_flow(workflow_copy):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workflow = copy_workflow(tmp_path_factory.mktemp("dynamic") / "repo")
     targets = [f"results/figures/dynamic/{subject}" for subject in SUBJECTS]
-    (workflow_copy / "dynamic_on.yaml").write_text("dynamic:\n  enabled: true\n")  # merged over the demo config
-    run_snakemake(workflow_copy, "--configfile", "dynamic_on.yaml", "--cores", "2", *targets)
+    (workflow / "dynamic_on.yaml").write_text("dynamic:\n  enabled: true\n")  # merged over the demo config
+    run_snakemake(workflow, *targets, "--cores", "2", "--configfile", "config/config.yaml", "dynamic_on.yaml")
+    return workflow
+
+
+@pytest.mark.longrun
+def test_demo_decoded_flow_beats_shuffled_fmri_and_mean_flow(demo):
     for subject in SUBJECTS:
-        folder = workflow_copy / "results" / "dynamic" / subject / "evaluation"
+        folder = demo / "results" / "dynamic" / subject / "evaluation"
         permutation = json.loads((folder / "permutation.json").read_text())
         table = pd.read_csv(folder / "epe.csv").pivot(index="video_id", columns="method", values="epe")
         print(subject, permutation, table.mean().round(3).to_dict())
         assert permutation["p_value"] < 0.01
         assert wilcoxon(table["decoder"], table["mean_flow"], alternative="less").pvalue < 0.01
         for name in ("flow_arrows.png", "epe.png", "video_vs_image.png"):
-            assert (workflow_copy / "results" / "figures" / "dynamic" / subject / name).is_file()
-        # reported, not asserted: the tiny random VideoMAE does not reliably beat first-frame
-        # features on the planted motion voxels (see tests/brain/dynamic/test_video_encoding.py)
-        voxels = pd.read_csv(workflow_copy / "results" / "dynamic" / subject / "encoders" / "voxels.csv")
-        truth = json.loads((workflow_copy / "results" / "synthetic" / "video" / "ground_truth.json").read_text())
-        motion = pd.Series(truth["subjects"][subject]["voxels"]["kind"]) != "noise"
-        print(subject, "motion voxels", voxels[motion.to_numpy()][["r_video", "r_image"]].mean().round(3).to_dict(),
-              "others", voxels[~motion.to_numpy()][["r_video", "r_image"]].mean().round(3).to_dict())
+            assert (demo / "results" / "figures" / "dynamic" / subject / name).is_file()
+
+
+@pytest.mark.longrun
+@pytest.mark.xfail(strict=True, reason="issue 17: the tiny pretrained VideoMAE's features carry no planted motion")
+def test_demo_video_features_beat_image_features_on_motion_voxels_only(demo):
+    truth = json.loads((demo / "results" / "synthetic" / "video" / "ground_truth.json").read_text())
+    failures = []
+    for subject in SUBJECTS:
+        folder = demo / "results" / "dynamic" / subject / "encoders"
+        voxels = pd.read_csv(folder / "voxels.csv")
+        motion = (pd.Series(truth["subjects"][subject]["voxels"]["kind"]) != "noise").to_numpy()
+        with np.load(folder / "predictions.npz") as saved:
+            intervals = {name: np.percentile(clip_bootstrap(saved["responses"], saved["video"], saved["image"], units),
+                                             [2.5, 97.5]) for name, units in (("motion", motion), ("other", ~motion))}
+        print(subject, "motion voxels", voxels[motion][["r_video", "r_image"]].mean().round(3).to_dict(),
+              "others", voxels[~motion][["r_video", "r_image"]].mean().round(3).to_dict(), intervals)
+        if not intervals["motion"][0] > 0 or not intervals["other"][0] <= 0 <= intervals["other"][1]:
+            failures.append((subject, intervals))
+    assert not failures

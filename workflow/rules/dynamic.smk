@@ -1,14 +1,53 @@
 # dynamic: the flow decoder of Yeung et al. (2024) on the video set (clip-wise layout: one
 # response per clip): flow targets + first-frame image features -> a decoder per subject
 # (resumable from <model>.partial/) -> EPE against the baselines, the permutation test and
-# animations; VideoMAE vs first-frame image features as voxel-wise encoders -> figures.
+# animations; VideoMAE vs first-frame image features as voxel-wise encoders -> figures. Without
+# configured feature-model folders (the demo) both models are pretrained on the training clips first.
 
 if enabled("dynamic"):
+
+    def dynamic_model(kind):
+        """The configured feature-model folder, else the demo's model pretrained on the training clips."""
+        return config["dynamic"][f"{kind}_model"] or f"{RESULTS}/dynamic/pretrained/{kind}"
+
+    rule dynamic_pretrain_video:
+        input:
+            videos=f"{RESULTS}/data/videos/video",
+        output:
+            out_dir=directory(f"{RESULTS}/dynamic/pretrained/video"),
+        log:
+            "logs/dynamic/pretrain_video.log",
+        params:
+            **stage_params("dynamic_pretrain_video"),
+        threads: stage_threads("dynamic_pretrain_video")
+        resources:
+            gpu=1,
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/dynamic_pretrain_video.py"
+
+    rule dynamic_pretrain_image:
+        input:
+            videos=f"{RESULTS}/data/videos/video",
+        output:
+            out_dir=directory(f"{RESULTS}/dynamic/pretrained/image"),
+        log:
+            "logs/dynamic/pretrain_image.log",
+        params:
+            **stage_params("dynamic_pretrain_image"),
+        threads: stage_threads("dynamic_pretrain_image")
+        resources:
+            gpu=1,
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/dynamic_pretrain_image.py"
 
     rule dynamic_targets:
         input:
             videos=f"{RESULTS}/data/videos/video",
-            **({"image_model": config["dynamic"]["image_model"]} if config["dynamic"]["image_model"] else {}),
+            image_model=dynamic_model("image"),
         output:
             out_dir=directory(f"{RESULTS}/dynamic/targets"),
         log:
@@ -17,7 +56,7 @@ if enabled("dynamic"):
             **stage_params("dynamic_targets"),
         threads: stage_threads("dynamic_targets")
         resources:
-            gpu=1 if config["dynamic"]["image_model"] else 0,
+            gpu=1,
         conda:
             CONDA_ENV
         script:
@@ -43,9 +82,36 @@ if enabled("dynamic"):
         script:
             "../scripts/dynamic_train.py"
 
+    def dynamic_video_diffusion_inputs(wildcards):
+        """The test clips, the pipeline folder when configured, and the RAFT weights when the flow is RAFT's."""
+        inputs = {"videos": f"{RESULTS}/data/videos/video", "targets": f"{RESULTS}/dynamic/targets"}
+        if config["dynamic"]["video_diffusion_model"]:
+            inputs["video_diffusion"] = config["dynamic"]["video_diffusion_model"]
+        if VIDEO["flow_method"] == "raft":
+            inputs["raft"] = VIDEO["raft_weights"]
+        return inputs
+
+    rule dynamic_video_diffusion:
+        input:
+            unpack(dynamic_video_diffusion_inputs),
+        output:
+            out_dir=directory(f"{RESULTS}/dynamic/video_diffusion"),
+        log:
+            "logs/dynamic/video_diffusion.log",
+        params:
+            **stage_params("dynamic_video_diffusion"),
+        threads: stage_threads("dynamic_video_diffusion")
+        resources:
+            gpu=1,
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/dynamic_video_diffusion.py"
+
     rule dynamic_evaluate:
         input:
             targets=f"{RESULTS}/dynamic/targets",
+            video_diffusion=f"{RESULTS}/dynamic/video_diffusion",
             brain=f"{RESULTS}/data/brain/video",
             model=f"{RESULTS}/dynamic/{{subject}}/model",
             videos=f"{RESULTS}/data/videos/video",
@@ -68,7 +134,7 @@ if enabled("dynamic"):
             videos=f"{RESULTS}/data/videos/video",
             targets=f"{RESULTS}/dynamic/targets",
             brain=f"{RESULTS}/data/brain/video",
-            **({"video_model": config["dynamic"]["video_model"]} if config["dynamic"]["video_model"] else {}),
+            video_model=dynamic_model("video"),
         output:
             out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/encoders"),
         log:
@@ -79,7 +145,7 @@ if enabled("dynamic"):
             **stage_params("dynamic_encoders"),
         threads: stage_threads("dynamic_encoders")
         resources:
-            gpu=1 if config["dynamic"]["video_model"] else 0,
+            gpu=1,
         conda:
             CONDA_ENV
         script:

@@ -17,7 +17,7 @@ from neurogaze.errors import DataValidationError
 from neurogaze.figures.style import PALETTE, neurogaze_style, save_figure
 from neurogaze.io import atomic_directory
 
-METHOD_ORDER = ("decoder", "ridge", "mean_flow", "shuffled_fmri")
+METHOD_ORDER = ("decoder", "ridge", "mean_flow", "shuffled_fmri", "video_diffusion")
 
 
 def plot_flow_arrows(frames: list[np.ndarray], decoded: np.ndarray, true: np.ndarray, titles: list[str]):

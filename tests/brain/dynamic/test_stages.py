@@ -19,6 +19,14 @@ from neurogaze.figures.dynamic import plot
 SMALL = SyntheticVideoConfig(n_videos=12, n_frames=5, height=32, width=32, n_subjects=1, grid=(3, 3, 2),
                              test_every=3, format="frames")
 DECODER = {"fmri_dim": 8, "hidden": 16, "channels": 8, "epochs": 3, "batch_size": 4}
+VIDEO = {"num_frames": 4, "image_size": 32, "tiny": {"patch_size": 8, "tubelet_size": 2, "hidden_size": 16,
+                                                     "num_hidden_layers": 1, "num_attention_heads": 2,
+                                                     "intermediate_size": 32, "decoder_hidden_size": 16,
+                                                     "decoder_num_hidden_layers": 1, "decoder_num_attention_heads": 2,
+                                                     "decoder_intermediate_size": 32}}
+IMAGE = {"image_size": 32, "tiny": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                    "intermediate_size": 32, "patch_size": 8}}
+DIFFUSION = {"n_samples": 2, "num_frames": 3, "height": 32, "width": 32, "num_inference_steps": 1}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +36,10 @@ def video_set(tmp_path_factory):
     generate_video(root / "synthetic", SMALL)
     load_video(root=root / "synthetic", videos=root / "videos", settings={}, subfolder="videos", device="cpu")
     load_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
-    stages.dynamic_targets(videos=root / "videos", out_dir=root / "targets", grid=4, image={"image_size": 32})
+    stages.dynamic_pretrain_image(videos=root / "videos", out_dir=root / "image_model", settings={"epochs": 1},
+                                  image=IMAGE, device="cpu")
+    stages.dynamic_targets(videos=root / "videos", out_dir=root / "targets", grid=4, image=IMAGE,
+                           image_model=root / "image_model", device="cpu")
     return root
 
 
@@ -42,20 +53,29 @@ def test_targets_train_evaluate_plot(video_set):
     saved = torch.load(root / "model" / "model.pt", weights_only=False)
     assert saved["config"]["epochs"] == 3 and "neurogaze_version" in saved and saved["centroids"].shape[1] == 2
     assert not (root / "model.partial").exists()
+    stages.dynamic_video_diffusion(videos=root / "videos", targets=root / "targets", out_dir=root / "diffusion",
+                                   settings=DIFFUSION, flow={"flow_method": "farneback"}, device="cpu")
     stages.dynamic_evaluate(targets=root / "targets", brain=root / "brain", model=root / "model",
-                            videos=root / "videos", out_dir=root / "evaluation", subject="01", n_permutations=9,
-                            n_animations=1, animation_frames=3)
+                            videos=root / "videos", video_diffusion=root / "diffusion", out_dir=root / "evaluation",
+                            subject="01", n_permutations=9, n_animations=1, animation_frames=3)
     table = pd.read_csv(root / "evaluation" / "epe.csv")
-    assert set(table["method"]) == {"decoder", "ridge", "mean_flow", "shuffled_fmri"}
-    assert len(table) == 4 * 4  # 4 test clips
+    assert set(table["method"]) == {"decoder", "ridge", "mean_flow", "shuffled_fmri", "video_diffusion"}
+    assert len(table) == 5 * 4  # 4 test clips
+    with np.load(root / "diffusion" / "flow.npz") as diffusion:  # the row is the best of the samples
+        best = table[table["method"] == "video_diffusion"].set_index("video_id")["epe"]
+        np.testing.assert_allclose(best[diffusion["video_id"].astype(str)], diffusion["sample_epe"].min(1), rtol=1e-5)
     assert 0 < json.loads((root / "evaluation" / "permutation.json").read_text())["p_value"] <= 1
     assert len(list((root / "evaluation" / "animations").glob("*.gif"))) == 2
+    stages.dynamic_pretrain_video(videos=root / "videos", out_dir=root / "video_model", settings={"epochs": 1},
+                                  video=VIDEO, device="cpu")
     stages.dynamic_encoders(videos=root / "videos", targets=root / "targets", brain=root / "brain",
-                            out_dir=root / "encoders", subject="01", video={"num_frames": 4, "image_size": 32},
-                            cv=2)
+                            out_dir=root / "encoders", subject="01", video=VIDEO, cv=2,
+                            video_model=root / "video_model", device="cpu")
     voxels = pd.read_csv(root / "encoders" / "voxels.csv")
     assert len(voxels) == 3 * 3 * 2 - 2 * 2  # the mask leaves out two columns of the 3 x 3 x 2 box
     assert {"r_video", "r_image", "r_difference", "i", "j", "k"} <= set(voxels.columns)
+    with np.load(root / "encoders" / "predictions.npz") as saved:  # per test clip, for clip-level inference
+        assert saved["video"].shape == saved["image"].shape == saved["responses"].shape == (4, len(voxels))
     plot(evaluation=root / "evaluation", videos=root / "videos", figures=root / "figures", n_videos=1,
          encoders=root / "encoders")
     for name in ("flow_arrows.png", "epe.png", "video_vs_image.png"):

@@ -2,8 +2,9 @@
 in the paper), as a (channels, rows, columns) map.
 
 The released model is read from a local folder (``Dinov2Model.from_pretrained``; nothing is
-downloaded); the demo builds a tiny ``Dinov2Config`` model with a fixed seed, through the same
-forward pass."""
+downloaded). The demo's folder holds a tiny ``Dinov2Config`` model pretrained on the training
+clips (:mod:`.pretrain`); without a folder a tiny seeded random model runs the same forward pass
+(tests)."""
 
 from __future__ import annotations
 

@@ -20,16 +20,24 @@ from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, Ridg
 from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
 from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target
+from neurogaze.brain.dynamic.pretrain import PretrainConfig, pretrain_image_model, pretrain_videomae, save_pretrained
+from neurogaze.brain.dynamic.video_diffusion import (
+    VideoDiffusionConfig,
+    best_of_samples,
+    load_video_diffusion,
+    tiny_video_diffusion,
+)
 from neurogaze.brain.dynamic.video_encoding import (
     VideoFeatureConfig,
-    compare_encoders,
+    encoder_predictions,
     load_video_model,
     pool_image_maps,
+    score_predictions,
     video_features,
 )
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses
-from neurogaze.data.video import read_video_set
+from neurogaze.data.video import FlowEstimator, VideoOptions, read_video_set
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory, atomic_path, fingerprint, resume_folder, write_json, write_torch
 from neurogaze.runlog import derive_seed, resolve_device
@@ -38,6 +46,40 @@ logger = logging.getLogger(__name__)
 
 TARGETS_FILE = "targets.h5"
 MODEL_FILE = "model.pt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretraining the demo's feature models
+# ---------------------------------------------------------------------------------------------
+
+
+def _training_clips(videos) -> list[np.ndarray]:
+    video_set = read_video_set(videos)
+    train = video_set.index.loc[video_set.index["split"] == "train", "video_id"]
+    return [video_set.load_frames(video_id) for video_id in train]
+
+
+def dynamic_pretrain_video(*, videos, out_dir, settings: dict, video: dict, seed: int = 0,
+                           device: str = "auto") -> None:
+    """Rule ``dynamic_pretrain_video``: VideoMAE pretraining (``VideoMAEForPreTraining``, tube
+    masking) of the architecture ``video.tiny`` on the training clips of ``videos`` ->
+    ``out_dir``, a transformers folder that ``dynamic_encoders`` opens as a released VideoMAE."""
+    config = from_section(PretrainConfig, settings, "dynamic.pretrain.video", model=video["tiny"],
+                          num_frames=video["num_frames"], image_size=video["image_size"],
+                          seed=derive_seed(seed, "dynamic", "pretrain", "video"))
+    model = pretrain_videomae(_training_clips(videos), config, resolve_device(device))
+    save_pretrained(model.cpu(), out_dir)
+
+
+def dynamic_pretrain_image(*, videos, out_dir, settings: dict, image: dict, seed: int = 0,
+                           device: str = "auto") -> None:
+    """Rule ``dynamic_pretrain_image``: masked image modelling of the Dinov2 architecture
+    ``image.tiny`` on every frame of the training clips of ``videos`` -> ``out_dir``, a
+    transformers folder that ``dynamic_targets`` opens as a released DINOv2."""
+    config = from_section(PretrainConfig, settings, "dynamic.pretrain.image", model=image["tiny"],
+                          image_size=image["image_size"], seed=derive_seed(seed, "dynamic", "pretrain", "image"))
+    model = pretrain_image_model(np.concatenate(_training_clips(videos)), config, resolve_device(device))
+    save_pretrained(model.cpu(), out_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,14 +186,65 @@ def load_decoder(model_dir) -> FlowDecoder:
 
 
 # ---------------------------------------------------------------------------------------------
+# The video-diffusion baseline
+# ---------------------------------------------------------------------------------------------
+
+VIDEO_DIFFUSION_FILE = "flow.npz"
+
+
+def dynamic_video_diffusion(*, videos, targets, out_dir, settings: dict, flow: dict, video_diffusion=None,
+                            seed: int = 0, device: str = "auto") -> None:
+    """Rule ``dynamic_video_diffusion``: per test video, Stable Video Diffusion image-to-video from
+    its first frame (the pipeline folder ``video_diffusion``, or the tiny seeded pipeline), the
+    flow of each of ``settings.n_samples`` generations by the video set's flow method (``flow``:
+    datasets.video's flow keys) on the targets' grid, and the best sample's flow ->
+    ``out_dir/flow.npz`` (video_id, flow, sample_epe)."""
+    config = from_section(VideoDiffusionConfig, settings, "dynamic.video_diffusion",
+                          seed=derive_seed(seed, "dynamic", "video_diffusion"))
+    estimator = FlowEstimator(from_section(VideoOptions, flow, "datasets.video", device=device))
+    target = read_targets(targets)
+    video_set = read_video_set(videos)
+    pipeline = (load_video_diffusion(video_diffusion) if video_diffusion
+                else tiny_video_diffusion(config.seed, config.height)).to(resolve_device(device))
+    pipeline.set_progress_bar_config(disable=True)
+    test = np.flatnonzero(target["split"] == "test")
+    best, errors = [], []
+    for row in test:
+        first = video_set.load_frames(target["video_id"][row])[0]
+        flow_best, sample_epe = best_of_samples(pipeline, first, target["flow"][row], estimator, config)
+        best.append(flow_best)
+        errors.append(sample_epe)
+    with atomic_directory(out_dir) as temp:
+        np.savez(temp / VIDEO_DIFFUSION_FILE, video_id=target["video_id"][test], flow=np.stack(best),
+                 sample_epe=np.stack(errors))
+    logger.info("video diffusion: best-of-%d EPE %.3f over %d test videos", config.n_samples,
+                np.stack(errors).min(1).mean(), len(test))
+
+
+def read_video_diffusion(folder, video_ids) -> np.ndarray:
+    """The baseline's flow of ``video_ids``, in that order."""
+    path = Path(folder) / VIDEO_DIFFUSION_FILE
+    if not path.is_file():
+        raise DataValidationError(path, "file", "the flow written by dynamic_video_diffusion", "no such file")
+    with np.load(path) as data:
+        position = {v: i for i, v in enumerate(data["video_id"].astype(str))}
+        missing = [v for v in video_ids if v not in position]
+        if missing:
+            raise DataValidationError(path, "video_id", "every test video of the decoder", f"no {missing[0]!r}")
+        return data["flow"][[position[v] for v in video_ids]]
+
+
+# ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
 
 
-def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_permutations: int = 1000, seed: int = 0,
-                     n_animations: int = 4, animation_frames: int = 8, fps: float = 8.0) -> None:
+def dynamic_evaluate(*, targets, brain, model, videos, video_diffusion, out_dir, subject: str,
+                     n_permutations: int = 1000, seed: int = 0, n_animations: int = 4, animation_frames: int = 8,
+                     fps: float = 8.0) -> None:
     """Rule ``dynamic_evaluate``: per test video the EPE of the decoder, the ridge decoder, the
-    training mean flow and the decoder fed shuffled fMRI (``epe.csv``); the permutation test
+    training mean flow, the decoder fed shuffled fMRI and Stable Video Diffusion's own motion
+    (best of its samples, from ``video_diffusion``) (``epe.csv``); the permutation test
     (``permutation.json``); decoded and true flow (``flow.npz``); the first frames of
     ``n_animations`` test videos animated with the decoded and the true flow (``animations/``)."""
     data = aligned_inputs(read_targets(targets), brain, subject)
@@ -163,7 +256,8 @@ def dynamic_evaluate(*, targets, brain, model, videos, out_dir, subject: str, n_
     ridge = RidgeFlowDecoder().fit(data["fmri"][train], data["flow"][train]).predict(fmri)
     methods = {"decoder": decoded, "ridge": ridge,
                "mean_flow": np.broadcast_to(data["flow"][train].mean(0), flow.shape),
-               "shuffled_fmri": decoder.predict(fmri[rng.permutation(len(fmri))], image)}
+               "shuffled_fmri": decoder.predict(fmri[rng.permutation(len(fmri))], image),
+               "video_diffusion": read_video_diffusion(video_diffusion, data["video_id"][test])}
     table = epe_table(data["video_id"][test], flow, methods)
     test_result = permutation_test(lambda rows: decoder.predict(rows, image), fmri, flow, n_permutations,
                                    derive_seed(seed, "dynamic", "permutation"))
@@ -192,8 +286,9 @@ def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: di
                      video_model=None, device: str = "auto") -> None:
     """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
     clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
-    of its first frame (those of ``targets``), and their difference: ``voxels.csv`` and the
-    difference as a volume in the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
+    of its first frame (those of ``targets``), and their difference: ``voxels.csv``, the test
+    clips' responses and both predictions (``predictions.npz``) and the difference as a volume in
+    the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
     config = from_section(VideoFeatureConfig, video, "dynamic.video")
     target = read_targets(targets)
     responses = read_brain_responses(Path(brain) / f"{subject}.h5")
@@ -201,13 +296,18 @@ def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: di
     video_set = read_video_set(videos)
     clips = [video_set.load_frames(v) for v in data["video_id"]]
     features = video_features(load_video_model(config, video_model).to(resolve_device(device)), clips, config)
-    scores = compare_encoders(features, pool_image_maps(data["image"], config.pool), data["fmri"], data["train"],
-                              cv=cv)
+    train = data["train"]
+    predictions = encoder_predictions(features, pool_image_maps(data["image"], config.pool), data["fmri"], train,
+                                      cv=cv)
+    scores = score_predictions(data["fmri"][~train], predictions)
     table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})
     if responses.voxel_ijk is not None:
         table[["i", "j", "k"]] = responses.voxel_ijk
     with atomic_directory(out_dir) as temp:
         table.to_csv(temp / "voxels.csv", index=False)
+        # per test clip, for inference that resamples clips (video_encoding.clip_bootstrap)
+        np.savez(temp / "predictions.npz", video_id=data["video_id"][~train], responses=data["fmri"][~train],
+                 **predictions)
         if responses.mask is not None:
             volume = np.zeros(responses.mask.shape, dtype=np.float32)
             volume[tuple(responses.voxel_ijk.T)] = scores["r_difference"]

@@ -6,7 +6,11 @@ VideoMAE's tokens (time slots x patch rows x patch columns x hidden) are average
 ``pool x pool`` cells per time slot before the ridge, so a large model's 1,568 tokens do not make
 a design matrix of 1.6 M columns; the image model's patch map is pooled the same way. Both
 ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel by
-K-fold CV) and are scored by the Pearson r of test predictions.
+K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap` resamples
+the test clips for an interval of the mean difference over a set of voxels.
+
+The demo's VideoMAE is the tiny ``VideoFeatureConfig.tiny`` pretrained on the training clips
+(:mod:`.pretrain`), read from its folder like a released checkpoint.
 """
 
 from __future__ import annotations
@@ -93,14 +97,43 @@ def _standardise(features: np.ndarray, train: np.ndarray) -> np.ndarray:
     return ((features - features[train].mean(0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
 
 
+def encoder_predictions(video: np.ndarray, image: np.ndarray, responses: np.ndarray, train: np.ndarray,
+                        alphas=(0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5), cv: int = 5) -> dict[str, np.ndarray]:
+    """The test rows' predictions (n_test, voxels) of a ridge from the video features and of one
+    from the image features, each fitted on the training rows."""
+    predictions = {}
+    for name, features in (("video", video), ("image", image)):
+        design = _standardise(features, train)
+        ridge = VoxelRidge(alphas=alphas, cv=cv, device="cpu").fit(design[train], responses[train])
+        predictions[name] = ridge.predict(design[~train])
+    return predictions
+
+
 def compare_encoders(video: np.ndarray, image: np.ndarray, responses: np.ndarray, train: np.ndarray,
                      alphas=(0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5), cv: int = 5) -> dict[str, np.ndarray]:
     """Per voxel the test r of a ridge from the video features and from the image features, and
     their difference (video - image)."""
-    scores = {}
-    for name, features in (("video", video), ("image", image)):
-        design = _standardise(features, train)
-        ridge = VoxelRidge(alphas=alphas, cv=cv, device="cpu").fit(design[train], responses[train])
-        scores[f"r_{name}"] = pearson_per_unit(responses[~train], ridge.predict(design[~train]))
+    return score_predictions(responses[~train], encoder_predictions(video, image, responses, train, alphas, cv))
+
+
+def score_predictions(responses: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per voxel r of the video and the image predictions of the test ``responses``, and r_video - r_image."""
+    scores = {f"r_{name}": pearson_per_unit(responses, predictions[name]) for name in ("video", "image")}
     scores["r_difference"] = scores["r_video"] - scores["r_image"]
     return scores
+
+
+def clip_bootstrap(responses: np.ndarray, video: np.ndarray, image: np.ndarray, units: np.ndarray,
+                   n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """The mean over ``units`` (a boolean voxel mask) of r(video) - r(image), recomputed on test
+    clips resampled with replacement, ``n_boot`` times. The clips, not the voxels, are the
+    independent samples: every voxel's r comes from the same few test clips, so a test across
+    voxels treats their shared clip noise as independent evidence."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        rows = rng.integers(0, len(responses), len(responses))
+        difference = (pearson_per_unit(responses[rows], video[rows])[units]
+                      - pearson_per_unit(responses[rows], image[rows])[units])
+        out[b] = np.nanmean(difference)
+    return out

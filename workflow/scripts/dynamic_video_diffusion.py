@@ -1,0 +1,5 @@
+from neurogaze.brain.dynamic import stages
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    stages.dynamic_video_diffusion(**arguments)
