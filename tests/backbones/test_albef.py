@@ -13,7 +13,8 @@ from timm.models.vision_transformer import VisionTransformer
 
 from neurogaze.backbones import build_backbone
 from neurogaze.backbones.albef import albef_transform
-from neurogaze.brain.seeg.features import embed_pairs, layer_key
+from neurogaze.brain.seeg import stages
+from neurogaze.brain.seeg.features import embed_pairs, layer_key, read_embeddings
 from neurogaze.errors import DataValidationError, MissingWeightsError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -112,6 +113,8 @@ def test_a_checkpoint_that_does_not_fit_is_named(release, tmp_path):
         build_backbone(_spec(folder, albef={**SIZES, "image_size": 48}))
     with pytest.raises(MissingWeightsError, match="nothing is downloaded"):
         build_backbone(_spec(folder, weights=str(tmp_path / "missing.pth")))
+    with pytest.raises(DataValidationError, match="vocab.txt"):
+        build_backbone(_spec(folder, tokenizer=str(tmp_path)))
 
 
 def test_random_version_is_seeded_and_reinitialised(release):
@@ -132,3 +135,20 @@ def test_random_version_is_seeded_and_reinitialised(release):
     assert torch.all(random.model.visual_encoder.norm.weight == 1)
     # features vary across images and texts
     assert np.ptp(images, axis=0).max() > 1e-2 and np.ptp(random.encode_texts(TEXTS), axis=0).max() > 1e-2
+
+
+def test_the_feature_rule_reads_the_tokenizer_it_is_given_as_input(release, tmp_path):
+    """The rule's tokenizer input (a list of one folder, as Snakemake passes it) reaches the loader."""
+    folder = release[0]
+    (tmp_path / "stimuli").mkdir()
+    for k, image in enumerate(_images(2)):
+        Image.fromarray(image).save(tmp_path / "stimuli" / f"f{k}.png")
+    pairs = pd.DataFrame({"subject": "01", "alignment": "language", "frame": ["f0.png", "f1.png", "f0.png"],
+                          "sentence": TEXTS})
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    spec = {key: value for key, value in _spec(folder).items() if key != "tokenizer"}
+    stages.features(pairs=tmp_path / "pairs.parquet", root=tmp_path, weights=folder / "ALBEF.pth",
+                    features=tmp_path / "albef.npz", backbone="albef", spec=spec, inputs=["image", "text"],
+                    tokenizer=[str(folder / "bert")])
+    embedded = read_embeddings(tmp_path / "albef.npz")
+    np.testing.assert_allclose(embedded["text"], build_backbone(_spec(folder)).encode_texts(sorted(TEXTS)), atol=1e-6)
