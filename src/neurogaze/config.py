@@ -335,3 +335,10 @@ def backbone_file(config: dict, name: str) -> str:
     spec = backbone_spec(config, name)
     return spec["weights"] or spec["cache_dir"]
 
+
+def backbone_tokenizer(config: dict, name: str) -> list[str]:
+    """The tokenizer folder a backbone reads besides its weights (kind albef), as a rule's input
+    list: empty for the kinds whose tokenizer sits in their weights or library."""
+    tokenizer = backbone_spec(config, name).get("tokenizer")
+    return [tokenizer] if tokenizer else []
+

@@ -218,3 +218,24 @@ def test_a_folder_whose_weights_do_not_fill_the_model_is_named(tmp_path):
     folder = _blip_folder(tmp_path, transformers.BlipForImageTextRetrieval)
     with pytest.raises(DataValidationError, match="text_model"):
         build_backbone(_spec(folder, model="Salesforce/blip-itm-base-coco", pooling="features"))
+
+
+def test_random_blip_reinitialised_as_the_reference_does_varies_and_is_seeded(tmp_path):
+    """transformers draws BLIP's vision tower at std 1e-10, so its native random version sees every
+    image alike; the reference's LAVIS re-initialisation (random_init: lavis) does not."""
+    folder = _blip_folder(tmp_path)
+    options = {"model": "Salesforce/blip-base", "pooling": "features", "max_length": 12, "random": True, "seed": 3}
+    native = build_backbone(_spec(folder, **options)).encode_images(_images())
+    assert np.ptp(native, axis=0).max() < 1e-4 * np.abs(native).max()  # the problem: constant features
+    lavis = build_backbone(_spec(folder, random_init="lavis", **options))
+    images, texts = lavis.encode_images(_images()), lavis.encode_texts(TEXTS)
+    assert np.ptp(images, axis=0).max() > 1e-2 * np.abs(images).max()
+    assert np.ptp(texts, axis=0).max() > 1e-2 * np.abs(texts).max()
+    again = build_backbone(_spec(folder, random_init="lavis", **options))
+    np.testing.assert_array_equal(again.encode_images(_images()), images)
+    other = build_backbone(_spec(folder, random_init="lavis", **{**options, "seed": 4}))
+    assert not np.allclose(other.encode_images(_images()), images, atol=1e-3 * np.abs(images).max())
+    linear = lavis.model.vision_model.encoder.layers[0].mlp.fc1
+    assert 5.0 < linear.weight.std() < 7.0 and torch.all(linear.bias == 0)
+    with pytest.raises(ConfigError, match="random_init"):
+        build_backbone(_spec(folder, random_init="xavier", **options))

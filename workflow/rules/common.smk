@@ -1,7 +1,7 @@
 # What several methods use: the results folder, enabled sections, the final targets, the stage
 # registry (params and threads of every rule), the shared contract paths and backbone weights.
 # A method's own input functions live in its .smk.
-from neurogaze.config import backbone_file
+from neurogaze.config import backbone_file, backbone_tokenizer
 from neurogaze.data.synthetic import GENERATORS
 from neurogaze.stages import stage_params as _registry_params
 from neurogaze.stages import stage_threads
@@ -23,6 +23,11 @@ def stage_params(rule_name):
 def backbone_weights(name):
     """The weights file of a configured backbone: released as configured, or the demo's built file."""
     return backbone_file(config, name)
+
+
+def backbone_tokenizer_folder(name):
+    """The tokenizer folder of a configured backbone that keeps it apart from its weights (ALBEF), or none."""
+    return backbone_tokenizer(config, name)
 
 
 def brain_responses(dataset, subject):

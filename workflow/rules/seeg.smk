@@ -48,6 +48,7 @@ if enabled("seeg"):
             pairs=seeg_out("pairs.parquet"),
             root=dataset_root("ieeg"),
             weights=lambda wildcards: backbone_weights(wildcards.backbone),
+            tokenizer=lambda wildcards: backbone_tokenizer_folder(wildcards.backbone),
         output:
             features=seeg_out("features/{backbone}.npz"),
         log:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from neurogaze.backbones.albef import AlbefSpec, build_albef
 from neurogaze.backbones.hf import PretrainedBackbone, PretrainedSpec, build_timm, build_transformers
 from neurogaze.backbones.open_clip_factory import OpenClipBackbone, OpenClipSpec, build_open_clip
 from neurogaze.backbones.slip import build_slip
@@ -30,12 +31,14 @@ BACKBONES: dict[str, dict] = {
 
 # kind -> (spec from a config entry, builder); "slip": released SLIP/CLIP/SimCLR checkpoints of
 # Mu et al. 2022 in open_clip's model (neurogaze.backbones.slip); "transformers" and "timm": local
-# snapshots of hub models and timm state dicts (neurogaze.backbones.hf)
+# snapshots of hub models and timm state dicts (neurogaze.backbones.hf); "albef": ALBEF's released
+# checkpoint (neurogaze.backbones.albef)
 FACTORIES = {
     "open_clip": (OpenClipSpec.from_dict, build_open_clip),
     "slip": (OpenClipSpec.from_dict, build_slip),
     "transformers": (PretrainedSpec.from_dict, build_transformers),
     "timm": (PretrainedSpec.from_dict, build_timm),
+    "albef": (AlbefSpec.from_dict, build_albef),
 }
 
 

@@ -8,7 +8,9 @@ hub repository (``weights``: the folder with config.json, the weights and the to
 processor); kind ``timm`` builds a timm architecture (``model``) and loads a local state-dict file.
 Nothing is downloaded. ``random: true`` keeps the architecture (and the tokenizer / preprocessing)
 of the named checkpoint and initialises it from ``seed`` instead of loading its weights, as the
-reference does with ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``.
+reference does with ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``;
+``random_init: lavis`` re-initialises it as the reference re-initialises its LAVIS models (BLIP,
+ALBEF: :func:`reinitialise_like_lavis`).
 
 The embedding is the output (``pooling``); the SEEG analysis reads other layers through forward
 hooks on the model's modules (``neurogaze.brain.seeg.features``).
@@ -30,6 +32,11 @@ from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsErr
 # map), "features" (a two-tower model's get_text_features / get_image_features: FLAVA, BLIP, CLIP)
 POOLINGS = ("mean", "cls", "pooler", "features")
 KINDS = ("transformers", "timm")
+# a random version's initialisation: the library's own ("native": transformers' _init_weights,
+# timm's) or the SEEG reference's re-initialisation of its LAVIS models (ALBEF, BLIP)
+RANDOM_INITS = ("native", "lavis")
+LAVIS_STD = 6.0  # the reference's init_weights: N(0, 6.0) for every Linear and Embedding weight
+EMBEDDING_STD = 0.02  # ViT's (ALBEF's, LAVIS') draw of class and position embeddings
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,11 @@ class PretrainedSpec:
     max_length: int = 77
     random: bool = False
     seed: int = 0
+    random_init: str = "native"
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> PretrainedSpec:
-        known = {"kind", "model", "weights", "pooling", "max_length", "random", "seed"}
+        known = {"kind", "model", "weights", "pooling", "max_length", "random", "seed", "random_init"}
         # the config schema gives every backbone every kind's keys, null where unset
         spec = {key: value for key, value in spec.items() if value is not None}
         unknown = sorted(set(spec) - known)
@@ -58,6 +66,9 @@ class PretrainedSpec:
             raise ConfigError(None, f"backbones.{name}.model", "required key is missing")
         if spec.get("pooling", "cls") not in POOLINGS:
             raise ConfigError(None, f"backbones.{name}.pooling", f"one of {list(POOLINGS)}, got {spec['pooling']!r}")
+        if spec.get("random_init", "native") not in RANDOM_INITS:
+            raise ConfigError(None, f"backbones.{name}.random_init",
+                              f"one of {list(RANDOM_INITS)}, got {spec['random_init']!r}")
         return cls(name=name, **spec)
 
 
@@ -132,6 +143,38 @@ def seeded(build, seed: int):
         return build()
 
 
+@torch.no_grad()
+def reinitialise_like_lavis(model: torch.nn.Module) -> torch.nn.Module:
+    """The SEEG reference's random LAVIS model (ALBEF, BLIP): every Linear and Embedding weight
+    drawn from N(0, 6), Linear biases 0, LayerNorms 1 and 0. The reference applies this to the
+    loaded trained model, so the parameters it leaves alone (the patch-embedding convolution, the
+    class and position embeddings) keep their trained values there; a random version never reads
+    the checkpoint, so they are drawn here: the convolution by torch's default, the embeddings from
+    ViT's truncated N(0, 0.02). (transformers draws BLIP's vision tower at std 1e-10, which leaves
+    its image features constant across images.)"""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=LAVIS_STD)
+            if getattr(module, "bias", None) is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.LayerNorm):
+            torch.nn.init.ones_(module.weight)
+            torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.modules.conv._ConvNd):
+            module.reset_parameters()
+        else:
+            for parameter in module.parameters(recurse=False):
+                torch.nn.init.trunc_normal_(parameter, std=EMBEDDING_STD, a=-2 * EMBEDDING_STD, b=2 * EMBEDDING_STD)
+    return model
+
+
+def _random_model(build, spec: PretrainedSpec):
+    """``build()``'s random version, seeded, re-initialised as ``spec.random_init`` says."""
+    if spec.random_init == "lavis":
+        return seeded(lambda: reinitialise_like_lavis(build()), spec.seed)
+    return seeded(build, spec.seed)
+
+
 def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu") -> PretrainedBackbone:
     """A local snapshot of hub repository ``spec.model`` (``spec.weights``), or its random version."""
     import transformers
@@ -142,7 +185,7 @@ def build_transformers(spec: PretrainedSpec, device: torch.device | str = "cpu")
                                   "missing")
     config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
     if spec.random:
-        model = seeded(lambda: transformers.AutoModel.from_config(config), spec.seed)
+        model = _random_model(lambda: transformers.AutoModel.from_config(config), spec)
     else:
         model, info = transformers.AutoModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         check_loaded(folder, spec.model, info["missing_keys"])
@@ -170,13 +213,13 @@ def build_timm(spec: PretrainedSpec, device: torch.device | str = "cpu") -> Pret
     import timm
 
     try:
-        model = seeded(lambda: timm.create_model(spec.model, pretrained=False, num_classes=0), spec.seed)
+        model = _random_model(lambda: timm.create_model(spec.model, pretrained=False, num_classes=0), spec)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
         raise ConfigError(None, f"backbones.{spec.name}.model", f"a timm architecture ({exc})") from exc
     path = Path(spec.weights) if spec.weights else Path()
     if not spec.random:
         path = _existing(spec, "file")
-        state = _read_state(path)
+        state = read_state(path)
         state = {key: value for key, value in state.items() if not key.startswith(("head.fc.", "fc.", "head.weight",
                                                                                      "head.bias"))}
         check_state_dict(path, state, model.state_dict(), f"the tensors of timm's {spec.model}")
@@ -211,7 +254,7 @@ def _existing(spec: PretrainedSpec, what: str) -> Path:
     return path
 
 
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
+def read_state(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -225,5 +268,5 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-__all__ = ["KINDS", "POOLINGS", "PretrainedBackbone", "PretrainedSpec", "build_timm", "build_transformers",
-           "check_state_dict", "seeded"]
+__all__ = ["KINDS", "POOLINGS", "RANDOM_INITS", "PretrainedBackbone", "PretrainedSpec", "build_timm",
+           "build_transformers", "check_state_dict", "read_state", "reinitialise_like_lavis", "seeded"]

@@ -44,25 +44,39 @@ def test_pearson_columns_is_scipy_s():
     np.testing.assert_allclose(pearson_columns(y, p), expected, atol=1e-12)
 
 
-def test_cross_validation_follows_the_paper_s_splits():
-    """Folds of KFold without shuffling, the first half of each validating the alpha, z-scored
-    features: recomputed here with sklearn's KFold, StandardScaler-like scaling and Ridge."""
+def test_cross_validation_follows_the_paper_s_splits_and_alpha_rule():
+    """Folds of KFold without shuffling, the first half of each validating, z-scored features; per
+    alpha the fold-mean validation and test r, and per target the alpha of the best mean
+    validation r (the reference's regress_model_layer): written out here with sklearn's KFold and
+    Ridge and scipy's Pearson r."""
     rng = np.random.default_rng(2)
     X = rng.normal(size=(60, 5)) * [1, 10, 100, 1, 1]
-    Y = X @ rng.normal(size=(5, 3)) + rng.normal(size=(60, 3)) * 5
-    alphas = (0.1, 10.0, 1000.0)
+    Y = X @ rng.normal(size=(5, 4)) * [1, 0.1, 0.01, 0] + rng.normal(size=(60, 4)) * 5
+    alphas = (0.1, 10.0, 1000.0, 1e5)
     fit = cross_validate(X, Y, alphas, 5)
-    test_r = []
-    for train, held in KFold(5, shuffle=False).split(X):
-        val, test = held[: len(held) // 2], held[len(held) // 2 :]
-        mean, std = X[train].mean(0), X[train].std(0)
-        models = [Ridge(alpha=a).fit((X[train] - mean) / std, Y[train]) for a in alphas]
-        r_val = np.array([pearson_columns(Y[val], m.predict((X[val] - mean) / std)) for m in models])
-        best = r_val.argmax(0)
-        predicted = np.column_stack([models[b].predict((X[test] - mean) / std)[:, k] for k, b in enumerate(best)])
-        test_r.append(pearson_columns(Y[test], predicted))
-    np.testing.assert_allclose(fit.test_r, np.mean(test_r, 0), atol=1e-5)
+    val_r = np.zeros((len(alphas), 5, Y.shape[1]))  # alpha x fold x target
+    test_r = np.zeros_like(val_r)
+    for a, alpha in enumerate(alphas):
+        for f, (train, held) in enumerate(KFold(5, shuffle=False).split(X)):
+            val, test = held[: len(held) // 2], held[len(held) // 2 :]
+            mean, std = X[train].mean(0), X[train].std(0)
+            model = Ridge(alpha=alpha).fit((X[train] - mean) / std, Y[train])
+            for k in range(Y.shape[1]):
+                val_r[a, f, k] = stats.pearsonr(Y[val, k], model.predict((X[val] - mean) / std)[:, k])[0]
+                test_r[a, f, k] = stats.pearsonr(Y[test, k], model.predict((X[test] - mean) / std)[:, k])[0]
+    for k in range(Y.shape[1]):
+        best = int(np.argmax(val_r[:, :, k].mean(1)))
+        assert fit.alphas[k] == alphas[best]
+        np.testing.assert_allclose(fit.val_r[k], val_r[best, :, k].mean(), atol=1e-5)
+        np.testing.assert_allclose(fit.test_r[k], test_r[best, :, k].mean(), atol=1e-5)
+    assert len(set(fit.alphas)) > 1  # the targets do not all share one alpha: the rule is per target
     assert fit.is_test.sum() == sum(len(h) - len(h) // 2 for _, h in KFold(5).split(X))
+    # the held-out predictions are each target's at its alpha, in every fold
+    for train, held in KFold(5, shuffle=False).split(X):
+        mean, std = X[train].mean(0), X[train].std(0)
+        for k in range(Y.shape[1]):
+            model = Ridge(alpha=fit.alphas[k]).fit((X[train] - mean) / std, Y[train, k])
+            np.testing.assert_allclose(fit.predictions[held, k], model.predict((X[held] - mean) / std), atol=1e-4)
 
 
 def test_weighted_pearson_equals_the_correlation_of_the_resampled_rows():

@@ -3,9 +3,11 @@
 For each model, alignment and subject: 5 contiguous folds over the events in time order (KFold
 without shuffling); the held-out fold's first half validates, its second half tests. Features
 are z-scored with the training folds' statistics; ridge with intercept (the project's spectral
-solver, :func:`neurogaze.brain.encoding.ridge_path_predict`) is fitted at every alpha at once and
-each target (electrode x time bin) takes the alpha of its best validation Pearson r. The score is
-the test r averaged over folds.
+solver, :func:`neurogaze.brain.encoding.ridge_path_predict`) is fitted at every alpha at once. As
+the reference's ``regress_model_layer`` does, each alpha's validation and test Pearson r are
+averaged over the folds, each target (electrode x time bin) takes the one alpha of the best mean
+validation r, and its score is the mean test r at that alpha (one alpha per target for every
+fold, not one per fold).
 
 The bootstrap resamples the events (the same resamples for every model). ``refit`` (the paper's:
 the reference reruns its k-fold ridge on each resample's sorted event indices) cross-validates
@@ -42,7 +44,7 @@ class CrossValidated:
     is_test: np.ndarray  # (n_events,) held out as test (else as validation)
     test_r: np.ndarray  # (n_targets,) mean over folds
     val_r: np.ndarray  # (n_targets,) mean over folds
-    alphas: np.ndarray  # (n_folds, n_targets) the chosen alphas
+    alphas: np.ndarray  # (n_targets,) each target's alpha, the same in every fold
 
 
 def zscore(train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,24 +55,27 @@ def zscore(train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def cross_validate(X: np.ndarray, Y: np.ndarray, alphas=PAPER_ALPHAS, n_folds: int = 5,
                    device: str = "cpu") -> CrossValidated:
+    """Every alpha's held-out predictions and fold-mean validation and test r, then each target's
+    alpha by its mean validation r (the reference's rule; its held-out predictions are those at
+    that alpha in every fold)."""
     n_events, n_targets = Y.shape
-    predictions = np.empty((n_events, n_targets), dtype=np.float32)
-    is_test = np.zeros(n_events, dtype=bool)
-    test_r, val_r, chosen = [], [], []
     alphas = np.asarray(alphas, dtype=np.float64)
+    paths = np.empty((len(alphas), n_events, n_targets), dtype=np.float32)
+    is_test = np.zeros(n_events, dtype=bool)
+    val_r, test_r = [], []  # per fold: (n_alphas, n_targets)
     for train, held in kfold_splits(n_events, n_folds):
         val, test = held[: len(held) // 2], held[len(held) // 2 :]
         x_train, x_held = zscore(X[train], X[held])
         path = ridge_path_predict(x_train, Y[train], x_held, alphas, device=device)  # (a, held, T)
-        r_val = pearson_columns(Y[val], path[:, : len(val)])  # (a, T)
-        best = np.argmax(r_val, axis=0)
-        held_prediction = np.take_along_axis(path, best[None, None, :], axis=0)[0]
-        predictions[held] = held_prediction
+        paths[:, held] = path
         is_test[test] = True
-        val_r.append(r_val[best, np.arange(n_targets)])
-        test_r.append(pearson_columns(Y[test], held_prediction[len(val) :]))
-        chosen.append(alphas[best])
-    return CrossValidated(predictions, is_test, np.mean(test_r, 0), np.mean(val_r, 0), np.asarray(chosen))
+        val_r.append(pearson_columns(Y[val], path[:, : len(val)]))
+        test_r.append(pearson_columns(Y[test], path[:, len(val) :]))
+    mean_val, mean_test = np.mean(val_r, axis=0), np.mean(test_r, axis=0)
+    best = np.argmax(mean_val, axis=0)  # ties: the smallest alpha, as the reference's np.argmax
+    targets = np.arange(n_targets)
+    predictions = np.take_along_axis(paths, best[None, None, :], axis=0)[0]
+    return CrossValidated(predictions, is_test, mean_test[best, targets], mean_val[best, targets], alphas[best])
 
 
 def bootstrap_counts(n_events: int, n_resamples: int, seed: int) -> np.ndarray:

@@ -72,15 +72,20 @@ def events(*, brain: str | os.PathLike, root: str | os.PathLike, pairs: str | os
 
 
 def features(*, pairs, root, weights, features, backbone: str, spec: dict, inputs: list[str],
-             layers: dict | None = None, srp_eps: float = 0.1, device: str = "cpu") -> None:
+             layers: dict | None = None, srp_eps: float = 0.1, device: str = "cpu", tokenizer=None) -> None:
     """Backbone ``backbone``'s embeddings of every paired frame and sentence, and its ``layers``'
     activations projected to the Johnson-Lindenstrauss dimension of the largest subject-alignment
-    event set at ``srp_eps`` -> ``features`` (.npz with a JSON ``meta`` describing it)."""
+    event set at ``srp_eps`` -> ``features`` (.npz with a JSON ``meta`` describing it).
+    ``tokenizer``: the folder of a backbone that keeps its tokenizer apart (ALBEF)."""
     table = pd.read_parquet(pairs)
     n_events = int(table.groupby(["subject", "alignment"]).size().max())
     target = jl_dimension(n_events, srp_eps)
-    embedded = embed_pairs(table, Path(root) / "stimuli", {**spec, "weights": str(weights)}, tuple(inputs), device,
-                           layers=layers, target_dim=target)
+    spec = {**spec, "weights": str(weights)}
+    tokenizer = [tokenizer] if isinstance(tokenizer, (str, Path)) else list(tokenizer or [])
+    if tokenizer:
+        spec["tokenizer"] = str(tokenizer[0])
+    embedded = embed_pairs(table, Path(root) / "stimuli", spec, tuple(inputs), device, layers=layers,
+                           target_dim=target)
     for key in ("image", "text"):
         if key in embedded and not np.any(np.ptp(embedded[key], axis=0) > 0):
             raise DataValidationError(weights, key, f"{key} embeddings that vary across inputs", "constant")
