@@ -69,9 +69,8 @@ def resolve_device(requested: str = "auto"):
 
 
 def derive_seed(master_seed: int, *names: str) -> int:
-    """A stable per-stage seed: the same master seed and names always give the same value, and
-    names that differ anywhere give different values (every byte of each name enters the seed)."""
-    sequence = np.random.SeedSequence([master_seed, *[int.from_bytes(n.encode(), "little") for n in names]])
+    """A stable per-stage seed: the same master seed and names always give the same value."""
+    sequence = np.random.SeedSequence([master_seed, *[int.from_bytes(n.encode(), "little") % 2**32 for n in names]])
     return int(sequence.generate_state(1)[0])
 
 
