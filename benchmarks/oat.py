@@ -6,18 +6,7 @@ every baseline on the held-out test subjects.
 
 Sizes are shrunk from the paper's (d_model 512, 4 + 4 layers, 500 epochs, patience 30, lr 1e-4,
 100 samples) to d_model 128, 2 + 2 layers, 25 epochs (patience 25), lr 1e-3, batch 100, 20
-samples, so that it runs on one CPU thread in 6-16 minutes on a shared machine (484 s measured).
-
-Measured (split by ``derive_seed``: train Alexandru, Amanda, Fetemeh, HC, Mario, Sam, Wendy;
-validation Claudio, Nick; test Luisa, Mona, Vivian): Sequence Score 0.823 / 0.865 / 0.866, the
-same as target similarity on every subject (OAT's greedy scanpath is the target alone on every
-trial, as target similarity's is: the cue is the array's own image, and humans fixate it first
-in about 70 % of searches; on the validation subjects no choice of a distractor first, from the
-training subjects' confusions, beat "the target alone"). Behavioural delta 4.15 / 0.89 / 0.17 vs
-target similarity 0.47 / 0.46 / 0.25: lost on Luisa and Mona through the revisit ratio alone
-(OAT 0.0026-0.0029 revisits per fixation; Luisa 0.0001, Mona 0.0006, the training subjects
-0.0019, so matching the training subjects exactly would still give 2.97 and 0.60). On the
-validation subjects OAT's delta is 0.11 and 0.46 (target similarity 0.27, 0.49).
+samples, so that it runs on one CPU thread in about 16 minutes (977 s measured on a shared machine).
 """
 
 from __future__ import annotations
