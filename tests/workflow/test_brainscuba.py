@@ -12,12 +12,13 @@ import pytest
 from .conftest import copy_workflow, run_snakemake
 
 SUBJECT = "results/brainscuba/nsd/subj01"
-# Measured (config/config.yaml at the commit that added this note): the face voxels' projections
-# land on scenes with large faces, which the demo ClipCap captions as motorcycles (on held-out
-# scenes it names faces with recall 0.52); captions name faces for 0.28 of the ROI's voxels against
-# 0.09 outside, and their images (motorcycles) do not raise the face ROI (-0.25 SD, p 0.81).
-FACES_FAIL = pytest.mark.xfail(strict=True, reason="the demo ClipCap captions face scenes as motorcycles")
-ROIS = [pytest.param("faces", marks=FACES_FAIL), "words", "animals", "food"]
+# Measured (config/config.yaml at the commit that added this note): most face voxels' projections
+# land on scenes with a large face, which the demo ClipCap captions as "grass with a large
+# motorcycle and a small cup of coffee"; captions name faces for 0.28 of the ROI's voxels against
+# 0.06 outside (the caption check passes), but the images drawn from its voxels' captions show
+# motorcycles and do not raise the face ROI (-0.6 SD, p 0.99).
+FACES_FAIL = pytest.mark.xfail(strict=True, reason="the demo ClipCap captions most face scenes as motorcycles")
+ROIS = ["faces", "words", "animals", "food"]
 
 
 def check_concept_captions(concepts_path: Path, roi: str) -> None:
@@ -57,6 +58,6 @@ def test_demo_concept_voxels_are_captioned_with_their_concept(brainscuba_run, ro
 
 
 @pytest.mark.longrun
-@pytest.mark.parametrize("roi", ROIS)
+@pytest.mark.parametrize("roi", [pytest.param("faces", marks=FACES_FAIL), "words", "animals", "food"])
 def test_demo_caption_images_drive_their_roi(brainscuba_run, roi):
     check_caption_images(brainscuba_run / SUBJECT / "metrics.csv", roi)
