@@ -20,18 +20,13 @@ from neurogaze.brain.seeg.regression import (
 )
 
 
-def test_ridge_path_matches_sklearn_at_every_alpha():
-    rng = np.random.default_rng(0)
-    X, Y, X_eval = rng.normal(size=(50, 6)) + 2, rng.normal(size=(50, 4)) + 3, rng.normal(size=(7, 6))
-    path = ridge_path_predict(X, Y, X_eval, (0.1, 10.0, 1e4), dtype="float64")
-    for a, alpha in enumerate((0.1, 10.0, 1e4)):
-        np.testing.assert_allclose(path[a], Ridge(alpha=alpha).fit(X, Y).predict(X_eval), atol=1e-10)
-
-
-def test_ridge_path_with_more_features_than_rows_matches_sklearn():
-    """The kernel form (p > n, SEEG's projected layers) is the same ridge."""
-    rng = np.random.default_rng(2)
-    X, Y, X_eval = rng.normal(size=(20, 60)) + 2, rng.normal(size=(20, 3)) + 3, rng.normal(size=(5, 60))
+@pytest.mark.parametrize("n_rows, n_features, seed", [(50, 6, 0), (20, 60, 2)])
+def test_ridge_path_matches_sklearn_at_every_alpha(n_rows, n_features, seed):
+    """Both forms of the solver, the primal (more rows) and the kernel one (more features than rows:
+    SEEG's projected layers), are sklearn's ridge with intercept."""
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(n_rows, n_features)) + 2, rng.normal(size=(n_rows, 4)) + 3
+    X_eval = rng.normal(size=(7, n_features))
     path = ridge_path_predict(X, Y, X_eval, (0.1, 10.0, 1e4), dtype="float64")
     for a, alpha in enumerate((0.1, 10.0, 1e4)):
         np.testing.assert_allclose(path[a], Ridge(alpha=alpha).fit(X, Y).predict(X_eval), atol=1e-9)
