@@ -1,16 +1,19 @@
 """Rules brainscuba_project and brainscuba_caption on a planted case: voxels whose weights point at
 a concept's embeddings are captioned with that concept's word."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from neurogaze.backbones.clipcap import train_clipcap
-from neurogaze.backbones.diffusion import TinySDConfig, build_tiny_pipeline, save_pipeline
+from neurogaze.backbones.diffusion import TinySDConfig, build_tiny_pipeline, load_sd_pipeline, save_pipeline
 from neurogaze.backbones.tokenizer import write_clip_tokenizer
 from neurogaze.brain.brainscuba import stages
 from neurogaze.brain.encoding import EncodingConfig, LinearProbeEncoder, save_encoder
-from neurogaze.data.contracts import BrainResponses, write_brain_responses, write_features
+from neurogaze.data.contracts import BrainResponses, write_brain_responses, write_features, write_stimulus_set
 from neurogaze.errors import DataValidationError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,6 +142,49 @@ def test_caption_images_share_seeds_with_the_unguided_ones(tmp_path):
     assert not np.array_equal(drawn[("faces", "caption")], drawn[("", "unguided")])  # the prompt conditions the UNet
     for path in index["path"]:
         assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes()
+
+
+def _captioned_set(root, rng):
+    images = rng.integers(0, 256, size=(6, 16, 16, 3), dtype=np.uint8)
+    ids = [f"img{number}" for number in range(6)]
+    write_stimulus_set(root / "stimuli", ids, images, ["train"] * 5 + ["test"])
+    rows = [{"stim_id": stim_id, "caption_id": 2 * number + k, "caption": f"a {colour} box {k}.",
+             "split": "test" if number == 5 else "train"}
+            for number, (stim_id, colour) in enumerate(zip(ids, ["red", "blue"] * 3)) for k in range(2)]
+    pd.DataFrame(rows).to_parquet(root / "captions.parquet")
+
+
+def test_demo_pipeline_trains_the_base_on_the_train_captions(tmp_path):
+    """Rule brainscuba_demo_pipeline: a diffusers folder like the base, its UNet and text encoder
+    changed by the caption fit (train split only), sampling with the fitted prediction type, and
+    its provenance naming the base and the fit."""
+    tiny = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+    base = build_tiny_pipeline(tiny, write_clip_tokenizer(tmp_path / "tok"))
+    save_pipeline(base, tmp_path / "base", {"tiny_sd": "tiny"})
+    _captioned_set(tmp_path, np.random.default_rng(0))
+    train_ids, texts = stages.train_captions(tmp_path / "captions.parquet", tmp_path / "stimuli")
+    assert train_ids == [f"img{number}" for number in range(5)] and texts[1] == ["a blue box 0.", "a blue box 1."]
+    settings = {"steps": 3, "batch_size": 4, "train_text_encoder": True, "prediction_type": "v_prediction"}
+    stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli", captions=tmp_path / "captions.parquet",
+                         pipeline=tmp_path / "fitted", settings=settings)
+    fitted = load_sd_pipeline(tmp_path / "fitted")
+    assert fitted.scheduler.config.prediction_type == "v_prediction"
+    for module in ("unet", "text_encoder"):
+        before, after = getattr(base, module).state_dict(), getattr(fitted, module).state_dict()
+        assert any(not torch.equal(before[key], after[key]) for key in before), module
+    record = json.loads((tmp_path / "fitted" / "neurogaze.json").read_text())
+    assert record["base"]["tiny_sd"] == "tiny" and record["caption_fit"]["n_images"] == 5
+
+
+def test_demo_pipeline_refuses_captions_of_images_it_does_not_have(tmp_path):
+    _captioned_set(tmp_path, np.random.default_rng(0))
+    table = pd.read_parquet(tmp_path / "captions.parquet")
+    table.loc[0, "stim_id"] = "elsewhere"
+    table.to_parquet(tmp_path / "captions.parquet")
+    with pytest.raises(DataValidationError, match="elsewhere missing"):
+        stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli",
+                             captions=tmp_path / "captions.parquet", pipeline=tmp_path / "fitted", settings={})
+    assert not (tmp_path / "fitted").exists()
 
 
 def test_sample_units_keeps_the_category_rois_and_samples_the_others():
