@@ -1,6 +1,10 @@
-import pytest
+import time
 
-from neurogaze.io import atomic_directory, atomic_path, write_csv
+import numpy as np
+import pytest
+import scipy.io
+
+from neurogaze.io import atomic_directory, atomic_path, write_csv, write_mat
 
 
 def test_atomic_path_moves_into_place_on_success(tmp_path):
@@ -80,3 +84,13 @@ def test_write_torch_gives_identical_bytes_for_identical_payloads(tmp_path):
     write_torch(tmp_path / "b.pt", payload)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert torch.equal(torch.load(tmp_path / "a.pt")["w"], payload["w"])
+
+
+def test_write_mat_gives_the_same_bytes_at_any_time(tmp_path, monkeypatch):
+    """scipy writes the time of writing into a MAT-file's header; write_mat does not."""
+    arrays = {"values": np.arange(6.0).reshape(2, 3)}
+    write_mat(tmp_path / "a.mat", arrays, do_compression=True)
+    monkeypatch.setattr(time, "asctime", lambda *args: "Thu Jan  1 00:00:00 1970")
+    write_mat(tmp_path / "b.mat", arrays, do_compression=True)
+    assert (tmp_path / "a.mat").read_bytes() == (tmp_path / "b.mat").read_bytes()
+    np.testing.assert_array_equal(scipy.io.loadmat(tmp_path / "b.mat")["values"], arrays["values"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.io
 
 
 def _current_umask() -> int:
@@ -83,6 +85,20 @@ def _json_default(value: object) -> object:
 def write_parquet(path: str | os.PathLike, table: pd.DataFrame) -> None:
     with atomic_path(path) as temp:
         table.to_parquet(temp, index=False)
+
+
+# A MAT-file v5 starts with 116 bytes of free text; scipy writes the time of writing there.
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by neurogaze".ljust(116, b" ")
+
+
+def write_mat(path: str | os.PathLike, arrays: dict, **options) -> None:
+    """``scipy.io.savemat`` (v5) with a fixed header text instead of the time of writing, so the
+    same arrays always give the same bytes; written atomically."""
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays, format="5", **options)
+    data = buffer.getvalue()
+    with atomic_path(path) as temp:
+        Path(temp).write_bytes(MAT_HEADER + data[len(MAT_HEADER):])
 
 
 def write_csv(path: str | os.PathLike, table: pd.DataFrame) -> None:

@@ -32,12 +32,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 from PIL import Image
 
 from neurogaze.config import from_section
 from neurogaze.data.synthetic import world
-from neurogaze.io import atomic_directory
+from neurogaze.io import atomic_directory, write_mat
 
 GROUND_TRUTH = "ground_truth.json"
 JPEG_QUALITY = 90
@@ -150,7 +149,7 @@ def generate_osie_like(out_dir: str | os.PathLike, config: SyntheticOsieConfig) 
             cells.append({"img": name, "subjects": _cell(subjects)})
             truth_images.append(entry)
         (temp / "data" / "eye").mkdir(parents=True)
-        scipy.io.savemat(temp / "data" / "eye" / "fixations.mat", {"fixations": _cell(cells)}, do_compression=True)
+        write_mat(temp / "data" / "eye" / "fixations.mat", {"fixations": _cell(cells)}, do_compression=True)
         truth = {
             "generator": "osie_like",
             "config": asdict(config),

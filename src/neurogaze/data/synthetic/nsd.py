@@ -38,7 +38,6 @@ from pathlib import Path
 import h5py
 import nibabel as nib
 import numpy as np
-import scipy.io
 from nilearn.datasets import load_mni152_brain_mask
 from PIL import Image
 from tqdm import tqdm
@@ -52,7 +51,7 @@ from neurogaze.data.synthetic.images import (
     make_stimuli,
 )
 from neurogaze.features.image import as_backbone, embed_images
-from neurogaze.io import atomic_directory, write_json
+from neurogaze.io import atomic_directory, write_json, write_mat
 from neurogaze.runlog import derive_seed
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]
@@ -404,7 +403,7 @@ def _design(config: NSDSyntheticConfig, rng: np.random.Generator) -> dict[str, n
 def _write_design(layout: NSDLayout, design: dict, config: NSDSyntheticConfig) -> None:
     layout.expdesign.parent.mkdir(parents=True, exist_ok=True)
     # MATLAB stores these as double row vectors / matrices; keep that so the loader sees the same.
-    scipy.io.savemat(
+    write_mat(
         layout.expdesign,
         {
             "masterordering": design["masterordering"][None, :].astype(np.float64),
@@ -412,7 +411,6 @@ def _write_design(layout: NSDLayout, design: dict, config: NSDSyntheticConfig) -
             "sharedix": design["sharedix"][None, :].astype(np.float64),
             "basiccnt": np.full((3, config.n_sessions), np.nan),
         },
-        format="5",
         do_compression=True,
     )
 
