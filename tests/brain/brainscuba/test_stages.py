@@ -13,7 +13,13 @@ from neurogaze.backbones.diffusion import TinySDConfig, build_tiny_pipeline, loa
 from neurogaze.backbones.tokenizer import write_clip_tokenizer
 from neurogaze.brain.brainscuba import stages
 from neurogaze.brain.encoding import EncodingConfig, LinearProbeEncoder, save_encoder
-from neurogaze.data.contracts import BrainResponses, write_brain_responses, write_features, write_stimulus_set
+from neurogaze.data.contracts import (
+    BrainResponses,
+    read_stimulus_set,
+    write_brain_responses,
+    write_features,
+    write_stimulus_set,
+)
 from neurogaze.errors import DataValidationError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -162,7 +168,7 @@ def test_demo_pipeline_trains_the_base_on_the_train_captions(tmp_path):
     base = build_tiny_pipeline(tiny, write_clip_tokenizer(tmp_path / "tok"))
     save_pipeline(base, tmp_path / "base", {"tiny_sd": "tiny"})
     _captioned_set(tmp_path, np.random.default_rng(0))
-    train_ids, texts = stages.train_captions(tmp_path / "captions.parquet", tmp_path / "stimuli")
+    train_ids, texts = stages.train_captions(tmp_path / "captions.parquet", read_stimulus_set(tmp_path / "stimuli"))
     assert train_ids == [f"img{number}" for number in range(5)] and texts[1] == ["a blue box 0.", "a blue box 1."]
     settings = {"steps": 3, "batch_size": 4, "train_text_encoder": True, "prediction_type": "v_prediction"}
     stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli", captions=tmp_path / "captions.parquet",

@@ -221,20 +221,21 @@ def read_caption_table(path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def train_captions(captions, stimuli) -> tuple[list[str], list[list[str]]]:
-    """The train-split images of the captions table and each one's captions (in caption order)."""
+def train_captions(captions, stimulus_set) -> tuple[list[str], list[list[str]]]:
+    """The train-split images of the captions table and each one's captions (in caption order),
+    checked against the ``stimulus_set`` (a read StimulusSet) that holds the images."""
     table = pd.read_parquet(captions)
     for column in ("stim_id", "caption_id", "caption", "split"):
         if column not in table.columns:
-            raise DataValidationError(captions, column, "a column of the captions table (rule data_coco)", "missing")
+            raise DataValidationError(captions, column, "a column of the captions table (rule load_coco)", "missing")
     train = table[table["split"] == "train"].sort_values(["stim_id", "caption_id"])
     if train.empty:
         raise DataValidationError(captions, "split", "train-split captions to fit the pipeline on", "none")
     grouped = train.groupby("stim_id", sort=True)["caption"].agg(list)
-    known = set(read_stimulus_set(stimuli).stim_ids)
-    missing = sorted(set(grouped.index) - known)
+    missing = sorted(set(grouped.index) - set(stimulus_set.stim_ids))
     if missing:
-        raise DataValidationError(stimuli, "stim_id", f"every captioned image of {captions}", f"{missing[0]} missing")
+        raise DataValidationError(stimulus_set.root, "stim_id", f"every captioned image of {captions}",
+                                  f"{missing[0]} missing")
     return list(grouped.index), list(grouped.to_numpy())
 
 
@@ -246,8 +247,8 @@ def demo_pipeline(*, base, stimuli, captions, pipeline, settings: dict) -> None:
     (``settings``: ``brainscuba.demo_pipeline``, :class:`UNetFitConfig`): without it no caption word
     could change an image."""
     config = from_section(UNetFitConfig, settings, "brainscuba.demo_pipeline")
-    ids, texts = train_captions(captions, stimuli)
     stimulus_set = read_stimulus_set(stimuli)
+    ids, texts = train_captions(captions, stimulus_set)
     pipe = load_sd_pipeline(base)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     images = images_to_tensor([image for _, image in stimulus_set.iter_images(ids)], size)
