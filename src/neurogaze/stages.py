@@ -124,12 +124,20 @@ STAGES["convert_braintreebank"] = Stage(
                             "tmin": c["datasets"]["ieeg"]["tmin"], "tmax": c["datasets"]["ieeg"]["tmax"]}},
     help="the Brain Treebank's release (h5 trials, labels, timings, transcripts) and the user's scene cuts -> "
          "BIDS-iEEG")
+# the flow keys of datasets.video, shared by every stage that computes optical flow
+_FLOW_KEYS = ("flow_method", "raft_weights", "raft_model", "raft_iterations", "farneback")
 STAGES["load_video"] = Stage(
     "neurogaze.data.video:load_video",
     lambda c: {"settings": _dataset_settings(c, "video", "betas_root"), "device": c["device"],
                # a synthetic set keeps its videos in videos/ beside the betas in brain/
                "subfolder": "" if c["datasets"]["video"]["root"] else "videos"},
     help="videos (files or frame folders) -> frames, fps and optical flow")
+STAGES["load_dnv"] = Stage(
+    "neurogaze.data.dnv:load_dnv",
+    lambda c: {"settings": _dataset_settings(c, "dnv"), "device": c["device"],
+               "flow": {key: c["datasets"]["video"][key] for key in _FLOW_KEYS}},
+    help="the Dynamic Natural Vision layout (CIFTI runs per movie segment + the movies) -> one video per TR and "
+         "per-TR responses")
 STAGES["load_video_responses"] = Stage(
     "neurogaze.data.video:load_video_responses",
     lambda c: {"subfolder": "" if c["datasets"]["video"]["betas_root"] else "brain"},
@@ -360,7 +368,7 @@ STAGES["oat_plot"] = Stage(
 # The flow decoder of Yeung et al. (2024) on the video set: targets -> train (per subject,
 # resumable) -> evaluate -> plot.
 def _dynamic_evaluation(config: dict) -> dict:
-    return {**config["dynamic"]["evaluation"], "seed": config["seed"]}
+    return {**config["dynamic"]["evaluation"], "window": config["dynamic"]["fmri_window"], "seed": config["seed"]}
 
 
 def _dynamic_pretrain(kind: str):
@@ -383,9 +391,9 @@ STAGES["dynamic_targets"] = Stage(
     help="flow targets (grid x grid, grid cells per frame) and first-frame image features of a video set")
 STAGES["dynamic_train"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_train",
-    lambda c: {"settings": c["dynamic"]["decoder"], "grid": c["dynamic"]["grid"], "seed": c["seed"], **_device(c)},
+    lambda c: {"settings": c["dynamic"]["decoder"], "grid": c["dynamic"]["grid"], "window": c["dynamic"]["fmri_window"],
+               "seed": c["seed"], **_device(c)},
     help="the flow decoder (fMRI + first-frame features -> flow codebook classes) of one subject; resumable")
-_FLOW_KEYS = ("flow_method", "raft_weights", "raft_model", "raft_iterations", "farneback")
 STAGES["dynamic_video_diffusion"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_video_diffusion",
     lambda c: {"settings": c["dynamic"]["video_diffusion"], "seed": c["seed"], **_device(c),

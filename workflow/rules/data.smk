@@ -207,6 +207,19 @@ def video_inputs(wildcards):
     return inputs
 
 
+def dnv_inputs(wildcards):
+    """The DNV release folder (no synthetic set: datasets.dnv.root is required), and the RAFT
+    weights when the flow is RAFT's."""
+    from neurogaze.errors import ConfigError
+
+    if not config["datasets"]["dnv"]["root"]:
+        raise ConfigError(None, "datasets.dnv.root", "the Dynamic Natural Vision folder (stimuli/, subject<k>/)")
+    inputs = {"root": config["datasets"]["dnv"]["root"]}
+    if VIDEO["flow_method"] == "raft":
+        inputs["raft"] = VIDEO["raft_weights"]
+    return inputs
+
+
 def video_betas():
     """Video-evoked betas: the configured folder, the synthetic set (its brain/ folder), or none
     for real videos without betas."""
@@ -250,9 +263,30 @@ rule load_video_responses:
         "../scripts/load_video_responses.py"
 
 
+rule load_dnv:
+    input:
+        unpack(dnv_inputs),
+    output:
+        videos=directory(f"{RESULTS}/data/videos/dnv"),
+        brain=directory(f"{RESULTS}/data/brain/dnv"),
+    log:
+        "logs/data/load_dnv.log",
+    params:
+        **stage_params("load_dnv"),
+    threads: stage_threads("load_dnv")
+    resources:
+        gpu=1 if VIDEO["flow_method"] == "raft" else 0,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_dnv.py"
+
+
 if enabled("adhd200", "datasets"):
     FINAL_TARGETS += [f"{RESULTS}/data/rest/adhd200"]
 if enabled("ieeg", "datasets"):
     FINAL_TARGETS += [f"{RESULTS}/data/brain/ieeg"]
+if enabled("dnv", "datasets"):
+    FINAL_TARGETS += [f"{RESULTS}/data/videos/dnv", f"{RESULTS}/data/brain/dnv"]
 if enabled("video", "datasets"):
     FINAL_TARGETS += [f"{RESULTS}/data/videos/video"] + ([f"{RESULTS}/data/brain/video"] if video_betas() else [])

@@ -1,10 +1,17 @@
-# dynamic: the flow decoder of Yeung et al. (2024) on the video set (clip-wise layout: one
-# response per clip): flow targets + first-frame image features -> a decoder per subject
+# dynamic: the flow decoder of Yeung et al. (2024) on the video set of dynamic.dataset (clip-wise:
+# one response per clip; dnv: one sample per TR, the decoder reading a window of TRs): flow targets + first-frame image features -> a decoder per subject
 # (resumable from <model>.partial/) -> EPE against the baselines, the permutation test and
 # animations; VideoMAE vs first-frame image features as voxel-wise encoders -> figures. Without
 # configured feature-model folders (the demo) both models are pretrained on the training clips first.
 
 if enabled("dynamic"):
+    # the clip-wise layout (datasets.video) or the time-series layout (datasets.dnv, rule load_dnv):
+    # both arrive as a video set + per-subject responses, so every rule below reads either
+    DYNAMIC_VIDEOS = f"{RESULTS}/data/videos/{config['dynamic']['dataset']}"
+    DYNAMIC_BRAIN = f"{RESULTS}/data/brain/{config['dynamic']['dataset']}"
+    # a DNV sample is one TR of frames_per_tr frames: VideoMAE needs video.num_frames of them
+    DYNAMIC_ENCODERS = (config["dynamic"]["dataset"] != "dnv"
+                        or config["datasets"]["dnv"]["frames_per_tr"] >= config["dynamic"]["video"]["num_frames"])
 
     def dynamic_model(kind):
         """The configured feature-model folder, else the demo's model pretrained on the training clips."""
@@ -12,7 +19,7 @@ if enabled("dynamic"):
 
     rule dynamic_pretrain_video:
         input:
-            videos=f"{RESULTS}/data/videos/video",
+            videos=DYNAMIC_VIDEOS,
         output:
             out_dir=directory(f"{RESULTS}/dynamic/pretrained/video"),
         log:
@@ -29,7 +36,7 @@ if enabled("dynamic"):
 
     rule dynamic_pretrain_image:
         input:
-            videos=f"{RESULTS}/data/videos/video",
+            videos=DYNAMIC_VIDEOS,
         output:
             out_dir=directory(f"{RESULTS}/dynamic/pretrained/image"),
         log:
@@ -46,7 +53,7 @@ if enabled("dynamic"):
 
     rule dynamic_targets:
         input:
-            videos=f"{RESULTS}/data/videos/video",
+            videos=DYNAMIC_VIDEOS,
             image_model=dynamic_model("image"),
         output:
             out_dir=directory(f"{RESULTS}/dynamic/targets"),
@@ -65,7 +72,7 @@ if enabled("dynamic"):
     rule dynamic_train:
         input:
             targets=f"{RESULTS}/dynamic/targets",
-            brain=f"{RESULTS}/data/brain/video",
+            brain=DYNAMIC_BRAIN,
         output:
             out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/model"),
         log:
@@ -84,7 +91,7 @@ if enabled("dynamic"):
 
     def dynamic_video_diffusion_inputs(wildcards):
         """The test clips, the pipeline folder when configured, and the RAFT weights when the flow is RAFT's."""
-        inputs = {"videos": f"{RESULTS}/data/videos/video", "targets": f"{RESULTS}/dynamic/targets"}
+        inputs = {"videos": DYNAMIC_VIDEOS, "targets": f"{RESULTS}/dynamic/targets"}
         if config["dynamic"]["video_diffusion_model"]:
             inputs["video_diffusion"] = config["dynamic"]["video_diffusion_model"]
         if VIDEO["flow_method"] == "raft":
@@ -112,9 +119,9 @@ if enabled("dynamic"):
         input:
             targets=f"{RESULTS}/dynamic/targets",
             video_diffusion=f"{RESULTS}/dynamic/video_diffusion",
-            brain=f"{RESULTS}/data/brain/video",
+            brain=DYNAMIC_BRAIN,
             model=f"{RESULTS}/dynamic/{{subject}}/model",
-            videos=f"{RESULTS}/data/videos/video",
+            videos=DYNAMIC_VIDEOS,
         output:
             out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/evaluation"),
         log:
@@ -131,9 +138,9 @@ if enabled("dynamic"):
 
     rule dynamic_encoders:
         input:
-            videos=f"{RESULTS}/data/videos/video",
+            videos=DYNAMIC_VIDEOS,
             targets=f"{RESULTS}/dynamic/targets",
-            brain=f"{RESULTS}/data/brain/video",
+            brain=DYNAMIC_BRAIN,
             video_model=dynamic_model("video"),
         output:
             out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/encoders"),
@@ -151,11 +158,16 @@ if enabled("dynamic"):
         script:
             "../scripts/dynamic_encoders.py"
 
+    def dynamic_plot_inputs(wildcards):
+        """The evaluation, the clips, and the encoder comparison where the samples hold enough frames."""
+        inputs = {"evaluation": f"{RESULTS}/dynamic/{wildcards.subject}/evaluation", "videos": DYNAMIC_VIDEOS}
+        if DYNAMIC_ENCODERS:
+            inputs["encoders"] = f"{RESULTS}/dynamic/{wildcards.subject}/encoders"
+        return inputs
+
     rule dynamic_plot:
         input:
-            evaluation=f"{RESULTS}/dynamic/{{subject}}/evaluation",
-            encoders=f"{RESULTS}/dynamic/{{subject}}/encoders",
-            videos=f"{RESULTS}/data/videos/video",
+            unpack(dynamic_plot_inputs),
         output:
             figures=directory(f"{RESULTS}/figures/dynamic/{{subject}}"),
         log:

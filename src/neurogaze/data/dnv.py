@@ -1,5 +1,6 @@
 """The Dynamic Natural Vision layout (Wen et al. 2018, the data of Yeung et al.'s CVPR 2025 flow
-decoder): fMRI time series per run and the movie each run showed, turned into per-TR samples.
+decoder): fMRI time series per run and the movie each run showed, turned into per-TR samples in
+the project's own contracts, so the clip-wise rules run on it unchanged.
 
 3 subjects, 3T, TR 2 s; 18 training and 5 test movie segments of 8 minutes, one segment per run;
 training segments were shown twice, test segments ten times. The layout read here (the Purdue
@@ -10,44 +11,58 @@ release ``video_fmri_dataset``, as we understand it; ``config/paper.yaml`` state
 
 A run is a CIFTI dense time series (TRs x grayordinates; its series axis gives the TR). Each run
 is z-scored per voxel on its own (a run is its own session), then the repeats of a segment are
-averaged. The flow target of TR i is the mean optical flow between ``frames_per_tr`` frames
-evenly spaced inside the TR (paper: 3 frames per 2 s TR), on a ``grid x grid`` grid in grid cells
-per frame of that subsampled sequence.
+averaged. Each TR becomes one "video" of the video-set contract (:mod:`neurogaze.data.video`):
+``frames_per_tr`` frames evenly spaced inside the TR (paper: 3 frames per 2 s TR) and the flow
+between them, with the index's extra columns ``segment`` and ``tr_index`` (the decoder's fMRI
+window of TRs i-2 ... i+2 is taken within a segment); each subject's TRs become a brain-response
+file whose stimuli are those TR ids.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import imageio.v3 as iio
 import nibabel as nib
 import numpy as np
+from tqdm import tqdm
 
-from neurogaze.brain.dynamic.flow import downsample_flow, frames_per_tr, zscore_sessions
+from neurogaze.config import from_section
+from neurogaze.data.contracts import BrainResponses, write_brain_responses
+from neurogaze.data.video import (
+    FlowEstimator,
+    VideoOptions,
+    frames_per_tr,
+    resize_frames,
+    split_half_ceiling,
+    write_video_set,
+)
 from neurogaze.errors import DataValidationError
+from neurogaze.io import atomic_directory
+
+logger = logging.getLogger(__name__)
 
 RUN_PATTERN = re.compile(r"^(?P<segment>.+)_(?P<repeat>\d+)_Atlas\.dtseries\.nii$")
 
 
 @dataclass
-class DNVSamples:
-    """Per-TR samples of one subject: fMRI (n, voxels) z-scored per run and averaged over repeats,
-    flow targets (n, grid, grid, 2), the first sampled frame of each TR, and where each TR is from."""
-
-    fmri: np.ndarray
-    flow: np.ndarray
-    first_frames: np.ndarray
-    segment: np.ndarray
-    tr_index: np.ndarray
-    split: np.ndarray
+class DNVOptions:
+    subjects: tuple[str, ...] = ("1", "2", "3")  # subject<k> folders
+    tr: float = 2.0  # s; every run's series step must be this
+    frames_per_tr: int = 3  # frames evenly spaced inside each TR (paper: 3)
+    frame_size: tuple[int, int] | None = None  # (height, width) of the stored frames; None: the movie's
 
 
 def segment_split(segment: str) -> str:
     return "test" if segment.startswith("test") else "train"
+
+
+def tr_id(segment: str, index: int) -> str:
+    return f"{segment}_tr{index:04d}"
 
 
 def find_runs(root: str | os.PathLike, subject: str) -> dict[str, list[Path]]:
@@ -79,19 +94,30 @@ def read_run(path: Path, tr: float) -> np.ndarray:
     return np.asarray(image.get_fdata(dtype=np.float32))
 
 
-def averaged_segment(paths: list[Path], tr: float) -> np.ndarray:
-    """The repeats of one segment, each z-scored per voxel, averaged: (TRs, grayordinates)."""
-    runs = [read_run(path, tr) for path in paths]
+def zscore(run: np.ndarray) -> np.ndarray:
+    """Each voxel z-scored within the run (constant voxels become 0)."""
+    sd = run.std(axis=0)
+    return ((run - run.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+
+def segment_runs(paths: list[Path], tr: float) -> list[np.ndarray]:
+    """The repeats of one segment, each z-scored per voxel: [(TRs, grayordinates)]."""
+    runs = [zscore(read_run(path, tr)) for path in paths]
     for path, run in zip(paths[1:], runs[1:]):
         if run.shape != runs[0].shape:
             raise DataValidationError(path, "shape", f"the shape of the segment's first run {runs[0].shape}",
                                       run.shape)
-    return np.mean([zscore_sessions(run, np.zeros(len(run))) for run in runs], axis=0)
+    return runs
+
+
+def averaged_segment(paths: list[Path], tr: float) -> np.ndarray:
+    """The repeats of one segment, each z-scored per voxel, averaged: (TRs, grayordinates)."""
+    return np.mean(segment_runs(paths, tr), axis=0)
 
 
 def sampled_frames(movie: Path, n_trs: int, tr: float, per_tr: int) -> tuple[np.ndarray, float]:
-    """``per_tr`` frames evenly spaced inside each of ``n_trs`` TRs: (n_trs, per_tr, H, W, 3).
-    Reads the movie once, keeping only those frames."""
+    """``per_tr`` frames evenly spaced inside each of ``n_trs`` TRs: (n_trs, per_tr, H, W, 3), and
+    the movie's fps. Reads the movie once, keeping only those frames."""
     fps = float(iio.immeta(movie, plugin="FFMPEG")["fps"])
     movie_per_tr = frames_per_tr(fps, tr, movie, movie.stem)
     offsets = np.floor(np.arange(per_tr) * movie_per_tr / per_tr).astype(int)
@@ -110,30 +136,62 @@ def sampled_frames(movie: Path, n_trs: int, tr: float, per_tr: int) -> tuple[np.
     return np.stack(kept).reshape(n_trs, per_tr, *kept[0].shape), fps
 
 
-def tr_flow(frames: np.ndarray, flow_of: Callable[[np.ndarray], np.ndarray], grid: int) -> np.ndarray:
-    """(n_trs, per_tr, H, W, 3) -> (n_trs, grid, grid, 2): the mean flow of each TR's frame pairs."""
-    fields = np.stack([flow_of(tr_frames).mean(axis=0) for tr_frames in frames])
-    return downsample_flow(fields, grid)
+def subject_responses(root, subject: str, segments: dict[str, int], tr: float) -> BrainResponses:
+    """One subject's per-TR responses over ``segments`` (name -> TRs, in that order): runs z-scored,
+    repeats averaged; the ceiling from odd vs even repeats where every segment has both."""
+    runs = find_runs(root, subject)
+    missing = [s for s in segments if s not in runs]
+    if missing:
+        raise DataValidationError(Path(root) / f"subject{subject}" / "fmri", "segments",
+                                  f"the segments of the first subject ({', '.join(segments)})",
+                                  f"no runs of {missing[0]!r}")
+    parts, halves = [], []
+    for segment, n_trs in segments.items():
+        repeats = segment_runs(runs[segment], tr)
+        if len(repeats[0]) != n_trs:
+            raise DataValidationError(runs[segment][0], "TRs", f"{n_trs} TRs, as the first subject's run",
+                                      len(repeats[0]))
+        parts.append(np.mean(repeats, axis=0))
+        if len(repeats) > 1:
+            halves.append((np.mean(repeats[::2], axis=0), np.mean(repeats[1::2], axis=0)))
+    responses = np.concatenate(parts).astype(np.float32)
+    ceiling = (split_half_ceiling(np.concatenate([a for a, _ in halves]), np.concatenate([b for _, b in halves]))
+               if len(halves) == len(segments) else np.full(responses.shape[1], np.nan, np.float32))
+    ids = [tr_id(s, i) for s, n in segments.items() for i in range(n)]
+    return BrainResponses(responses=responses, stim_ids=np.asarray(ids),
+                          split=np.asarray([segment_split(s) for s, n in segments.items() for _ in range(n)]),
+                          noise_ceiling=ceiling,
+                          attrs={"subject": subject, "source": str(root),
+                                 "value": "per-TR fMRI, each run z-scored, repeats averaged"})
 
 
-def load_dnv_subject(root: str | os.PathLike, subject: str, flow_of: Callable[[np.ndarray], np.ndarray],
-                     tr: float = 2.0, per_tr: int = 3, grid: int = 32) -> DNVSamples:
-    """Every segment of ``subject`` with a movie under ``<root>/stimuli/`` -> per-TR samples."""
-    if per_tr < 2:
-        raise DataValidationError(None, "frames_per_tr", "at least 2 frames per TR for a flow", per_tr)
-    parts = []
-    for segment, paths in find_runs(root, subject).items():
+def load_dnv(*, root, videos, brain, settings: dict, flow: dict, device: str = "auto", raft=None) -> None:
+    """Rule ``load_dnv``: the DNV layout under ``root`` -> the video-set contract in ``videos`` (one
+    video per TR of every segment the first subject has runs of: its ``frames_per_tr`` frames and
+    their flow by ``flow``, datasets.video's flow keys) and ``brain/<subject>.h5`` per subject.
+    ``raft`` is the rule's input of the RAFT weights (read through ``flow``)."""
+    options = from_section(DNVOptions, settings, "datasets.dnv")
+    estimator = FlowEstimator(from_section(VideoOptions, flow, "datasets.video", device=device))
+    first = find_runs(root, options.subjects[0])
+    segments = {segment: len(read_run(paths[0], options.tr)) for segment, paths in first.items()}
+    responses = {s: subject_responses(root, s, segments, options.tr) for s in options.subjects}
+    ids, clips, flows, splits, columns = [], [], [], [], {"segment": [], "tr_index": []}
+    for segment, n_trs in tqdm(segments.items(), desc="DNV segments", unit="segment"):
         movie = Path(root) / "stimuli" / f"{segment}.mp4"
         if not movie.is_file():
             raise DataValidationError(movie, "file", f"the movie of segment {segment}", "no such file")
-        fmri = averaged_segment(paths, tr)
-        frames, _ = sampled_frames(movie, len(fmri), tr, per_tr)
-        parts.append((segment, fmri, tr_flow(frames, flow_of, grid), frames[:, 0]))
-    return DNVSamples(
-        fmri=np.concatenate([p[1] for p in parts]).astype(np.float32),
-        flow=np.concatenate([p[2] for p in parts]).astype(np.float32),
-        first_frames=np.concatenate([p[3] for p in parts]),
-        segment=np.concatenate([[p[0]] * len(p[1]) for p in parts]),
-        tr_index=np.concatenate([np.arange(len(p[1])) for p in parts]),
-        split=np.concatenate([[segment_split(p[0])] * len(p[1]) for p in parts]),
-    )
+        frames, _ = sampled_frames(movie, n_trs, options.tr, options.frames_per_tr)
+        for index, tr_frames in enumerate(frames):
+            clip = resize_frames(tr_frames, options.frame_size)
+            ids.append(tr_id(segment, index))
+            clips.append(clip)
+            flows.append(estimator(clip))
+            splits.append(segment_split(segment))
+            columns["segment"].append(segment)
+            columns["tr_index"].append(index)
+    write_video_set(videos, ids, clips, [options.frames_per_tr / options.tr] * len(ids), flows, splits,
+                    estimator.name, sources=[f"{s}.mp4" for s in columns["segment"]], extra_columns=columns)
+    with atomic_directory(brain) as temp:
+        for subject, data in responses.items():
+            write_brain_responses(temp / f"{subject}.h5", data)
+    logger.info("DNV: %d segments, %d TRs, subjects %s", len(segments), len(ids), ", ".join(options.subjects))

@@ -301,7 +301,18 @@ def _join_listing(root: Path, found: pd.DataFrame, options: VideoOptions) -> pd.
     return found
 
 
-def _resize(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+def frames_per_tr(fps: float, tr: float, source=None, video_id: str = "") -> int:
+    """The whole number of frames in one TR; a TR that does not hold a whole number of frames would
+    make every later TR drift against the movie."""
+    frames = fps * tr
+    if frames < 1 or abs(frames - round(frames)) > 1e-6:
+        raise DataValidationError(source, f"{video_id}: fps x tr",
+                                  "a TR that holds a whole number of frames (fps x TR an integer)",
+                                  f"{fps} fps x {tr} s = {frames:g} frames")
+    return int(round(frames))
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     import cv2
 
     if size is None or frames.shape[1:3] == tuple(size):
@@ -430,7 +441,7 @@ def load_video_set(
             fps = row.fps if np.isfinite(row.fps) else fps
         else:
             clip, fps = read_frame_folder(row.path), row.fps
-        clip = _resize(clip[: options.max_frames] if options.max_frames else clip, options.frame_size)
+        clip = resize_frames(clip[: options.max_frames] if options.max_frames else clip, options.frame_size)
         clips.append(clip)
         rates.append(fps)
         flows.append(estimator(clip))
@@ -472,6 +483,12 @@ def noise_ceiling_split_half(betas: np.ndarray, video_index: np.ndarray, repeat:
         return np.full(betas.shape[1], np.nan, dtype=np.float32)  # no repeats: no estimate
     half_a = np.stack([betas[(video_index == v) & odd].mean(0) for v in videos])
     half_b = np.stack([betas[(video_index == v) & ~odd].mean(0) for v in videos])
+    return split_half_ceiling(half_a, half_b)
+
+
+def split_half_ceiling(half_a: np.ndarray, half_b: np.ndarray) -> np.ndarray:
+    """Per-unit ceiling in units of Pearson r from two halves of the repeats (stimuli x units): sqrt
+    of the Spearman-Brown split-half reliability."""
     a = (half_a - half_a.mean(0)) / (half_a.std(0) + 1e-12)
     b = (half_b - half_b.mean(0)) / (half_b.std(0) + 1e-12)
     r = np.clip((a * b).mean(0), 0.0, None)

@@ -7,10 +7,8 @@ from neurogaze.brain.dynamic.flow import (
     clip_flow_target,
     downsample_flow,
     fmri_windows,
-    frames_per_tr,
-    tr_flow_targets,
-    zscore_sessions,
 )
+from neurogaze.data.video import frames_per_tr
 from neurogaze.errors import DataValidationError
 
 
@@ -22,17 +20,7 @@ def test_downsample_keeps_uniform_flow_in_grid_cells():
     np.testing.assert_allclose(small[..., 1], -2.0 * 8 / 32)
 
 
-def test_tr_targets_average_the_pairs_of_each_tr():
-    flow = np.zeros((11, 8, 8, 2), dtype=np.float32)
-    flow[:4, ..., 0] = 1.0  # TR 0 (frames 0-3) moves right, TR 1 and 2 stand still
-    targets = tr_flow_targets(flow, fps=2.0, tr=2.0, n_trs=3, size=4)
-    np.testing.assert_allclose(targets[0, ..., 0], 0.5)  # 1 px per frame on 8 px = 0.5 cells on 4
-    np.testing.assert_allclose(targets[1:], 0.0)
-
-
-def test_named_errors_for_short_movie_fractional_tr_and_size_mismatch():
-    with pytest.raises(DataValidationError, match="as long as its run"):
-        tr_flow_targets(np.zeros((5, 8, 8, 2)), fps=2.0, tr=2.0, n_trs=3, size=4, video_id="m1")
+def test_named_errors_for_fractional_tr_and_size_mismatch():
     with pytest.raises(DataValidationError, match="whole number of frames"):
         frames_per_tr(fps=15.0, tr=0.7)
     with pytest.raises(DataValidationError, match="frames' size"):
@@ -40,12 +28,10 @@ def test_named_errors_for_short_movie_fractional_tr_and_size_mismatch():
     assert frames_per_tr(30.0, 2.0) == 60
 
 
-def test_windows_and_session_zscore():
+def test_windows():
     series = np.arange(5, dtype=float)[:, None]
     np.testing.assert_array_equal(fmri_windows(series)[0], [0, 0, 0, 1, 2])
     np.testing.assert_array_equal(fmri_windows(series)[4], [2, 3, 4, 4, 4])
-    z = zscore_sessions(np.array([[1.0], [3.0], [10.0], [30.0]]), np.array([0, 0, 1, 1]))
-    np.testing.assert_allclose(z[:, 0], [-1, 1, -1, 1])
 
 
 def test_codebook_is_seeded_and_decodes_one_hot_to_centroids():

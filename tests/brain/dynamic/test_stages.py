@@ -11,10 +11,13 @@ import pytest
 import torch
 
 from neurogaze.brain.dynamic import stages
+from neurogaze.data.dnv import load_dnv
 from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
 from neurogaze.data.video import load_video, load_video_responses
 from neurogaze.errors import DataValidationError
 from neurogaze.figures.dynamic import plot
+
+from ...data.dnv_layout import N_TRS, VOXELS, write_dnv
 
 SMALL = SyntheticVideoConfig(n_videos=12, n_frames=5, height=32, width=32, n_subjects=1, grid=(3, 3, 2),
                              test_every=3, format="frames")
@@ -106,3 +109,35 @@ def test_bad_inputs_are_named(video_set, tmp_path):
     with pytest.raises(DataValidationError, match="frames' size"):
         stages.check_flow_matches_frames(np.zeros((5, 32, 32, 3), np.uint8), np.zeros((4, 16, 16, 2)),
                                          root / "videos" / "flow.h5", video_id)
+
+
+def test_the_dnv_layout_runs_through_the_decoder_stages(tmp_path):
+    """The time-series layout (rule load_dnv) feeds the same stages: one sample per TR, the decoder
+    reading a window of TRs that stays inside each segment."""
+    torch.set_num_threads(1)
+    write_dnv(tmp_path / "dnv", subjects=("1",))
+    load_dnv(root=tmp_path / "dnv", videos=tmp_path / "videos", brain=tmp_path / "brain", device="cpu",
+             settings={"subjects": ["1"], "frames_per_tr": 3, "frame_size": [32, 32]},
+             flow={"flow_method": "farneback"})
+    stages.dynamic_targets(videos=tmp_path / "videos", out_dir=tmp_path / "targets", grid=4, image=IMAGE,
+                           device="cpu")
+    targets = stages.read_targets(tmp_path / "targets")
+    assert list(targets["segment"][N_TRS - 1:N_TRS + 1]) == ["seg1", "test1"]
+    plain = stages.aligned_inputs(targets, tmp_path / "brain", "1")
+    data = stages.aligned_inputs(targets, tmp_path / "brain", "1", window=(-1, 0, 1))
+    assert data["fmri"].shape == (2 * N_TRS, 3 * VOXELS)
+    last = N_TRS - 1  # seg1's last TR: its "next" TR is itself, not test1's first
+    np.testing.assert_array_equal(data["fmri"][last], np.concatenate(plain["fmri"][[last - 1, last, last]]))
+    window = [-1, 0, 1]
+    stages.dynamic_train(targets=tmp_path / "targets", brain=tmp_path / "brain", out_dir=tmp_path / "model",
+                         settings=DECODER, grid=4, subject="1", window=window)
+    assert torch.load(tmp_path / "model" / "model.pt", weights_only=False)["fmri_window"] == window
+    stages.dynamic_video_diffusion(videos=tmp_path / "videos", targets=tmp_path / "targets",
+                                   out_dir=tmp_path / "diffusion", settings=DIFFUSION,
+                                   flow={"flow_method": "farneback"}, device="cpu")
+    stages.dynamic_evaluate(targets=tmp_path / "targets", brain=tmp_path / "brain", model=tmp_path / "model",
+                            videos=tmp_path / "videos", video_diffusion=tmp_path / "diffusion",
+                            out_dir=tmp_path / "evaluation", subject="1", window=window, n_permutations=9,
+                            n_animations=1, animation_frames=3)
+    table = pd.read_csv(tmp_path / "evaluation" / "epe.csv")
+    assert sorted(table["video_id"].unique()) == [f"test1_tr{i:04d}" for i in range(N_TRS)]

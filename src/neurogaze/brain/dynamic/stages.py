@@ -19,7 +19,7 @@ from neurogaze.brain.dynamic.animate import animate, write_animation
 from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, RidgeFlowDecoder
 from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
-from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target
+from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target, fmri_windows
 from neurogaze.brain.dynamic.pretrain import PretrainConfig, pretrain_image_model, pretrain_videomae, save_pretrained
 from neurogaze.brain.dynamic.video_diffusion import (
     VideoDiffusionConfig,
@@ -106,6 +106,9 @@ def dynamic_targets(*, videos, out_dir, grid: int, image: dict, image_model=None
         handle["image_features"] = features
         handle["video_id"] = np.asarray(video_set.video_ids, dtype="S")
         handle["split"] = video_set.index["split"].to_numpy(dtype="S")
+        if "segment" in video_set.index.columns:  # the time-series layout (datasets.dnv): where each TR is from
+            handle["segment"] = video_set.index["segment"].to_numpy(dtype="S")
+            handle["tr_index"] = video_set.index["tr_index"].to_numpy(dtype=np.int64)
         handle.attrs["flow_units"] = "grid cells per frame, (dx, dy)"
         handle.attrs["image"] = repr(config.to_dict())
 
@@ -115,13 +118,29 @@ def read_targets(folder) -> dict:
     if not path.is_file():
         raise DataValidationError(path, "file", "flow targets written by dynamic_targets", "no such file")
     with h5py.File(path, "r") as handle:
-        return {"flow": handle["flow"][()], "image_features": handle["image_features"][()],
-                "video_id": handle["video_id"][()].astype(str), "split": handle["split"][()].astype(str)}
+        targets = {"flow": handle["flow"][()], "image_features": handle["image_features"][()],
+                   "video_id": handle["video_id"][()].astype(str), "split": handle["split"][()].astype(str)}
+        if "segment" in handle:
+            targets.update(segment=handle["segment"][()].astype(str), tr_index=handle["tr_index"][()])
+        return targets
 
 
-def aligned_inputs(targets: dict, brain, subject: str) -> dict:
+def windowed(fmri: np.ndarray, segment: np.ndarray, tr_index: np.ndarray, offsets) -> np.ndarray:
+    """Per TR the rows of TRs i + offsets of its own segment side by side (fmri_windows per
+    segment; a segment's first and last TR repeated past its ends)."""
+    out = np.empty((len(fmri), len(offsets) * fmri.shape[1]), dtype=fmri.dtype)
+    for name in np.unique(segment):
+        rows = np.flatnonzero(segment == name)
+        rows = rows[np.argsort(tr_index[rows])]
+        out[rows] = fmri_windows(fmri[rows], offsets)
+    return out
+
+
+def aligned_inputs(targets: dict, brain, subject: str, window=(0,)) -> dict:
     """The videos with both a flow target and a response of ``<brain>/<subject>.h5``, fMRI z-scored
-    per voxel with the training videos' mean and SD (one session: clip-wise betas carry none)."""
+    per voxel with the training videos' mean and SD (clip-wise betas carry no sessions; the
+    time-series loader z-scores each run first). In the time-series layout (targets with
+    segments) each TR's fMRI is the window of TRs i + ``window`` of its segment."""
     brain = Path(brain) / f"{subject}.h5"
     if not brain.is_file():
         raise DataValidationError(brain, "file", "the subject's video responses (load_video_responses)", "no such file")
@@ -137,6 +156,8 @@ def aligned_inputs(targets: dict, brain, subject: str) -> dict:
                                   f"{(~train).sum()}")
     mean, sd = responses.responses[train].mean(0), responses.responses[train].std(0)
     fmri = ((responses.responses - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    if "segment" in targets:
+        fmri = windowed(fmri, targets["segment"][rows], targets["tr_index"][rows], tuple(window))
     return {"fmri": fmri, "flow": targets["flow"][rows], "image": targets["image_features"][rows],
             "video_id": responses.stim_ids.astype(str), "train": train}
 
@@ -153,16 +174,16 @@ def _save_progress(folder: Path, key: dict):
     return save
 
 
-def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, seed: int = 0,
+def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, window=(0,), seed: int = 0,
                   device: str = "auto") -> None:
     """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos -> ``out_dir/model.pt``
     (config, weights, codebook, history, neurogaze version) and ``history.csv``. An interrupted run
     resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings are the same."""
     config = from_section(FlowDecoderConfig, settings, "dynamic.decoder", grid=grid,
                           seed=derive_seed(seed, "dynamic", "decoder"))
-    data = aligned_inputs(read_targets(targets), brain, subject)
+    data = aligned_inputs(read_targets(targets), brain, subject, window)
     key = {"targets": fingerprint(targets), "brain": fingerprint(Path(brain) / f"{subject}.h5"),
-           "settings": config.to_dict()}
+           "settings": config.to_dict(), "window": list(window)}
     partial = resume_folder(f"{out_dir}.partial", key, "flow decoder")
     checkpoint = partial / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=False, map_location="cpu") if checkpoint.is_file() else None
@@ -171,7 +192,7 @@ def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject
                                       _save_progress(partial, key), device=device)
     with atomic_directory(out_dir) as temp:
         write_torch(temp / MODEL_FILE, {"config": config.to_dict(), **decoder.state(),
-                                        "train_videos": data["video_id"][train].tolist(),
+                                        "train_videos": data["video_id"][train].tolist(), "fmri_window": list(window),
                                         "neurogaze_version": neurogaze.__version__})
         pd.DataFrame(decoder.history_).to_csv(temp / "history.csv", index=False)
     shutil.rmtree(partial, ignore_errors=True)
@@ -240,14 +261,14 @@ def read_video_diffusion(folder, video_ids) -> np.ndarray:
 
 
 def dynamic_evaluate(*, targets, brain, model, videos, video_diffusion, out_dir, subject: str,
-                     n_permutations: int = 1000, seed: int = 0, n_animations: int = 4, animation_frames: int = 8,
-                     fps: float = 8.0) -> None:
+                     n_permutations: int = 1000, window=(0,), seed: int = 0, n_animations: int = 4,
+                     animation_frames: int = 8, fps: float = 8.0) -> None:
     """Rule ``dynamic_evaluate``: per test video the EPE of the decoder, the ridge decoder, the
     training mean flow, the decoder fed shuffled fMRI and Stable Video Diffusion's own motion
     (best of its samples, from ``video_diffusion``) (``epe.csv``); the permutation test
     (``permutation.json``); decoded and true flow (``flow.npz``); the first frames of
     ``n_animations`` test videos animated with the decoded and the true flow (``animations/``)."""
-    data = aligned_inputs(read_targets(targets), brain, subject)
+    data = aligned_inputs(read_targets(targets), brain, subject, window)
     decoder = load_decoder(model)
     train, test = data["train"], ~data["train"]
     fmri, image, flow = data["fmri"][test], data["image"][test], data["flow"][test]
