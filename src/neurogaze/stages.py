@@ -405,7 +405,8 @@ STAGES["dynamic_evaluate"] = Stage(
          "test; animations")
 STAGES["dynamic_encoders"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_encoders",
-    lambda c: {"video": c["dynamic"]["video"], "cv": c["dynamic"]["encoding_cv"], **_device(c)},
+    lambda c: {"video": c["dynamic"]["video"], "image": c["dynamic"]["image"], "cv": c["dynamic"]["encoding_cv"],
+               **_device(c)},
     help="voxel-wise ridge from VideoMAE vs first-frame image features: per-voxel test r and the difference map")
 STAGES["dynamic_plot"] = Stage(
     "neurogaze.figures.dynamic:plot", lambda c: {"n_videos": c["dynamic"]["evaluation"]["n_animations"]},

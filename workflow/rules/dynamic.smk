@@ -142,6 +142,7 @@ if enabled("dynamic"):
             targets=f"{RESULTS}/dynamic/targets",
             brain=DYNAMIC_BRAIN,
             video_model=dynamic_model("video"),
+            image_model=dynamic_model("image"),
         output:
             out_dir=directory(f"{RESULTS}/dynamic/{{subject}}/encoders"),
         log:

@@ -7,10 +7,9 @@ import pytest
 import torch
 from transformers import Dinov2Model
 
-from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
+from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model, model_pixels
 from neurogaze.brain.dynamic.pretrain import (
     PretrainConfig,
-    _normalised,
     pretrain_image_model,
     pretrain_videomae,
     save_pretrained,
@@ -50,12 +49,12 @@ def test_videomae_pretraining_learns_and_loads_as_a_released_folder(tmp_path):
     torch.set_num_threads(1)
     config = PretrainConfig(model=VIDEO_MODEL, num_frames=4, image_size=16, mask_ratio=0.5, epochs=100, batch_size=8,
                             learning_rate=1e-2)
-    held_out = torch.from_numpy(np.stack(_clips(16, 1))).float()
+    held_out = model_pixels(np.stack(_clips(16, 1)), 16)
     mask = tube_mask(16, 2, 4, 0.5, torch.Generator().manual_seed(5))
 
     def loss(model) -> float:
         with torch.no_grad():
-            return model(pixel_values=_normalised(held_out), bool_masked_pos=mask).loss.item()
+            return model(pixel_values=held_out, bool_masked_pos=mask).loss.item()
 
     untrained = pretrain_videomae(_clips(32, 0), PretrainConfig(**{**config.to_dict(), "epochs": 1,
                                                                    "learning_rate": 1e-9}))

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from neurogaze.brain.dynamic.features import ImageFeatureConfig, load_image_model
 from neurogaze.brain.dynamic.video_encoding import (
     VideoFeatureConfig,
     clip_bootstrap,
     compare_encoders,
     encoder_predictions,
+    image_features,
     load_video_model,
-    pool_image_maps,
     sample_frames,
     video_features,
 )
@@ -62,7 +63,14 @@ def test_tiny_videomae_features_and_pooling():
     assert features.shape == (3, 2 * 2 * 2 * 32)  # 2 time slots x 2 x 2 cells x hidden 32
     again = video_features(load_video_model(config), clips, config)
     np.testing.assert_array_equal(features, again)  # seeded model
-    assert pool_image_maps(np.ones((3, 5, 4, 4), np.float32), 2).shape == (3, 5 * 2 * 2)
+    mlp = VideoFeatureConfig(num_frames=4, image_size=16, pool=2, layer=0, pool_time=True)
+    assert video_features(load_video_model(config), clips, mlp).shape == (3, 2 * 2 * 64)  # 64 MLP units
+    image = load_image_model(ImageFeatureConfig(image_size=16))
+    frames = np.stack([c[0] for c in clips])
+    assert image_features(image, frames, config, 16).shape == (3, 2 * 2 * 16)  # hidden 16
+    assert image_features(image, frames, mlp, 16).shape == (3, 2 * 2 * 64)  # Dinov2: mlp_ratio 4 x hidden 16
+    with pytest.raises(DataValidationError, match="encoder layer"):
+        image_features(image, frames, VideoFeatureConfig(layer=1), 16)
 
 
 def test_bad_inputs_are_named(tmp_path):

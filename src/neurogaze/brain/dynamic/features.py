@@ -37,6 +37,19 @@ class ImageFeatureConfig:
         return asdict(self)
 
 
+def model_pixels(frames, size: int) -> torch.Tensor:
+    """uint8 frames (..., H, W, 3) -> ImageNet-normalised float (..., 3, size, size), resized
+    bilinearly: the input of every model of this package (DINOv2, VideoMAE, their pretraining)."""
+    pixels = torch.as_tensor(np.asarray(frames)).float().div(255.0).movedim(-1, -3)
+    lead = pixels.shape[:-3]
+    flat = pixels.reshape(-1, *pixels.shape[-3:])
+    if tuple(flat.shape[-2:]) != (size, size):
+        flat = F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((flat - mean) / std).reshape(*lead, 3, size, size)
+
+
 def load_image_model(config: ImageFeatureConfig) -> Dinov2Model:
     if config.model:
         if not Path(config.model).is_dir():
@@ -51,13 +64,10 @@ def image_feature_maps(model: Dinov2Model, images: np.ndarray, image_size: int, 
     """uint8 (n, H, W, 3) -> float32 (n, hidden, image_size / patch, image_size / patch)."""
     patch = model.config.patch_size
     side = image_size // patch
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     out = []
     for start in range(0, len(images), batch_size):
-        pixels = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255.0
-        pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)
+        pixels = model_pixels(images[start:start + batch_size], image_size)
         device = next(model.parameters()).device
-        tokens = model(pixel_values=((pixels - mean) / std).to(device)).last_hidden_state[:, 1:]  # drop CLS
+        tokens = model(pixel_values=pixels.to(device)).last_hidden_state[:, 1:]  # drop CLS
         out.append(tokens.transpose(1, 2).reshape(len(pixels), -1, side, side).cpu().numpy())
     return np.concatenate(out).astype(np.float32)

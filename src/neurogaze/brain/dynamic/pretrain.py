@@ -33,7 +33,7 @@ from tqdm import tqdm
 from transformers import Dinov2Config, Dinov2Model, VideoMAEConfig, VideoMAEForPreTraining
 
 from neurogaze.backbones.hf import seeded
-from neurogaze.brain.dynamic.features import IMAGENET_MEAN, IMAGENET_STD
+from neurogaze.brain.dynamic.features import model_pixels
 from neurogaze.brain.dynamic.video_encoding import sample_frames
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory
@@ -60,22 +60,6 @@ class PretrainConfig:
         return asdict(self)
 
 
-def _normalised(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> ImageNet-normalised float (..., 3, size, size) for the models."""
-    shape = (1,) * (pixels.dim() - 3)
-    mean = torch.tensor(IMAGENET_MEAN).view(*shape, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(*shape, 3, 1, 1)
-    return (pixels.float().div(255.0).movedim(-1, -3) - mean) / std
-
-
-def _resize(frames: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 (n, H, W, 3) -> uint8-valued float (n, size, size, 3)."""
-    tensor = torch.from_numpy(frames).float().permute(0, 3, 1, 2)
-    if tensor.shape[-1] != size or tensor.shape[-2] != size:
-        tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
-    return tensor.permute(0, 2, 3, 1)
-
-
 def tube_mask(batch: int, slots: int, patches: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
     """VideoMAE's tube masking: per clip the same ``round(ratio x patches)`` spatial patches are
     hidden in every one of the ``slots`` time slots. bool (batch, slots x patches)."""
@@ -99,14 +83,14 @@ def pretrain_videomae(clips: list[np.ndarray], config: PretrainConfig, device: s
     _check_clips(clips, "video pretraining clips")
     model_config = VideoMAEConfig(image_size=config.image_size, num_frames=config.num_frames, **config.model)
     model = seeded(lambda: VideoMAEForPreTraining(model_config), config.seed).to(device)
-    video = torch.stack([_resize(sample_frames(c, config.num_frames), config.image_size) for c in clips])
+    video = model_pixels(np.stack([sample_frames(c, config.num_frames) for c in clips]), config.image_size)
     slots = config.num_frames // model_config.tubelet_size
     patches = (config.image_size // model_config.patch_size) ** 2
     generator = torch.Generator().manual_seed(config.seed)
 
     def step(batch: torch.Tensor) -> torch.Tensor:
         mask = tube_mask(len(batch), slots, patches, config.mask_ratio, generator)
-        return model(pixel_values=_normalised(batch).to(device), bool_masked_pos=mask.to(device)).loss
+        return model(pixel_values=batch.to(device), bool_masked_pos=mask.to(device)).loss
 
     _optimise(model, video, step, config, "VideoMAE pretraining")
     return model.eval()
@@ -134,13 +118,13 @@ def pretrain_image_model(frames: np.ndarray, config: PretrainConfig, device: str
     _check_clips(list(frames), "image pretraining frames")
     model_config = Dinov2Config(image_size=config.image_size, **config.model)
     model = seeded(lambda: MaskedImageModel(Dinov2Model(model_config)), config.seed).to(device)
-    images = _resize(frames, config.image_size)
+    images = model_pixels(frames, config.image_size)
     patches = (config.image_size // model_config.patch_size) ** 2
     generator = torch.Generator().manual_seed(config.seed)
 
     def step(batch: torch.Tensor) -> torch.Tensor:
         mask = tube_mask(len(batch), 1, patches, config.mask_ratio, generator)
-        return model(_normalised(batch).to(device), mask.to(device))
+        return model(batch.to(device), mask.to(device))
 
     _optimise(model, images, step, config, "image pretraining")
     return model.backbone.eval()

@@ -30,8 +30,8 @@ from neurogaze.brain.dynamic.video_diffusion import (
 from neurogaze.brain.dynamic.video_encoding import (
     VideoFeatureConfig,
     encoder_predictions,
+    image_features,
     load_video_model,
-    pool_image_maps,
     score_predictions,
     video_features,
 )
@@ -303,23 +303,26 @@ def dynamic_evaluate(*, targets, brain, model, videos, video_diffusion, out_dir,
 # ---------------------------------------------------------------------------------------------
 
 
-def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: dict, cv: int = 5,
-                     video_model=None, device: str = "auto") -> None:
+def dynamic_encoders(*, videos, targets, brain, out_dir, subject: str, video: dict, image: dict, cv: int = 5,
+                     video_model=None, image_model=None, device: str = "auto") -> None:
     """Rule ``dynamic_encoders``: per voxel the test r of a ridge from VideoMAE features of the
-    clip (the folder ``video_model``, or the tiny model of ``video``) and from the image features
-    of its first frame (those of ``targets``), and their difference: ``voxels.csv``, the test
-    clips' responses and both predictions (``predictions.npz``) and the difference as a volume in
-    the responses' space, ``difference.nii.gz`` (0 outside the mask)."""
+    clip (the folder ``video_model``, or the tiny model of ``video``) and from the image model's
+    features of its first frame (the folder ``image_model``, or the tiny model of ``image``), both
+    read as ``video`` says (layer, pooling), and their difference: ``voxels.csv``, the test clips'
+    responses and both predictions (``predictions.npz``) and the difference as a volume in the
+    responses' space, ``difference.nii.gz`` (0 outside the mask)."""
     config = from_section(VideoFeatureConfig, video, "dynamic.video")
+    image_config = from_section(ImageFeatureConfig, image, "dynamic.image", model=image_model)
     target = read_targets(targets)
     responses = read_brain_responses(Path(brain) / f"{subject}.h5")
     data = aligned_inputs(target, brain, subject)
     video_set = read_video_set(videos)
     clips = [video_set.load_frames(v) for v in data["video_id"]]
     features = video_features(load_video_model(config, video_model).to(resolve_device(device)), clips, config)
+    first = image_features(load_image_model(image_config).to(resolve_device(device)), np.stack([c[0] for c in clips]),
+                           config, image_config.image_size, image_config.batch_size)
     train = data["train"]
-    predictions = encoder_predictions(features, pool_image_maps(data["image"], config.pool), data["fmri"], train,
-                                      cv=cv)
+    predictions = encoder_predictions(features, first, data["fmri"], train, cv=cv)
     scores = score_predictions(data["fmri"][~train], predictions)
     table = pd.DataFrame({"unit": np.arange(len(scores["r_video"])), **scores})
     if responses.voxel_ijk is not None:

@@ -2,12 +2,26 @@
 features of a video model (VideoMAE, transformers ``VideoMAEModel``) against the features of an
 image model on the clip's first frame, and where per voxel the video features predict better.
 
-VideoMAE's tokens (time slots x patch rows x patch columns x hidden) are average-pooled to
-``pool x pool`` cells per time slot before the ridge, so a large model's 1,568 tokens do not make
-a design matrix of 1.6 M columns; the image model's patch map is pooled the same way. Both
-ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel by
-K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap` resamples
-the test clips for an interval of the mean difference over a set of voxels.
+What is read (``VideoFeatureConfig.layer``): the model's output tokens (``last_hidden_state``,
+``layer`` null), or the MLP hidden units (after the activation) of encoder layer ``layer``. The
+image model's patch tokens are read the same way (the same ``layer``, CLS dropped), so the two
+sides differ only in the model. The tokens (time slots x patch rows x patch columns x units) are
+average-pooled to ``pool x pool`` cells per time slot, and over the time slots too with
+``pool_time``, so a large model's 1,568 tokens do not make a design matrix of 1.6 M columns.
+
+Why the demo reads MLP units: a linear function of the pixels, averaged over positions, is blind
+to motion (a drifting grating's phase averages out), and motion lives in second-order statistics
+(energy) that only the model's nonlinearities compute. The output of a 2-layer model is mostly its
+linear patch embedding carried along the residual stream: on the demo set the output tokens of
+the pretrained tiny VideoMAE predict neither the planted direction nor speed (cross-validated
+R^2 <= 0 on the training clips), while the rectified MLP units of its first layer do (R^2 0.25 /
+0.47 / 0.09 for cos / sin direction and log speed; random tubelet filters squared and averaged:
+about 0.45). A 24-layer VideoMAE-L's output is mostly its layers' updates, so the paper config
+reads the output.
+
+Both ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel
+by K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap`
+resamples the test clips for an interval of the mean difference over a set of voxels.
 
 The demo's VideoMAE is the tiny ``VideoFeatureConfig.tiny`` pretrained on the training clips
 (:mod:`.pretrain`), read from its folder like a released checkpoint.
@@ -21,10 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from transformers import VideoMAEConfig, VideoMAEModel
+from transformers import Dinov2Model, VideoMAEConfig, VideoMAEModel
 
 from neurogaze.backbones.hf import seeded
-from neurogaze.brain.dynamic.features import IMAGENET_MEAN, IMAGENET_STD
+from neurogaze.brain.dynamic.features import model_pixels
 from neurogaze.brain.encoding import VoxelRidge
 from neurogaze.errors import DataValidationError, MissingWeightsError
 from neurogaze.metrics.encoding import pearson_per_unit
@@ -34,7 +48,9 @@ from neurogaze.metrics.encoding import pearson_per_unit
 class VideoFeatureConfig:
     num_frames: int = 16  # frames sampled evenly from each clip (VideoMAE: 16)
     image_size: int = 224
+    layer: int | None = None  # None: the output tokens; k: the MLP hidden units of encoder layer k (both models)
     pool: int = 1  # pool x pool cells per time slot (1: the mean token of each slot)
+    pool_time: bool = False  # average the time slots too
     tiny: dict = field(default_factory=lambda: {"patch_size": 8, "tubelet_size": 2, "hidden_size": 32,
                                                 "num_hidden_layers": 1, "num_attention_heads": 2,
                                                 "intermediate_size": 64})
@@ -62,34 +78,65 @@ def sample_frames(clip: np.ndarray, n: int, source=None, video_id: str = "") -> 
     return clip[np.linspace(0, len(clip) - 1, n).round().astype(int)]
 
 
-def pool_tokens(tokens: torch.Tensor, slots: int, side: int, pool: int) -> np.ndarray:
-    """(B, slots * side * side, hidden) -> (B, slots * pool * pool * hidden)."""
+def pool_tokens(tokens: torch.Tensor, slots: int, side: int, pool: int, pool_time: bool = False) -> np.ndarray:
+    """(B, slots * side * side, units) -> (B, slots * pool * pool * units), or with ``pool_time``
+    (B, pool * pool * units)."""
     grid = tokens.reshape(len(tokens), slots, side, side, -1).permute(0, 1, 4, 2, 3).flatten(0, 1)
-    pooled = F.adaptive_avg_pool2d(grid, pool).reshape(len(tokens), -1)
-    return pooled.numpy().astype(np.float32)
+    pooled = F.adaptive_avg_pool2d(grid, pool).reshape(len(tokens), slots, -1)
+    return (pooled.mean(1) if pool_time else pooled.flatten(1)).numpy().astype(np.float32)
+
+
+def read_tokens(model, pixels: torch.Tensor, units: torch.nn.Module | None, activation=None) -> torch.Tensor:
+    """The output tokens of ``model`` on ``pixels``, or the output of its module ``units`` (an MLP's
+    hidden units; ``activation`` applied after when the module is the linear layer before it) in the
+    same forward pass."""
+    if units is None:
+        return model(pixel_values=pixels).last_hidden_state
+    captured = []
+    handle = units.register_forward_hook(lambda module, args, output: captured.append(output))
+    try:
+        model(pixel_values=pixels)
+    finally:
+        handle.remove()
+    return captured[0] if activation is None else activation(captured[0])
+
+
+def _layer(model, layer: int):
+    layers = model.encoder.layer
+    if not -len(layers) <= layer < len(layers):
+        raise DataValidationError(None, "video.layer", f"an encoder layer of the model (it has {len(layers)})",
+                                  layer)
+    return layers[layer]
 
 
 @torch.no_grad()
 def video_features(model: VideoMAEModel, clips: list[np.ndarray], config: VideoFeatureConfig) -> np.ndarray:
-    """uint8 clips (T, H, W, 3) -> float32 (n, features): pooled VideoMAE tokens."""
+    """uint8 clips (T, H, W, 3) -> float32 (n, features): pooled VideoMAE tokens or MLP units."""
     cfg = model.config
     slots, side = cfg.num_frames // cfg.tubelet_size, cfg.image_size // cfg.patch_size
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
+    units = None if config.layer is None else _layer(model, config.layer).intermediate
     out = []
     for start in range(0, len(clips), config.batch_size):
         batch = np.stack([sample_frames(c, cfg.num_frames) for c in clips[start:start + config.batch_size]])
-        pixels = torch.from_numpy(batch).float().div(255.0).permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
-        pixels = F.interpolate(pixels.flatten(0, 1), size=(cfg.image_size, cfg.image_size), mode="bilinear",
-                               align_corners=False).reshape(*pixels.shape[:3], cfg.image_size, cfg.image_size)
-        tokens = model(pixel_values=((pixels - mean) / std).to(next(model.parameters()).device)).last_hidden_state
-        out.append(pool_tokens(tokens.cpu(), slots, side, config.pool))
+        pixels = model_pixels(batch, cfg.image_size).to(next(model.parameters()).device)  # (B, T, 3, size, size)
+        out.append(pool_tokens(read_tokens(model, pixels, units).cpu(), slots, side, config.pool, config.pool_time))
     return np.concatenate(out)
 
 
-def pool_image_maps(maps: np.ndarray, pool: int) -> np.ndarray:
-    """(n, C, h, w) patch maps -> (n, C * pool * pool)."""
-    return F.adaptive_avg_pool2d(torch.from_numpy(maps), pool).reshape(len(maps), -1).numpy()
+@torch.no_grad()
+def image_features(model: Dinov2Model, frames: np.ndarray, config: VideoFeatureConfig, image_size: int,
+                   batch_size: int = 16) -> np.ndarray:
+    """uint8 frames (n, H, W, 3) -> float32 (n, features): the image model's patch tokens read as
+    ``video_features`` reads the video model's (the same layer and pooling; CLS dropped)."""
+    side = image_size // model.config.patch_size
+    mlp = None if config.layer is None else _layer(model, config.layer).mlp
+    units, activation = (None, None) if mlp is None else (mlp.fc1, mlp.activation_fn)
+    out = []
+    for start in range(0, len(frames), batch_size):
+        pixels = model_pixels(frames[start:start + batch_size], image_size).to(next(model.parameters()).device)
+        tokens = read_tokens(model, pixels, units, activation)[:, 1:]
+        out.append(pool_tokens(tokens.cpu(), 1, side, config.pool))
+    return np.concatenate(out)
 
 
 def _standardise(features: np.ndarray, train: np.ndarray) -> np.ndarray:
