@@ -10,6 +10,7 @@ import scipy.io
 from neurogaze.cli import main
 from neurogaze.data.synthetic import generate
 
+from .data.dnv_layout import N_TRS, write_dnv, write_movie
 from .data.gaze.conftest import coco_trial, kreiman_trial, write_cocosearch, write_kreiman, write_osie
 
 
@@ -108,6 +109,12 @@ def diffeye_recordings_shorter_than_l(root):
     return "raw", "samples", "at least L = 128 valid samples at 60 Hz (subject sub01, trial 0)"
 
 
+def dnv_movie_shorter_than_its_run(root):
+    write_dnv(root, subjects=("1", "2", "3"))
+    write_movie(root / "stimuli" / "test1.mp4", N_TRS * 12 - 5)
+    return "test1.mp4", "frames", "a movie as long as its run"
+
+
 CASES = {
     "osie fixation off the image": (osie_off_image, "load-osie", ["fixations.parquet", "stimuli"]),
     "osie NaN fixation": (osie_nan, "load-osie", ["fixations.parquet", "stimuli"]),
@@ -124,6 +131,7 @@ CASES = {
     "adhd-200 bad age": (adhd200_bad_age, "load-adhd200", ["rest"]),
     "ieeg events without trial_type": (ieeg_missing_events_column, "load-ieeg", ["brain"]),
     "diffeye recordings shorter than L": (diffeye_recordings_shorter_than_l, "diffeye-train", ["model"]),
+    "dnv movie shorter than its run": (dnv_movie_shorter_than_its_run, "load-dnv", ["videos", "brain"]),
 }
 
 

@@ -72,8 +72,9 @@ def test_targets_train_evaluate_plot(video_set):
     stages.dynamic_pretrain_video(videos=root / "videos", out_dir=root / "video_model", settings={"epochs": 1},
                                   video=VIDEO, device="cpu")
     stages.dynamic_encoders(videos=root / "videos", targets=root / "targets", brain=root / "brain",
-                            out_dir=root / "encoders", subject="01", video=VIDEO, cv=2,
-                            video_model=root / "video_model", device="cpu")
+                            out_dir=root / "encoders", subject="01", video={**VIDEO, "layer": 0, "pool_time": True},
+                            image=IMAGE, cv=2, video_model=root / "video_model", image_model=root / "image_model",
+                            device="cpu")
     voxels = pd.read_csv(root / "encoders" / "voxels.csv")
     assert len(voxels) == 3 * 3 * 2 - 2 * 2  # the mask leaves out two columns of the 3 x 3 x 2 box
     assert {"r_video", "r_image", "r_difference", "i", "j", "k"} <= set(voxels.columns)
