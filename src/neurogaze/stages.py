@@ -368,7 +368,7 @@ STAGES["oat_plot"] = Stage(
 # The flow decoder of Yeung et al. (2024) on the video set: targets -> train (per subject,
 # resumable) -> evaluate -> plot.
 def _dynamic_evaluation(config: dict) -> dict:
-    return {**config["dynamic"]["evaluation"], "window": config["dynamic"]["fmri_window"], "seed": config["seed"]}
+    return {**config["dynamic"]["evaluation"], "seed": config["seed"]}
 
 
 def _dynamic_pretrain(kind: str):

@@ -1,7 +1,8 @@
 # dynamic: the flow decoder of Yeung et al. (2024) on the video set of dynamic.dataset (clip-wise:
-# one response per clip; dnv: one sample per TR, the decoder reading a window of TRs): flow targets + first-frame image features -> a decoder per subject
-# (resumable from <model>.partial/) -> EPE against the baselines, the permutation test and
-# animations; VideoMAE vs first-frame image features as voxel-wise encoders -> figures. Without
+# one response per clip; dnv: one sample per TR, the decoder reading a window of TRs): flow
+# targets + first-frame image features -> a decoder per subject (resumable from <model>.partial/)
+# -> EPE against the baselines, the permutation test and animations; VideoMAE vs first-frame
+# image features as voxel-wise encoders (not with dnv's 3-frame TRs) -> figures. Without
 # configured feature-model folders (the demo) both models are pretrained on the training clips first.
 
 if enabled("dynamic"):

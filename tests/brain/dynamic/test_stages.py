@@ -138,7 +138,7 @@ def test_the_dnv_layout_runs_through_the_decoder_stages(tmp_path):
                                    flow={"flow_method": "farneback"}, device="cpu")
     stages.dynamic_evaluate(targets=tmp_path / "targets", brain=tmp_path / "brain", model=tmp_path / "model",
                             videos=tmp_path / "videos", video_diffusion=tmp_path / "diffusion",
-                            out_dir=tmp_path / "evaluation", subject="1", window=window, n_permutations=9,
+                            out_dir=tmp_path / "evaluation", subject="1", n_permutations=9,
                             n_animations=1, animation_frames=3)
     table = pd.read_csv(tmp_path / "evaluation" / "epe.csv")
     assert sorted(table["video_id"].unique()) == [f"test1_tr{i:04d}" for i in range(N_TRS)]

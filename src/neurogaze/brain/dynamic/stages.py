@@ -176,9 +176,11 @@ def _save_progress(folder: Path, key: dict):
 
 def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject: str, window=(0,), seed: int = 0,
                   device: str = "auto") -> None:
-    """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos -> ``out_dir/model.pt``
-    (config, weights, codebook, history, neurogaze version) and ``history.csv``. An interrupted run
-    resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings are the same."""
+    """Rule ``dynamic_train``: the flow decoder on ``<brain>/<subject>.h5``'s training videos (in the
+    time-series layout each TR's fMRI is the ``window`` of TRs around it) -> ``out_dir/model.pt``
+    (config, weights, codebook, fMRI window, history, neurogaze version) and ``history.csv``. An
+    interrupted run resumes from ``<out_dir>.partial/checkpoint.pt`` when the inputs and settings
+    are the same."""
     config = from_section(FlowDecoderConfig, settings, "dynamic.decoder", grid=grid,
                           seed=derive_seed(seed, "dynamic", "decoder"))
     data = aligned_inputs(read_targets(targets), brain, subject, window)
@@ -198,12 +200,14 @@ def dynamic_train(*, targets, brain, out_dir, settings: dict, grid: int, subject
     shutil.rmtree(partial, ignore_errors=True)
 
 
-def load_decoder(model_dir) -> FlowDecoder:
+def load_decoder(model_dir) -> tuple[FlowDecoder, tuple[int, ...]]:
+    """The decoder of ``model_dir`` and the TR offsets of its fMRI window."""
     path = Path(model_dir) / MODEL_FILE
     if not path.is_file():
         raise DataValidationError(path, "file", "a flow decoder written by dynamic_train", "no such file")
     state = torch.load(path, weights_only=False, map_location="cpu")
-    return FlowDecoder.from_state(from_section(FlowDecoderConfig, state["config"], "model.pt config"), state)
+    decoder = FlowDecoder.from_state(from_section(FlowDecoderConfig, state["config"], "model.pt config"), state)
+    return decoder, tuple(state.get("fmri_window", (0,)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,15 +265,15 @@ def read_video_diffusion(folder, video_ids) -> np.ndarray:
 
 
 def dynamic_evaluate(*, targets, brain, model, videos, video_diffusion, out_dir, subject: str,
-                     n_permutations: int = 1000, window=(0,), seed: int = 0, n_animations: int = 4,
-                     animation_frames: int = 8, fps: float = 8.0) -> None:
+                     n_permutations: int = 1000, seed: int = 0, n_animations: int = 4, animation_frames: int = 8,
+                     fps: float = 8.0) -> None:
     """Rule ``dynamic_evaluate``: per test video the EPE of the decoder, the ridge decoder, the
     training mean flow, the decoder fed shuffled fMRI and Stable Video Diffusion's own motion
     (best of its samples, from ``video_diffusion``) (``epe.csv``); the permutation test
     (``permutation.json``); decoded and true flow (``flow.npz``); the first frames of
     ``n_animations`` test videos animated with the decoded and the true flow (``animations/``)."""
+    decoder, window = load_decoder(model)  # the fMRI window it was trained on
     data = aligned_inputs(read_targets(targets), brain, subject, window)
-    decoder = load_decoder(model)
     train, test = data["train"], ~data["train"]
     fmri, image, flow = data["fmri"][test], data["image"][test], data["flow"][test]
     rng = np.random.default_rng(derive_seed(seed, "dynamic", "shuffle"))
