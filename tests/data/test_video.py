@@ -20,6 +20,7 @@ from neurogaze.data.video import (
     FlowEstimator,
     VideoOptions,
     farneback_flow,
+    load_video,
     load_video_responses,
     load_video_set,
     read_video_set,
@@ -126,6 +127,19 @@ def test_raft_flows_through_the_loader(video_set, tmp_path):
     assert out.flow_method == "raft:raft_small"
     flow = read_video_set(tmp_path / "out").load_flow(folder.name)
     assert flow.shape == (2, SMALL.height, SMALL.width, 2) and np.isfinite(flow).all()
+
+
+def test_the_rule_reads_the_raft_weights_it_declares(video_set, tmp_path):
+    """Rule load_video passes its RAFT input as ``raft``: that file is the one read, whatever
+    ``datasets.video.raft_weights`` says (the stage once refused the argument)."""
+    folder = next(p for p in sorted((video_set[0] / "videos").iterdir()) if p.is_dir())
+    shutil.copytree(folder, tmp_path / "videos" / folder.name)
+    weights = _random_raft(tmp_path / "raft_small.pt")
+    settings = {"fps": 8.0, "flow_method": "raft", "raft_weights": str(tmp_path / "elsewhere.pt"),
+                "raft_iterations": 1, "max_frames": 3}
+    out = load_video(root=tmp_path, videos=tmp_path / "out", settings=settings, device="cpu", subfolder="videos",
+                     raft=weights)
+    assert out.flow_method == "raft:raft_small"
 
 
 def test_raft_without_weights_is_refused(tmp_path):

@@ -35,7 +35,7 @@ from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.data.video import (
     FlowEstimator,
-    VideoOptions,
+    flow_options,
     frames_per_tr,
     resize_frames,
     split_half_ceiling,
@@ -169,9 +169,9 @@ def load_dnv(*, root, videos, brain, settings: dict, flow: dict, device: str = "
     """Rule ``load_dnv``: the DNV layout under ``root`` -> the video-set contract in ``videos`` (one
     video per TR of every segment the first subject has runs of: its ``frames_per_tr`` frames and
     their flow by ``flow``, datasets.video's flow keys) and ``brain/<subject>.h5`` per subject.
-    ``raft`` is the rule's input of the RAFT weights (read through ``flow``)."""
+    ``raft``: the RAFT weights when the flow is RAFT's."""
     options = from_section(DNVOptions, settings, "datasets.dnv")
-    estimator = FlowEstimator(from_section(VideoOptions, flow, "datasets.video", device=device))
+    estimator = FlowEstimator(flow_options(flow, device, raft))
     first = find_runs(root, options.subjects[0])
     segments = {segment: len(read_run(paths[0], options.tr)) for segment, paths in first.items()}
     responses = {s: subject_responses(root, s, segments, options.tr) for s in options.subjects}

@@ -418,13 +418,21 @@ class FlowEstimator:
         return raft_flow(frames, self.network, self.options.raft_iterations)
 
 
+def flow_options(flow: dict, device: str, raft=None) -> VideoOptions:
+    """``datasets.video``'s options with the RAFT weights a rule declares as its input ``raft`` (so
+    that the file the rule tracks is the file read)."""
+    settings = {**flow, "raft_weights": str(raft)} if raft else flow
+    return from_section(VideoOptions, settings, "datasets.video", device=device)
+
+
 def load_video(
-    *, root: str | os.PathLike, videos: str | os.PathLike, settings: dict, device: str, subfolder: str = ""
+    *, root: str | os.PathLike, videos: str | os.PathLike, settings: dict, device: str, subfolder: str = "",
+    raft=None,
 ) -> VideoSet:
     """Rule ``load_video``: the videos under ``root`` (a synthetic set keeps them in ``videos/``, given
-    as ``subfolder``) -> the video-set contract in ``videos`` (frames, fps, optical flow)."""
-    options = from_section(VideoOptions, settings, "datasets.video", device=device)
-    return load_video_set(Path(root) / subfolder, videos, options)
+    as ``subfolder``) -> the video-set contract in ``videos`` (frames, fps, optical flow; ``raft``:
+    the RAFT weights when the flow is RAFT's)."""
+    return load_video_set(Path(root) / subfolder, videos, flow_options(settings, device, raft))
 
 
 def load_video_set(

@@ -37,7 +37,7 @@ from neurogaze.brain.dynamic.video_encoding import (
 )
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses
-from neurogaze.data.video import FlowEstimator, VideoOptions, read_video_set
+from neurogaze.data.video import FlowEstimator, flow_options, read_video_set
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory, atomic_path, fingerprint, resume_folder, write_json, write_torch
 from neurogaze.runlog import derive_seed, resolve_device
@@ -218,15 +218,16 @@ VIDEO_DIFFUSION_FILE = "flow.npz"
 
 
 def dynamic_video_diffusion(*, videos, targets, out_dir, settings: dict, flow: dict, video_diffusion=None,
-                            seed: int = 0, device: str = "auto") -> None:
+                            seed: int = 0, device: str = "auto", raft=None) -> None:
     """Rule ``dynamic_video_diffusion``: per test video, Stable Video Diffusion image-to-video from
     its first frame (the pipeline folder ``video_diffusion``, or the tiny seeded pipeline), the
     flow of each of ``settings.n_samples`` generations by the video set's flow method (``flow``:
     datasets.video's flow keys) on the targets' grid, and the best sample's flow ->
-    ``out_dir/flow.npz`` (video_id, flow, sample_epe)."""
+    ``out_dir/flow.npz`` (video_id, flow, sample_epe); ``raft``: the RAFT weights when the flow is
+    RAFT's."""
     config = from_section(VideoDiffusionConfig, settings, "dynamic.video_diffusion",
                           seed=derive_seed(seed, "dynamic", "video_diffusion"))
-    estimator = FlowEstimator(from_section(VideoOptions, flow, "datasets.video", device=device))
+    estimator = FlowEstimator(flow_options(flow, device, raft))
     target = read_targets(targets)
     video_set = read_video_set(videos)
     pipeline = (load_video_diffusion(video_diffusion) if video_diffusion
