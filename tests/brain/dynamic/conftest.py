@@ -7,26 +7,27 @@ import torch
 
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
 from neurogaze.brain.dynamic.flow import clip_flow_target
-from neurogaze.data.synthetic.video import SyntheticVideoConfig, _videos, _voxels, grating, moving_disc, voxel_responses
+from neurogaze.data.synthetic.video import SyntheticVideoConfig, _videos, _voxels, render_clip, voxel_responses
 from neurogaze.data.video import farneback_flow
 
 GRID = 8
 
 
-def planted_clips(n_videos: int = 100, motion_voxels: bool = True, seed: int = 0) -> dict:
+def planted_clips(n_videos: int = 100, motion_voxels: bool = True, seed: int = 0,
+                  kinds: tuple[str, ...] = ("disc", "photo")) -> dict:
+    """Moving discs and panned photographs by default: a grating's Farneback flow is unreliable (the
+    aperture problem: ~0 for cardinal directions), so with a third of the clips gratings the
+    decoder beat the mean flow on them not at all (EPE 0.31-0.35 vs 0.21-0.27, seeds 0-2)."""
     torch.set_num_threads(1)
     fraction = (0.6, 0.2) if motion_voxels else (0.0, 0.0)
-    config = SyntheticVideoConfig(n_videos=n_videos, n_frames=6, height=32, width=32, test_every=4, noise_sd=0.3,
-                                  fraction_direction=fraction[0], fraction_speed=fraction[1], seed=seed)
+    config = SyntheticVideoConfig(n_videos=n_videos, n_frames=6, height=32, width=32, test_every=5, noise_sd=0.3,
+                                  fraction_direction=fraction[0], fraction_speed=fraction[1], kinds=kinds, seed=seed)
     rng = np.random.default_rng(seed)
     videos = _videos(config, rng)
     frames, flows = [], []
     for row in videos.itertuples():
         video_rng = np.random.default_rng([seed, 1, int(row.video_id[-3:])])
-        if row.kind == "grating":
-            clip = grating(config, row.direction_deg, row.speed_px_per_frame, video_rng.uniform(0, 2 * np.pi))
-        else:
-            clip = moving_disc(config, row.direction_deg, row.speed_px_per_frame, video_rng)
+        clip = render_clip(config, row, video_rng)
         frames.append(clip)
         flows.append(clip_flow_target(farneback_flow(clip), GRID))
     voxels = _voxels(config, np.random.default_rng([seed, 2]), 100)

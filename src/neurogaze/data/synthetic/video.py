@@ -1,10 +1,10 @@
 """A video set with known motion and fMRI betas of motion-selective voxels.
 
-Videos are drifting sine gratings or a textured disc moving over a static textured background,
-each with one direction and speed. Direction convention: ``direction_deg`` 0 = rightward (+x),
-90 = downward (+y, increasing image rows); speed in pixels per frame. Half of the videos are
-written as mp4 files and half as PNG frame folders (``format: mixed``), so both loader paths run;
-``videos.tsv`` gives fps and split.
+Videos are drifting sine gratings, a textured disc moving over a static textured background, or
+a real photograph (scikit-image's) panned under the frame, each with one direction and speed.
+Direction convention: ``direction_deg`` 0 = rightward (+x), 90 = downward (+y, increasing image
+rows); speed in pixels per frame. Half of the videos are written as mp4 files and half as PNG
+frame folders (``format: mixed``), so both loader paths run; ``videos.tsv`` gives fps and split.
 
 Betas (one volume per presentation, ``repeats`` presentations per video) sit in a small box of
 voxels around left hMT+ (MNI -44, -68, 2). Voxel kinds:
@@ -22,16 +22,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from PIL import Image
 from scipy import ndimage
+from skimage import data as skdata
 
 from neurogaze.io import atomic_directory, write_json
 
 GROUND_TRUTH = "ground_truth.json"
+KINDS = ("grating", "disc", "photo")
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # scikit-image's colour photographs
 MT_CENTRE_MM = (-44.0, -68.0, 2.0)
 
 
@@ -55,7 +60,13 @@ class SyntheticVideoConfig:
     noise_sd: float = 0.3
     repeats: int = 2
     test_every: int = 5  # every n-th video is in the test split
+    kinds: tuple[str, ...] = ("grating", "disc", "photo")  # video i is kinds[i % len(kinds)]
     seed: int = 0
+
+    def __post_init__(self):
+        unknown = set(self.kinds) - set(KINDS)
+        if not self.kinds or unknown:
+            raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
 
 
 def _texture(rng, shape, sigma: float) -> np.ndarray:
@@ -98,6 +109,43 @@ def moving_disc(config: SyntheticVideoConfig, direction_deg: float, speed: float
     return _to_rgb(np.stack(frames), tint=(0.8, 0.95, 1.0))
 
 
+def moving_photo(config: SyntheticVideoConfig, direction_deg: float, speed: float, rng) -> np.ndarray:
+    """A crop of one of scikit-image's colour photographs, its content moving ``speed`` px per
+    frame in ``direction_deg`` (a camera pan): the frame is a window on a larger copy of the photo
+    shifted by the motion, so no edge enters the frame."""
+    photo = _photo(str(rng.choice(PHOTOS)))
+    travel = speed * (config.n_frames - 1) / 2 + 2
+    big = _resized(photo, int(np.ceil(config.height + 2 * travel)), int(np.ceil(config.width + 2 * travel)))
+    theta = np.deg2rad(direction_deg)
+    step = speed * np.array([np.sin(theta), np.cos(theta)])  # rows, columns
+    top, left = (np.array(big.shape[:2]) - (config.height, config.width)) // 2
+    frames = []
+    for t in range(config.n_frames):
+        shift = step * (t - (config.n_frames - 1) / 2)
+        moved = ndimage.shift(big, (*shift, 0), order=1, mode="nearest")
+        frames.append(moved[top:top + config.height, left:left + config.width])
+    return np.clip(np.round(np.stack(frames) * 255), 0, 255).astype(np.uint8)
+
+
+@cache
+def _photo(name: str) -> np.ndarray:
+    return np.asarray(getattr(skdata, name)()[..., :3], dtype=np.float32) / 255.0
+
+
+def _resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.asarray(Image.fromarray((image * 255).astype(np.uint8)).resize((width, height), Image.BILINEAR),
+                      dtype=np.float32) / 255.0
+
+
+def render_clip(config: SyntheticVideoConfig, row, rng) -> np.ndarray:
+    """The frames (T, H, W, 3) uint8 of one row of the video table."""
+    if row.kind == "grating":
+        return grating(config, row.direction_deg, row.speed_px_per_frame, rng.uniform(0, 2 * np.pi))
+    if row.kind == "disc":
+        return moving_disc(config, row.direction_deg, row.speed_px_per_frame, rng)
+    return moving_photo(config, row.direction_deg, row.speed_px_per_frame, rng)
+
+
 def _to_rgb(gray: np.ndarray, tint) -> np.ndarray:
     return np.clip(np.round(gray[..., None] * np.asarray(tint) * 255), 0, 255).astype(np.uint8)
 
@@ -106,7 +154,7 @@ def _videos(config: SyntheticVideoConfig, rng) -> pd.DataFrame:
     directions = np.arange(config.n_directions) * 360.0 / config.n_directions
     rows = []
     for i in range(config.n_videos):
-        kind = "grating" if i % 2 == 0 else "disc"
+        kind = config.kinds[i % len(config.kinds)]
         fmt = config.format if config.format != "mixed" else ("mp4" if (i // 2) % 2 == 0 else "frames")
         rows.append(
             {
@@ -123,7 +171,6 @@ def _videos(config: SyntheticVideoConfig, rng) -> pd.DataFrame:
 
 def _write_video(folder: Path, row, frames: np.ndarray, fps: float) -> None:
     import imageio.v3 as iio
-    from PIL import Image
 
     if row.format == "mp4":
         iio.imwrite(folder / f"{row.video_id}.mp4", frames, fps=fps, codec="libx264", quality=9, macro_block_size=16)
@@ -192,10 +239,7 @@ def generate_video(out_dir: str | os.PathLike, config: SyntheticVideoConfig | No
         (temp / "videos").mkdir()
         for row in videos.itertuples():
             video_rng = np.random.default_rng([config.seed, 1, int(row.video_id[-3:])])
-            if row.kind == "grating":
-                frames = grating(config, row.direction_deg, row.speed_px_per_frame, video_rng.uniform(0, 2 * np.pi))
-            else:
-                frames = moving_disc(config, row.direction_deg, row.speed_px_per_frame, video_rng)
+            frames = render_clip(config, row, video_rng)
             _write_video(temp / "videos", row, frames, config.fps)
         videos.assign(fps=config.fps)[["video_id", "fps", "split"]].to_csv(
             temp / "videos" / "videos.tsv", sep="\t", index=False
