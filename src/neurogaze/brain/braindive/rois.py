@@ -48,7 +48,8 @@ def tmap_paths(localiser: dict, subject: str) -> list[str]:
     """The subject's t-map files, one per category of :func:`localiser_categories`, in that order."""
     template = localiser["tmap"]
     if "{category}" not in template:
-        raise ConfigError(None, f"{SECTION}.tmap", f"a path template with {{category}} and {{subject}}, got {template!r}")
+        raise ConfigError(None, f"{SECTION}.tmap",
+                          f"a path template with {{category}} and {{subject}}, got {template!r}")
     return [template.format(subject=subject, category=category) for category in localiser_categories(localiser)]
 
 
