@@ -3,8 +3,14 @@
 A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every step:
 
 1. the UNet predicts the noise ``eps`` of the latent ``x_t`` (empty prompt, no classifier-free guidance);
-2. the clean latent is estimated, ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` (``a_t`` = alpha_bar);
-3. the VAE decodes ``x0``; the image is resized and normalised for the encoder's CLIP backbone;
+   with ``sag_scale`` > 0, self-attention guidance adds ``sag_scale * (eps - eps(degraded))``, the
+   degraded input being x0 blurred where the mid-block self-attention concentrates, renoised to
+   ``t`` (diffusers' StableDiffusionSAGPipeline, as the official runs use it at 0.75);
+2. the clean latent is estimated, ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` (``a_t`` = alpha_bar,
+   ``eps`` the plain UNet prediction, as the official ``cond_fn`` recomputes it);
+3. the VAE decodes ``x0`` (``guidance_image: x0``) or, as the official pipeline does,
+   ``x0 * sqrt(1 - a_t) + x_t * (1 - sqrt(1 - a_t))`` (``x0_noised``); the image is resized and
+   normalised for the encoder's CLIP backbone;
 4. the encoder predicts the ROI's mean activation ``s``;
 5. the noise prediction becomes ``eps - scale * sqrt(1 - a_t) * ds/dx_t`` (classifier guidance:
    the gradient is ascended), and the scheduler takes its step with it.
@@ -12,7 +18,9 @@ A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every 
 ``N`` images per ROI are drawn, each from its own seed; the top ``top_fraction`` (20 %) by predicted
 activation are kept. Unguided images come from the same seeds with the gradient switched off.
 
-Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale ~130.
+Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale 130 on
+``x0_noised``, SAG 0.75. The schema defaults (``x0``, no SAG) are those the demo's checks were tuned
+with.
 
 Demo-only options (``BrainDiVEConfig.prior_noise_correction`` and ``guidance_shifts``,
 ``ROIPredictor.lowpass_grid``), off in the paper configuration. They exist because the demo has
