@@ -443,3 +443,17 @@ def test_paper_config_probe_is_the_official_trainer(repo_root):
                 "noise_space": "clip", "brightness": 0.05, "standardize_targets": False, "fp16": True,
                 "augment": True}
     assert {key: probe[key] for key in official} == official
+
+
+def test_official_probe_recipe_fits_on_augmented_images(demo_backbone):
+    """The paper config's recipe runs end to end on a backbone (fp16 is ignored on a CPU)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    Y = rng.normal(size=(16, 3)).astype(np.float32)
+    settings = {"backbone": demo_backbone, "epochs": 2, "batch_size": 8, "lr_schedule": "exponential",
+                "shift_padding": "replicate", "brightness": 0.05, "standardize_targets": False, "device": "cpu"}
+    probe = LinearProbeEncoder(noise_space="clip", fp16=True, **settings).fit(images, Y)
+    assert probe.coef_.shape == (3, 32) and np.isfinite(probe.loss_curve_).all()
+    torch.testing.assert_close(demo_backbone.normalise_std, torch.tensor(demo_backbone.preprocess.transforms[-1].std))
+    pixel_noise = LinearProbeEncoder(noise_space="pixels", **settings).fit(images, Y)
+    assert not np.array_equal(pixel_noise.coef_, probe.coef_)
