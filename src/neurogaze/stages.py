@@ -523,7 +523,8 @@ STAGES["brainscuba_plot"] = Stage(
 # braindive.demo_pipeline.{vae,unet}_fit.seed are used as given.
 def _braindive_synthesis(config: dict) -> dict:
     section = config["braindive"]
-    return {"settings": section["sampling"], "rois": section["rois"], **_encoding_backbone(config), **_device(config)}
+    return {"settings": section["sampling"], "rois": section["rois"], "localiser": section["localiser"],
+            **_encoding_backbone(config), **_device(config)}
 
 
 def _braindive_evaluate(config: dict) -> dict:
@@ -531,7 +532,7 @@ def _braindive_evaluate(config: dict) -> dict:
     independent = section["independent_backbone"]
     independent_spec = backbone_spec(config, independent) if independent else None
     return {**_encoding_backbone(config), "independent_spec": independent_spec, "categories": section["categories"],
-            **_device(config)}
+            "localiser": section["localiser"], **_device(config)}
 
 
 STAGES["braindive_pipeline"] = Stage(

@@ -394,3 +394,66 @@ def test_replicate_padding_repeats_the_border():
     top_ones = (shifted[:, 0, :, 0] == 1).sum(1)
     assert ((shifted[:, 0, :, 0] == 1).int().diff(dim=1) <= 0).all()  # ones only as a top block
     assert (top_ones >= 1).any() and ((reflected[:, 0, :, 0] == 1).int().diff(dim=1) > 0).any()
+
+
+# --- the official BrainDiVE trainer's options (config/paper.yaml) ------------------------------
+
+
+def test_clip_space_noise_has_its_sd_after_normalisation_and_is_not_clamped():
+    """BrainDiVE adds N(0, 0.05) to the CLIP-normalised input: in pixels that is 0.05 * std per
+    channel, and white pixels stay above 1 where the noise is positive (no clamp)."""
+    std = torch.tensor([0.2, 0.3, 0.4])
+    pixels = torch.ones((8, 3, 32, 32))
+    noisy = augment_pixels(pixels, torch.Generator().manual_seed(0), 0, 0.05, 0.0, "replicate", std)
+    in_normalised_space = (noisy - pixels) / std.view(1, 3, 1, 1)
+    measured = in_normalised_space.transpose(0, 1).reshape(3, -1).std(dim=1)
+    # 8,192 draws per channel: the sample SD's standard error is 0.05 / sqrt(2 * 8191) = 4e-4
+    torch.testing.assert_close(measured, torch.full((3,), 0.05), atol=5 * 0.05 / (2 * 8191) ** 0.5, rtol=0)
+    assert float(noisy.max()) > 1.0
+    pixel_noise = augment_pixels(pixels, torch.Generator().manual_seed(0), 0, 0.05, 0.0, "replicate")
+    assert float(pixel_noise.max()) <= 1.0
+
+
+def test_raw_targets_are_fitted_unscaled():
+    """standardize_targets=False fits the responses themselves: the first epoch's MSE is about
+    mean(Y^2) (here ~109), where standardised targets start near 1."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8)).astype(np.float32)
+    Y = (10.0 + 3.0 * rng.normal(size=(64, 4))).astype(np.float32)
+    settings = {"augment": False, "epochs": 1, "batch_size": 64, "device": "cpu"}
+    raw = LinearProbeEncoder(standardize_targets=False, **settings).fit(X, Y)
+    scaled = LinearProbeEncoder(**settings).fit(X, Y)
+    assert raw.loss_curve_[0] > 50 and scaled.loss_curve_[0] < 5
+    np.testing.assert_array_equal(raw.y_mean_, 0.0)
+
+
+@pytest.mark.parametrize(("device", "fp16", "training", "expected"), [
+    ("cuda", True, True, True), ("cuda", False, True, False), ("cuda", True, False, False), ("cpu", True, True, False)
+])
+def test_fp16_autocast_only_while_training_on_cuda(device, fp16, training, expected):
+    backbone = type("Backbone", (), {"device": torch.device(device)})()
+    assert LinearProbeEncoder(backbone=backbone, fp16=fp16).uses_fp16(training) is expected
+
+
+def test_paper_config_probe_is_the_official_trainer(repo_root):
+    """encoder_trainer.py / encoder_options.py / encoder_dataloader.py of aluo-x/BrainDiVE."""
+    probe = load_config(repo_root / "config" / "paper.yaml")["encoding"]["probe"]
+    official = {"epochs": 100, "batch_size": 64, "lr": 3e-4, "lr_halving_epochs": 100, "lr_schedule": "exponential",
+                "weight_decay": 0.02, "max_shift": 4, "shift_padding": "replicate", "noise_std": 0.05,
+                "noise_space": "clip", "brightness": 0.05, "standardize_targets": False, "fp16": True,
+                "augment": True}
+    assert {key: probe[key] for key in official} == official
+
+
+def test_official_probe_recipe_fits_on_augmented_images(demo_backbone):
+    """The paper config's recipe runs end to end on a backbone (fp16 is ignored on a CPU)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    Y = rng.normal(size=(16, 3)).astype(np.float32)
+    settings = {"backbone": demo_backbone, "epochs": 2, "batch_size": 8, "lr_schedule": "exponential",
+                "shift_padding": "replicate", "brightness": 0.05, "standardize_targets": False, "device": "cpu"}
+    probe = LinearProbeEncoder(noise_space="clip", fp16=True, **settings).fit(images, Y)
+    assert probe.coef_.shape == (3, 32) and np.isfinite(probe.loss_curve_).all()
+    torch.testing.assert_close(demo_backbone.normalise_std, torch.tensor(demo_backbone.preprocess.transforms[-1].std))
+    pixel_noise = LinearProbeEncoder(noise_space="pixels", **settings).fit(images, Y)
+    assert not np.array_equal(pixel_noise.coef_, probe.coef_)

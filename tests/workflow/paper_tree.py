@@ -2,12 +2,15 @@
 
 paper.yaml marks every site-specific path with a value starting with FILL_IN; here each becomes
 a path under a temporary folder: keys ending in ``root`` or ``dir`` become folders in the real
-dataset layout (the files each loader's rule lists as inputs), the others become files.
+dataset layout (the files each loader's rule lists as inputs), the others become files. A path
+template (BrainDiVE's localiser t-maps, with {subject} and {category}) becomes its files.
 """
 
 from pathlib import Path
 
 import yaml
+
+from neurogaze.brain.braindive.rois import tmap_paths
 
 PLACEHOLDER = "FILL_IN"
 
@@ -15,6 +18,12 @@ PLACEHOLDER = "FILL_IN"
 def write_paper_tree(paper: dict, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     filled = _fill(paper, root, key="")
+    braindive = filled.get("braindive") or {}
+    if braindive.get("localiser"):
+        for subject in braindive["subjects"]:
+            for path in tmap_paths(braindive["localiser"], subject):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).touch()
     configfile = root / "paper_filled.yaml"
     configfile.write_text(yaml.safe_dump(filled))
     return configfile
@@ -29,6 +38,8 @@ def _fill(node, root: Path, key: str):
         path = root / (node[len(PLACEHOLDER):].strip("/:") or key)
         if key.endswith(("root", "dir")):
             path.mkdir(parents=True, exist_ok=True)
+        elif "{" in str(path):
+            pass  # a template: write_paper_tree writes its files
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()

@@ -7,6 +7,8 @@
 # the dataset's top images, an independent readout, planted pixel attributes on synthetic data,
 # zero-shot category shares) and dataset_top.csv; plot -> the top images and activation figures.
 # With braindive.pipeline_dir null the demo's tiny pipeline is built first (braindive_pipeline).
+from neurogaze.brain.braindive.rois import tmap_paths as braindive_tmap_paths
+
 BRAINDIVE = config["braindive"]
 BRAINDIVE_ENCODER = config["encoding"]  # guidance reads this encoder, its backbone and stimulus set
 BRAINDIVE_DEMO_PIPELINE = f"{RESULTS}/braindive/demo_pipeline"
@@ -22,12 +24,16 @@ def braindive_pipeline_dir():
 
 
 def braindive_encoder(wildcards):
-    """The subject's encoder checkpoint, fitted by rule encoding_fit, and its backbone's weights."""
-    return {
+    """The subject's encoder checkpoint, fitted by rule encoding_fit, its backbone's weights and,
+    with braindive.localiser, the subject's localiser t-maps (the refined ROIs)."""
+    inputs = {
         "encoder": f"{RESULTS}/encoding/{wildcards.dataset}/{wildcards.subject}/model.pt",
         "responses": brain_responses(wildcards.dataset, wildcards.subject),
         "backbone": backbone_weights(BRAINDIVE_ENCODER["backbone"]),
     }
+    if BRAINDIVE["localiser"]:
+        inputs["tmaps"] = braindive_tmap_paths(BRAINDIVE["localiser"], wildcards.subject)
+    return inputs
 
 
 def braindive_evaluate_inputs(wildcards):

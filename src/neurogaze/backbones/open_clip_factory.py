@@ -96,6 +96,11 @@ class OpenClipBackbone:
             raise TypeError(f"backbone {self.name!r}: preprocessing does not end in Normalize: {self.preprocess}")
         return Compose(steps[:-1]), steps[-1]
 
+    @property
+    def normalise_std(self) -> torch.Tensor:
+        """The per-channel SD the preprocessing divides [0, 1] pixels by (3,)."""
+        return torch.as_tensor(self._split_preprocess()[1].std, dtype=torch.float32)
+
     def pixels(self, images: list[np.ndarray]) -> torch.Tensor:
         """Resized, cropped [0, 1] pixels (N, 3, H, W) of uint8 HxWx3 images, not yet normalised."""
         from PIL import Image

@@ -15,12 +15,17 @@ spectral form that never forms per-alpha predictions:
 The cost is a few GEMMs of the size of ``X.T Y`` instead of one regression per alpha and fold.
 Torch runs it, on a GPU when one is visible (``device="auto"``).
 
-``LinearProbeEncoder`` is BrainDiVE's variant: a linear layer with bias on unit-normalised CLIP
-embeddings, trained with AdamW (lr 3e-4 halved every 100 epochs, weight decay 2e-2) under
-shift / noise / brightness augmentations of the images. BrainSCUBA's recipe is the same probe with
-other settings: a continuous decay ``lr * 0.5^(epoch/100)`` (``lr_schedule="exponential"``),
-replicate padding of the shifts (``shift_padding="replicate"``), weight decay 1.5e-2, batch 32,
-100 epochs, brightness x U(0.95, 1.05).
+``LinearProbeEncoder`` is BrainDiVE's encoder: a linear layer with bias on unit-normalised CLIP
+embeddings, trained with AdamW under shift / noise / brightness augmentations of the images. The
+official trainer (aluo-x/BrainDiVE ``encoder_trainer.py``, ``encoder_dataloader.py``): 100 epochs,
+batch 64, weight decay 2e-2, lr ``3e-4 * 0.5^(epoch/100)`` set per epoch
+(``lr_schedule="exponential"``), shifts of +-4 px with replicate padding, brightness x U(0.95, 1.05),
+Gaussian noise of SD 0.05 added to the CLIP-normalised input (``noise_space="clip"``), raw
+responses as targets (``standardize_targets=False``) and the frozen backbone under fp16 autocast
+(``fp16=True``, CUDA only); ``config/paper.yaml`` sets these. The defaults are the project's
+earlier recipe (step halving, reflect padding, brightness 0.2, pixel noise, standardised targets),
+kept so that configs written for it reproduce. BrainSCUBA's recipe is the same probe with weight
+decay 1.5e-2 and batch 32 (``brainscuba.encoder``).
 
 The pipeline stages are :func:`fit` (rule ``encoding_fit``) and :func:`evaluate` (rule
 ``encoding_evaluate``); the settings arrive as the config's ``encoding`` section and become an
@@ -259,14 +264,23 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 LR_SCHEDULES = ("step", "exponential")
 SHIFT_PADDINGS = ("reflect", "replicate")
+# pixels: noise on the [0, 1] pixels, the result clamped to [0, 1]; clip: noise on the CLIP-normalised
+# input and nothing clamped, as BrainDiVE's trainer adds it (encoder_trainer.py).
+NOISE_SPACES = ("pixels", "clip")
 
 
 def augment_pixels(
     pixels: torch.Tensor, generator: torch.Generator, max_shift: int, noise_std: float, brightness: float,
-    padding: str = "reflect",
+    padding: str = "reflect", normalise_std: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Random shift (``padding``: reflect or replicate the border), additive Gaussian noise and
-    brightness scaling of [0, 1] pixels."""
+    brightness scaling of [0, 1] pixels.
+
+    With ``normalise_std`` (the backbone's per-channel normalisation SD) the noise is drawn in the
+    normalised space: SD ``noise_std`` there is ``noise_std * std`` here, since the normalisation is
+    affine; nothing is clamped then, as in BrainDiVE, where brightness may exceed 1 too. Shift and
+    brightness commute with the normalisation (replicate padding, a per-image factor), so their
+    order against it does not matter."""
     n, _, height, width = pixels.shape
     if max_shift > 0:
         padded = torch.nn.functional.pad(pixels, (max_shift,) * 4, mode=padding)
@@ -277,8 +291,9 @@ def augment_pixels(
     if brightness > 0:
         pixels = pixels * (1.0 + brightness * (2.0 * torch.rand((n, 1, 1, 1), generator=generator) - 1.0))
     if noise_std > 0:
-        pixels = pixels + noise_std * torch.randn(pixels.shape, generator=generator)
-    return pixels.clamp(0.0, 1.0)
+        noise = noise_std * torch.randn(pixels.shape, generator=generator)
+        pixels = pixels + (noise if normalise_std is None else noise * normalise_std.view(1, -1, 1, 1))
+    return pixels.clamp(0.0, 1.0) if normalise_std is None else pixels
 
 
 class LinearProbeEncoder:
@@ -287,7 +302,8 @@ class LinearProbeEncoder:
     With a ``backbone`` (an ``OpenClipBackbone``), ``fit``/``predict`` take uint8 images
     (n, H, W, 3) and, when ``augment`` is on, every epoch embeds freshly shifted / noised /
     brightened copies. Without one they take precomputed embeddings (n, d) and do not augment.
-    Responses are standardised per unit for training and mapped back in ``predict``.
+    Responses are standardised per unit for training and mapped back in ``predict`` unless
+    ``standardize_targets`` is off (BrainDiVE: raw targets).
 
     Fitted attributes: ``coef_`` (n_units, d) as in scikit-learn, ``intercept_`` (n_units,), ``loss_curve_``.
     """
@@ -306,6 +322,9 @@ class LinearProbeEncoder:
         brightness=0.2,
         lr_schedule="step",
         shift_padding="reflect",
+        noise_space="pixels",
+        standardize_targets=True,
+        fp16=False,
         seed=0,
         device="auto",
     ):
@@ -321,6 +340,9 @@ class LinearProbeEncoder:
         self.brightness = brightness
         self.lr_schedule = lr_schedule
         self.shift_padding = shift_padding
+        self.noise_space = noise_space
+        self.standardize_targets = standardize_targets
+        self.fp16 = fp16
         self.seed = seed
         self.device = device
 
@@ -331,12 +353,14 @@ class LinearProbeEncoder:
             features = torch.as_tensor(X, dtype=torch.float32)
         else:
             chunks = []
+            std = self.backbone.normalise_std if self.noise_space == "clip" else None
             for start in range(0, len(X), 256):
                 pixels = self.backbone.pixels(list(X[start : start + 256]))
                 if generator is not None:
                     pixels = augment_pixels(pixels, generator, self.max_shift, self.noise_std, self.brightness,
-                                            self.shift_padding)
-                chunks.append(self.backbone.encode_pixels(pixels).cpu())
+                                            self.shift_padding, std)
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.uses_fp16(generator is not None)):
+                    chunks.append(self.backbone.encode_pixels(pixels).float().cpu())
             features = torch.cat(chunks)
         return torch.nn.functional.normalize(features, dim=1)
 
@@ -348,8 +372,7 @@ class LinearProbeEncoder:
             raise ValueError("augment=True needs a backbone: augmentations act on images, not on embeddings")
         device = resolve_device(self.device) if isinstance(self.device, str) else self.device
         generator = torch.Generator().manual_seed(self.seed)
-        self.y_mean_ = Y.mean(0)
-        self.y_scale_ = np.where(Y.std(0) > 0, Y.std(0), 1.0).astype(np.float32)
+        self.y_mean_, self.y_scale_ = self._target_scaling(Y)
         targets = torch.as_tensor((Y - self.y_mean_) / self.y_scale_, device=device)
         fixed = None if self.augment else self._embed(X).to(device)
         with torch.random.fork_rng(devices=[]):
@@ -375,6 +398,19 @@ class LinearProbeEncoder:
         self.coef_ = layer.weight.detach().cpu().numpy() * self.y_scale_[:, None]
         self.intercept_ = layer.bias.detach().cpu().numpy() * self.y_scale_ + self.y_mean_
         return self
+
+    def _target_scaling(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-unit mean and SD the targets are standardised with; BrainDiVE fits the raw
+        responses (mean 0, scale 1 here)."""
+        if not self.standardize_targets:
+            return np.zeros(Y.shape[1], np.float32), np.ones(Y.shape[1], np.float32)
+        return Y.mean(0), np.where(Y.std(0) > 0, Y.std(0), 1.0).astype(np.float32)
+
+    def uses_fp16(self, training: bool) -> bool:
+        """Whether the frozen backbone runs under fp16 autocast: on the augmented training images,
+        as BrainDiVE's trainer does, and only on CUDA (the linear layer stays float32)."""
+        on_cuda = self.backbone is not None and torch.device(self.backbone.device).type == "cuda"
+        return bool(training and self.fp16 and on_cuda)
 
     def _schedule(self, optimiser):
         """BrainDiVE halves the lr every ``lr_halving_epochs``; BrainSCUBA decays it continuously,
@@ -429,7 +465,8 @@ ESTIMATORS = {"ridge": VoxelRidge, "himalaya_ridge": HimalayaRidge, "linear_prob
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """BrainDiVE's linear probe (``encoding.probe``); the defaults are BrainDiVE's."""
+    """BrainDiVE's linear probe (``encoding.probe``). The defaults are the project's earlier recipe;
+    the official trainer's values are in ``config/paper.yaml`` (the module docstring lists them)."""
 
     epochs: int = 300
     lr: float = 3e-4
@@ -442,12 +479,17 @@ class ProbeConfig:
     brightness: float = 0.2
     lr_schedule: str = "step"
     shift_padding: str = "reflect"
+    noise_space: str = "pixels"
+    standardize_targets: bool = True
+    fp16: bool = False
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.shift_padding not in SHIFT_PADDINGS:
             raise ValueError(f"shift_padding must be one of {SHIFT_PADDINGS}, got {self.shift_padding!r}")
+        if self.noise_space not in NOISE_SPACES:
+            raise ValueError(f"noise_space must be one of {NOISE_SPACES}, got {self.noise_space!r}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import open_clip
 import pandas as pd
 import pytest
 import torch
+from diffusers import StableDiffusionSAGPipeline
 from PIL import Image
 
 from neurogaze.backbones.diffusion import (
@@ -24,7 +25,7 @@ from neurogaze.backbones.diffusion import (
 )
 from neurogaze.backbones.tokenizer import write_clip_tokenizer
 from neurogaze.brain.braindive import guidance as bd
-from neurogaze.config import from_section, schema_defaults
+from neurogaze.config import from_section, load_config, schema_defaults
 from neurogaze.data.contracts import read_metrics, write_metrics
 from neurogaze.errors import ConfigError, DataValidationError
 
@@ -96,6 +97,10 @@ def test_config_rejects_bad_values():
         from_section(bd.BrainDiVEConfig, {"steps": 50}, "braindive.sampling")
     with pytest.raises(ConfigError, match="guidance_scale"):
         bd.BrainDiVEConfig(guidance_scale=-1)
+    with pytest.raises(ConfigError, match="braindive.sampling.sag_scale"):
+        bd.BrainDiVEConfig(sag_scale=-0.1)
+    with pytest.raises(ConfigError, match="braindive.sampling.guidance_image"):
+        bd.BrainDiVEConfig(guidance_image="x_t")
     paper = bd.BrainDiVEConfig()
     assert (paper.scheduler, paper.num_inference_steps, paper.prompt, paper.n_keep) == (
         "DPMSolverMultistepScheduler", 50, "", 100)
@@ -366,3 +371,91 @@ def test_guidance_score_averages_the_translated_scores():
     assert torch.equal(bd.guidance_score(predictor, images, 2), expected)
     with pytest.raises(ConfigError, match="guidance_shifts"):
         small_config(guidance_shifts=len(bd.GUIDANCE_SHIFTS) + 1)
+
+
+# --- the official sampler: x0 with residual noise, self-attention guidance ----------------------
+
+
+def test_guidance_latents_keep_residual_noise():
+    """brain_guide_pipeline.py's cond_fn: x0 * sqrt(1 - a) + x_t * (1 - sqrt(1 - a))."""
+    x0, latents = torch.full((1, 4, 2, 2), 2.0), torch.full((1, 4, 2, 2), -1.0)
+    alpha_bar = torch.tensor(0.64)  # sqrt(1 - a) = 0.6
+    torch.testing.assert_close(bd.guidance_latents(x0, latents, alpha_bar, "x0_noised"),
+                               torch.full_like(x0, 2.0 * 0.6 - 1.0 * 0.4))
+    assert bd.guidance_latents(x0, latents, alpha_bar, "x0") is x0
+
+
+@pytest.mark.parametrize("mode", ["x0", "x0_noised"])
+def test_guidance_decodes_the_configured_latent(pipe, monkeypatch, mode):
+    """The step's decoded latent is the one guidance_image names, built from the step's own eps."""
+    config = small_config(guidance_image=mode)
+    scheduler = bd._fresh_scheduler(pipe, config.scheduler)
+    scheduler.set_timesteps(config.num_inference_steps)
+    t = scheduler.timesteps[1]
+    alpha_bar = scheduler.alphas_cumprod[int(t)]
+    latents = bd._initial_latents(pipe, [1, 2], 16, 16, "cpu")
+    embeds = bd._prompt_embeddings(pipe, "", 2, "cpu")
+    decoded = []
+    decode = bd.decode_latents
+    monkeypatch.setattr(bd, "decode_latents", lambda p, z: decoded.append(z.detach()) or decode(p, z))
+    bd._guided_eps(pipe, scheduler, LowPassWarmth(), config, latents, t, embeds, alpha_bar, 1.0)
+    with torch.no_grad():
+        eps = bd._unet_eps(pipe, scheduler, latents, t, embeds, alpha_bar)
+    sigma = torch.sqrt(1 - alpha_bar)
+    x0 = (latents - sigma * eps) / torch.sqrt(alpha_bar)
+    expected = x0 if mode == "x0" else x0 * sigma + latents * (1 - sigma)
+    torch.testing.assert_close(decoded[0], expected, atol=1e-5, rtol=1e-5)
+    assert mode == "x0" or (decoded[0] - x0).abs().max() > 0.1  # the two forms differ at this step
+
+
+@pytest.mark.parametrize(("scheduler", "prediction_type"), [
+    ("DDIMScheduler", "epsilon"), ("DPMSolverMultistepScheduler", "epsilon"), ("DDIMScheduler", "v_prediction")
+])
+def test_sag_matches_diffusers_sag_pipeline(tokenizer_dir, scheduler, prediction_type):
+    """Unguided sampling with sag_scale gives diffusers' StableDiffusionSAGPipeline's images
+    (guidance_scale 1: no classifier-free guidance, as the official runs) from the same latents;
+    without SAG the images differ by far more than the tolerance."""
+    pipe = build_tiny_pipeline(TINY_SD, tokenizer_dir)
+    pipe.scheduler = bd.scheduler_class(scheduler).from_config(pipe.scheduler.config, prediction_type=prediction_type)
+    config = small_config(scheduler=scheduler, n_images=2, batch_size=2, sag_scale=0.75)
+    seeds = bd.image_seeds(config)
+    ours = bd.sample_batch(pipe, None, config, seeds)
+    reference = StableDiffusionSAGPipeline(
+        vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
+        scheduler=pipe.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    reference.set_progress_bar_config(disable=True)
+    expected = reference([""] * 2, guidance_scale=1.0, sag_scale=0.75, num_inference_steps=config.num_inference_steps,
+                         latents=bd._initial_latents(pipe, seeds, 16, 16, "cpu"), output_type="pt").images
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0)
+    plain = bd.sample_batch(pipe, None, dataclasses.replace(config, sag_scale=0.0), seeds)
+    assert (plain - expected).abs().max() > 0.01
+    assert not any(isinstance(proc, bd.AttentionStore) for proc in pipe.unet.attn_processors.values())
+
+
+def test_sag_combines_with_brain_guidance(pipe):
+    """Guided sampling with SAG: the ROI gradient still raises the score over SAG alone (same seeds)."""
+    config = small_config(sag_scale=0.75, guidance_image="x0_noised", prior_noise_correction=True)
+    seeds = bd.image_seeds(config)[:3]
+    predictor = LowPassWarmth()
+    with torch.no_grad():
+        plain = predictor(bd.sample_batch(pipe, None, config, seeds))
+        guided = predictor(bd.sample_batch(pipe, predictor, config, seeds))
+    assert torch.all(guided > plain)
+
+
+def test_sag_needs_mid_block_attention(pipe, monkeypatch):
+    monkeypatch.setattr(pipe.unet, "mid_block", torch.nn.Identity())
+    with pytest.raises(ConfigError, match="sag_scale"):
+        bd.sample_batch(pipe, None, small_config(sag_scale=0.75), [1])
+
+
+def test_paper_config_samples_as_the_official_runs(repo_root):
+    """run_brain_guidance_category.py: pipe("", sag_scale=0.75, guidance_scale=0.0, num_inference_steps=50,
+    clip_guidance_scale=130.0) with DPMSolverMultistepScheduler; cond_fn decodes x0 with residual noise."""
+    settings = load_config(repo_root / "config" / "paper.yaml")["braindive"]["sampling"]
+    config = from_section(bd.BrainDiVEConfig, settings, "braindive.sampling")
+    assert (config.scheduler, config.num_inference_steps, config.guidance_scale, config.prompt) == (
+        "DPMSolverMultistepScheduler", 50, 130.0, "")
+    assert (config.guidance_image, config.sag_scale, config.guidance_shifts, config.prior_noise_correction) == (
+        "x0_noised", 0.75, 0, False)

@@ -3,8 +3,14 @@
 A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every step:
 
 1. the UNet predicts the noise ``eps`` of the latent ``x_t`` (empty prompt, no classifier-free guidance);
-2. the clean latent is estimated, ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` (``a_t`` = alpha_bar);
-3. the VAE decodes ``x0``; the image is resized and normalised for the encoder's CLIP backbone;
+   with ``sag_scale`` > 0, self-attention guidance adds ``sag_scale * (eps - eps(degraded))``, the
+   degraded input being x0 blurred where the mid-block self-attention concentrates, renoised to
+   ``t`` (diffusers' StableDiffusionSAGPipeline, as the official runs use it at 0.75);
+2. the clean latent is estimated, ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` (``a_t`` = alpha_bar,
+   ``eps`` the plain UNet prediction, as the official ``cond_fn`` recomputes it);
+3. the VAE decodes ``x0`` (``guidance_image: x0``) or, as the official pipeline does,
+   ``x0 * sqrt(1 - a_t) + x_t * (1 - sqrt(1 - a_t))`` (``x0_noised``); the image is resized and
+   normalised for the encoder's CLIP backbone;
 4. the encoder predicts the ROI's mean activation ``s``;
 5. the noise prediction becomes ``eps - scale * sqrt(1 - a_t) * ds/dx_t`` (classifier guidance:
    the gradient is ascended), and the scheduler takes its step with it.
@@ -12,7 +18,9 @@ A diffusion sampler is guided by the gradient of a voxel-wise encoder. At every 
 ``N`` images per ROI are drawn, each from its own seed; the top ``top_fraction`` (20 %) by predicted
 activation are kept. Unguided images come from the same seeds with the gradient switched off.
 
-Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale ~130.
+Paper settings (``config/paper.yaml``): SD-2.1-base, DPMSolverMultistep, 50 steps, scale 130 on
+``x0_noised``, SAG 0.75. The schema defaults (``x0``, no SAG) are those the demo's checks were tuned
+with.
 
 Demo-only options (``BrainDiVEConfig.prior_noise_correction`` and ``guidance_shifts``,
 ``ROIPredictor.lowpass_grid``), off in the paper configuration. They exist because the demo has
@@ -35,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +54,7 @@ from PIL import Image
 from scipy.stats import wilcoxon
 from sklearn.linear_model import Ridge
 from torch import nn
+from torchvision.transforms.functional import gaussian_blur
 from tqdm.auto import tqdm
 
 from neurogaze.backbones.diffusion import scheduler_class
@@ -63,6 +73,14 @@ GUIDABLE_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler", "PNDMSche
 
 # Translations (rows, columns) in 1/32 of the image side; ``guidance_shifts`` uses the first k.
 GUIDANCE_SHIFTS = ((0, 0), (2, 1), (-1, 2), (1, -2), (-2, -1), (3, 0), (0, -3), (-3, 3))
+
+# What the encoder scores at each step (BrainDiVEConfig.guidance_image).
+GUIDANCE_IMAGES = ("x0", "x0_noised")
+
+# SAG's degradation (diffusers, after the SAG paper): a 9-tap Gaussian blur of sigma 1 where the
+# mid-block self-attention mask is on.
+SAG_BLUR_KERNEL = 9
+SAG_BLUR_SIGMA = 1.0
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -94,6 +112,13 @@ class BrainDiVEConfig:
     prior_noise_correction: bool = False
     # Demo only: average the guidance score over this many translations (0: the paper's one score).
     guidance_shifts: int = 0
+    # What the encoder scores: "x0", the clean-latent estimate, or "x0_noised",
+    # ``x0 * sqrt(1 - a_t) + x_t * (1 - sqrt(1 - a_t))`` as the official brain_guide_pipeline.py
+    # decodes (its scale 130 was tuned for that). The default keeps the demo's tuned runs.
+    guidance_image: str = "x0"
+    # Self-attention guidance (Hong et al. 2023) as diffusers' StableDiffusionSAGPipeline defines it
+    # without classifier-free guidance; the official runs use 0.75. 0: none.
+    sag_scale: float = 0.0
 
     def __post_init__(self):
         key = "braindive.sampling"
@@ -110,6 +135,12 @@ class BrainDiVEConfig:
             )
         if self.guidance_scale < 0:
             raise ConfigError(None, f"{key}.guidance_scale", f"a non-negative number, got {self.guidance_scale}")
+        if self.sag_scale < 0:
+            raise ConfigError(None, f"{key}.sag_scale", f"a non-negative number, got {self.sag_scale}")
+        if self.guidance_image not in GUIDANCE_IMAGES:
+            raise ConfigError(
+                None, f"{key}.guidance_image", f"one of {list(GUIDANCE_IMAGES)}, got {self.guidance_image!r}"
+            )
 
     @property
     def n_keep(self) -> int:
@@ -354,28 +385,122 @@ def decode_latents(pipe, latents: torch.Tensor) -> torch.Tensor:
     return (images.float() / 2 + 0.5).clamp(0, 1)
 
 
-def _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale) -> torch.Tensor:
-    """The noise prediction of one step, with the ROI gradient added when ``scale`` > 0."""
+def _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale,
+                store: AttentionStore | None = None) -> torch.Tensor:
+    """The noise prediction of one step, with self-attention guidance when ``store`` is given (it
+    holds the UNet's mid-block self-attention) and the ROI gradient added when ``scale`` > 0."""
     guided = scale > 0
     sigma = torch.sqrt(1 - alpha_bar)
     with torch.set_grad_enabled(guided):
         latents = latents.detach().requires_grad_(guided and config.grad_through_unet)
-        eps = pipe.unet(scheduler.scale_model_input(latents, t), t, encoder_hidden_states=embeds).sample
-        if pipe.scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
-            # SD-2.1 (768 px) predicts v; guidance and the sampler below work with eps.
-            eps = torch.sqrt(alpha_bar) * eps + sigma * latents
+        eps = _unet_eps(pipe, scheduler, latents, t, embeds, alpha_bar)
+        sag = None
+        if store is not None:
+            sag = sag_correction(pipe, scheduler, store, latents.detach(), eps.detach(), t, embeds, alpha_bar,
+                                 config.sag_scale)
         if config.prior_noise_correction:
             eps = eps + sigma * latents
         if not guided:
-            return eps.detach()
+            return eps.detach() if sag is None else eps.detach() + sag
         if not config.grad_through_unet:
             eps = eps.detach()
             latents = latents.detach().requires_grad_(True)
         x0 = (latents - sigma * eps) / torch.sqrt(alpha_bar)
-        decoded = decode_latents(pipe, x0).to(predictor.weight.dtype)
-        score = guidance_score(predictor, decoded, config.guidance_shifts).sum()
+        decoded = decode_latents(pipe, guidance_latents(x0, latents, alpha_bar, config.guidance_image))
+        score = guidance_score(predictor, decoded.to(predictor.weight.dtype), config.guidance_shifts).sum()
         (grad,) = torch.autograd.grad(score, latents)
-    return eps.detach() - scale * sigma * grad.to(eps.dtype)
+    eps = eps.detach() if sag is None else eps.detach() + sag
+    return eps - scale * sigma * grad.to(eps.dtype)
+
+
+def _unet_eps(pipe, scheduler, latents, t, embeds, alpha_bar) -> torch.Tensor:
+    """The UNet's noise prediction of ``latents`` at ``t`` (a v-prediction converted to noise)."""
+    output = pipe.unet(scheduler.scale_model_input(latents, t), t, encoder_hidden_states=embeds).sample
+    if pipe.scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
+        # SD-2.1 (768 px) predicts v; guidance and the sampler below work with eps.
+        output = torch.sqrt(alpha_bar) * output + torch.sqrt(1 - alpha_bar) * latents
+    return output
+
+
+def guidance_latents(x0: torch.Tensor, latents: torch.Tensor, alpha_bar, mode: str) -> torch.Tensor:
+    """The latent the encoder's image is decoded from: ``x0``, or (``x0_noised``, the official
+    pipeline's) ``x0 * sqrt(1 - a) + x_t * (1 - sqrt(1 - a))`` with ``a`` = alpha_bar of the step,
+    which keeps part of the noisy latent early in sampling and tends to x0 as ``a`` -> 1."""
+    if mode == "x0":
+        return x0
+    if mode == "x0_noised":
+        keep = torch.sqrt(1 - torch.as_tensor(alpha_bar, dtype=x0.dtype, device=x0.device))
+        return x0 * keep + latents * (1 - keep)
+    raise ConfigError(None, "braindive.sampling.guidance_image", f"one of {list(GUIDANCE_IMAGES)}, got {mode!r}")
+
+
+class AttentionStore:
+    """Attention processor of the UNet's first mid-block self-attention that keeps its attention
+    probabilities (batch * heads, queries, keys), as SAG reads them; a hook on the mid-block
+    attention records its spatial size."""
+
+    def __init__(self):
+        self.probs: torch.Tensor | None = None
+        self.heads: int | None = None
+        self.map_size: tuple[int, int] | None = None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kwargs):
+        batch, length, _ = hidden_states.shape
+        attention_mask = attn.prepare_attention_mask(attention_mask, length, batch)
+        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+        query, key, value = (attn.head_to_batch_dim(x) for x in
+                             (attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)))
+        self.probs = attn.get_attention_scores(query, key, attention_mask)
+        self.heads = attn.heads
+        out = attn.batch_to_head_dim(torch.bmm(self.probs, value))
+        return attn.to_out[1](attn.to_out[0](out))
+
+    def record_size(self, module, inputs, output):
+        self.map_size = tuple(output[0].shape[-2:])
+
+
+@contextmanager
+def attention_store(unet):
+    """Install an :class:`AttentionStore` on the UNet for the duration; the processors are restored."""
+    attentions = getattr(unet.mid_block, "attentions", None)
+    if not attentions:
+        raise ConfigError(None, "braindive.sampling.sag_scale",
+                          "0 for a UNet without mid-block attention (SAG reads its self-attention)")
+    original = unet.attn_processors
+    store = AttentionStore()
+    attentions[0].transformer_blocks[0].attn1.processor = store
+    handle = attentions[0].register_forward_hook(store.record_size)
+    try:
+        yield store
+    finally:
+        handle.remove()
+        unet.set_attn_processor(original)
+
+
+@torch.no_grad()
+def sag_degraded_latents(scheduler, x0: torch.Tensor, eps: torch.Tensor, store: AttentionStore, t) -> torch.Tensor:
+    """SAG's degraded input: ``x0`` blurred where the keys draw more than their share of the
+    head-averaged self-attention (column sums > 1), then noised back to step ``t`` with ``eps``."""
+    batch, _, height, width = x0.shape
+    probs = store.probs.detach().to(x0.dtype)
+    received = probs.reshape(batch, store.heads, *probs.shape[1:]).mean(1).sum(1)
+    mask = (received > 1.0).to(x0.dtype).reshape(batch, 1, *store.map_size)
+    mask = nn.functional.interpolate(mask, (height, width))
+    blurred = gaussian_blur(x0, [SAG_BLUR_KERNEL] * 2, [SAG_BLUR_SIGMA] * 2)
+    return scheduler.add_noise(blurred * mask + x0 * (1 - mask), eps, t.reshape(1))
+
+
+@torch.no_grad()
+def sag_correction(pipe, scheduler, store, latents, eps, t, embeds, alpha_bar, sag_scale) -> torch.Tensor:
+    """``sag_scale * (eps - eps(degraded))``: SAG's term without classifier-free guidance (the
+    UNet's eps of the degraded latents, under the same prompt)."""
+    x0 = (latents - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
+    degraded = sag_degraded_latents(scheduler, x0, eps, store, t)
+    output = pipe.unet(degraded, t, encoder_hidden_states=embeds).sample
+    if pipe.scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
+        # diffusers adds v's difference; in eps that is sqrt(a) times it, i.e. this conversion at x_t
+        output = torch.sqrt(alpha_bar) * output + torch.sqrt(1 - alpha_bar) * latents
+    return sag_scale * (eps - output)
 
 
 def guidance_score(predictor: nn.Module, images: torch.Tensor, n_shifts: int = 0) -> torch.Tensor:
@@ -408,10 +533,11 @@ def sample_batch(
     latents = _initial_latents(pipe, seeds, height, width, device) * scheduler.init_noise_sigma
     embeds = _prompt_embeddings(pipe, config.prompt, len(seeds), device)
     alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
-    for t in scheduler.timesteps:
-        alpha_bar = alphas_cumprod[int(t)]
-        eps = _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale)
-        latents = scheduler.step(eps, t, latents.detach()).prev_sample
+    with attention_store(pipe.unet) if config.sag_scale > 0 else nullcontext() as store:
+        for t in scheduler.timesteps:
+            alpha_bar = alphas_cumprod[int(t)]
+            eps = _guided_eps(pipe, scheduler, predictor, config, latents, t, embeds, alpha_bar, scale, store)
+            latents = scheduler.step(eps, t, latents.detach()).prev_sample
     with torch.no_grad():
         return decode_latents(pipe, latents)
 
@@ -760,12 +886,15 @@ def attribute_readout_rows(
 
 __all__ = [
     "GUIDABLE_SCHEDULERS",
+    "GUIDANCE_IMAGES",
     "GUIDANCE_SHIFTS",
     "BrainDiVEConfig",
     "CLIPInput",
     "OpenClipImageEncoder",
     "ROIPredictor",
     "SynthesisResult",
+    "AttentionStore",
+    "attention_store",
     "attribute_readout_rows",
     "clip_input_for",
     "dataset_top",
@@ -773,6 +902,7 @@ __all__ = [
     "evaluation_rows",
     "evaluation_table",
     "fit_roi_predictors",
+    "guidance_latents",
     "guidance_score",
     "image_seeds",
     "lowpass",
@@ -787,6 +917,8 @@ __all__ = [
     "results_from_synthesis",
     "roi_predictor_from_encoder",
     "roi_readout",
+    "sag_correction",
+    "sag_degraded_latents",
     "sample_batch",
     "select_top",
     "synthesise_roi",

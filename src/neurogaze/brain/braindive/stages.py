@@ -32,6 +32,7 @@ from neurogaze.backbones.diffusion import (
     load_sd_pipeline,
 )
 from neurogaze.brain.braindive import guidance
+from neurogaze.brain.braindive.rois import refined_masks
 from neurogaze.brain.encoding import LinearProbeEncoder, load_encoder
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses, read_stimulus_set, write_metrics
@@ -44,16 +45,25 @@ from neurogaze.runlog import resolve_device
 INDEPENDENT_READOUT_ALPHA = 1.0
 
 
-def _roi_masks(responses, responses_path, rois: list[str] | None) -> dict[str, np.ndarray]:
-    names = sorted(responses.rois) if rois is None else list(rois)
-    missing = [name for name in names if name not in responses.rois]
+def _roi_masks(responses, responses_path, rois: list[str] | None, localiser: dict | None = None,
+               tmaps: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The guided ROIs: the responses' masks, or with ``localiser`` the refined ones (t-maps ``tmaps``)."""
+    available = {name: np.asarray(mask, dtype=bool) for name, mask in responses.rois.items()}
+    source = f"{responses_path} rois"
+    if localiser is not None:
+        if not tmaps:
+            raise DataValidationError(None, "tmaps", "the localiser t-maps (inputs of the rule, braindive.localiser)",
+                                      "none")
+        available = refined_masks(responses, responses_path, localiser, list(tmaps))
+        source = "braindive.localiser.rois"
+    names = sorted(available) if rois is None else list(rois)
+    missing = [name for name in names if name not in available]
     if missing:
-        raise DataValidationError(
-            responses_path, f"rois/{missing[0]}", f"an ROI mask (have {sorted(responses.rois)})", "missing"
-        )
+        raise DataValidationError(responses_path, f"rois/{missing[0]}",
+                                  f"an ROI of {source} (have {sorted(available)})", "missing")
     for name in names:
         guidance.roi_folder(name)  # a name that cannot be a folder of the synthesis is refused before sampling
-    return {name: np.asarray(responses.rois[name], dtype=bool) for name in names}
+    return {name: available[name] for name in names}
 
 
 def _backbone(spec: dict, weights, device):
@@ -101,17 +111,20 @@ def _optional_section(cls, settings: dict, key: str):
 
 
 def synthesis(*, pipeline, encoder, responses, backbone, images, settings: dict, rois: list[str] | None,
-              backbone_spec: dict, device: str, dataset: str, subject: str) -> pd.DataFrame:
+              backbone_spec: dict, device: str, dataset: str, subject: str, localiser: dict | None = None,
+              tmaps: list[str] | None = None) -> pd.DataFrame:
     """Rule ``braindive_synthesis``: guided and unguided images for every ROI of ``rois`` (None:
-    every ROI of the responses), sampled with ``settings`` (``braindive.sampling``) from the
-    diffusers folder ``pipeline``, written to ``images`` (PNGs, index.csv, config.json).
+    every ROI of the responses, or of ``localiser``), sampled with ``settings``
+    (``braindive.sampling``) from the diffusers folder ``pipeline``, written to ``images`` (PNGs,
+    index.csv, config.json). With ``localiser`` (``braindive.localiser``) the ROIs are the refined
+    ones of :mod:`.rois`, read from the t-maps ``tmaps``.
 
     ``encoder`` is the checkpoint of rule ``encoding_fit`` on the backbone ``backbone_spec``
     (weights: ``backbone``). Returns the index.
     """
     config = from_section(guidance.BrainDiVEConfig, settings, "braindive.sampling")
     brain = read_brain_responses(responses)
-    masks = _roi_masks(brain, responses, rois)
+    masks = _roi_masks(brain, responses, rois, localiser, tmaps)
     device = resolve_device(device)
     clip_model = _backbone(backbone_spec, backbone, device).model
     predictors = encoder_predictors(encoder, clip_model, masks, brain.responses.shape[1])
@@ -126,7 +139,8 @@ def synthesis(*, pipeline, encoder, responses, backbone, images, settings: dict,
 
 def evaluate(*, images, encoder, responses, stimuli, backbone, metrics, dataset_top, backbone_spec: dict,
              independent_spec: dict | None, categories: list[str], device: str, dataset: str, subject: str,
-             independent=None, synthetic=None) -> pd.DataFrame:
+             independent=None, synthetic=None, localiser: dict | None = None,
+             tmaps: list[str] | None = None) -> pd.DataFrame:
     """Rule ``braindive_evaluate``: the metric table (``metrics``) of the synthesis in ``images``,
     and the dataset's top-N images per ROI (``dataset_top``: roi, stim_id, predicted), which the
     activation figure plots.
@@ -135,14 +149,14 @@ def evaluate(*, images, encoder, responses, stimuli, backbone, metrics, dataset_
     with ``independent_spec`` (weights: ``independent``) a second backbone's ridge readouts score
     the images too; ``synthetic`` is a synthetic data set's folder, whose ``ground_truth.json``
     names the planted pixel attributes; ``categories`` are the CLIP zero-shot categories of the
-    kept images (meaningful with released weights). Every input is read and checked before
-    anything is written.
+    kept images (meaningful with released weights); ``localiser`` / ``tmaps`` refine the ROIs as
+    the synthesis did. Every input is read and checked before anything is written.
     """
     index, drawn = guidance.read_synthesis(images)
     seed = guidance.read_synthesis_config(images).seed
     results = guidance.results_from_synthesis(index, drawn)
     brain = read_brain_responses(responses)
-    masks = _roi_masks(brain, responses, [result.roi for result in results])
+    masks = _roi_masks(brain, responses, [result.roi for result in results], localiser, tmaps)
     device = resolve_device(device)
     guiding = _backbone(backbone_spec, backbone, device)
     predictors = encoder_predictors(encoder, guiding.model, masks, brain.responses.shape[1])
