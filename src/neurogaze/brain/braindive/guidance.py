@@ -424,8 +424,8 @@ def _unet_eps(pipe, scheduler, latents, t, embeds, alpha_bar) -> torch.Tensor:
 
 def guidance_latents(x0: torch.Tensor, latents: torch.Tensor, alpha_bar, mode: str) -> torch.Tensor:
     """The latent the encoder's image is decoded from: ``x0``, or (``x0_noised``, the official
-    pipeline's) ``x0 * sqrt(1 - a) + x_t * (1 - sqrt(1 - a))`` with ``a`` = alpha_bar of the step,
-    which keeps part of the noisy latent early in sampling and tends to x0 as ``a`` -> 1."""
+    pipeline's) ``x0 * sqrt(1 - a) + x_t * (1 - sqrt(1 - a))`` with ``a`` = alpha_bar of the step:
+    mostly x0 early in sampling (``a`` small) and mostly ``x_t`` late, when ``x_t`` is nearly clean."""
     if mode == "x0":
         return x0
     if mode == "x0_noised":
