@@ -12,7 +12,7 @@ from neurogaze.data.synthetic.adhd200 import (
     generate_adhd200,
 )
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
-from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
+from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video, moving_photo
 
 
 def _nifti_data(root, pattern):
@@ -78,3 +78,14 @@ def test_video_generator_is_seeded(tmp_path):
     listing = pd.read_csv(tmp_path / "a" / "videos" / "videos.tsv", sep="\t")
     assert sorted(listing["video_id"]) == sorted(first["videos"])
     assert {v["format"] for v in first["videos"].values()} == {"mp4", "frames"}
+
+
+def test_a_panned_photo_first_frame_says_nothing_of_its_motion():
+    """The same draw of photo and window with any direction and speed gives the same first frame
+    (a first frame that moved with the velocity let image features predict motion voxels)."""
+    config = SyntheticVideoConfig(n_frames=6, height=32, width=32)
+    clips = [moving_photo(config, direction, speed, np.random.default_rng(3))
+             for direction in (0.0, 135.0, 270.0) for speed in config.speeds]
+    for clip in clips[1:]:
+        np.testing.assert_array_equal(clip[0], clips[0][0])
+    assert len({clip[-1].tobytes() for clip in clips}) == len(clips)  # and then each moves its own way

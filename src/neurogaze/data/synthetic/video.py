@@ -110,20 +110,22 @@ def moving_disc(config: SyntheticVideoConfig, direction_deg: float, speed: float
 
 
 def moving_photo(config: SyntheticVideoConfig, direction_deg: float, speed: float, rng) -> np.ndarray:
-    """A crop of one of scikit-image's colour photographs, its content moving ``speed`` px per
-    frame in ``direction_deg`` (a camera pan): the frame is a window on a larger copy of the photo
-    shifted by the motion, so no edge enters the frame."""
+    """A window on one of scikit-image's colour photographs, its content moving ``speed`` px per
+    frame in ``direction_deg`` (a camera pan). The window's first position is drawn from the same
+    range whatever the motion (the photo holds the longest pan in every direction around that range),
+    so the first frame says nothing of the motion to come."""
     photo = _photo(str(rng.choice(PHOTOS)))
-    travel = speed * (config.n_frames - 1) / 2 + 2
-    big = _resized(photo, int(np.ceil(config.height + 2 * travel)), int(np.ceil(config.width + 2 * travel)))
+    longest = max(config.speeds) * (config.n_frames - 1)
+    big = _resized(photo, int(np.ceil(2 * config.height + 2 * longest)), int(np.ceil(2 * config.width + 2 * longest)))
+    start = longest + rng.uniform(0, 1, 2) * (config.height, config.width)  # rows, columns
     theta = np.deg2rad(direction_deg)
-    step = speed * np.array([np.sin(theta), np.cos(theta)])  # rows, columns
-    top, left = (np.array(big.shape[:2]) - (config.height, config.width)) // 2
+    step = speed * np.array([np.sin(theta), np.cos(theta)])
     frames = []
     for t in range(config.n_frames):
-        shift = step * (t - (config.n_frames - 1) / 2)
-        moved = ndimage.shift(big, (*shift, 0), order=1, mode="nearest")
-        frames.append(moved[top:top + config.height, left:left + config.width])
+        corner = start - step * t  # the window moves against the content
+        whole = np.floor(corner).astype(int)
+        moved = ndimage.shift(big, (*(whole - corner), 0), order=1, mode="nearest")
+        frames.append(moved[whole[0]:whole[0] + config.height, whole[1]:whole[1] + config.width])
     return np.clip(np.round(np.stack(frames) * 255), 0, 255).astype(np.uint8)
 
 
