@@ -62,10 +62,10 @@ def test_logits_have_objects_end_and_pad_classes():
     model, data = build_model(TINY), OatData(toy, TINY.max_length)
     batch = data.batch(toy.trials[:3])
     assert batch.labels[0].tolist() == [0, 1, 3, 4]  # the sequence, then N = 4 ends it
-    objects_memory = model.encode(*[t for t in (model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(3, 4, -1),
-                                                batch.grid, model.cnn(data.patches[batch.target]))])
+    objects_memory = model.encode(model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(3, 4, -1), batch.grid,
+                                  model.cnn(data.patches[batch.target]), batch.target_index)
     logits = model.decode(objects_memory, model.cnn(data.patches[batch.steps.reshape(-1)]).reshape(3, 4, -1),
-                          batch.step_grid)
+                          batch.step_grid, batch.step_flag)
     assert logits.shape == (3, 4, 6)  # N objects + target token + PAD
 
 
@@ -98,3 +98,43 @@ def test_subject_split_is_disjoint_and_honours_named_subjects():
     assert sorted(sum(split.values(), [])) == sorted(subjects)
     with pytest.raises(Exception, match="oat.split"):
         subject_split(subjects, test_subjects=["nobody"])
+
+
+def test_target_token_is_the_target_at_its_layout_position_with_flag_one():
+    """Reference ``generate3DInput``: the appended token is the target's position (row, column)
+    with is_target 1, next to the target's image."""
+    toy = _toy_set()
+    model, data = build_model(TINY), OatData(toy, TINY.max_length)
+    model.encoder = torch.nn.Identity()  # read the encoder's input tokens
+    batch = data.batch(toy.trials[:2])
+    features = model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(2, 4, -1)
+    target = model.cnn(data.patches[batch.target])
+    half = TINY.d_model // 2
+    for index in (3, 1):
+        memory = model.encode(features, batch.grid, target, torch.tensor([index, index]))
+        row, col = batch.grid[0, index]
+        wanted = model.position_code(row[None], col[None], torch.ones(1, dtype=torch.long))[0]
+        assert torch.equal(memory[0, -1, :half], target[0])
+        assert torch.equal(memory[0, -1, half:], wanted)
+        plain = model.position_code(row[None], col[None], torch.zeros(1, dtype=torch.long))[0]
+        assert not torch.equal(wanted, plain)  # the flag changes the code
+
+
+def test_decoder_steps_on_the_target_carry_flag_one_in_training_and_decoding():
+    toy = _toy_set()
+    model, data = build_model(TINY), OatData(toy, TINY.max_length)
+    assert data.batch(toy.trials[:1]).step_flag.tolist() == [[0, 0, 0, 1]]  # BOS, 0, 1, then the target 3
+    seen = []
+    original = model.decode
+
+    def recording(memory, step_features, step_grid, step_flag, padding=None):
+        seen.append((step_grid.clone(), step_flag.clone()))
+        return original(memory, step_features, step_grid, step_flag, padding)
+
+    model.decode = recording
+    decode(model, data, toy.trials[:8], False, torch.Generator().manual_seed(0))
+    grid = torch.from_numpy(toy.trials[0].grid)
+    step_grid, step_flag = seen[-1]
+    position = (step_grid[:, 1:, None, :] == grid[None, None]).all(-1).long().argmax(-1)
+    assert torch.equal(step_flag[:, 1:], (position == 3).long())
+    assert step_flag[:, 1:].any() and (step_flag[:, 0] == 0).all()
