@@ -23,7 +23,7 @@ from neurogaze.gaze.oat.stages import oat_evaluate, oat_train
 
 BENCHMARK_SETTINGS = {"d_model": 128, "n_heads": 4, "encoder_layers": 2, "decoder_layers": 2, "feedforward": 256,
                       "pe_iterations": 10000, "learning_rate": 1e-3, "batch_size": 100, "max_epochs": 25,
-                      "patience": 25, "n_samples": 20, "validation_samples": 2, "max_length": 12}
+                      "patience": 25, "n_samples": 20, "max_length": 12}
 
 
 def main() -> None:

@@ -119,7 +119,7 @@ def test_demo_oat_beats_every_baseline_on_held_out_searchers(tmp_path):
 
 KREIMAN_SETTINGS = {"d_model": 128, "n_heads": 4, "encoder_layers": 2, "decoder_layers": 2, "feedforward": 256,
                     "learning_rate": 1e-3, "batch_size": 100, "max_epochs": 25, "patience": 25, "n_samples": 20,
-                    "validation_samples": 2, "max_length": 12}
+                    "max_length": 12}
 
 
 @pytest.mark.longrun

@@ -51,7 +51,6 @@ class OatConfig:
     patience: int = 30
     max_length: int = 30
     n_samples: int = 100
-    validation_samples: int = 1
     seed: int = 1234
 
     def __post_init__(self):
@@ -60,7 +59,7 @@ class OatConfig:
         if self.d_model % self.n_heads:
             raise ConfigError(None, "oat.n_heads", f"a divisor of d_model {self.d_model}, got {self.n_heads}")
         for name in ("encoder_layers", "decoder_layers", "feedforward", "attention_heads", "pe_positions",
-                     "batch_size", "max_epochs", "patience", "max_length", "n_samples", "validation_samples"):
+                     "batch_size", "max_epochs", "patience", "max_length", "n_samples"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(None, f"oat.{name}", f"a positive integer, got {getattr(self, name)}")
 

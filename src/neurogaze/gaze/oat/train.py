@@ -154,13 +154,14 @@ def decode(model: OAT, data: OatData, trials: list[SearchTrial], greedy: bool, g
     return out
 
 
-def validation_delta(model: OAT, data: OatData, trials: list[SearchTrial], samples: int,
-                     generator: torch.Generator) -> float:
+def validation_delta(model: OAT, data: OatData, trials: list[SearchTrial]) -> float:
+    """The behavioural delta of the greedy scanpaths, pooled over all validation trials
+    (reference ``TransformerModel.validation_step`` / ``validation_epoch_end``: ``test_max``,
+    one greedy scanpath per trial). Deterministic, so that early stopping does not keep an
+    epoch for a lucky draw of sampled scanpaths."""
     human = mean_behaviour((t.sequence, t.target_index) for t in trials)
-    predicted = []
-    for _ in range(samples):
-        predicted += list(zip(decode(model, data, trials, False, generator), (t.target_index for t in trials)))
-    return behaviour_delta(mean_behaviour(predicted), human)
+    greedy = decode(model, data, trials, True, None)
+    return behaviour_delta(mean_behaviour(zip(greedy, (t.target_index for t in trials))), human)
 
 
 def build_model(config: OatConfig, ring: int = 0) -> OAT:
@@ -196,14 +197,12 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
     model = build_model(config, layout_ring(search_set))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     progress = {"epoch": 0, "best_delta": float("inf"), "best_epoch": 0, "history": []}
     best = copy.deepcopy(model.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         rng.bit_generator.state = state["numpy_rng"]
-        generator.set_state(state["torch_rng"])
         torch.set_rng_state(state["torch_global_rng"])
         progress, best = state["progress"], state["best"]
         logger.info("oat: resuming after epoch %d", progress["epoch"])
@@ -219,7 +218,7 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimiser.step()
             losses.append(loss.item())
-        delta = validation_delta(model, data, val_trials, config.validation_samples, generator)
+        delta = validation_delta(model, data, val_trials)
         progress["epoch"] += 1
         progress["history"].append({"epoch": progress["epoch"], "train_loss": float(np.mean(losses)),
                                     "validation_delta": delta})
@@ -230,7 +229,7 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
                     np.mean(losses), delta, progress["best_delta"], progress["best_epoch"])
         if save is not None:
             save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                  "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(),
+                  "numpy_rng": rng.bit_generator.state,
                   "torch_global_rng": torch.get_rng_state(),
                   "progress": progress, "best": best})
     model.load_state_dict(best)
