@@ -1,5 +1,6 @@
-"""OAT's training (teacher-forced cross-entropy, early stopping on the validation behavioural
-delta) and decoding (greedy and sampled scanpaths), on an :class:`ObjectSearchSet`."""
+"""OAT's training (teacher-forced cross-entropy, early stopping on the behavioural delta of the
+greedy validation scanpaths) and decoding (greedy and sampled scanpaths), on an
+:class:`ObjectSearchSet`."""
 
 from __future__ import annotations
 
