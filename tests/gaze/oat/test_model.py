@@ -1,13 +1,16 @@
 """OAT's pieces on cases with known answers: the positional table, the CNN's size, the output
 classes, the ring geometry, teacher forcing, decoding and resuming."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from neurogaze.data.gaze.objects import ObjectSearchSet, SearchTrial, grid_positions, ring_size
 from neurogaze.gaze.oat.model import AppearanceCNN, OatConfig, conv_output_features, fit_positional_table
-from neurogaze.gaze.oat.train import OatData, build_model, decode, loss_of, subject_split, train
+from neurogaze.gaze.oat.train import OatData, build_model, decode, loss_of, subject_split, train, validation_delta
+from neurogaze.metrics.object_search import behaviour_delta, mean_behaviour
 
 TINY = OatConfig(d_model=24, n_heads=2, encoder_layers=1, decoder_layers=1, feedforward=16, patch_size=(30, 30),
                  pe_positions=4, pe_iterations=200, learning_rate=1e-2, batch_size=4, max_epochs=2, patience=5,
@@ -62,10 +65,10 @@ def test_logits_have_objects_end_and_pad_classes():
     model, data = build_model(TINY), OatData(toy, TINY.max_length)
     batch = data.batch(toy.trials[:3])
     assert batch.labels[0].tolist() == [0, 1, 3, 4]  # the sequence, then N = 4 ends it
-    objects_memory = model.encode(*[t for t in (model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(3, 4, -1),
-                                                batch.grid, model.cnn(data.patches[batch.target]))])
+    objects_memory = model.encode(model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(3, 4, -1), batch.grid,
+                                  model.cnn(data.patches[batch.target]), batch.target_index)
     logits = model.decode(objects_memory, model.cnn(data.patches[batch.steps.reshape(-1)]).reshape(3, 4, -1),
-                          batch.step_grid)
+                          batch.step_grid, batch.step_flag)
     assert logits.shape == (3, 4, 6)  # N objects + target token + PAD
 
 
@@ -75,7 +78,9 @@ def test_training_learns_a_fixed_route_and_greedy_decoding_follows_it():
     split = {"train": ["s0", "s1"], "validation": ["s2"], "test": ["s3"]}
     model, progress = train(config, toy, split)
     data = OatData(toy, config.max_length)
-    assert loss_of(model.eval(), data, data.batch(toy.trials[:4])).item() < 0.1
+    batch = data.batch(toy.trials[:4])
+    # early stopping keeps the first epoch whose greedy scanpaths match: well below the untrained loss
+    assert loss_of(model.eval(), data, batch).item() < 0.1 * loss_of(build_model(config).eval(), data, batch).item()
     paths = decode(model, data, toy.select(["s3"]).trials, True, None)
     assert all(p.tolist() == [0, 1, 3] for p in paths)
 
@@ -84,7 +89,7 @@ def test_resumed_training_equals_uninterrupted_training():
     toy = _toy_set()
     split = {"train": ["s0", "s1"], "validation": ["s2"], "test": ["s3"]}
     saved = []
-    full, _ = train(TINY, toy, split, save=lambda state: saved.append(state))
+    full, _ = train(TINY, toy, split, save=lambda state: saved.append(copy.deepcopy(state)))  # as written to disk
     one_epoch = OatConfig(**{**TINY.to_dict(), "patch_size": (30, 30)})
     resumed, _ = train(one_epoch, toy, split, state=saved[0])
     for name, value in full.state_dict().items():
@@ -98,3 +103,58 @@ def test_subject_split_is_disjoint_and_honours_named_subjects():
     assert sorted(sum(split.values(), [])) == sorted(subjects)
     with pytest.raises(Exception, match="oat.split"):
         subject_split(subjects, test_subjects=["nobody"])
+
+
+def test_target_token_is_the_target_at_its_layout_position_with_flag_one():
+    """Reference ``generate3DInput``: the appended token is the target's position (row, column)
+    with is_target 1, next to the target's image."""
+    toy = _toy_set()
+    model, data = build_model(TINY), OatData(toy, TINY.max_length)
+    model.encoder = torch.nn.Identity()  # read the encoder's input tokens
+    batch = data.batch(toy.trials[:2])
+    features = model.cnn(data.patches[batch.objects.reshape(-1)]).reshape(2, 4, -1)
+    target = model.cnn(data.patches[batch.target])
+    half = TINY.d_model // 2
+    for index in (3, 1):
+        memory = model.encode(features, batch.grid, target, torch.tensor([index, index]))
+        row, col = batch.grid[0, index]
+        wanted = model.position_code(row[None], col[None], torch.ones(1, dtype=torch.long))[0]
+        assert torch.equal(memory[0, -1, :half], target[0])
+        assert torch.equal(memory[0, -1, half:], wanted)
+        plain = model.position_code(row[None], col[None], torch.zeros(1, dtype=torch.long))[0]
+        assert not torch.equal(wanted, plain)  # the flag changes the code
+
+
+def test_decoder_steps_on_the_target_carry_flag_one_in_training_and_decoding():
+    toy = _toy_set()
+    model, data = build_model(TINY), OatData(toy, TINY.max_length)
+    assert data.batch(toy.trials[:1]).step_flag.tolist() == [[0, 0, 0, 1]]  # BOS, 0, 1, then the target 3
+    seen = []
+    original = model.decode
+
+    def recording(memory, step_features, step_grid, step_flag, padding=None):
+        seen.append((step_grid.clone(), step_flag.clone()))
+        return original(memory, step_features, step_grid, step_flag, padding)
+
+    model.decode = recording
+    decode(model, data, toy.trials[:8], False, torch.Generator().manual_seed(0))
+    grid = torch.from_numpy(toy.trials[0].grid)
+    step_grid, step_flag = seen[-1]
+    position = (step_grid[:, 1:, None, :] == grid[None, None]).all(-1).long().argmax(-1)
+    assert torch.equal(step_flag[:, 1:], (position == 3).long())
+    assert step_flag[:, 1:].any() and (step_flag[:, 0] == 0).all()
+
+
+def test_validation_delta_is_the_greedy_scanpaths_pooled_delta():
+    """Reference ``validation_step``: one greedy scanpath per validation trial, one delta over
+    all of them; no random draw, so the early-stopping score of a model is one number."""
+    toy = _toy_set()
+    model, data = build_model(TINY), OatData(toy, TINY.max_length)
+    trials = toy.select(["s2", "s3"]).trials
+    greedy = decode(model, data, trials, True, None)
+    wanted = behaviour_delta(mean_behaviour(zip(greedy, [3] * len(trials))),
+                             mean_behaviour((t.sequence, 3) for t in trials))
+    torch.manual_seed(1)
+    first = validation_delta(model, data, trials)
+    torch.manual_seed(2)
+    assert first == validation_delta(model, data, trials) == pytest.approx(wanted)

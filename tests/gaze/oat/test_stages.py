@@ -92,8 +92,8 @@ def _per_trial_sequence_scores(evaluation) -> pd.DataFrame:
 
 def assert_oat_beats_baselines(evaluation, standard_errors: float = 3.0) -> None:
     """OAT's Sequence Score above each baseline's by ``standard_errors`` SEs of the paired
-    per-trial difference, and its behavioural delta (mean over the held-out subjects) below each
-    baseline's."""
+    per-trial difference, and its behavioural delta (pooled over the held-out trials, as the
+    reference scores) below each baseline's."""
     scores = _per_trial_sequence_scores(evaluation)
     metrics = pd.read_csv(evaluation / "metrics.csv")
     delta = metrics[(metrics["metric"] == "behaviour_delta") & (metrics["subject"] == "all")]
@@ -119,13 +119,15 @@ def test_demo_oat_beats_every_baseline_on_held_out_searchers(tmp_path):
 
 KREIMAN_SETTINGS = {"d_model": 128, "n_heads": 4, "encoder_layers": 2, "decoder_layers": 2, "feedforward": 256,
                     "learning_rate": 1e-3, "batch_size": 100, "max_epochs": 25, "patience": 25, "n_samples": 20,
-                    "validation_samples": 2, "max_length": 12}
+                    "max_length": 12}
 
 
 @pytest.mark.longrun
-@pytest.mark.xfail(strict=True, reason="not reached at benchmarks/oat.py's sizes: measured Sequence Score 0.810 vs "
-                   "target-similarity 0.833 (the target cue is the array's own image, fixated first in 67 % of the "
-                   "searches); delta 0.159 and 0.088 (best) for two held-out subjects but 3.53 for Luisa")
+@pytest.mark.xfail(strict=True, reason="not reached at benchmarks/oat.py's sizes (test Alexandru, Luisa, Vivian): "
+                   "Sequence Score 0.790 / 0.809 / 0.848 vs target similarity's 0.808 / 0.823 / 0.866 (the target "
+                   "alone; the cue is the array's own image, fixated first in 70 % of the test searches); pooled delta "
+                   "1.46 vs 0.47, lost through the revisit ratio (OAT 0.0041, test subjects 0.0005); the training "
+                   "subjects' own mean behaviour has delta 0.53 against the test subjects")
 def test_real_kreiman_oat_beats_every_baseline_on_held_out_subjects(real_data_dir, tmp_path):
     """Trained on the training subjects of the Kreiman arrays (benchmarks/oat.py's sizes), scored
     on the held-out ones."""

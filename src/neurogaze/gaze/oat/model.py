@@ -4,8 +4,11 @@ fixated objects, read out by object-attention heads (facts from HKUST-NISL/oat_e
 Object token: a small CNN's appearance feature (d_model / 2) next to a positional code (d_model
 / 2) = concat(W[row], W[col], W[is_target]) truncated, where W is a table fitted so that
 cos(W_i, W_j) = exp(-(i - j)^2 / (2 sigma^2)) with equal row norms. The encoder reads the N
-objects and the target token (flag 1, no row/column code); the decoder reads BOS (the layout's
-centre, an all-ones image) then the fixated objects, with 1-D sinusoidal positions. Each head
+objects (flag 0) and the target token: the target's image at the target's row and column, flag 1
+(reference ``generate3DInput``: the token is the target's layout position). The decoder reads BOS
+(the layout's centre, an all-ones image, flag 0) then the fixated objects, with 1-D sinusoidal
+positions; a step on the target object has flag 1, as in the reference, which is how the decoder
+knows the search has reached the target. Each head
 scores decoder step t against encoder token k as Linear(enc_k) . Linear(dec_t) / sqrt(d_model),
 plus a zero column; Linear(2 -> 1) merges the heads. Classes: 0..N-1 objects, N the target token
 (the scanpath ends), N+1 PAD.
@@ -48,7 +51,6 @@ class OatConfig:
     patience: int = 30
     max_length: int = 30
     n_samples: int = 100
-    validation_samples: int = 1
     seed: int = 1234
 
     def __post_init__(self):
@@ -57,7 +59,7 @@ class OatConfig:
         if self.d_model % self.n_heads:
             raise ConfigError(None, "oat.n_heads", f"a divisor of d_model {self.d_model}, got {self.n_heads}")
         for name in ("encoder_layers", "decoder_layers", "feedforward", "attention_heads", "pe_positions",
-                     "batch_size", "max_epochs", "patience", "max_length", "n_samples", "validation_samples"):
+                     "batch_size", "max_epochs", "patience", "max_length", "n_samples"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(None, f"oat.{name}", f"a positive integer, got {getattr(self, name)}")
 
@@ -156,30 +158,29 @@ class OAT(nn.Module):
                 nn.init.xavier_uniform_(parameter)
 
     def position_code(self, rows: torch.Tensor, cols: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
-        """concat(W[row], W[col], W[flag]) truncated to d_model / 2; a negative row/column (the
-        target token) has a zero code there."""
-        def lookup(index):
-            code = self.pe_table[index.clamp(min=0)]
-            return code * (index >= 0).unsqueeze(-1)
-
-        code = torch.cat([lookup(rows), lookup(cols), lookup(flag)], dim=-1)
+        """concat(W[row], W[col], W[flag]) truncated to d_model / 2."""
+        code = torch.cat([self.pe_table[rows], self.pe_table[cols], self.pe_table[flag]], dim=-1)
         return code[..., : self.config.d_model // 2]
 
-    def encode(self, features: torch.Tensor, grid: torch.Tensor, target_feature: torch.Tensor) -> torch.Tensor:
-        """features (B, N, d/2) of the objects, grid (B, N, 2), target_feature (B, d/2) -> memory (B, N+1, d)."""
+    def encode(self, features: torch.Tensor, grid: torch.Tensor, target_feature: torch.Tensor,
+               target_index: torch.Tensor) -> torch.Tensor:
+        """features (B, N, d/2) of the objects, grid (B, N, 2), target_feature (B, d/2), target_index
+        (B,) the target's layout position -> memory (B, N+1, d)."""
         batch, n = grid.shape[:2]
         zeros = torch.zeros(batch, n, dtype=torch.long, device=grid.device)
         objects = torch.cat([features, self.position_code(grid[..., 0], grid[..., 1], zeros)], dim=-1)
-        minus = torch.full((batch, 1), -1, dtype=torch.long, device=grid.device)
-        target = torch.cat([target_feature[:, None], self.position_code(minus, minus, minus.abs())], dim=-1)
+        where = grid.gather(1, target_index[:, None, None].expand(-1, 1, 2))  # (B, 1, 2)
+        ones = torch.ones(batch, 1, dtype=torch.long, device=grid.device)
+        target = torch.cat([target_feature[:, None], self.position_code(where[..., 0], where[..., 1], ones)], dim=-1)
         return self.encoder(torch.cat([objects, target], dim=1))
 
     def decode(self, memory: torch.Tensor, step_features: torch.Tensor, step_grid: torch.Tensor,
-               padding: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, T, N + 2) for the next object after each decoder step."""
+               step_flag: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, N + 2) for the next object after each decoder step; ``step_flag`` (B, T)
+        is 1 where the step's object is the target."""
         length = step_features.shape[1]
-        zeros = torch.zeros(step_grid.shape[:2], dtype=torch.long, device=step_grid.device)
-        tokens = torch.cat([step_features, self.position_code(step_grid[..., 0], step_grid[..., 1], zeros)], dim=-1)
+        tokens = torch.cat([step_features, self.position_code(step_grid[..., 0], step_grid[..., 1], step_flag)],
+                           dim=-1)
         tokens = self.dropout(tokens + self.sequence_pe[:length])
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=tokens.device), diagonal=1)
         decoded = self.decoder(tokens, memory, tgt_mask=causal, tgt_key_padding_mask=padding)

@@ -110,8 +110,8 @@ def _predictions(model, config, search_set: ObjectSearchSet, seed: int) -> tuple
 def oat_evaluate(*, model, root, out_dir, subjects: list[str] | None = None, dataset: str = "") -> None:
     """OAT (greedy and n_samples sampled scanpaths per trial) and every baseline on the test
     subjects of the model's split, or on ``subjects``: ``out_dir/metrics.csv`` (one row per
-    method, subject, metric; subject ``all`` is the mean over subjects), ``predictions.parquet``
-    (each method's first scanpath and the human one per trial)."""
+    method, subject, metric; subject ``all``: pooled over every trial, as the reference
+    scores), ``predictions.parquet`` (each method's first scanpath and the human one per trial)."""
     network, config, payload = load_model(model)
     search_set = read_search_set(root, config.patch_size)
     wanted = list(subjects) if subjects else payload["split"]["test"]
@@ -128,9 +128,7 @@ def oat_evaluate(*, model, root, out_dir, subjects: list[str] | None = None, dat
     for method in deterministic:
         table = score_method(test, deterministic[method], sampled[method])
         tables.append(table.assign(method=method))
-    metrics = pd.concat(tables, ignore_index=True)
-    pooled = metrics.groupby(["method", "metric"], as_index=False, sort=False)["value"].mean().assign(subject="all")
-    metrics = pd.concat([metrics, pooled], ignore_index=True).assign(split="test", seed=config.seed)
+    metrics = pd.concat(tables, ignore_index=True).assign(split="test", seed=config.seed)
     metrics = metrics[["method", "subject", "metric", "value", "split", "seed"]]
     with atomic_directory(out_dir) as temp:
         metrics.to_csv(temp / "metrics.csv", index=False)

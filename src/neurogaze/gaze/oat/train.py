@@ -1,5 +1,6 @@
-"""OAT's training (teacher-forced cross-entropy, early stopping on the validation behavioural
-delta) and decoding (greedy and sampled scanpaths), on an :class:`ObjectSearchSet`."""
+"""OAT's training (teacher-forced cross-entropy, early stopping on the behavioural delta of the
+greedy validation scanpaths) and decoding (greedy and sampled scanpaths), on an
+:class:`ObjectSearchSet`."""
 
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ class Batch:
     objects: torch.Tensor  # (B, N) patch indices
     grid: torch.Tensor  # (B, N, 2)
     target: torch.Tensor  # (B,) target patch
+    target_index: torch.Tensor  # (B,) target's layout position
     steps: torch.Tensor  # (B, T) decoder-input patch indices (BOS first)
     step_grid: torch.Tensor  # (B, T, 2)
+    step_flag: torch.Tensor  # (B, T) 1 where the step's object is the target
     labels: torch.Tensor  # (B, T): next object, N = end, N + 1 = PAD
     padding: torch.Tensor  # (B, T) True at PAD steps
 
@@ -75,17 +78,20 @@ class OatData:
         steps = np.full((len(trials), length), self.ones)
         step_grid = np.zeros((len(trials), length, 2), dtype=int)
         labels = np.full((len(trials), length), pad)
+        step_flag = np.zeros((len(trials), length), dtype=int)
         for b, (trial, sequence) in enumerate(zip(trials, sequences)):
             k = len(sequence)
             steps[b, 1:k + 1] = trial.objects[sequence]
             step_grid[b, 0] = centre_cell(trial.grid)
             step_grid[b, 1:k + 1] = trial.grid[sequence]
+            step_flag[b, 1:k + 1] = sequence == trial.target_index
             labels[b, :k] = sequence
             labels[b, k] = self.n
         return Batch(torch.from_numpy(np.stack([t.objects for t in trials])),
                      torch.from_numpy(np.stack([t.grid for t in trials])).long(),
-                     torch.tensor([t.target_patch for t in trials]),
-                     torch.from_numpy(steps), torch.from_numpy(step_grid).long(), torch.from_numpy(labels),
+                     torch.tensor([t.target_patch for t in trials]), torch.tensor([t.target_index for t in trials]),
+                     torch.from_numpy(steps), torch.from_numpy(step_grid).long(), torch.from_numpy(step_flag),
+                     torch.from_numpy(labels),
                      torch.from_numpy(labels == pad))
 
 
@@ -102,8 +108,8 @@ def _features(model: OAT, data: OatData, *indices: torch.Tensor) -> list[torch.T
 
 def loss_of(model: OAT, data: OatData, batch: Batch) -> torch.Tensor:
     objects, target, steps = _features(model, data, batch.objects, batch.target, batch.steps)
-    memory = model.encode(objects, batch.grid, target)
-    logits = model.decode(memory, steps, batch.step_grid, batch.padding)
+    memory = model.encode(objects, batch.grid, target, batch.target_index)
+    logits = model.decode(memory, steps, batch.step_grid, batch.step_flag, batch.padding)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.labels.reshape(-1), ignore_index=data.n + 1)
 
 
@@ -121,12 +127,12 @@ def decode(model: OAT, data: OatData, trials: list[SearchTrial], greedy: bool, g
         chunk = trials[start:start + batch_size]
         batch = data.batch([SearchTrial(t.subject, t.key, t.layout, t.objects, t.boxes, t.grid, t.target_patch,
                                         t.target_index, t.sequence[:0], t.screen) for t in chunk])
-        memory = model.encode(features[batch.objects], batch.grid, features[batch.target])
-        steps, grid = batch.steps[:, :1], batch.step_grid[:, :1]
+        memory = model.encode(features[batch.objects], batch.grid, features[batch.target], batch.target_index)
+        steps, grid, flag = batch.steps[:, :1], batch.step_grid[:, :1], batch.step_flag[:, :1]
         chosen = torch.zeros(len(chunk), 0, dtype=torch.long)
         done = torch.zeros(len(chunk), dtype=torch.bool)
         for step in range(data.max_length):
-            logits = model.decode(memory, features[steps], grid)[:, -1].clone()
+            logits = model.decode(memory, features[steps], grid, flag)[:, -1].clone()
             logits[:, data.n + 1] = float("-inf")
             if step == 0:
                 logits[:, data.n] = float("-inf")
@@ -142,19 +148,21 @@ def decode(model: OAT, data: OatData, trials: list[SearchTrial], greedy: bool, g
             safe = choice.clamp(max=data.n - 1)
             steps = torch.cat([steps, batch.objects.gather(1, safe[:, None])], dim=1)
             grid = torch.cat([grid, batch.grid.gather(1, safe[:, None, None].expand(-1, 1, 2))], dim=1)
+            flag = torch.cat([flag, (safe == batch.target_index).long()[:, None]], dim=1)
         for row in chosen.numpy():
             ends = np.flatnonzero(row == data.n)
             out.append(row[: ends[0]] if len(ends) else row)
     return out
 
 
-def validation_delta(model: OAT, data: OatData, trials: list[SearchTrial], samples: int,
-                     generator: torch.Generator) -> float:
+def validation_delta(model: OAT, data: OatData, trials: list[SearchTrial]) -> float:
+    """The behavioural delta of the greedy scanpaths, pooled over all validation trials
+    (reference ``TransformerModel.validation_step`` / ``validation_epoch_end``: ``test_max``,
+    one greedy scanpath per trial). Deterministic, so that early stopping does not keep an
+    epoch for a lucky draw of sampled scanpaths."""
     human = mean_behaviour((t.sequence, t.target_index) for t in trials)
-    predicted = []
-    for _ in range(samples):
-        predicted += list(zip(decode(model, data, trials, False, generator), (t.target_index for t in trials)))
-    return behaviour_delta(mean_behaviour(predicted), human)
+    greedy = decode(model, data, trials, True, None)
+    return behaviour_delta(mean_behaviour(zip(greedy, (t.target_index for t in trials))), human)
 
 
 def build_model(config: OatConfig, ring: int = 0) -> OAT:
@@ -190,14 +198,12 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
     model = build_model(config, layout_ring(search_set))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     progress = {"epoch": 0, "best_delta": float("inf"), "best_epoch": 0, "history": []}
     best = copy.deepcopy(model.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         rng.bit_generator.state = state["numpy_rng"]
-        generator.set_state(state["torch_rng"])
         torch.set_rng_state(state["torch_global_rng"])
         progress, best = state["progress"], state["best"]
         logger.info("oat: resuming after epoch %d", progress["epoch"])
@@ -213,7 +219,7 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimiser.step()
             losses.append(loss.item())
-        delta = validation_delta(model, data, val_trials, config.validation_samples, generator)
+        delta = validation_delta(model, data, val_trials)
         progress["epoch"] += 1
         progress["history"].append({"epoch": progress["epoch"], "train_loss": float(np.mean(losses)),
                                     "validation_delta": delta})
@@ -224,7 +230,7 @@ def train(config: OatConfig, search_set: ObjectSearchSet, split: dict[str, list[
                     np.mean(losses), delta, progress["best_delta"], progress["best_epoch"])
         if save is not None:
             save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                  "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(),
+                  "numpy_rng": rng.bit_generator.state,
                   "torch_global_rng": torch.get_rng_state(),
                   "progress": progress, "best": best})
     model.load_state_dict(best)
