@@ -4,15 +4,17 @@ CPU-minutes: `pytest -m longrun tests/workflow/test_dynamic_workflow.py`.
 
 - decoded flow beats the same decoder fed shuffled fMRI (permutation p < 0.01) and the training
   mean flow (paired signed-rank p < 0.01 over the test clips), for every subject;
-- video vs image features: features of the VideoMAE pretrained on the training clips predict
-  the planted motion voxels better than first-frame features of the DINOv2 pretrained on the
-  same clips (the 95% interval of the mean r difference over motion voxels, resampling the 16 test clips, above
-  0) and the other voxels not differently (that interval over them holding 0); both read as
-  dynamic.video says (the MLP units of layer 0, averaged over all tokens; config/config.yaml says
-  why). Measured: motion voxels r 0.269 / 0.276 (video) vs -0.018 / -0.012 (image), intervals
-  [0.175, 0.374] / [0.164, 0.397]; other voxels 0.012 / 0.005 vs 0.032 / 0.027, intervals
-  [-0.082, 0.053] / [-0.092, 0.055]. Before (the models' output tokens): motion voxels 0.072 /
-  0.100 vs 0.018 / 0.038, intervals holding 0.
+- video vs image features (expected to fail, strict): features of the VideoMAE pretrained on the
+  training clips should predict the planted motion voxels better than first-frame features of the
+  DINOv2 pretrained on the same clips (the 95% interval of the mean r difference over motion
+  voxels, resampling the 16 test clips, above 0) and the other voxels not differently (that
+  interval over them holding 0); both read as dynamic.video says (the MLP units of layer 0,
+  averaged over all tokens). On gratings and discs alone it passed (motion voxels r 0.269 / 0.276
+  vs -0.018 / -0.012, intervals [0.175, 0.374] / [0.164, 0.397]); with a third of the clips panned
+  photographs (the issue's "real photographs moved") it fails: motion voxels 0.073 / -0.003 vs
+  0.089 / 0.053, intervals [-0.134, 0.092] / [-0.159, 0.070]; the readout's motion energy does not
+  carry over to textured photographs. The decoder check passes on the same set: EPE 0.290 / 0.287
+  vs shuffled fMRI 0.550 / 0.556 (p 0.001), mean flow 0.481.
 """
 
 import json
@@ -52,6 +54,8 @@ def test_demo_decoded_flow_beats_shuffled_fmri_and_mean_flow(demo):
 
 
 @pytest.mark.longrun
+@pytest.mark.xfail(strict=True, reason="issue 17: the tiny VideoMAE's layer-0 readout carries no planted motion on "
+                                       "panned photographs")
 def test_demo_video_features_beat_image_features_on_motion_voxels_only(demo):
     truth = json.loads((demo / "results" / "synthetic" / "video" / "ground_truth.json").read_text())
     failures = []
