@@ -9,8 +9,14 @@ import torch
 from neurogaze.errors import ConfigError, MissingWeightsError
 from neurogaze.gaze.diffeye import diffusion
 from neurogaze.gaze.diffeye import features as feat
-from neurogaze.gaze.diffeye.model import (AttentionBlock, DiffEyeConfig, DiffEyeUNet, cpe_at_patches, cpe_at_points,
-                                          cpe_grid)
+from neurogaze.gaze.diffeye.model import (
+    AttentionBlock,
+    DiffEyeConfig,
+    DiffEyeUNet,
+    cpe_at_patches,
+    cpe_at_points,
+    cpe_grid,
+)
 
 TINY = {"length": 32, "channels": (16, 32), "n_heads": 2, "time_dim": 32, "feature_dim": 32, "patch_grid": 4,
         "cpe_grid": 16, "batch_size": 4, "train_steps": 4, "checkpoint_every": 2, "inference_steps": 3}
