@@ -9,7 +9,14 @@ import torch
 from neurogaze.errors import ConfigError, MissingWeightsError
 from neurogaze.gaze.diffeye import diffusion
 from neurogaze.gaze.diffeye import features as feat
-from neurogaze.gaze.diffeye.model import DiffEyeConfig, DiffEyeUNet, cpe_at_patches, cpe_at_points, cpe_grid
+from neurogaze.gaze.diffeye.model import (
+    AttentionBlock,
+    DiffEyeConfig,
+    DiffEyeUNet,
+    cpe_at_patches,
+    cpe_at_points,
+    cpe_grid,
+)
 
 TINY = {"length": 32, "channels": (16, 32), "n_heads": 2, "time_dim": 32, "feature_dim": 32, "patch_grid": 4,
         "cpe_grid": 16, "batch_size": 4, "train_steps": 4, "checkpoint_every": 2, "inference_steps": 3}
@@ -40,6 +47,22 @@ def test_cpe_has_no_parameters_and_the_switch_removes_it():
     features = torch.randn(2, 32, 4, 4)
     assert not torch.allclose(with_cpe(x, t, features), without(x, t, features))
 
+
+
+def test_cpe_tells_a_point_where_the_patches_it_reads_lie():
+    """With every patch's content the same, what the cross-attention reads back differs only by
+    the patches' positions: the patch code must ride in the values, not only in the keys."""
+    block = AttentionBlock(16, 8, 2)
+    for weights in (block.image, block.self_attention.out_proj):  # the cross-attention alone
+        torch.nn.init.zeros_(weights.weight)
+        torch.nn.init.zeros_(weights.bias)
+    grid = cpe_grid(16, 16)
+    points = torch.tensor([[[0.1, 0.1], [0.9, 0.9]]])
+    h, tokens = torch.zeros(1, 16, 2), torch.randn(1, 1, 8).expand(1, 16, 8)
+    out = block(h, tokens, cpe_at_points(grid, points), cpe_at_patches(grid, 4))
+    assert not torch.allclose(out[..., 0], out[..., 1], atol=1e-4)
+    unplaced = block(h, tokens, None, None)
+    torch.testing.assert_close(unplaced[..., 0], unplaced[..., 1])
 
 def test_output_shape_and_the_null_condition_ignores_the_image():
     model = DiffEyeUNet(DiffEyeConfig(**TINY)).eval()

@@ -12,8 +12,9 @@ image patch features (facts from Kara, Nisar & Rehg 2025; the authors' code was 
   coarser level: at the mean position of the samples it pools), the image patches get P
   resampled bilinearly to the patch grid; both use pixel-centre alignment, so a gaze point
   and the patch it lies on share their code. No parameters: the code is added to the queries
-  of both attentions and to the keys of the image tokens. ``cpe=False`` removes it (the
-  paper's ablation).
+  of both attentions and to the image tokens (keys and values of the cross-attention: a
+  positional embedding of the patches, so an attended patch also reports where it is).
+  ``cpe=False`` removes it (the paper's ablation).
 * Classifier-free guidance: a learned null condition (one token per patch) replaces the image
   tokens of a random ``cond_dropout`` fraction of a training batch; at sampling
   eps = eps_null + s (eps_image - eps_null).
@@ -148,11 +149,12 @@ class AttentionBlock(nn.Module):
             query = query + point_code
         x = x + self.self_attention(query, query, query, need_weights=False)[0]
         query = self.cross_norm(x)
-        values = self.image(tokens)
-        keys = values
+        image = self.image(tokens)
         if point_code is not None:
-            query, keys = query + point_code, values + patch_code
-        x = x + self.cross_attention(query, keys, values, need_weights=False)[0]
+            # the patch's code rides in its value too: what a point reads back says where the
+            # patches it attends to lie, the direction to move in at high noise
+            query, image = query + point_code, image + patch_code
+        x = x + self.cross_attention(query, image, image, need_weights=False)[0]
         return x.transpose(1, 2)
 
 
