@@ -255,3 +255,19 @@ def test_too_short_for_the_band_pass_is_named(small_raw, tmp_path):
     image = nib.load(scan)
     nib.save(nib.Nifti1Image(np.asarray(image.dataobj)[..., :20], image.affine, image.header), scan)
     assert "band-pass" in str(_expect_error(small_raw, "shape[3]", tmp_path))
+
+
+def test_clean_false_only_masks_already_cleaned_scans(cohort):
+    """Athena's sfnwmrda files are filtered already: clean false must not band-pass, detrend or
+    regress them again, only mask (and z-score) them."""
+    root, _, _, _ = cohort
+    scan = sorted(root.glob("*/*/sfnwmrda*_rest_1.nii.gz"))[0]
+    mask = common_mask(8)
+    raw = np.asarray(nib.load(scan).dataobj, dtype=np.float64)[np.asarray(mask.dataobj) > 0].T
+    expected = (raw - raw.mean(0)) / raw.std(0, ddof=1)
+    masked_only = clean_scan(scan, mask, 2.0, options(confounds_pattern=None, clean=False))
+    np.testing.assert_allclose(masked_only, expected, atol=1e-4)
+    cleaned = clean_scan(scan, mask, 2.0, options(confounds_pattern=None))
+    assert np.abs(cleaned - expected).max() > 0.5  # what clean: true (the old behaviour) does to them
+    with pytest.raises(ValueError, match="clean"):
+        options(clean=False)  # confounds to regress, but nothing regressed: a contradiction

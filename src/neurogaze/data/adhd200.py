@@ -66,10 +66,19 @@ class Adhd200Options:
     high_variance_confounds: int = 0  # nilearn's CompCor-like confounds added per scan; 0: off
     mask_resolution_mm: int = 4
     tr: float | None = None  # None: from the NIfTI header
+    # False: only mask (and z-score) the scans. The Athena sfnwmrda files are already
+    # nuisance-regressed and band-passed (0.009-0.08 Hz) by the Athena pipeline; cleaning them
+    # again filters twice. False ignores low_pass, high_pass and detrend.
+    clean: bool = True
     low_pass: float | None = 0.08
     high_pass: float | None = 0.009
     detrend: bool = True
     standardize: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.clean and (self.confounds_pattern or self.high_variance_confounds):
+            raise ValueError("confounds_pattern and high_variance_confounds need clean: true "
+                             "(clean: false regresses nothing out)")
 
 
 def common_mask(resolution_mm: int) -> nib.Nifti1Image:
@@ -253,7 +262,7 @@ def filter_min_timepoints(options: Adhd200Options, tr: float) -> int:
     """Volumes nilearn's Butterworth (order 5, forward-backward) needs: more than its padding."""
     from scipy import signal
 
-    cutoffs = [f for f in (options.high_pass, options.low_pass) if f is not None]
+    cutoffs = [f for f in (options.high_pass, options.low_pass) if f is not None] if options.clean else []
     if not cutoffs:
         return MIN_TIMEPOINTS
     btype = "band" if len(cutoffs) == 2 else ("high" if options.high_pass is not None else "low")
@@ -281,7 +290,8 @@ def read_confounds(path: str | os.PathLike, n_timepoints: int) -> np.ndarray:
 def clean_scan(
     func_path, mask_img: nib.Nifti1Image, tr: float, options: Adhd200Options, confounds_path=None
 ) -> np.ndarray:
-    """Masked, confound-regressed, band-passed time series, float32 (n_timepoints, n_voxels)."""
+    """Masked, confound-regressed, band-passed time series, float32 (n_timepoints, n_voxels); with
+    ``options.clean`` false only masked (and z-scored when ``options.standardize``)."""
     from nilearn.image import high_variance_confounds
     from nilearn.maskers import NiftiMasker
 
@@ -301,9 +311,9 @@ def clean_scan(
     masker = NiftiMasker(
         mask_img=mask_img,
         t_r=tr,
-        low_pass=options.low_pass,
-        high_pass=options.high_pass,
-        detrend=options.detrend,
+        low_pass=options.low_pass if options.clean else None,
+        high_pass=options.high_pass if options.clean else None,
+        detrend=options.detrend and options.clean,
         standardize="zscore_sample" if options.standardize else False,
         # nilearn filters voxel by voxel unless asked to copy; filtering all at once is ~50x faster
         clean_args={"butterworth__copy": True},

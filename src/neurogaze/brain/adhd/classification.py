@@ -6,7 +6,7 @@ Per voxel the network gives maps of degree, clustering coefficient and participa
 (triangles); the chosen maps are concatenated into one feature vector per subject. The
 classifier is a scikit-learn pipeline
 
-    DiscriminativeMask -> StandardScaler -> PCA -> LinearDiscriminantAnalysis
+    DiscriminativeMask -> (StandardScaler, optional) -> PCA -> LinearDiscriminantAnalysis
 
 where ``DiscriminativeMask`` keeps the voxels whose maps differ between groups on the subjects
 it is fitted on (two-sample t-test with Benjamini-Hochberg FDR, or the top-k voxels): as it is
@@ -89,7 +89,7 @@ class ClassifierConfig:
     mask_alpha: float = 0.05
     mask_top_k: int = 500
     mask_min_voxels: int = 10  # kept (smallest p) when FDR selects fewer, so PCA always has input
-    standardize: bool = True
+    standardize: bool = False  # the paper's PCA-LDA has no scaling step
     pca_components: int | float = 0.9  # int: components; float in (0, 1): explained variance
     cv_folds: int = 5
     n_permutations: int = 100
@@ -385,8 +385,10 @@ class DiscriminativeMask(SelectorMixin, BaseEstimator):
 def build_pipeline(config: ClassifierConfig, n_maps: int = 1, seed: int = 0) -> Pipeline:
     """DiscriminativeMask -> (StandardScaler) -> PCA -> LDA on ``n_maps`` concatenated maps.
 
-    Scaling is on by default because degree, clustering and triangle counts live on scales
-    orders of magnitude apart; unscaled, PCA would see only the triangle counts.
+    The paper's pipeline has no scaling step, so StandardScaler is there only with
+    ``config.standardize``: worth it when several maps are combined, as degree, clustering and
+    triangle counts live on scales orders of magnitude apart (unscaled, PCA would see only the
+    triangle counts).
     """
     n_components = config.pca_components
     min_voxels = config.mask_min_voxels

@@ -39,9 +39,11 @@ _HISTOGRAM_BINS = 2**14
 class GraphConfig:
     """How a correlation matrix becomes a binary graph.
 
-    ``mode`` is "absolute" (keep pairs with r >= ``threshold``) or "density" (keep the strongest
-    ``density`` fraction of all pairs). With ``absolute_value`` the sign is ignored (|r|), as
-    anti-correlations are connections too in Dey et al. (2012).
+    ``mode`` is "absolute" (keep pairs with r >= ``threshold``: Dey et al. (2012) use a fixed
+    threshold) or "density" (keep the strongest ``density`` fraction of all pairs, so every
+    subject's graph has the same number of edges). With ``absolute_value`` the sign is ignored
+    (|r|), counting anti-correlations as connections too; that is our option, the paper
+    thresholds r.
     """
 
     mode: str = "density"
