@@ -11,14 +11,18 @@ import pytest
 
 from neurogaze.data.adhd200 import (
     Adhd200Options,
+    adhd200_cohort,
     clean_scan,
     common_mask,
     export_adhd200,
+    load_adhd200,
+    load_adhd200_subjects,
     read_rest_cohort,
     read_rest_subject,
 )
 from neurogaze.data.synthetic.adhd200 import SyntheticAdhd200Config, generate_adhd200
 from neurogaze.errors import DataValidationError
+from neurogaze.shards import shard_subjects, table_subjects
 
 CONFOUNDS = "{site}/{subject}/sfnwmrda{subject}_session_1_rest_1_confounds.tsv"
 
@@ -271,3 +275,28 @@ def test_clean_false_only_masks_already_cleaned_scans(cohort):
     assert np.abs(cleaned - expected).max() > 0.5  # what clean: true (the old behaviour) does to them
     with pytest.raises(ValueError, match="clean"):
         options(clean=False)  # confounds to regress, but nothing regressed: a contradiction
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_folder(small_raw, tmp_path):
+    """adhd200_cohort -> load_adhd200_subjects per subject -> load_adhd200 writes the bytes the
+    whole-cohort loader writes, every subject's file, the cohort table and the mask."""
+    settings = {"mask_resolution_mm": 8, "confounds_pattern": CONFOUNDS}
+    whole = tmp_path / "whole"
+    export_adhd200(small_raw, whole, options())
+    parts = tmp_path / "parts"
+    cohort = {"phenotype": parts / "phenotype.csv", "mask": parts / "mask.nii.gz"}
+    adhd200_cohort(root=small_raw, scans=parts / "scans.parquet", settings=settings, **cohort)
+    shards = shard_subjects(table_subjects(cohort["phenotype"]), 1)
+    assert len(shards) == 4
+    for shard in shards:
+        load_adhd200_subjects(root=small_raw, scans=parts / "scans.parquet", mask=cohort["mask"], shard=shard,
+                              part=parts / shard, settings=settings, subjects_per_job=1)
+    fanned = tmp_path / "fanned"
+    with pytest.raises(DataValidationError, match="missing"):  # a shard short: named, nothing written
+        load_adhd200(**cohort, parts=[str(parts / shard) for shard in list(shards)[:-1]], rest=fanned)
+    assert not fanned.exists()
+    load_adhd200(**cohort, parts=[str(parts / shard) for shard in shards], rest=fanned)
+    names = sorted(path.name for path in whole.iterdir())
+    assert names == sorted(path.name for path in fanned.iterdir()) and len(names) == 6
+    for name in names:
+        assert (whole / name).read_bytes() == (fanned / name).read_bytes(), name
