@@ -22,7 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -427,3 +429,55 @@ def test_every_gpu_rule_gets_several_cpus_on_slurm(workflow_copy):
                 gpu_rules.add(head.group(1))
     threads = _profile("slurm")["set-threads"]
     assert gpu_rules and all(threads.get(rule, 1) >= 4 for rule in gpu_rules), (sorted(gpu_rules), threads)
+
+
+# The ADHD cohort on the cluster: six synthetic subjects, one job per subject in both fanned-out
+# stages (the paper's subjects_per_job), then the gathers.
+ADHD_SUBJECTS = 6
+ADHD_PER_SUBJECT_RULES = ("load_adhd200_subjects", "adhd_subject_maps")
+ADHD_TARGETS = ["results/adhd/adhd200/cohort_maps.h5", "results/adhd/adhd200/cohort_maps.phenotype.csv"]
+
+
+def _slurm_job_comments() -> list[str]:
+    """The comment (``rule_<name>[_wildcards_<values>]``) of every job the cluster still lists."""
+    text = subprocess.run(
+        ["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True
+    ).stdout
+    return [
+        fields.get("Comment", "")
+        for fields in (dict(re.findall(r"(\w+)=(\S*)", line)) for line in text.splitlines())
+    ]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_adhd_cohort_runs_one_job_per_subject(slurm_cluster, tmp_path):
+    repo = _copy_repository(tmp_path / "repo")
+    extra = tmp_path / "adhd_per_subject.yaml"
+    extra.write_text(yaml.safe_dump({
+        "datasets": {"adhd200": {"subjects_per_job": 1, "synthetic": {"n_subjects": ADHD_SUBJECTS}}},
+        "adhd": {"subjects_per_job": 1},
+    }))
+    configs = ["--configfile", str(repo / "config" / "config.yaml"), str(extra)]
+    before = set(_slurm_job_comments())
+    proc = _start(
+        [*SNAKEMAKE, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", str(INIT_SECONDS),
+         *configs, *ADHD_TARGETS],
+        repo,
+        tmp_path / "cluster.log",
+    )
+    _finish(proc, tmp_path / "cluster.log")
+
+    comments = [comment for comment in _slurm_job_comments() if comment not in before]
+    subjects = pd.read_csv(repo / "results" / "data" / "rest" / "adhd200" / "phenotype.csv", dtype=str)["subject"]
+    assert len(subjects) == ADHD_SUBJECTS
+    for rule in ADHD_PER_SUBJECT_RULES:
+        jobs = sorted(c for c in comments if re.match(rf"rule_{rule}_wildcards_", c))
+        # One job per subject, each named by its subject (the shard's first and only one).
+        assert len(jobs) == ADHD_SUBJECTS, (rule, comments)
+        assert all(any(subject in job for job in jobs) for subject in subjects), (rule, jobs)
+    for rule in ("adhd200_cohort", "load_adhd200", "adhd_maps"):
+        assert sum(re.match(rf"rule_{rule}(_wildcards_.*)?$", c) is not None for c in comments) == 1, (rule, comments)
+    maps = repo / "results" / "adhd" / "adhd200" / "cohort_maps.h5"
+    with h5py.File(maps, "r") as handle:
+        assert handle["maps"].shape[0] == ADHD_SUBJECTS
