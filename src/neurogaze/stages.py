@@ -63,7 +63,7 @@ STAGES: dict[str, Stage] = {}
 # --- data ---
 # One generate_<dataset> rule per synthetic generator and one load_<source> rule per gaze source;
 # a loader's settings are its dataset entry without the pipeline's own keys.
-_PIPELINE_KEYS = ("enabled", "root", "synthetic")
+_PIPELINE_KEYS = ("enabled", "root", "synthetic", "subjects_per_job")
 
 
 def _dataset_settings(config: dict, name: str, *also_drop: str) -> dict:
@@ -116,11 +116,11 @@ STAGES["load_coco"] = Stage(
 # loader setting: changing it reruns the scans, not the checkpoint.
 STAGES["adhd200_cohort"] = Stage(
     "neurogaze.data.adhd200:adhd200_cohort",
-    lambda c: {"settings": _dataset_settings(c, "adhd200", "subjects_per_job")},
+    lambda c: {"settings": _dataset_settings(c, "adhd200")},
     help="ADHD-200 (Athena layout): check the release, write the cohort table, the scan table and the mask")
 STAGES["load_adhd200_subjects"] = Stage(
     "neurogaze.data.adhd200:load_adhd200_subjects",
-    lambda c: {"settings": _dataset_settings(c, "adhd200", "subjects_per_job"),
+    lambda c: {"settings": _dataset_settings(c, "adhd200"),
                "subjects_per_job": c["datasets"]["adhd200"]["subjects_per_job"]},
     help="ADHD-200: masked (and cleaned) resting-state series of one shard of subjects")
 STAGES["load_adhd200"] = Stage(
