@@ -6,9 +6,14 @@ is thresholded by density, block by block, into a sparse graph; triangles per vo
 with neurogaze's compiled forward algorithm and compared with ``networkx.triangles`` (on the full
 graph when it finishes within ``--networkx-budget`` seconds' estimate, else on a subgraph).
 
-    .venv/bin/python benchmarks/adhd.py [--density 0.005] [--timepoints 176] [--seed 0]
+    .venv/bin/python benchmarks/adhd.py [--density 0.005] [--timepoints 176] [--seed 0] [--threads 1]
+                                        [--graph-only]
 
-Prints: voxels, edges, wall times (graph build, triangle kernel, networkx), speed-up, peak RSS.
+Prints: voxels, edges, wall times (graph build, triangle kernel, networkx), speed-up, peak RSS,
+and the graph build against its floor: the GEMM of the correlation's upper half (n_timepoints x
+n_voxels x (n_voxels - 1) multiply-adds, 152 GFLOP at 4 mm and 176 volumes), as achieved GFLOP/s
+next to a plain float32 matmul of the same inner size timed in the same run on the same threads
+(a ratio, robust to the machine's load), and the build's cost extrapolated to 2 mm (235,375 voxels).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numba
 import numpy as np
 from nilearn.datasets import load_mni152_brain_mask
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from neurogaze.brain.adhd import graphs
 
@@ -55,6 +61,53 @@ def correlation_like_series(mask: np.ndarray, n_timepoints: int, seed: int) -> n
     return (series + 0.6 * signals @ loadings).astype(np.float32)
 
 
+VOXELS_2MM = 235_375  # MNI152 brain mask at 2 mm
+
+
+def median_time(function, repeats: int) -> tuple[float, object]:
+    timings, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        timings.append(time.perf_counter() - started)
+    return float(np.median(timings)), result
+
+
+def graph_build_against_floor(series: np.ndarray, density: float, threshold: float, block_size: int,
+                              repeats: int) -> dict[str, bool]:
+    """Achieved GFLOP/s of the graph build (both modes) against a plain float32 matmul."""
+    n_timepoints, n = series.shape
+    floor_gflop = n_timepoints * n * (n - 1) / 1e9  # 2 flops per multiply-add, half of the n x n pairs
+    z = graphs.standardize(series)
+    # The plain matmul: a 4096-row slab against every voxel (k = n_timepoints), as BLAS gets it
+    # from numpy, output not read again.
+    rows = min(4096, n)
+    left = np.ascontiguousarray(z[:, :rows].T)
+    out = np.empty((rows, n), dtype=np.float32)
+    matmul_s, _ = median_time(lambda: np.matmul(left, z, out=out), repeats)
+    matmul_rate = 2 * rows * n_timepoints * n / 1e9 / matmul_s
+    print(f"plain float32 matmul ({rows} x {n_timepoints}) @ ({n_timepoints} x {n}): "
+          f"{matmul_s:.3f} s, {matmul_rate:.1f} GFLOP/s")
+    print(f"graph-build floor: {floor_gflop:.1f} GFLOP (the correlation's upper half), "
+          f"{floor_gflop / matmul_rate:.2f} s at the plain matmul's rate")
+    checks = {}
+    configs = {
+        f"absolute (r >= {threshold})": graphs.GraphConfig(mode="absolute", threshold=threshold,
+                                                           absolute_value=False, block_size=block_size),
+        f"density ({density})": graphs.GraphConfig(mode="density", density=density, block_size=block_size),
+    }
+    for name, config in configs.items():
+        graphs.correlation_graph(series[:, :2048], config)  # compile / load the kernels
+        build_s, adjacency = median_time(lambda config=config: graphs.correlation_graph(series, config), repeats)
+        rate = floor_gflop / build_s
+        ratio = matmul_rate / rate
+        print(f"graph build, {name}: {build_s:.2f} s (median of {repeats}), {adjacency.nnz // 2} edges, "
+              f"{rate:.1f} GFLOP/s achieved = 1/{ratio:.2f} of the plain matmul; "
+              f"2 mm ({VOXELS_2MM} voxels): {build_s * (VOXELS_2MM / n) ** 2:.0f} s per subject (x n^2)")
+        checks[f"graph build, {name}, within 2x of the matmul floor"] = ratio <= 2.0
+    return checks
+
+
 def networkx_counts(adjacency, nodes: np.ndarray | None):
     sub = adjacency if nodes is None else adjacency[nodes][:, nodes]
     graph = nx.from_scipy_sparse_array(sub)
@@ -72,7 +125,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--networkx-budget", type=float, default=600.0,
                         help="run networkx on the full graph when its estimated time is below this (s)")
+    parser.add_argument("--threshold", type=float, default=0.7, help="absolute mode's threshold (the paper's 0.7)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and numba threads (1: the floor ratio per core)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the graph build and the matmul")
+    parser.add_argument("--graph-only", action="store_true", help="stop after the graph build against its floor")
     args = parser.parse_args(argv)
+    threadpool_limits(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     mask, _ = brain_mask_4mm()
     series = correlation_like_series(mask, args.timepoints, args.seed)
@@ -85,12 +144,18 @@ def main(argv=None) -> int:
     graphs.triangle_counts(graphs.adjacency_from_edges(np.array([0, 1, 0]), np.array([1, 2, 2]), 3))
     print(f"numba compile / cache load: {time.perf_counter() - started:.2f} s")
 
+    floor_checks = graph_build_against_floor(series, args.density, args.threshold, args.block_size, args.repeats)
+    if args.graph_only:
+        for name, passed in floor_checks.items():
+            print(f"{'PASS' if passed else 'FAIL'}: {name}")
+        return 0 if all(floor_checks.values()) else 1
+
     config = graphs.GraphConfig(mode="density", density=args.density, block_size=args.block_size)
     started = time.perf_counter()
     adjacency = graphs.correlation_graph(series, config)
     build_s = time.perf_counter() - started
     n_edges = adjacency.nnz // 2
-    print(f"graph build (density cutoff pass + thresholded blocks): {build_s:.2f} s, "
+    print(f"graph build (density, one pass over the tiles): {build_s:.2f} s, "
           f"{n_edges} edges (requested {graphs.expected_edges(n_voxels, args.density)})")
 
     timings, cpu_timings = [], []
@@ -138,6 +203,7 @@ def main(argv=None) -> int:
     print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
           f"on {os.cpu_count()} CPUs (wall-time ratios are only meaningful on an idle machine)")
     checks = {
+        **floor_checks,
         "identical counts": identical,
         "wall speed-up >= 50x": nx_s / kernel_s >= 50,
         "CPU-time speed-up >= 50x": nx_cpu / kernel_cpu >= 50,

@@ -63,7 +63,7 @@ STAGES: dict[str, Stage] = {}
 # --- data ---
 # One generate_<dataset> rule per synthetic generator and one load_<source> rule per gaze source;
 # a loader's settings are its dataset entry without the pipeline's own keys.
-_PIPELINE_KEYS = ("enabled", "root", "synthetic")
+_PIPELINE_KEYS = ("enabled", "root", "synthetic", "subjects_per_job")
 
 
 def _dataset_settings(config: dict, name: str, *also_drop: str) -> dict:
@@ -111,9 +111,21 @@ STAGES["load_coco"] = Stage(
     "neurogaze.data.coco:load_coco",
     lambda c: {"settings": _dataset_settings(c, "coco"), "relative_images": not c["datasets"]["coco"]["root"]},
     help="COCO captions (or the demo world) -> a stimulus set with captions, and caption and object tables")
+# ADHD-200 fans out: the checkpoint checks the release and writes the cohort table, one job per
+# shard of subjects cleans the scans, the gather assembles the cohort folder. The shard size is no
+# loader setting: changing it reruns the scans, not the checkpoint.
+STAGES["adhd200_cohort"] = Stage(
+    "neurogaze.data.adhd200:adhd200_cohort",
+    lambda c: {"settings": _dataset_settings(c, "adhd200")},
+    help="ADHD-200 (Athena layout): check the release, write the cohort table, the scan table and the mask")
+STAGES["load_adhd200_subjects"] = Stage(
+    "neurogaze.data.adhd200:load_adhd200_subjects",
+    lambda c: {"settings": _dataset_settings(c, "adhd200"),
+               "subjects_per_job": c["datasets"]["adhd200"]["subjects_per_job"]},
+    help="ADHD-200: masked (and cleaned) resting-state series of one shard of subjects")
 STAGES["load_adhd200"] = Stage(
-    "neurogaze.data.adhd200:load_adhd200", lambda c: {"settings": _dataset_settings(c, "adhd200")},
-    help="ADHD-200 (Athena layout): masked, cleaned resting-state series + phenotype")
+    "neurogaze.data.adhd200:load_adhd200",
+    help="ADHD-200: the cohort folder (resting-state contract per subject + phenotype + mask) from its shards")
 STAGES["load_ieeg"] = Stage(
     "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
     help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
@@ -237,9 +249,18 @@ STAGES["search_asymmetry_plot"] = Stage(
 # Dey, Rao & Shah (2012): network maps -> PCA-LDA evaluation -> plot. Each rule gets only its
 # share of the adhd section, so a classifier setting does not recompute the maps. The test list
 # is an input of adhd_maps as well (a changed list reruns it).
-ADHD_MAPS_KEYS = ("graph", "features", "test_fraction")
+# The maps fan out like the loader: adhd_subject_maps per shard of subjects (the graph settings),
+# adhd_maps gathers them (the split settings).
+ADHD_SUBJECT_MAPS_KEYS = ("graph", "features")
+ADHD_MAPS_KEYS = ("features", "test_fraction")
 ADHD_CLASSIFIER_KEYS = ("mask_method", "mask_alpha", "mask_top_k", "mask_min_voxels", "standardize", "pca_components",
                         "cv_folds", "n_permutations")
+
+
+def _adhd_subject_maps(config: dict) -> dict:
+    section = config["adhd"]
+    return {"settings": {key: section[key] for key in ADHD_SUBJECT_MAPS_KEYS},
+            "subjects_per_job": section["subjects_per_job"]}
 
 
 def _adhd_maps(config: dict) -> dict:
@@ -252,9 +273,12 @@ def _adhd_evaluate(config: dict) -> dict:
     return {"settings": {key: config["adhd"][key] for key in ADHD_CLASSIFIER_KEYS}, **_seed(config)}
 
 
+STAGES["adhd_subject_maps"] = Stage(
+    "neurogaze.brain.adhd.stages:subject_maps", _adhd_subject_maps,
+    help="degree, clustering and 3-cycle maps of the voxel networks of one shard of a resting-state cohort")
 STAGES["adhd_maps"] = Stage(
     "neurogaze.brain.adhd.stages:maps", _adhd_maps,
-    help="per-subject degree, clustering and 3-cycle maps of a resting-state cohort's voxel networks")
+    help="the cohort's network maps gathered from its shards, with labels and the train/test split")
 STAGES["adhd_evaluate"] = Stage(
     "neurogaze.brain.adhd.stages:evaluate", _adhd_evaluate,
     help="PCA-LDA with a learned discriminative mask: held-out test, site-stratified CV, permuted labels")

@@ -11,14 +11,18 @@ import pytest
 
 from neurogaze.data.adhd200 import (
     Adhd200Options,
+    adhd200_cohort,
     clean_scan,
     common_mask,
     export_adhd200,
+    load_adhd200,
+    load_adhd200_subjects,
     read_rest_cohort,
     read_rest_subject,
 )
 from neurogaze.data.synthetic.adhd200 import SyntheticAdhd200Config, generate_adhd200
 from neurogaze.errors import DataValidationError
+from neurogaze.shards import shard_subjects, table_subjects
 
 CONFOUNDS = "{site}/{subject}/sfnwmrda{subject}_session_1_rest_1_confounds.tsv"
 
@@ -255,3 +259,44 @@ def test_too_short_for_the_band_pass_is_named(small_raw, tmp_path):
     image = nib.load(scan)
     nib.save(nib.Nifti1Image(np.asarray(image.dataobj)[..., :20], image.affine, image.header), scan)
     assert "band-pass" in str(_expect_error(small_raw, "shape[3]", tmp_path))
+
+
+def test_clean_false_only_masks_already_cleaned_scans(cohort):
+    """Athena's sfnwmrda files are filtered already: clean false must not band-pass, detrend or
+    regress them again, only mask (and z-score) them."""
+    root, _, _, _ = cohort
+    scan = sorted(root.glob("*/*/sfnwmrda*_rest_1.nii.gz"))[0]
+    mask = common_mask(8)
+    raw = np.asarray(nib.load(scan).dataobj, dtype=np.float64)[np.asarray(mask.dataobj) > 0].T
+    expected = (raw - raw.mean(0)) / raw.std(0, ddof=1)
+    masked_only = clean_scan(scan, mask, 2.0, options(confounds_pattern=None, clean=False))
+    np.testing.assert_allclose(masked_only, expected, atol=1e-4)
+    cleaned = clean_scan(scan, mask, 2.0, options(confounds_pattern=None))
+    assert np.abs(cleaned - expected).max() > 0.5  # what clean: true (the old behaviour) does to them
+    with pytest.raises(ValueError, match="clean"):
+        options(clean=False)  # confounds to regress, but nothing regressed: a contradiction
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_folder(small_raw, tmp_path):
+    """adhd200_cohort -> load_adhd200_subjects per subject -> load_adhd200 writes the bytes the
+    whole-cohort loader writes, every subject's file, the cohort table and the mask."""
+    settings = {"mask_resolution_mm": 8, "confounds_pattern": CONFOUNDS}
+    whole = tmp_path / "whole"
+    export_adhd200(small_raw, whole, options())
+    parts = tmp_path / "parts"
+    cohort = {"phenotype": parts / "phenotype.csv", "mask": parts / "mask.nii.gz"}
+    adhd200_cohort(root=small_raw, scans=parts / "scans.parquet", settings=settings, **cohort)
+    shards = shard_subjects(table_subjects(cohort["phenotype"]), 1)
+    assert len(shards) == 4
+    for shard in shards:
+        load_adhd200_subjects(root=small_raw, scans=parts / "scans.parquet", mask=cohort["mask"], shard=shard,
+                              part=parts / shard, settings=settings, subjects_per_job=1)
+    fanned = tmp_path / "fanned"
+    with pytest.raises(DataValidationError, match="missing"):  # a shard short: named, nothing written
+        load_adhd200(**cohort, parts=[str(parts / shard) for shard in list(shards)[:-1]], rest=fanned)
+    assert not fanned.exists()
+    load_adhd200(**cohort, parts=[str(parts / shard) for shard in shards], rest=fanned)
+    names = sorted(path.name for path in whole.iterdir())
+    assert names == sorted(path.name for path in fanned.iterdir()) and len(names) == 6
+    for name in names:
+        assert (whole / name).read_bytes() == (fanned / name).read_bytes(), name

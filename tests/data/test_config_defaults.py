@@ -14,7 +14,7 @@ from neurogaze.data.synthetic.nsd import NSDSyntheticConfig
 from neurogaze.data.synthetic.video import SyntheticVideoConfig
 from neurogaze.data.video import VideoOptions
 
-PIPELINE_KEYS = {"enabled", "root", "synthetic", "betas_root", "braintreebank"}
+PIPELINE_KEYS = {"enabled", "root", "synthetic", "betas_root", "braintreebank", "subjects_per_job"}
 
 SECTIONS = {
     "datasets.adhd200": Adhd200Options,

@@ -14,6 +14,7 @@ DATASET = "adhd200"
 # The chain's files in the order its rules write them (the demo's synthetic cohort).
 CHAIN = [
     f"results/synthetic/{DATASET}/",
+    *(f"results/data/rest_parts/{DATASET}/{name}" for name in ("phenotype.csv", "scans.parquet", "mask.nii.gz")),
     f"results/data/rest/{DATASET}/",
     f"results/adhd/{DATASET}/cohort_maps.h5",
     f"results/adhd/{DATASET}/cohort_maps.phenotype.csv",
@@ -40,7 +41,7 @@ def test_a_deleted_cohort_maps_file_is_rebuilt(workflow_copy):
         os.utime(path, (1e9 - 60 * age, 1e9 - 60 * age))
     assert not {"adhd_maps", "adhd_evaluate", "adhd_plot"} & _planned(workflow_copy)
 
-    (workflow_copy / CHAIN[2]).unlink()
+    (workflow_copy / f"results/adhd/{DATASET}/cohort_maps.h5").unlink()
     assert {"adhd_maps", "adhd_evaluate", "adhd_plot"} <= _planned(workflow_copy)
 
 

@@ -22,7 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -427,3 +429,52 @@ def test_every_gpu_rule_gets_several_cpus_on_slurm(workflow_copy):
                 gpu_rules.add(head.group(1))
     threads = _profile("slurm")["set-threads"]
     assert gpu_rules and all(threads.get(rule, 1) >= 4 for rule in gpu_rules), (sorted(gpu_rules), threads)
+
+
+# The ADHD cohort on the cluster: four synthetic subjects, one job per subject in both fanned-out
+# stages (the paper's subjects_per_job), then the gathers.
+ADHD_SUBJECTS = 4  # the synthetic cohort's minimum
+ADHD_PER_SUBJECT_RULES = ("load_adhd200_subjects", "adhd_subject_maps")
+ADHD_TARGETS = ["results/adhd/adhd200/cohort_maps.h5", "results/adhd/adhd200/cohort_maps.phenotype.csv"]
+
+
+def _submitted_jobs(log: Path) -> dict[str, list[str]]:
+    """rule -> the wildcards part of the log path of each SLURM job snakemake submitted for it, from
+    its "submitted with SLURM jobid ... (log: .../slurm_logs/rule_<rule>/[<wildcards>/]<id>.log)"
+    lines (scontrol forgets finished jobs after MinJobAge, the plugin deletes successful job logs)."""
+    jobs: dict[str, list[str]] = {}
+    pattern = r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+?)/(?:(\S+)/)?\d+\.log\)"
+    for rule, wildcards in re.findall(pattern, log.read_text()):
+        jobs.setdefault(rule, []).append(wildcards)
+    return jobs
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_adhd_cohort_runs_one_job_per_subject(slurm_cluster, tmp_path):
+    repo = _copy_repository(tmp_path / "repo")
+    extra = tmp_path / "adhd_per_subject.yaml"
+    extra.write_text(yaml.safe_dump({
+        "datasets": {"adhd200": {"subjects_per_job": 1, "synthetic": {"n_subjects": ADHD_SUBJECTS}}},
+        "adhd": {"subjects_per_job": 1},
+    }))
+    configs = ["--configfile", str(repo / "config" / "config.yaml"), str(extra)]
+    proc = _start(
+        [*SNAKEMAKE, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", str(INIT_SECONDS),
+         *ADHD_TARGETS, *configs],
+        repo,
+        tmp_path / "cluster.log",
+    )
+    _finish(proc, tmp_path / "cluster.log")
+
+    subjects = pd.read_csv(repo / "results" / "data" / "rest" / "adhd200" / "phenotype.csv", dtype=str)["subject"]
+    assert len(subjects) == ADHD_SUBJECTS
+    submitted = _submitted_jobs(tmp_path / "cluster.log")
+    for rule in ADHD_PER_SUBJECT_RULES:
+        # One SLURM job per subject, each named by its subject (the shard's first and only one; the
+        # maps' wildcards are <dataset>_<shard>).
+        assert sorted(w.rsplit("_", 1)[-1] for w in submitted.get(rule, [])) == sorted(subjects), (rule, submitted)
+    for rule in ("adhd200_cohort", "load_adhd200", "adhd_maps"):
+        assert len(submitted.get(rule, [])) == 1, (rule, submitted)
+    with h5py.File(repo / "results" / "adhd" / "adhd200" / "cohort_maps.h5", "r") as handle:
+        assert handle["maps"].shape[0] == ADHD_SUBJECTS

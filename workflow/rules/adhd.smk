@@ -1,7 +1,8 @@
 # --- adhd ---
 # Dey, Rao & Shah (2012): per-subject voxel-wise correlation networks of a loaded resting-state
-# cohort and their degree, clustering and 3-cycle maps (results/adhd/<dataset>/cohort_maps.h5,
-# resumable per subject through maps_cache/), then PCA-LDA with a discriminative mask learned on
+# cohort and their degree, clustering and 3-cycle maps, one job per shard of adhd.subjects_per_job
+# subjects (results/adhd/<dataset>/subject_maps/<first subject>.h5), gathered into
+# results/adhd/<dataset>/cohort_maps.h5, then PCA-LDA with a discriminative mask learned on
 # the training subjects (held-out test set, site-stratified CV, permuted labels; Dice against the
 # planted regions of a synthetic cohort), then its figures.
 ADHD = config["adhd"]
@@ -19,6 +20,15 @@ def adhd_maps_inputs(wildcards):
     return inputs
 
 
+def adhd_maps_parts(wildcards):
+    """One maps file per shard of the cohort (the subjects are known once the loader's checkpoint
+    has read the tables)."""
+    if wildcards.dataset != "adhd200":
+        raise ValueError(f"adhd.dataset {wildcards.dataset!r}: only adhd200 has a resting-state loader")
+    return [adhd_out(f"subject_maps/{shard}.h5").format(dataset=wildcards.dataset)
+            for shard in adhd200_shards(ADHD["subjects_per_job"])]
+
+
 def adhd_evaluate_inputs(wildcards):
     """The cohort maps, and for a synthetic cohort its generator's folder (ground_truth.json)."""
     inputs = {"cohort_maps": adhd_out("cohort_maps.h5"), "phenotype": adhd_out("cohort_maps.phenotype.csv")}
@@ -28,9 +38,29 @@ def adhd_evaluate_inputs(wildcards):
     return inputs
 
 
+rule adhd_subject_maps:
+    input:
+        rest=f"{RESULTS}/data/rest/{{dataset}}",
+    output:
+        subject_maps=adhd_out("subject_maps/{shard}.h5"),
+    wildcard_constraints:
+        dataset="[^/]+",
+        shard="[^/]+",
+    log:
+        "logs/adhd/subject_maps_{dataset}_{shard}.log",
+    params:
+        **stage_params("adhd_subject_maps"),
+    threads: stage_threads("adhd_subject_maps")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/adhd_subject_maps.py"
+
+
 rule adhd_maps:
     input:
         unpack(adhd_maps_inputs),
+        parts=adhd_maps_parts,
     output:
         cohort_maps=adhd_out("cohort_maps.h5"),
         phenotype=adhd_out("cohort_maps.phenotype.csv"),

@@ -2,6 +2,7 @@
 # results/data/. A dataset whose `root` is null is first written by its seeded generator in that
 # layout under results/synthetic/<dataset>/ (with ground_truth.json) and read by the same loader.
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
+from neurogaze.shards import shard_subjects, table_subjects
 
 
 def generator_inputs(name):
@@ -139,9 +140,65 @@ if enabled("coco", "datasets"):
 # Outputs are folders: the subjects of a real dataset are known only once its tables are read.
 
 
-rule load_adhd200:
+# ADHD-200 fans out over its subjects: the checkpoint checks the whole release from its tables and
+# headers and writes the cohort table; one job per shard of subjects_per_job subjects (1: one per
+# subject) cleans and masks the scans; the gather links them into the cohort folder. The subjects
+# are known once the checkpoint has read the tables.
+ADHD200_PARTS = f"{RESULTS}/data/rest_parts/adhd200"
+
+
+checkpoint adhd200_cohort:
     input:
         root=dataset_root("adhd200"),
+    output:
+        phenotype=f"{ADHD200_PARTS}/phenotype.csv",
+        scans=f"{ADHD200_PARTS}/scans.parquet",
+        mask=f"{ADHD200_PARTS}/mask.nii.gz",
+    log:
+        "logs/data/adhd200_cohort.log",
+    params:
+        **stage_params("adhd200_cohort"),
+    threads: stage_threads("adhd200_cohort")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/adhd200_cohort.py"
+
+
+def adhd200_shards(per_job):
+    """{shard: subjects} of the checked cohort (its table, once the checkpoint has run)."""
+    table = checkpoints.adhd200_cohort.get().output.phenotype
+    return shard_subjects(table_subjects(table), per_job)
+
+
+rule load_adhd200_subjects:
+    input:
+        root=dataset_root("adhd200"),
+        scans=f"{ADHD200_PARTS}/scans.parquet",
+        mask=f"{ADHD200_PARTS}/mask.nii.gz",
+    output:
+        part=directory(f"{ADHD200_PARTS}/subjects/{{shard}}"),
+    wildcard_constraints:
+        shard="[^/]+",
+    log:
+        "logs/data/load_adhd200_subjects_{shard}.log",
+    params:
+        **stage_params("load_adhd200_subjects"),
+    threads: stage_threads("load_adhd200_subjects")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_adhd200_subjects.py"
+
+
+rule load_adhd200:
+    input:
+        phenotype=f"{ADHD200_PARTS}/phenotype.csv",
+        mask=f"{ADHD200_PARTS}/mask.nii.gz",
+        parts=lambda wildcards: [
+            f"{ADHD200_PARTS}/subjects/{shard}"
+            for shard in adhd200_shards(config["datasets"]["adhd200"]["subjects_per_job"])
+        ],
     output:
         rest=directory(f"{RESULTS}/data/rest/adhd200"),
     log:

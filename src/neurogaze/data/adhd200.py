@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,8 @@ from neurogaze.data.contracts import (
     write_resting_state,
 )
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory, write_csv
+from neurogaze.io import atomic_directory, write_csv, write_parquet
+from neurogaze.shards import shard_of, table_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +69,19 @@ class Adhd200Options:
     high_variance_confounds: int = 0  # nilearn's CompCor-like confounds added per scan; 0: off
     mask_resolution_mm: int = 4
     tr: float | None = None  # None: from the NIfTI header
+    # False: only mask (and z-score) the scans. The Athena sfnwmrda files are already
+    # nuisance-regressed and band-passed (0.009-0.08 Hz) by the Athena pipeline; cleaning them
+    # again filters twice. False ignores low_pass, high_pass and detrend.
+    clean: bool = True
     low_pass: float | None = 0.08
     high_pass: float | None = 0.009
     detrend: bool = True
     standardize: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.clean and (self.confounds_pattern or self.high_variance_confounds):
+            raise ValueError("confounds_pattern and high_variance_confounds need clean: true "
+                             "(clean: false regresses nothing out)")
 
 
 def common_mask(resolution_mm: int) -> nib.Nifti1Image:
@@ -253,7 +265,7 @@ def filter_min_timepoints(options: Adhd200Options, tr: float) -> int:
     """Volumes nilearn's Butterworth (order 5, forward-backward) needs: more than its padding."""
     from scipy import signal
 
-    cutoffs = [f for f in (options.high_pass, options.low_pass) if f is not None]
+    cutoffs = [f for f in (options.high_pass, options.low_pass) if f is not None] if options.clean else []
     if not cutoffs:
         return MIN_TIMEPOINTS
     btype = "band" if len(cutoffs) == 2 else ("high" if options.high_pass is not None else "low")
@@ -281,7 +293,8 @@ def read_confounds(path: str | os.PathLike, n_timepoints: int) -> np.ndarray:
 def clean_scan(
     func_path, mask_img: nib.Nifti1Image, tr: float, options: Adhd200Options, confounds_path=None
 ) -> np.ndarray:
-    """Masked, confound-regressed, band-passed time series, float32 (n_timepoints, n_voxels)."""
+    """Masked, confound-regressed, band-passed time series, float32 (n_timepoints, n_voxels); with
+    ``options.clean`` false only masked (and z-scored when ``options.standardize``)."""
     from nilearn.image import high_variance_confounds
     from nilearn.maskers import NiftiMasker
 
@@ -301,9 +314,9 @@ def clean_scan(
     masker = NiftiMasker(
         mask_img=mask_img,
         t_r=tr,
-        low_pass=options.low_pass,
-        high_pass=options.high_pass,
-        detrend=options.detrend,
+        low_pass=options.low_pass if options.clean else None,
+        high_pass=options.high_pass if options.clean else None,
+        detrend=options.detrend and options.clean,
         standardize="zscore_sample" if options.standardize else False,
         # nilearn filters voxel by voxel unless asked to copy; filtering all at once is ~50x faster
         clean_args={"butterworth__copy": True},
@@ -317,46 +330,149 @@ def clean_scan(
 # ---------------------------------------------------------------------------------------------
 
 
-def load_adhd200(*, root: str | os.PathLike, rest: str | os.PathLike, settings: dict) -> pd.DataFrame:
-    """Rule ``load_adhd200``: check the whole release under ``root``, then write ``<subject>.h5`` per
-    scan, ``phenotype.csv`` and ``mask.nii.gz`` into the folder ``rest``."""
-    return export_adhd200(root, rest, from_section(Adhd200Options, settings, "datasets.adhd200"))
+def load_adhd200(*, phenotype: str | os.PathLike, mask: str | os.PathLike, parts: list[str],
+                 rest: str | os.PathLike) -> None:
+    """Rule ``load_adhd200`` (the gather): the folder ``rest`` holding every subject's contract file
+    from the shard folders ``parts`` (rule ``load_adhd200_subjects``), the cohort table
+    ``phenotype`` and the ``mask`` (rule ``adhd200_cohort``). Files are hard-linked where the file
+    system allows (a copy otherwise): the cohort is not written twice."""
+    gather_rest_cohort(phenotype, mask, parts, rest)
+
+
+def adhd200_cohort(*, root: str | os.PathLike, phenotype: str | os.PathLike, scans: str | os.PathLike,
+                   mask: str | os.PathLike, settings: dict) -> pd.DataFrame:
+    """Rule ``adhd200_cohort`` (a checkpoint): check the whole release under ``root`` from its tables
+    and headers, then write the cohort table ``phenotype`` (the loaded cohort's ``phenotype.csv``),
+    the per-scan table ``scans`` (parquet) that the per-subject jobs read, and the common ``mask``."""
+    options = from_section(Adhd200Options, settings, "datasets.adhd200")
+    cohort, mask_img = check_cohort(root, options)
+    table = cohort_table(cohort)
+    write_csv(phenotype, table)
+    write_parquet(scans, _scan_table(cohort))
+    _save_nifti(mask_img, mask)
+    return table
+
+
+def _save_nifti(image: nib.Nifti1Image, path: str | os.PathLike) -> None:
+    # nibabel compresses by the file's extension, which a temporary file name would lose.
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.tmp-", dir=path.parent) as temp:
+        nib.save(image, Path(temp) / path.name)
+        os.replace(Path(temp) / path.name, path)
+
+
+def load_adhd200_subjects(*, root: str | os.PathLike, scans: str | os.PathLike, mask: str | os.PathLike,
+                          shard: str, part: str | os.PathLike, settings: dict, subjects_per_job: int) -> None:
+    """Rule ``load_adhd200_subjects``: clean and mask the scans of one shard of the cohort (its
+    ``subjects_per_job`` subjects from ``shard`` on, in the order of ``scans``) -> ``<subject>.h5``
+    each in the folder ``part``. ``root`` is the release the scans' paths point into."""
+    options = from_section(Adhd200Options, settings, "datasets.adhd200")
+    cohort = read_scan_table(scans)
+    members = shard_of(list(cohort["subject"]), subjects_per_job, shard, scans)
+    mask_img = _load_header(Path(mask))
+    mask_img = nib.Nifti1Image(np.asarray(mask_img.dataobj), mask_img.affine, mask_img.header)
+    with atomic_directory(part) as temp:
+        for row in cohort.set_index("subject").loc[members].reset_index().itertuples():
+            write_resting_state(temp / f"{row.subject}.h5", subject_state(row, mask_img, options))
+
+
+def check_cohort(root: str | os.PathLike, options: Adhd200Options) -> tuple[pd.DataFrame, nib.Nifti1Image]:
+    """The release's scans joined to their phenotype rows, every header checked, and the mask."""
+    return check_scans(match_cohort(Path(root), options), options), common_mask(options.mask_resolution_mm)
+
+
+def cohort_table(cohort: pd.DataFrame) -> pd.DataFrame:
+    """The cohort file's columns (``phenotype.csv``), paths and sites as text."""
+    table = cohort.assign(func_path=cohort["func_path"].astype(str), site=cohort["site"].astype(str))
+    return table[list(COHORT_COLUMNS)]
+
+
+_SCAN_COLUMNS = ("subject", "diagnosis", "site", "age", "sex", "dx_code", "tr", "func_path", "confounds_path")
+
+
+def _scan_table(cohort: pd.DataFrame) -> pd.DataFrame:
+    # Parquet keeps every value exactly (ages and TRs as float64), so a per-subject job writes the
+    # bytes the whole-cohort loader writes.
+    table = cohort.assign(
+        func_path=cohort["func_path"].astype(str),
+        confounds_path=[None if path is None else str(path) for path in cohort["confounds_path"]],
+    )
+    return table[list(_SCAN_COLUMNS)]
+
+
+def read_scan_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The per-scan table ``adhd200_cohort`` wrote."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(path, "file", "the scan table written by adhd200_cohort", "no such file")
+    table = pd.read_parquet(path)
+    missing = [name for name in _SCAN_COLUMNS if name not in table.columns]
+    if missing:
+        raise DataValidationError(path, missing[0], f"columns {list(_SCAN_COLUMNS)}", "missing")
+    return table.assign(confounds_path=[None if pd.isna(p) else p for p in table["confounds_path"]])
+
+
+def subject_state(row, mask_img: nib.Nifti1Image, options: Adhd200Options) -> RestingState:
+    """One scan of the checked cohort (a row of ``check_cohort``), cleaned and masked."""
+    series = clean_scan(row.func_path, mask_img, row.tr, options, row.confounds_path)
+    phenotype = {
+        "subject": row.subject,
+        "diagnosis": row.diagnosis,
+        "site": str(row.site),
+        "age": float(row.age),
+        "sex": row.sex,
+        "dx_code": str(row.dx_code),
+        "func_path": str(row.func_path),
+    }
+    return RestingState(series, np.asarray(mask_img.get_fdata() > 0), mask_img.affine, phenotype, tr=row.tr)
+
+
+def gather_rest_cohort(phenotype: str | os.PathLike, mask: str | os.PathLike, parts: list[str],
+                       rest: str | os.PathLike) -> None:
+    """The cohort folder (``<subject>.h5`` per row of ``phenotype``, ``phenotype.csv``,
+    ``mask.nii.gz``) from the shard folders; every subject must be in one of them."""
+    found = {path.stem: path for part in parts for path in sorted(Path(part).glob("*.h5"))}
+    subjects = table_subjects(phenotype)
+    missing = [subject for subject in subjects if subject not in found]
+    if missing:
+        raise DataValidationError(parts[0] if parts else None, "subjects",
+                                  "a contract file for every subject of the cohort table", f"missing {missing[:5]}")
+    with atomic_directory(rest) as temp:
+        for subject in subjects:
+            _link_or_copy(found[subject], temp / f"{subject}.h5")
+        _link_or_copy(Path(mask), temp / MASK_NIFTI)
+        _link_or_copy(Path(phenotype), temp / PHENOTYPE_CSV)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(source, target)
 
 
 def export_adhd200(
     root: str | os.PathLike, out_dir: str | os.PathLike, options: Adhd200Options | None = None, dataset: str = "adhd200"
 ) -> pd.DataFrame:
-    """Check the whole release, then write ``<subject>.h5`` per scan, ``phenotype.csv`` and ``mask.nii.gz``."""
+    """The whole cohort in one call (the rules' three steps in one process): check the release,
+    then write ``<subject>.h5`` per scan, ``phenotype.csv`` and ``mask.nii.gz``."""
     options = options or Adhd200Options()
-    root, out_dir = Path(root), Path(out_dir)
-    cohort = check_scans(match_cohort(root, options), options)
-    mask_img = common_mask(options.mask_resolution_mm)
-    mask = np.asarray(mask_img.get_fdata() > 0)
+    cohort, mask_img = check_cohort(root, options)
     with atomic_directory(out_dir) as temp:
         for row in tqdm(list(cohort.itertuples()), desc=f"{dataset}: clean scans", unit="scan"):
-            series = clean_scan(row.func_path, mask_img, row.tr, options, row.confounds_path)
-            phenotype = {
-                "subject": row.subject,
-                "diagnosis": row.diagnosis,
-                "site": str(row.site),
-                "age": float(row.age),
-                "sex": row.sex,
-                "dx_code": str(row.dx_code),
-                "func_path": str(row.func_path),
-            }
-            state = RestingState(series, mask, mask_img.affine, phenotype, tr=row.tr)
-            write_resting_state(temp / f"{row.subject}.h5", state)
+            write_resting_state(temp / f"{row.subject}.h5", subject_state(row, mask_img, options))
         nib.save(mask_img, temp / MASK_NIFTI)
-        table = cohort.assign(func_path=cohort["func_path"].astype(str), site=cohort["site"].astype(str))
-        write_csv(temp / PHENOTYPE_CSV, table[list(COHORT_COLUMNS)])
+        table = cohort_table(cohort)
+        write_csv(temp / PHENOTYPE_CSV, table)
     logger.info(
         "%s: %d subjects, %d voxels in the %d mm mask",
         dataset,
         len(cohort),
-        int(mask.sum()),
+        int(np.asarray(mask_img.get_fdata() > 0).sum()),
         options.mask_resolution_mm,
     )
-    return table[list(COHORT_COLUMNS)]
+    return table
 
 
 def read_rest_cohort(out_dir: str | os.PathLike) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """ADHD network classification (Dey et al. 2012) on small cohorts with planted differences."""
 
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,8 @@ import pytest
 
 from neurogaze.brain.adhd import classification as adhd
 from neurogaze.brain.adhd.graphs import GraphConfig
-from neurogaze.config import from_section, schema_defaults
+from neurogaze.config import from_section, load_config, schema_defaults
+from neurogaze.data.adhd200 import Adhd200Options
 from neurogaze.data.contracts import RestingState, read_metrics, write_resting_state
 from neurogaze.errors import ConfigError, DataValidationError
 
@@ -263,3 +265,24 @@ def test_config_defaults_are_the_schema_defaults():
             if name != "graph":
                 expected = section[name]
                 assert (tuple(expected) if isinstance(expected, list) else expected) == value, name
+
+
+def test_no_scaling_before_pca_unless_configured():
+    """The paper's PCA-LDA has no scaling step: StandardScaler only with standardize: true."""
+    assert adhd.build_pipeline(adhd.ClassifierConfig()).named_steps["scale"] == "passthrough"
+    scaled = adhd.build_pipeline(adhd.ClassifierConfig(standardize=True)).named_steps["scale"]
+    assert type(scaled).__name__ == "StandardScaler"
+
+
+def test_paper_config_is_the_papers_graph_and_pipeline():
+    """config/paper.yaml: a fixed threshold on r (0.7), 3-cycle maps, no scaling; Athena's
+    already-cleaned scans are not filtered again."""
+    paper = load_config(Path(__file__).resolve().parents[3] / "config" / "paper.yaml")
+    section = paper["adhd"]
+    maps = from_section(adhd.MapsConfig, {k: section[k] for k in ("graph", "features")}, "adhd")
+    assert (maps.graph.mode, maps.graph.threshold, maps.graph.absolute_value) == ("absolute", 0.7, False)
+    assert maps.features == ("triangles",)
+    assert section["standardize"] is False
+    loader = paper["datasets"]["adhd200"]
+    assert loader["clean"] is False and not loader["confounds_pattern"]
+    assert Adhd200Options(clean=loader["clean"]).clean is False

@@ -162,3 +162,22 @@ def test_explicit_zeros_duplicates_and_weights_are_handled_without_touching_the_
     before = stored_zero.copy()
     np.testing.assert_array_equal(graphs.triangle_counts(stored_zero), _reference_triangles(graph))
     assert stored_zero.nnz == before.nnz and np.array_equal(stored_zero.indices, before.indices)
+
+
+@pytest.mark.parametrize("mode", ["density", "absolute"])
+def test_graph_build_is_one_pass_over_the_correlation_blocks(monkeypatch, mode):
+    """The GEMM is the build's floor: each block of the correlation is computed once, in the
+    density mode too (it keeps the strongest pairs seen so far instead of a histogram pass)."""
+    series = _series(seed=4)
+    config = graphs.GraphConfig(mode=mode, density=0.05, threshold=0.3, block_size=16)
+    expected = graphs.correlation_graph(series, config)
+    passes = []
+    blocks = graphs.iter_correlation_blocks
+
+    def counted(z, block_size):
+        passes.append(block_size)
+        yield from blocks(z, block_size)
+
+    monkeypatch.setattr(graphs, "iter_correlation_blocks", counted)
+    assert (graphs.correlation_graph(series, config) != expected).nnz == 0
+    assert len(passes) == 1

@@ -3,18 +3,28 @@ them as the rules do, and the demo's checks along the pipeline's own path."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from neurogaze.brain.adhd import classification, stages
+from neurogaze.brain.adhd.graphs import GraphConfig
 from neurogaze.cli import main
 from neurogaze.config import load_config
 from neurogaze.data.contracts import read_metrics
 from neurogaze.errors import DataValidationError
 from neurogaze.runlog import stage_context
-from neurogaze.stages import ADHD_CLASSIFIER_KEYS, ADHD_MAPS_KEYS, STAGES, stage, stage_params
+from neurogaze.shards import shard_subjects, table_subjects
+from neurogaze.stages import (
+    ADHD_CLASSIFIER_KEYS,
+    ADHD_MAPS_KEYS,
+    ADHD_SUBJECT_MAPS_KEYS,
+    STAGES,
+    stage,
+    stage_params,
+)
 
 from .cohorts import make_cohort, write_rest_folder
 
@@ -34,49 +44,85 @@ def toy(tmp_path_factory, config):
     (root / "synthetic").mkdir()
     truth = {"regions": [{"name": "planted", "voxel_indices": np.flatnonzero(planted).tolist()}]}
     (root / "synthetic" / "ground_truth.json").write_text(json.dumps(truth))
-    settings = {**stage_params("adhd_maps", config)["settings"], "graph": {"mode": "density", "density": 0.05}}
-    stages.maps(rest=rest, cohort_maps=root / "cohort_maps.h5", phenotype=root / "cohort_maps.phenotype.csv",
-                settings=settings, test_subjects=None, seed=0, dataset="toy")
+    _fan_out_maps(config, rest, root, test_subjects=None)
     return root
 
 
+def _fan_out_maps(config, rest, out, test_subjects, subjects_per_job=25):
+    """adhd_subject_maps per shard, then adhd_maps, as the rules run them (demo settings but a
+    denser graph for the small mask)."""
+    subject_settings = {**stage_params("adhd_subject_maps", config)["settings"],
+                        "graph": {"mode": "density", "density": 0.05}}
+    subjects = list(pd.read_csv(rest / "phenotype.csv", dtype={"subject": str})["subject"])
+    parts = []
+    for shard in shard_subjects(subjects, subjects_per_job):
+        parts.append(str(out / "subject_maps" / f"{shard}.h5"))
+        stages.subject_maps(rest=rest, shard=shard, subject_maps=parts[-1], settings=subject_settings,
+                            subjects_per_job=subjects_per_job, dataset="toy")
+    stages.maps(rest=rest, parts=parts, cohort_maps=out / "cohort_maps.h5", phenotype=out / "cohort_maps.phenotype.csv",
+                settings=stage_params("adhd_maps", config)["settings"], test_subjects=test_subjects, seed=0,
+                dataset="toy")
+    return parts
+
+
 def test_each_rule_gets_only_its_settings(config):
+    subject_maps = stage_params("adhd_subject_maps", config)
     maps = stage_params("adhd_maps", config)
     evaluate = stage_params("adhd_evaluate", config)
+    assert set(subject_maps) == {"settings", "subjects_per_job"}
     assert set(maps) == {"settings", "test_subjects", "seed"}
     assert set(evaluate) == {"settings", "seed"}
     assert stage_params("adhd_plot", config) == {}
     # The registry's key lists are the dataclasses' fields: every setting reaches its rule.
     fields = {f.name for f in dataclasses.fields(classification.MapsConfig)}
-    assert set(maps["settings"]) == set(ADHD_MAPS_KEYS) == fields
+    assert set(subject_maps["settings"]) | set(maps["settings"]) == fields
+    assert set(subject_maps["settings"]) == set(ADHD_SUBJECT_MAPS_KEYS) and set(maps["settings"]) == set(ADHD_MAPS_KEYS)
     classifier = {f.name for f in dataclasses.fields(classification.ClassifierConfig)}
     assert set(evaluate["settings"]) == set(ADHD_CLASSIFIER_KEYS) == classifier
-    # A classifier setting does not touch the maps (which are the costly part).
-    changed = {**config, "adhd": {**config["adhd"], "n_permutations": 7, "mask_alpha": 0.2}}
-    assert stage_params("adhd_maps", changed) == maps
-    for rule in ("adhd_maps", "adhd_evaluate", "adhd_plot"):
+    # A classifier setting does not touch the maps (which are the costly part), nor a split
+    # setting the per-subject maps.
+    changed = {**config, "adhd": {**config["adhd"], "n_permutations": 7, "mask_alpha": 0.2, "test_fraction": 0.5}}
+    assert stage_params("adhd_subject_maps", changed) == subject_maps
+    for rule in ("adhd_subject_maps", "adhd_maps", "adhd_evaluate", "adhd_plot"):
         assert callable(stage(rule).load())
 
 
-def test_maps_writes_the_cohort_and_caches_each_subject(toy):
+def test_maps_fan_out_per_shard_and_gather_the_cohort(toy):
     cohort = classification.read_cohort_maps(toy / "cohort_maps.h5", toy / "cohort_maps.phenotype.csv")
     assert cohort.maps.shape == (60, 3, 8 * 8 * 6)
     assert cohort.feature_names == ("degree", "clustering", "triangles")
     assert set(cohort.phenotype["split"]) == {"train", "test"}
-    assert len(list((toy / stages.MAPS_CACHE).glob("s0*.npy"))) == 60
+    # 60 subjects at 25 per job: three shards, named after their first subject
+    assert sorted(path.name for path in (toy / "subject_maps").glob("*.h5")) == ["s000.h5", "s025.h5", "s050.h5"]
+
+
+def test_gather_is_the_single_process_cohort_byte_for_byte(toy, tmp_path, config):
+    """One job per subject and a gather write the bytes compute_cohort_maps writes in one process."""
+    rest = toy / "rest"
+    parts = _fan_out_maps(config, rest, tmp_path / "fanned", test_subjects=None, subjects_per_job=1)
+    assert len(parts) == 60
+    table = pd.read_csv(rest / "phenotype.csv", dtype={"subject": str, "site": str, "dx_code": str})
+    maps_config = classification.MapsConfig(graph=GraphConfig(mode="density", density=0.05),
+                                            features=tuple(config["adhd"]["features"]),
+                                            test_fraction=config["adhd"]["test_fraction"])
+    whole = classification.compute_cohort_maps([rest / f"{s}.h5" for s in table["subject"]], maps_config,
+                                               phenotype=table, seed=0)
+    classification.write_cohort_maps(tmp_path / "whole.h5", whole, tmp_path / "whole.csv")
+    assert (tmp_path / "whole.h5").read_bytes() == (tmp_path / "fanned" / "cohort_maps.h5").read_bytes()
+    assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "fanned" / "cohort_maps.phenotype.csv").read_bytes()
+    # A shard missing from the gather is named, before anything is written.
+    with pytest.raises(DataValidationError, match="s059"):
+        stages.maps(rest=rest, parts=parts[:-1], cohort_maps=tmp_path / "none.h5", phenotype=tmp_path / "none.csv",
+                    settings=stage_params("adhd_maps", config)["settings"], test_subjects=None, seed=0, dataset="toy")
+    assert not (tmp_path / "none.h5").exists()
 
 
 def test_maps_takes_the_listed_test_subjects(toy, tmp_path, config):
     listed = tmp_path / "test_subjects.csv"
     pd.DataFrame({"subject": ["s001", "s002", "s010"]}).to_csv(listed, index=False)
-    settings = {**stage_params("adhd_maps", config)["settings"], "graph": {"mode": "density", "density": 0.05}}
-    out = tmp_path / "cohort_maps.h5"
-    stages.maps(rest=toy / "rest", cohort_maps=out, phenotype=tmp_path / "phenotype.csv", settings=settings,
-                test_subjects=listed, seed=0, dataset="toy")
-    table = pd.read_csv(tmp_path / "phenotype.csv", dtype={"subject": str})
+    _fan_out_maps(config, toy / "rest", tmp_path, test_subjects=listed)
+    table = pd.read_csv(tmp_path / "cohort_maps.phenotype.csv", dtype={"subject": str})
     assert sorted(table.loc[table["split"] == "test", "subject"]) == ["s001", "s002", "s010"]
-    # Each subject's maps are cached beside the output.
-    assert len(list((tmp_path / stages.MAPS_CACHE).glob("*.npy"))) == 60
 
 
 def test_evaluate_scores_the_planted_regions_and_needs_the_ground_truth(toy, tmp_path, config):
@@ -117,8 +163,9 @@ def test_cli_runs_adhd_evaluate_as_the_rule_does(toy, tmp_path, repo_root):
 @pytest.mark.slow
 def test_demo_config_passes_the_issue_checks_through_the_pipeline_path(config, tmp_path):
     """The demo's checks along the pipeline's own stages and settings (the registry's params of
-    config/config.yaml): generate_adhd200 -> load_adhd200 (the config's cleaning) -> adhd_maps ->
-    adhd_evaluate -> metrics.csv."""
+    config/config.yaml): generate_adhd200 -> adhd200_cohort -> load_adhd200_subjects per shard (the
+    config's cleaning) -> load_adhd200 -> adhd_subject_maps per shard -> adhd_maps -> adhd_evaluate ->
+    metrics.csv."""
     name = config["adhd"]["dataset"]
     assert config["datasets"][name]["root"] is None  # the demo cohort is the synthetic one (planted regions)
     raw, rest, out = tmp_path / "synthetic", tmp_path / "rest", tmp_path / "adhd"
@@ -127,9 +174,21 @@ def test_demo_config_passes_the_issue_checks_through_the_pipeline_path(config, t
         stage(rule).load()(**files, **stage_params(rule, config))
 
     run(f"generate_{name}", root=raw)
-    run(f"load_{name}", root=raw, rest=rest)
-    run("adhd_maps", rest=rest, cohort_maps=out / "cohort_maps.h5", phenotype=out / "cohort_maps.phenotype.csv",
-        dataset=name)
+    parts_dir = tmp_path / "rest_parts"
+    cohort = {"phenotype": parts_dir / "phenotype.csv", "mask": parts_dir / "mask.nii.gz"}
+    run(f"{name}_cohort", root=raw, scans=parts_dir / "scans.parquet", **cohort)
+    subjects = table_subjects(cohort["phenotype"])
+    shards = shard_subjects(subjects, config["datasets"][name]["subjects_per_job"])
+    for shard in shards:
+        run(f"load_{name}_subjects", root=raw, scans=parts_dir / "scans.parquet", mask=cohort["mask"], shard=shard,
+            part=parts_dir / shard)
+    run(f"load_{name}", **cohort, parts=[str(parts_dir / shard) for shard in shards], rest=rest)
+    map_shards = shard_subjects(subjects, config["adhd"]["subjects_per_job"])
+    parts = [str(out / "subject_maps" / f"{shard}.h5") for shard in map_shards]
+    for part in parts:
+        run("adhd_subject_maps", rest=rest, shard=Path(part).stem, subject_maps=part, dataset=name)
+    run("adhd_maps", rest=rest, parts=parts, cohort_maps=out / "cohort_maps.h5",
+        phenotype=out / "cohort_maps.phenotype.csv", dataset=name)
     run("adhd_evaluate", cohort_maps=out / "cohort_maps.h5", phenotype=out / "cohort_maps.phenotype.csv",
         synthetic=raw, metrics=out / "metrics.csv", predictions=out / "predictions.csv", maps=out / "maps.h5",
         dataset=name)

@@ -6,7 +6,7 @@ Per voxel the network gives maps of degree, clustering coefficient and participa
 (triangles); the chosen maps are concatenated into one feature vector per subject. The
 classifier is a scikit-learn pipeline
 
-    DiscriminativeMask -> StandardScaler -> PCA -> LinearDiscriminantAnalysis
+    DiscriminativeMask -> (StandardScaler, optional) -> PCA -> LinearDiscriminantAnalysis
 
 where ``DiscriminativeMask`` keeps the voxels whose maps differ between groups on the subjects
 it is fitted on (two-sample t-test with Benjamini-Hochberg FDR, or the top-k voxels): as it is
@@ -89,7 +89,7 @@ class ClassifierConfig:
     mask_alpha: float = 0.05
     mask_top_k: int = 500
     mask_min_voxels: int = 10  # kept (smallest p) when FDR selects fewer, so PCA always has input
-    standardize: bool = True
+    standardize: bool = False  # the paper's PCA-LDA has no scaling step
     pca_components: int | float = 0.9  # int: components; float in (0, 1): explained variance
     cv_folds: int = 5
     n_permutations: int = 100
@@ -218,18 +218,26 @@ def compute_cohort_maps(
     phenotype table, when given, must have a row per subject ('subject' column); otherwise it
     is built from each file's phenotype. With ``cache_dir`` each subject's maps are kept as
     ``<subject>.<key>.npy`` (``maps_cache_path``) and reused, so an interrupted run resumes where
-    it stopped.
+    it stopped. The rules do the same in two steps: :func:`shard_maps` per shard of subjects (one
+    job each), then :func:`gather_cohort_maps`.
     """
     subjects = list(subjects)
     maps, rows, reference = [], [], None
     cache = Path(cache_dir) if cache_dir is not None else None
     for subject in tqdm(subjects, desc="adhd: network maps", unit="subject"):
         rest, source = _load(subject)
-        reference = _check_same_mask(rest, reference, source)
+        reference = _check_same_grid(rest.mask, rest.affine, reference, source)
         subject_id = _subject_id(rest.phenotype["subject"])
         path = None if cache is None else maps_cache_path(cache, subject_id, config, rest.timeseries)
         maps.append(_cached_maps(rest, config, path, source))
         rows.append({**rest.phenotype, "subject": subject_id})
+    return assemble_cohort(maps, rows, reference, config, phenotype, seed, test_subjects)
+
+
+def assemble_cohort(maps: list[np.ndarray], rows: list[dict], reference, config: MapsConfig,
+                    phenotype: pd.DataFrame | None, seed: int, test_subjects: Iterable[str] | None) -> CohortMaps:
+    """The cohort from its subjects' maps (in order), their phenotype rows (or the given table)
+    and the common grid (mask, affine): labels and the train/test split added."""
     if not maps:
         raise DataValidationError(None, "subjects", "at least one resting-state scan", "none")
     table = pd.DataFrame(rows) if phenotype is None else _match_phenotype(phenotype, [r["subject"] for r in rows])
@@ -240,13 +248,81 @@ def compute_cohort_maps(
     return CohortMaps(np.stack(maps), tuple(config.features), table.reset_index(drop=True), mask, affine)
 
 
-def _check_same_mask(rest: RestingState, reference, source):
+@dataclass
+class ShardMaps:
+    """The network maps of one shard of subjects (rule ``adhd_subject_maps``)."""
+
+    subjects: list[str]
+    maps: np.ndarray  # float32 (n_subjects, n_features, n_voxels)
+    feature_names: tuple[str, ...]
+    mask: np.ndarray
+    affine: np.ndarray
+
+
+def shard_maps(subjects: Iterable[RestingState | str | os.PathLike], config: MapsConfig) -> ShardMaps:
+    """The chosen maps of each subject (contract files or ``RestingState``), on one common grid."""
+    maps, ids, reference = [], [], None
+    for subject in subjects:
+        rest, source = _load(subject)
+        reference = _check_same_grid(rest.mask, rest.affine, reference, source)
+        ids.append(_subject_id(rest.phenotype["subject"]))
+        maps.append(subject_maps(rest, config, source))
+    if not maps:
+        raise DataValidationError(None, "subjects", "at least one resting-state scan", "none")
+    return ShardMaps(ids, np.stack(maps), tuple(config.features), *reference)
+
+
+def write_shard_maps(path: str | os.PathLike, shard: ShardMaps) -> None:
+    with atomic_path(path) as temp, h5py.File(temp, "w") as handle:
+        handle.create_dataset("maps", data=shard.maps.astype(np.float32))
+        handle.create_dataset("subjects", data=np.asarray(shard.subjects, dtype=object), dtype=h5py.string_dtype())
+        handle.create_dataset("mask", data=shard.mask.astype(bool))
+        handle.create_dataset("affine", data=shard.affine)
+        handle.attrs["feature_names"] = ",".join(shard.feature_names)
+
+
+def read_shard_maps(path: str | os.PathLike) -> ShardMaps:
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(path, "file", "a shard's maps written by adhd_subject_maps", "no such file")
+    with h5py.File(path, "r") as handle:
+        for name in ("maps", "subjects", "mask", "affine"):
+            if name not in handle:
+                raise DataValidationError(path, name, "a dataset of a shard-maps file", "missing")
+        subjects = [s.decode() if isinstance(s, bytes) else str(s) for s in handle["subjects"][()]]
+        names = tuple(str(handle.attrs.get("feature_names", "")).split(","))
+        return ShardMaps(subjects, np.asarray(handle["maps"], dtype=np.float32), names,
+                         np.asarray(handle["mask"], dtype=bool), np.asarray(handle["affine"]))
+
+
+def gather_cohort_maps(parts: Iterable[str | os.PathLike], config: MapsConfig, phenotype: pd.DataFrame,
+                       seed: int = 0, test_subjects: Iterable[str] | None = None) -> CohortMaps:
+    """The cohort maps from its shards' files, in the order of the ``phenotype`` table (every
+    subject once), exactly as :func:`compute_cohort_maps` makes them in one process."""
+    by_subject, reference = {}, None
+    for part in parts:
+        shard = read_shard_maps(part)
+        if shard.feature_names != tuple(config.features):
+            raise DataValidationError(part, "feature_names", f"the configured features {list(config.features)}",
+                                      list(shard.feature_names))
+        reference = _check_same_grid(shard.mask, shard.affine, reference, part)
+        by_subject.update(zip(shard.subjects, shard.maps))
+    order = [_subject_id(s) for s in phenotype["subject"]]
+    missing = [s for s in order if s not in by_subject]
+    if missing:
+        raise DataValidationError(None, "subjects", "maps of every subject of the cohort table",
+                                  f"missing {missing[:5]}")
+    rows = [{"subject": s} for s in order]
+    return assemble_cohort([by_subject[s] for s in order], rows, reference, config, phenotype, seed, test_subjects)
+
+
+def _check_same_grid(mask: np.ndarray, affine: np.ndarray, reference, source):
     if reference is None:
-        return rest.mask, rest.affine
-    mask, affine = reference
-    if rest.mask.shape != mask.shape or not np.array_equal(rest.mask, mask):
-        raise DataValidationError(source, "mask", "the same common mask for every subject", f"shape {rest.mask.shape}")
-    if not np.allclose(rest.affine, affine, atol=1e-3):
+        return mask, affine
+    first_mask, first_affine = reference
+    if mask.shape != first_mask.shape or not np.array_equal(mask, first_mask):
+        raise DataValidationError(source, "mask", "the same common mask for every subject", f"shape {mask.shape}")
+    if not np.allclose(affine, first_affine, atol=1e-3):
         raise DataValidationError(source, "affine", "the same affine for every subject")
     return reference
 
@@ -385,8 +461,10 @@ class DiscriminativeMask(SelectorMixin, BaseEstimator):
 def build_pipeline(config: ClassifierConfig, n_maps: int = 1, seed: int = 0) -> Pipeline:
     """DiscriminativeMask -> (StandardScaler) -> PCA -> LDA on ``n_maps`` concatenated maps.
 
-    Scaling is on by default because degree, clustering and triangle counts live on scales
-    orders of magnitude apart; unscaled, PCA would see only the triangle counts.
+    The paper's pipeline has no scaling step, so StandardScaler is there only with
+    ``config.standardize``: worth it when several maps are combined, as degree, clustering and
+    triangle counts live on scales orders of magnitude apart (unscaled, PCA would see only the
+    triangle counts).
     """
     n_components = config.pca_components
     min_voxels = config.mask_min_voxels

@@ -1,8 +1,14 @@
 """Sparse voxel-wise correlation networks and their per-node features.
 
 A 4 mm brain has about 29,400 in-mask voxels; the dense correlation matrix would be 3.5 GB in
-float32, so the graph is built by blocks of rows of the standardised time series and only the
-edges that pass the threshold are kept (as a symmetric CSR matrix without self-loops).
+float32, so the graph is built by blocks of rows of the standardised time series (one GEMM each,
+right of the diagonal) and only the edges that pass the threshold are kept (as a symmetric CSR
+matrix without self-loops). Both modes make one pass over the blocks: a fixed threshold needs no
+more, and the density mode keeps the strongest pairs seen so far, whose weakest bounds the final
+cutoff from below. The floor of the build is that GEMM, n_timepoints x n_voxels^2 / 2
+multiply-adds. (Tiles narrower than a block row would stay in cache, but BLAS rounds a product's
+entries differently for other shapes, which would move edges at the cutoff: the block shape is
+kept so that the graphs stay the same bytes.)
 
 Triangles are counted with the degree-ordered "forward" algorithm (Schank & Wagner 2005,
 Latapy 2008): every edge is oriented from the lower to the higher (degree, index) node, which
@@ -30,18 +36,17 @@ from neurogaze.errors import DataValidationError
 
 FEATURE_NAMES = ("degree", "clustering", "triangles")
 
-# A coarse histogram (small enough to stay in cache) only locates the density cutoff; the exact
-# cutoff is then taken among the pairs of one bin.
-_HISTOGRAM_BINS = 2**14
 
 
 @dataclass
 class GraphConfig:
     """How a correlation matrix becomes a binary graph.
 
-    ``mode`` is "absolute" (keep pairs with r >= ``threshold``) or "density" (keep the strongest
-    ``density`` fraction of all pairs). With ``absolute_value`` the sign is ignored (|r|), as
-    anti-correlations are connections too in Dey et al. (2012).
+    ``mode`` is "absolute" (keep pairs with r >= ``threshold``: Dey et al. (2012) use a fixed
+    threshold) or "density" (keep the strongest ``density`` fraction of all pairs, so every
+    subject's graph has the same number of edges). With ``absolute_value`` the sign is ignored
+    (|r|), counting anti-correlations as connections too; that is our option, the paper
+    thresholds r.
     """
 
     mode: str = "density"
@@ -77,6 +82,35 @@ def standardize(timeseries: np.ndarray, source=None) -> np.ndarray:
     return (z * scale).astype(np.float32)
 
 
+def _n_chunks() -> int:
+    return 4 * max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
+
+
+def _compiled(function):
+    """A serial and a multi-threaded compilation of one kernel (prange is range in the first).
+
+    Waking worker threads costs more than small inputs take (and, on a busy machine, much
+    more), so small problems go to the serial version.
+    """
+    return (
+        numba.njit(cache=True, nogil=True)(_renamed(function, "serial")),
+        numba.njit(parallel=True, cache=True, nogil=True)(_renamed(function, "parallel")),
+    )
+
+
+def _renamed(function, suffix: str):
+    # numba's on-disk cache is keyed by qualified name, not by compile flags: without distinct
+    # names the two variants would overwrite each other's cache entry and recompile every run.
+    copy = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_{suffix}")
+    copy.__qualname__ = f"{function.__qualname__}_{suffix}"
+    copy.__module__ = function.__module__
+    return copy
+
+
+# Inputs with fewer elements than this run the serial kernel.
+_PARALLEL_MIN_WORK = 1 << 20
+
+
 def iter_correlation_blocks(z: np.ndarray, block_size: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (start, r) with r[a, c] = corr(voxel start + a, voxel start + c), for c >= 0.
 
@@ -87,22 +121,6 @@ def iter_correlation_blocks(z: np.ndarray, block_size: int) -> Iterator[tuple[in
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         yield start, z[:, start:stop].T @ z[:, start:]
-
-
-def _block_histogram(block, n_bins, absolute, n_chunks):  # pragma: no cover - compiled
-    # Strengths (|r|, or (r + 1) / 2 without abs) in [0, 1] counted in n_bins equal bins; only
-    # pairs right of the diagonal. One histogram per chunk of rows: no shared writes.
-    hist = np.zeros((n_chunks, n_bins + 1), dtype=np.int64)
-    n_rows, n_cols = block.shape
-    for chunk in numba.prange(n_chunks):
-        h = hist[chunk]
-        for a in range(chunk, n_rows, n_chunks):
-            for c in range(a + 1, n_cols):
-                value = block[a, c]
-                s = abs(value) if absolute else (value + 1.0) * 0.5
-                b = int(s * n_bins)
-                h[min(max(b, 0), n_bins)] += 1
-    return hist.sum(axis=0)
 
 
 def _block_edges(block, cutoff, absolute):  # pragma: no cover - compiled
@@ -133,53 +151,76 @@ def _block_edges(block, cutoff, absolute):  # pragma: no cover - compiled
     return rows, cols, values
 
 
-def _n_chunks() -> int:
-    return 4 * max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
+def _block_strengths(block, absolute):  # pragma: no cover - compiled
+    # Every strength right of the diagonal, flat: the first block's pairs give the density
+    # mode's first bound (their target-th largest), so that block is not extracted whole.
+    n_rows, n_cols = block.shape
+    starts = np.zeros(n_rows + 1, dtype=np.int64)
+    for a in range(n_rows):
+        starts[a + 1] = starts[a] + max(n_cols - a - 1, 0)
+    out = np.empty(starts[-1], dtype=np.float32)
+    for a in numba.prange(n_rows):
+        k = starts[a]
+        for c in range(a + 1, n_cols):
+            value = block[a, c]
+            out[k] = abs(value) if absolute else value
+            k += 1
+    return out
 
 
-def _compiled(function):
-    """A serial and a multi-threaded compilation of one kernel (prange is range in the first).
+class _StrongestPairs:
+    """The ``target`` strongest pairs seen so far, and every pair tied with the weakest of them.
 
-    Waking worker threads costs more than small inputs take (and, on a busy machine, much
-    more), so small problems go to the serial version.
+    ``bound`` is the target-th largest strength seen so far: a lower bound of the final cutoff
+    (the target-th largest of all pairs), so a pair below it can never be kept, and each block is
+    only scanned for pairs at or above it. The candidates are pruned back to the bound when they
+    reach twice the target: one pass over all pairs, exactly the density graph.
     """
-    return (
-        numba.njit(cache=True, nogil=True)(_renamed(function, "serial")),
-        numba.njit(parallel=True, cache=True, nogil=True)(_renamed(function, "parallel")),
-    )
 
+    def __init__(self, target: int, absolute_value: bool):
+        self.target = target
+        self.bound = np.float32(0.0 if absolute_value else -1.0)
+        self.rows, self.cols, self.strengths = [], [], []
+        self.size = 0
 
-def _renamed(function, suffix: str):
-    # numba's on-disk cache is keyed by qualified name, not by compile flags: without distinct
-    # names the two variants would overwrite each other's cache entry and recompile every run.
-    copy = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_{suffix}")
-    copy.__qualname__ = f"{function.__qualname__}_{suffix}"
-    copy.__module__ = function.__module__
-    return copy
+    def first_bound(self, block: np.ndarray, absolute_value: bool) -> None:
+        """Raise the bound to the target-th largest strength of ``block`` (a subset of all pairs)."""
+        if self.strengths or not self.target:
+            return
+        strengths = _pick(_BLOCK_STRENGTHS, block.size)(block, absolute_value)
+        if strengths.size >= self.target:
+            self.bound = np.float32(np.partition(strengths, strengths.size - self.target)[strengths.size - self.target])
 
+    def add(self, i: np.ndarray, j: np.ndarray, strength: np.ndarray) -> None:
+        self.rows.append(i)
+        self.cols.append(j)
+        self.strengths.append(strength)
+        self.size += strength.size
+        if self.target and self.size >= 2 * self.target:
+            self._prune()
 
-# Inputs with fewer elements than this run the serial kernel.
-_PARALLEL_MIN_WORK = 1 << 20
+    def _prune(self) -> None:
+        i, j, strength = self._joined()
+        cutoff = np.partition(strength, strength.size - self.target)[strength.size - self.target]
+        keep = strength >= cutoff
+        self.rows, self.cols, self.strengths = [i[keep]], [j[keep]], [strength[keep]]
+        self.size = int(keep.sum())
+        self.bound = np.float32(cutoff)
 
+    def _joined(self):
+        if not self.strengths:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(self.rows), np.concatenate(self.cols), np.concatenate(self.strengths)
 
-def density_bounds(z: np.ndarray, density: float, absolute_value: bool = True, block_size: int = 1024):
-    """(lower, target): a strength below the exact density cutoff, and how many pairs to keep.
-
-    A coarse histogram of every pair's strength, accumulated block by block, locates the bin
-    that holds the cutoff; the exact cutoff is then found among that bin's pairs while the
-    edges are extracted (``correlation_graph``), so the n x n matrix is never held.
-    """
-    n = z.shape[1]
-    n_pairs = n * (n - 1) // 2
-    target = round(density * n_pairs)
-    counts = np.zeros(_HISTOGRAM_BINS + 1, dtype=np.int64)
-    for _, block in iter_correlation_blocks(z, block_size):
-        counts += _pick(_BLOCK_HISTOGRAM, block.size)(block, _HISTOGRAM_BINS, absolute_value, _n_chunks())
-    tail = np.cumsum(counts[::-1])[::-1]
-    edge = int(np.nonzero(tail >= max(target, 1))[0][-1]) if target > 0 else _HISTOGRAM_BINS
-    # One bin lower guards against float32 rounding at the bin boundary.
-    lower = max(edge - 1, 0) / _HISTOGRAM_BINS
-    return (lower if absolute_value else 2.0 * lower - 1.0), target
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        i, j, strength = self._joined()
+        if self.target == 0:
+            return i[:0], j[:0]
+        if self.target < strength.size:
+            cutoff = np.partition(strength, strength.size - self.target)[strength.size - self.target]
+            keep = strength >= cutoff
+            return i[keep], j[keep]
+        return i, j
 
 
 def correlation_graph(timeseries: np.ndarray, config: GraphConfig | None = None, source=None) -> sp.csr_matrix:
@@ -199,28 +240,26 @@ def correlation_graph(timeseries: np.ndarray, config: GraphConfig | None = None,
 
 def _correlation_graph(z: np.ndarray, config: GraphConfig) -> sp.csr_matrix:
     n = z.shape[1]
+    pairs = None
     if config.mode == "density":
-        cutoff, target = density_bounds(z, config.density, config.absolute_value, config.block_size)
-    else:
-        cutoff, target = config.threshold, None
-    rows, cols, values = [], [], []
+        pairs = _StrongestPairs(round(config.density * (n * (n - 1) // 2)), config.absolute_value)
+    rows, cols = [], []
     for start, block in iter_correlation_blocks(z, config.block_size):
-        i, j, r = _pick(_BLOCK_EDGES, block.size)(block, np.float32(cutoff), config.absolute_value)
-        rows.append(i.astype(np.int64) + start)
-        cols.append(j.astype(np.int64) + start)
-        values.append(np.abs(r) if config.absolute_value else r)
-    i = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    j = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    strength = np.concatenate(values) if values else np.zeros(0, np.float32)
-    if target is not None:
-        if target == 0:
-            keep = np.zeros(strength.size, dtype=bool)
-        elif target < strength.size:
-            exact = np.partition(strength, strength.size - target)[strength.size - target]
-            keep = strength >= exact
+        if pairs is not None:
+            pairs.first_bound(block, config.absolute_value)
+        cutoff = pairs.bound if pairs is not None else np.float32(config.threshold)
+        i, j, r = _pick(_BLOCK_EDGES, block.size)(block, cutoff, config.absolute_value)
+        i, j = i.astype(np.int64) + start, j.astype(np.int64) + start
+        if pairs is not None:
+            pairs.add(i, j, np.abs(r) if config.absolute_value else r)
         else:
-            keep = np.ones(strength.size, dtype=bool)
-        i, j = i[keep], j[keep]
+            rows.append(i)
+            cols.append(j)
+    if pairs is not None:
+        i, j = pairs.edges()
+    else:
+        i = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        j = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     return adjacency_from_edges(i, j, n)
 
 
@@ -392,8 +431,8 @@ def expected_edges(n_nodes: int, density: float) -> int:
     return round(density * n_nodes * (n_nodes - 1) / 2) if n_nodes > 1 else 0
 
 
-_BLOCK_HISTOGRAM = _compiled(_block_histogram)
 _BLOCK_EDGES = _compiled(_block_edges)
+_BLOCK_STRENGTHS = _compiled(_block_strengths)
 _FORWARD_TRIANGLES = _compiled(_forward_triangles)
 
 
@@ -413,7 +452,6 @@ __all__ = [
     "clustering_coefficient",
     "correlation_graph",
     "degree",
-    "density_bounds",
     "expected_edges",
     "iter_correlation_blocks",
     "node_features",

@@ -1,6 +1,7 @@
-"""The ADHD rules' stages: network maps of a loaded resting-state cohort, then the classifier's
-evaluation. One function per rule (``adhd_maps`` -> :func:`maps`, ``adhd_evaluate`` ->
-:func:`evaluate`); the figures are :func:`neurogaze.figures.adhd.plot`."""
+"""The ADHD rules' stages: network maps of a loaded resting-state cohort, one job per shard of
+subjects, gathered into the cohort's maps, then the classifier's evaluation. One function per rule
+(``adhd_subject_maps`` -> :func:`subject_maps`, ``adhd_maps`` -> :func:`maps`, ``adhd_evaluate``
+-> :func:`evaluate`); the figures are :func:`neurogaze.figures.adhd.plot`."""
 
 from __future__ import annotations
 
@@ -14,36 +15,44 @@ import pandas as pd
 from neurogaze.brain.adhd import classification
 from neurogaze.brain.adhd.classification import ClassifierConfig, MapsConfig
 from neurogaze.config import from_section
-from neurogaze.data.adhd200 import read_rest_cohort
+from neurogaze.data.adhd200 import PHENOTYPE_CSV, read_rest_cohort
 from neurogaze.data.synthetic.adhd200 import GROUND_TRUTH
 from neurogaze.errors import DataValidationError
+from neurogaze.shards import shard_of
 
 logger = logging.getLogger(__name__)
 
-MAPS_CACHE = "maps_cache"
-
-
-def maps(*, rest: str | os.PathLike, cohort_maps: str | os.PathLike, phenotype: str | os.PathLike, settings: dict,
-         test_subjects: str | os.PathLike | None, seed: int, dataset: str) -> None:
-    """Rule ``adhd_maps``: the network maps of every subject of the cohort that the loader wrote
-    to the folder ``rest`` -> ``cohort_maps`` (HDF5) and its ``phenotype`` table (labels and the
-    train/test split: the cohort's own split column, else the subjects listed in the file
-    ``test_subjects`` (``adhd.test_subjects``, also an input of the rule), else a draw of
-    ``test_fraction`` per site x diagnosis seeded by ``seed``).
-
-    Each subject's maps are cached in ``maps_cache/`` beside ``cohort_maps``, keyed on the graph
-    settings and the subject's time series, so an interrupted run resumes where it stopped.
-    """
+def subject_maps(*, rest: str | os.PathLike, shard: str, subject_maps: str | os.PathLike, settings: dict,
+                 subjects_per_job: int, dataset: str) -> None:
+    """Rule ``adhd_subject_maps``: the network maps of one shard of the cohort that the loader wrote
+    to the folder ``rest`` (its ``subjects_per_job`` subjects from ``shard`` on, in the cohort
+    table's order) -> ``subject_maps`` (HDF5)."""
     config = from_section(MapsConfig, settings, "adhd")
     table = read_rest_cohort(rest)
-    logger.info("adhd maps of %s: %d subjects, features %s", dataset, len(table), ", ".join(config.features))
-    cohort = classification.compute_cohort_maps(
-        table["path"],
+    members = shard_of(list(table["subject"]), subjects_per_job, shard, Path(rest) / PHENOTYPE_CSV)
+    paths = table.set_index("subject").loc[members, "path"]
+    logger.info("adhd maps of %s, shard %s: %d subject(s), features %s", dataset, shard, len(members),
+                ", ".join(config.features))
+    classification.write_shard_maps(subject_maps, classification.shard_maps(paths, config))
+
+
+def maps(*, rest: str | os.PathLike, parts: list[str], cohort_maps: str | os.PathLike,
+         phenotype: str | os.PathLike, settings: dict, test_subjects: str | os.PathLike | None, seed: int,
+         dataset: str) -> None:
+    """Rule ``adhd_maps`` (the gather): the shards' maps ``parts`` (rule ``adhd_subject_maps``) of the
+    cohort in the folder ``rest`` -> ``cohort_maps`` (HDF5) and its ``phenotype`` table (labels and
+    the train/test split: the cohort's own split column, else the subjects listed in the file
+    ``test_subjects`` (``adhd.test_subjects``, also an input of the rule), else a draw of
+    ``test_fraction`` per site x diagnosis seeded by ``seed``)."""
+    config = from_section(MapsConfig, settings, "adhd")
+    table = read_rest_cohort(rest)
+    logger.info("adhd maps of %s: %d subjects from %d shard(s)", dataset, len(table), len(parts))
+    cohort = classification.gather_cohort_maps(
+        parts,
         config,
         phenotype=table.drop(columns="path"),
         seed=seed,
         test_subjects=classification.read_subject_list(test_subjects) if test_subjects else None,
-        cache_dir=Path(cohort_maps).parent / MAPS_CACHE,
     )
     classification.write_cohort_maps(cohort_maps, cohort, phenotype)
 

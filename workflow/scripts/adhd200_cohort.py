@@ -1,0 +1,5 @@
+from neurogaze.data import adhd200
+from neurogaze.runlog import job
+
+with job(snakemake) as arguments:
+    adhd200.adhd200_cohort(**arguments)
