@@ -17,12 +17,12 @@ ORDER = ("name", "input", "output", "log", "wildcard_constraints", "params", "th
 
 
 def _rules() -> list[dict]:
-    """Each rule of the .smk files: its name (a pattern for generated rules) and directives in order."""
+    """Each rule (or checkpoint) of the .smk files: its name (a pattern for generated rules) and directives in order."""
     rules = []
     for path in sorted(RULES_DIR.glob("*.smk")):
         lines = path.read_text().splitlines()
         for number, line in enumerate(lines):
-            head = re.match(r"^(\s*)rule(?: (\w+))?:\s*$", line)
+            head = re.match(r"^(\s*)(?:rule|checkpoint)(?: (\w+))?:\s*$", line)
             if not head:
                 continue
             indent = len(head.group(1)) + 4

@@ -43,11 +43,11 @@ rule adhd_subject_maps:
         rest=f"{RESULTS}/data/rest/{{dataset}}",
     output:
         subject_maps=adhd_out("subject_maps/{shard}.h5"),
+    log:
+        "logs/adhd/subject_maps_{dataset}_{shard}.log",
     wildcard_constraints:
         dataset="[^/]+",
         shard="[^/]+",
-    log:
-        "logs/adhd/subject_maps_{dataset}_{shard}.log",
     params:
         **stage_params("adhd_subject_maps"),
     threads: stage_threads("adhd_subject_maps")

@@ -178,10 +178,10 @@ rule load_adhd200_subjects:
         mask=f"{ADHD200_PARTS}/mask.nii.gz",
     output:
         part=directory(f"{ADHD200_PARTS}/subjects/{{shard}}"),
-    wildcard_constraints:
-        shard="[^/]+",
     log:
         "logs/data/load_adhd200_subjects_{shard}.log",
+    wildcard_constraints:
+        shard="[^/]+",
     params:
         **stage_params("load_adhd200_subjects"),
     threads: stage_threads("load_adhd200_subjects")
