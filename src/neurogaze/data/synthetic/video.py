@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import nibabel as nib
@@ -30,8 +29,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy import ndimage
-from skimage import data as skdata
 
+from neurogaze.data.synthetic.world import photo as world_photo
 from neurogaze.io import atomic_directory, write_json
 
 GROUND_TRUTH = "ground_truth.json"
@@ -114,9 +113,9 @@ def moving_photo(config: SyntheticVideoConfig, direction_deg: float, speed: floa
     frame in ``direction_deg`` (a camera pan). The window's first position is drawn from the same
     range whatever the motion (the photo holds the longest pan in every direction around that range),
     so the first frame says nothing of the motion to come."""
-    photo = _photo(str(rng.choice(PHOTOS)))
+    picture = world_photo(str(rng.choice(PHOTOS)))
     longest = max(config.speeds) * (config.n_frames - 1)
-    big = _resized(photo, int(np.ceil(2 * config.height + 2 * longest)), int(np.ceil(2 * config.width + 2 * longest)))
+    big = _resized(picture, int(np.ceil(2 * config.height + 2 * longest)), int(np.ceil(2 * config.width + 2 * longest)))
     start = longest + rng.uniform(0, 1, 2) * (config.height, config.width)  # rows, columns
     theta = np.deg2rad(direction_deg)
     step = speed * np.array([np.sin(theta), np.cos(theta)])
@@ -127,11 +126,6 @@ def moving_photo(config: SyntheticVideoConfig, direction_deg: float, speed: floa
         moved = ndimage.shift(big, (*(whole - corner), 0), order=1, mode="nearest")
         frames.append(moved[whole[0]:whole[0] + config.height, whole[1]:whole[1] + config.width])
     return np.clip(np.round(np.stack(frames) * 255), 0, 255).astype(np.uint8)
-
-
-@cache
-def _photo(name: str) -> np.ndarray:
-    return np.asarray(getattr(skdata, name)()[..., :3], dtype=np.float32) / 255.0
 
 
 def _resized(image: np.ndarray, height: int, width: int) -> np.ndarray:

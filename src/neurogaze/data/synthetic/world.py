@@ -78,7 +78,9 @@ def _grey(name: str) -> np.ndarray:
 
 
 @cache
-def _photo(name: str) -> np.ndarray:
+def photo(name: str) -> np.ndarray:
+    """One of scikit-image's bundled colour photographs as float RGB in [0, 1] (the motorcycle: the
+    stereo pair's left view)."""
     if name == "motorcycle":
         image = skdata.stereo_motorcycle()[0]
     else:
@@ -106,7 +108,7 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def background(name: str, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A place (a key of ``BACKGROUNDS``) as float RGB in [0, 1], under a per-scene light."""
     source = BACKGROUNDS[name]
-    image = _photo(source) if source == "hubble_deep_field" else _grey(source)
+    image = photo(source) if source == "hubble_deep_field" else _grey(source)
     source_height, source_width = image.shape[:2]
     side = int(min(source_height, source_width) * rng.uniform(0.3, 0.6))
     # a crop of the scene's proportions, as wide as the source allows
@@ -152,7 +154,7 @@ def _object_patch(noun: str, colour: str | None, height: int, width: int,
         rgb = np.broadcast_to(np.asarray((0.45, 0.27, 0.12), np.float32), (height, width, 3)).copy()
         return rgb, (silhouette > 0.5).astype(np.float32)
     source, (top, bottom, left, right) = PHOTO_CROPS[noun]
-    crop = _photo(source)[top:bottom, left:right]
+    crop = photo(source)[top:bottom, left:right]
     return _resize(crop, height, width), np.ones((height, width), np.float32)
 
 
