@@ -217,7 +217,8 @@ class BrainResponses:
         seen = np.zeros(len(rows), dtype=np.int64)
         for k, image in enumerate(owner[kept]):
             slot[k], seen[image] = seen[image], seen[image] + 1
-        repeats = np.zeros((len(rows), int(counts.max(initial=0)), self.n_units), dtype=np.float32)
+        width = self.trial_responses.shape[1]
+        repeats = np.zeros((len(rows), int(counts.max(initial=0)), width), dtype=np.float32)
         repeats[owner[kept], slot] = self.trial_responses[kept]
         return repeats, counts
 
