@@ -86,7 +86,8 @@ for _name in GENERATORS:
         "neurogaze.data.synthetic:generate", _generate_params(_name),
         help=f"write a synthetic {_name} set in its real layout (and ground_truth.json)")
 
-NSD_LOAD_KEYS = ("roi", "roi_files", "sessions", "space", "beta_version", "beta_format", "chunk_trials")
+NSD_LOAD_KEYS = ("roi", "roi_files", "sessions", "space", "beta_version", "beta_format", "chunk_trials",
+                 "single_trials")
 NSD_STIMULI_KEYS = ("subjects", "sessions", "space", "beta_version", "beta_format")
 STAGES["load_nsd"] = Stage(
     "neurogaze.data.nsd:load_nsd", lambda c: {"settings": {k: c["datasets"]["nsd"][k] for k in NSD_LOAD_KEYS}},

@@ -145,6 +145,57 @@ def test_session_subset_streams_only_those_sessions(nsd_root):
     assert set(part.rois) == {"nsdgeneral"}
 
 
+def test_single_trials_are_the_z_scored_presentations_behind_the_averages(nsd_root, loaded, tmp_path):
+    """Each stored trial is its presentation's z-scored betas (the plain reimplementation's), in
+    presentation order, and the mean of an image's trials is its averaged row."""
+    layout = _layout(nsd_root)
+    design = scipy.io.loadmat(layout.expdesign)
+    mask = nib.load(layout.roi("subj01", "nsdgeneral")).get_fdata() > 0
+    expected, ids = [], []
+    for session in range(1, SMALL["n_sessions"] + 1):
+        betas = nib.load(_session_path(nsd_root, session)).get_fdata()[mask].T / 300.0
+        expected.append(scipy.stats.zscore(betas, axis=0))
+        trials = np.arange(len(betas)) + (session - 1) * len(betas)
+        ids.append(design["subjectim"][0, design["masterordering"][0, trials].astype(int) - 1].astype(int))
+    data = nsd.load_subject(nsd_root, "subj01", roi_files=[], progress=False, single_trials=True)
+    np.testing.assert_allclose(data.trial_responses, np.concatenate(expected), atol=2e-5)
+    assert [nsd.nsd_id_of(data.stim_ids[r]) for r in data.trial_rows] == np.concatenate(ids).tolist()
+    tps = len(expected[0])
+    assert data.trial_sessions.tolist() == np.repeat(np.arange(1, SMALL["n_sessions"] + 1), tps).tolist()
+    repeats, counts = data.trials_of(np.arange(len(data.stim_ids)))
+    np.testing.assert_allclose(repeats.sum(1) / counts[:, None], data.responses, atol=1e-5)
+    np.testing.assert_array_equal(data.responses, loaded.responses)  # the averages are unchanged
+    # the contract file round-trips them, and reads them only when asked
+    out = tmp_path / "subj01.h5"
+    nsd.export_subject(nsd_root, "subj01", out, roi_files=[], progress=False, single_trials=True)
+    assert read_brain_responses(out).trial_responses is None
+    back = read_brain_responses(out, trials=True)
+    np.testing.assert_array_equal(back.trial_responses, data.trial_responses)
+    np.testing.assert_array_equal(back.trial_rows, data.trial_rows)
+
+
+def test_a_file_without_single_trials_is_named_when_they_are_asked_for(nsd_root, tmp_path):
+    out = tmp_path / "subj01.h5"
+    nsd.export_subject(nsd_root, "subj01", out, roi_files=[], progress=False)
+    with pytest.raises(DataValidationError) as error:
+        read_brain_responses(out, trials=True)
+    assert error.value.field == "trial_responses" and str(out) in str(error.value)
+
+
+def test_session_limit_gives_the_papers_split(nsd_root):
+    """MindEye's split (37 public sessions): test = the shared images seen in the loaded sessions,
+    train = every other image seen there; images first seen in a later session are in neither."""
+    design = nsd.read_expdesign(_layout(nsd_root).expdesign)
+    tps = SMALL["n_images"] * SMALL["repeats"] // SMALL["n_sessions"]
+    seen = set(design.trial_nsd_ids(0, 0, tps).tolist())
+    assert not set(design.sharedix.tolist()) <= seen  # the limit drops some test images (else no check)
+    part = nsd.load_subject(nsd_root, "subj01", roi_files=[], sessions=1, progress=False, single_trials=True)
+    ids = np.array([nsd.nsd_id_of(s) for s in part.stim_ids])
+    assert set(ids[part.split == "test"].tolist()) == seen & set(design.sharedix.tolist())
+    assert set(ids[part.split == "train"].tolist()) == seen - set(design.sharedix.tolist())
+    assert set(part.trial_sessions.tolist()) == {1}
+
+
 def test_noise_ceiling_follows_nsd_formula():
     ncsnr = np.array([0.0, 0.5, 1.0, 2.0])
     three = nsd.noise_ceiling_r(ncsnr, np.full(10, 3))

@@ -35,11 +35,15 @@ def mindeye_subject_file(wildcards, file):
 
 
 def mindeye_low_level_inputs(wildcards):
-    return {
+    """Responses, stimuli, the variation pipeline and, with the contrastive loss, its ConvNeXt teacher."""
+    inputs = {
         "responses": brain_responses(wildcards.dataset, wildcards.subject),
         "stimuli": stimulus_set(MINDEYE["stimuli"]),
         "pipeline": mindeye_pipeline_dir(),
     }
+    if MINDEYE["low_level"]["cont_weight"] > 0 and MINDEYE["low_level"]["teacher_weights"]:
+        inputs["teacher"] = MINDEYE["low_level"]["teacher_weights"]
+    return inputs
 
 
 def mindeye_reconstruct_inputs(wildcards):

@@ -169,6 +169,12 @@ class BrainResponses:
     ``noise_ceiling`` is the highest Pearson r a model can reach on the averaged responses. For
     NSD it is sqrt(NC / 100) with NC = 100 * ncsnr^2 / (ncsnr^2 + 1/n) in % variance, n being the
     number of trials averaged per image (the mean of 1/n when images differ).
+
+    Optionally the single trials behind the averages (NSD with ``single_trials``): one row of
+    ``trial_responses`` per presentation, in presentation order, ``trial_rows`` naming the row of
+    ``responses`` (the image) it belongs to and ``trial_sessions`` its session. Readers load them
+    only when asked (``read_brain_responses(path, trials=True)``): NSD's 27,750 trials of 15,724
+    voxels are 1.7 GB.
     """
 
     responses: np.ndarray  # float32 (n_stim, n_units)
@@ -182,6 +188,9 @@ class BrainResponses:
     electrode_names: np.ndarray | None = None
     electrode_positions: np.ndarray | None = None  # (n_units, 3), mm
     attrs: dict[str, str] = field(default_factory=dict)
+    trial_responses: np.ndarray | None = None  # float32 (n_trials, n_units)
+    trial_rows: np.ndarray | None = None  # int (n_trials,): the row of responses each trial belongs to
+    trial_sessions: np.ndarray | None = None  # int (n_trials,)
 
     @property
     def n_units(self) -> int:
@@ -191,8 +200,31 @@ class BrainResponses:
         keep = self.split == split
         return self.responses[keep], self.stim_ids[keep]
 
+    def trials_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The single trials of the given rows of ``responses``, as (repeats (len(rows), R, n_units),
+        counts (len(rows),)): image i's trials in presentation order fill repeats[i, :counts[i]], the
+        rest of its R slots are zero. R is the most trials any of the rows has."""
+        if self.trial_responses is None:
+            raise DataValidationError(None, "trial_responses", "single trials (NSD: datasets.nsd.single_trials)",
+                                      "a file of repeat-averaged responses only")
+        rows = np.asarray(rows, dtype=np.int64)
+        position = np.full(len(self.responses), -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        owner = position[self.trial_rows]
+        kept = np.nonzero(owner >= 0)[0]  # presentation order
+        counts = np.bincount(owner[kept], minlength=len(rows))
+        slot = np.zeros(len(kept), dtype=np.int64)
+        seen = np.zeros(len(rows), dtype=np.int64)
+        for k, image in enumerate(owner[kept]):
+            slot[k], seen[image] = seen[image], seen[image] + 1
+        width = self.trial_responses.shape[1]
+        repeats = np.zeros((len(rows), int(counts.max(initial=0)), width), dtype=np.float32)
+        repeats[owner[kept], slot] = self.trial_responses[kept]
+        return repeats, counts
+
     def validate(self, source: str | os.PathLike | None = None) -> BrainResponses:
         n_stim, n_units = _check_2d(self.responses, source, "responses")
+        self._validate_trials(source, n_stim, n_units)
         if not np.all(np.isfinite(self.responses)):
             raise DataValidationError(source, "responses", "finite values", "NaN or inf")
         for name, values, length in (
@@ -214,6 +246,33 @@ class BrainResponses:
                 raise DataValidationError(source, "affine", "a 4x4 affine with voxel coordinates")
         return self
 
+    def _validate_trials(self, source, n_stim: int, n_units: int) -> None:
+        fields = {"trial_responses": self.trial_responses, "trial_rows": self.trial_rows,
+                  "trial_sessions": self.trial_sessions}
+        given = [name for name, value in fields.items() if value is not None]
+        if not given:
+            return
+        if len(given) != len(fields):
+            raise DataValidationError(source, "trial_responses", f"all of {list(fields)} or none", f"only {given}")
+        n_trials, units = _check_2d(self.trial_responses, source, "trial_responses")
+        if units != n_units:
+            raise DataValidationError(source, "trial_responses", f"{n_units} units like responses", units)
+        if not np.all(np.isfinite(self.trial_responses)):
+            raise DataValidationError(source, "trial_responses", "finite values", "NaN or inf")
+        for name in ("trial_rows", "trial_sessions"):
+            if np.shape(fields[name]) != (n_trials,):
+                raise DataValidationError(source, name, f"one value per trial ({n_trials})", np.shape(fields[name]))
+        rows = np.asarray(self.trial_rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= n_stim):
+            raise DataValidationError(source, "trial_rows", f"rows of responses (0..{n_stim - 1})",
+                                      f"{rows.min()}..{rows.max()}")
+        if np.bincount(rows, minlength=n_stim).min(initial=1) == 0:
+            raise DataValidationError(source, "trial_rows", "at least one trial for every stimulus",
+                                      "a stimulus without")
+
+
+TRIAL_FIELDS = ("trial_responses", "trial_rows", "trial_sessions")
+
 
 def write_brain_responses(path: str | os.PathLike, data: BrainResponses) -> None:
     data.validate(path)
@@ -225,7 +284,7 @@ def write_brain_responses(path: str | os.PathLike, data: BrainResponses) -> None
         rois = handle.create_group("rois")
         for name, roi in data.rois.items():
             rois.create_dataset(name, data=roi)
-        for name in ("voxel_ijk", "affine", "mask", "electrode_positions"):
+        for name in ("voxel_ijk", "affine", "mask", "electrode_positions", *TRIAL_FIELDS):
             value = getattr(data, name)
             if value is not None:
                 handle.create_dataset(name, data=value)
@@ -235,7 +294,8 @@ def write_brain_responses(path: str | os.PathLike, data: BrainResponses) -> None
             handle.attrs[key] = value
 
 
-def read_brain_responses(path: str | os.PathLike) -> BrainResponses:
+def read_brain_responses(path: str | os.PathLike, trials: bool = False) -> BrainResponses:
+    """The file's responses; with ``trials`` also its single trials (an error names a file without them)."""
     path = Path(path)
     try:
         handle = h5py.File(path, "r")
@@ -249,6 +309,12 @@ def read_brain_responses(path: str | os.PathLike) -> BrainResponses:
             name: np.asarray(handle[name]) if name in handle else None
             for name in ("voxel_ijk", "affine", "mask", "electrode_positions")
         }
+        if trials:
+            if "trial_responses" not in handle:
+                raise DataValidationError(path, "trial_responses", "single trials (NSD: datasets.nsd.single_trials)",
+                                          "missing: the file holds repeat-averaged responses only")
+            optional.update({name: np.asarray(handle[name]) for name in TRIAL_FIELDS if name in handle})
+            optional["trial_responses"] = optional["trial_responses"].astype(np.float32, copy=False)
         names = handle.get("electrode_names")
         data = BrainResponses(
             responses=np.asarray(handle["responses"], dtype=np.float32),

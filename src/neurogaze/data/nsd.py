@@ -11,9 +11,12 @@ Reads the released layout under an NSD root (the synthetic generator writes the 
     nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5         imgBrick (73000, 425, 425, 3) uint8
 
 Processing follows the NSD papers: betas / 300 (percent signal change), z-score every voxel
-within each session, average the repeats of each image. Test images are the ones shared by
-all subjects (sharedix, "shared1000"); the rest are train. Sessions are streamed in chunks of
-trials, so memory holds one session's masked betas plus the running per-image sums.
+within each session, average the repeats of each image. With ``single_trials`` the z-scored
+trials are kept too, in presentation order, each with its image's row and its session (the
+brain-response contract's optional ``trial_*`` fields): MindEye's official code trains on single
+trials. Test images are the ones shared by all subjects (sharedix, "shared1000"); the rest are
+train. Sessions are streamed in chunks of trials, so memory holds one session's masked betas plus
+the running per-image sums (and, with single_trials, the trials).
 
 Index conventions: ``masterordering`` (1 x 30000) holds 1-based columns of ``subjectim``;
 ``subjectim`` (8 x 10000) and ``sharedix`` (1 x 1000) hold 1-based 73k ids (row id-1 of
@@ -532,11 +535,16 @@ def load_subject(
     beta_format: str = "auto",
     chunk_trials: int = 50,
     progress: bool = True,
+    single_trials: bool = False,
 ) -> BrainResponses:
     """One subject's trial-averaged, session-z-scored betas as a ``BrainResponses``.
 
     Rows are the images the subject saw in the loaded sessions, sorted by 73k id; ``split`` is
-    "test" for the images shared by all subjects (sharedix) and "train" otherwise.
+    "test" for the images shared by all subjects (sharedix) and "train" otherwise. With
+    ``sessions=37`` that is the split of MindEye and the NSD reconstruction papers of 2023 (the 37
+    sessions public then): 8,859 train and 982 test images for subj01. ``single_trials`` also
+    keeps every z-scored trial (``trial_responses``, ``trial_rows``, ``trial_sessions``; 1.7 GB of
+    memory for subj01's 37 sessions of nsdgeneral, filled in place).
     """
     plan = plan_subject(root, subject, roi, roi_files, sessions, space, beta_version, beta_format)
     nsd_ids = plan.seen_nsd_ids()
@@ -544,12 +552,20 @@ def load_subject(
     sums = np.zeros((nsd_ids.size, int(plan.mask.sum())), dtype=np.float32)
     counts = np.zeros(nsd_ids.size, dtype=np.int64)
     n_constant = 0
+    # filled in place, so the trials are never held twice (1.7 GB for subj01's 37 sessions)
+    trials = _empty_trials(plan) if single_trials else {}
+    first = 0
     for info in tqdm(plan.sessions, desc=f"NSD {subject} sessions", disable=not progress):
         betas = read_session_betas(info, plan.mask, chunk_trials)
         betas, constant = zscore_session(betas)
         n_constant = max(n_constant, constant)
         rows = np.fromiter((row_of[int(i)] for i in plan.session_trial_ids(info)), dtype=np.int64)
         _accumulate(sums, counts, rows, betas)
+        if single_trials:
+            done = slice(first, first + len(rows))
+            trials["trial_responses"][done], trials["trial_rows"][done] = betas, rows
+            trials["trial_sessions"][done] = info.session
+        first += len(rows)
         del betas
     if n_constant:
         logger.warning("%s: %d selected voxels are constant within a session (set to 0)", subject, n_constant)
@@ -577,8 +593,16 @@ def load_subject(
             "repeats_per_image": ",".join(
                 f"{k}:{v}" for k, v in zip(*np.unique(counts, return_counts=True), strict=True)
             ),
+            **({"single_trials": "trial_responses: z-scored trials in presentation order"} if single_trials else {}),
         },
+        **trials,
     ).validate(plan.layout.betas_dir(subject))
+
+
+def _empty_trials(plan: SubjectPlan) -> dict[str, np.ndarray]:
+    return {"trial_responses": np.empty((plan.n_trials, int(plan.mask.sum())), dtype=np.float32),
+            "trial_rows": np.empty(plan.n_trials, dtype=np.int64),
+            "trial_sessions": np.empty(plan.n_trials, dtype=np.int64)}
 
 
 def _accumulate(sums: np.ndarray, counts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:

@@ -46,10 +46,11 @@ SECTION = {
     "roi": "nsdgeneral",
     "model": {"n_voxels": 200, "hidden": 32, "n_blocks": 1, "n_tokens": 1, "token_dim": 32, "projector_hidden": 32,
               "epochs": 3, "batch_size": 16, "max_lr": 3e-3, "prior_depth": 1, "prior_heads": 2, "prior_dim_head": 8,
-              "image_augment": False},
+              "image_augment": False, "trials": "mean"},
     "tiny_variation": {"image_size": 32, "unet_channels": [32, 64], "vae_channels": [32, 64]},
     "low_level": {"enabled": True, "hidden": 16, "n_blocks": 1, "map_channels": 8, "map_side": 4,
-                  "decoder_channels": [8, 16, 16], "epochs": 2, "batch_size": 16, "max_lr": 3e-3},
+                  "decoder_channels": [8, 16, 16], "epochs": 2, "batch_size": 16, "max_lr": 3e-3,
+                  "mixup_fraction": 0.33, "pixel_weight": 2.0, "cont_weight": 0.0, "trials": "mean"},
     "reconstruction": {"steps": 2, "n_samples": 2, "n_images": 3},
     "evaluation": {"subset": 300, "n_draws": 30, "two_way_backbones": ["demo-clip"], "top_k": 3},
     "figures": {"n_images": 3},
@@ -336,3 +337,54 @@ def test_evaluation_schema_defaults_are_the_config_defaults():
     defaults = {field: getattr(mev.EvaluationConfig(), field) for field in mev.EvaluationConfig.__dataclass_fields__}
     schema = {k: tuple(v) if isinstance(v, list) else v for k, v in schema_defaults("mindeye.evaluation").items()}
     assert schema == {k: v for k, v in defaults.items() if k not in ("draw_seed", "shuffle_seed")}  # derived
+
+
+# --- the paper's data: single trials, the 37-session split, the released low-level path ----------
+
+
+@pytest.fixture(scope="module")
+def nsd_trials(nsd, tmp_path_factory) -> Path:
+    """The same tiny NSD with its single trials (datasets.nsd.single_trials)."""
+    path = tmp_path_factory.mktemp("mindeye_trials") / "subj01.h5"
+    loader.export_subject(nsd["responses"].parent / "raw", "subj01", path, roi="nsdgeneral", roi_files=["planted"],
+                          single_trials=True, progress=False)
+    return path
+
+
+def test_training_reads_the_single_trials_of_the_train_images(nsd, nsd_trials, tmp_path):
+    single = validate_config(raw_config(model={**SECTION["model"], "trials": "single"}))
+    with pytest.raises(DataValidationError, match=r"subj01\.h5.*trial_responses"):
+        train(single, nsd, tmp_path / "refused.pt")  # a file of averages only
+    train(single, nsd, tmp_path / "model.pt", responses=nsd_trials)
+    extra = load_checkpoint(tmp_path / "model.pt")[1]["extra"]
+    data = read_brain_responses(nsd_trials, trials=True)
+    train_rows = np.nonzero(data.split == "train")[0]
+    assert extra["n_train"] == len(train_rows) == 45
+    assert extra["n_train_trials"] == int(np.isin(data.trial_rows, train_rows).sum()) == 45 * 3
+
+
+def test_low_level_stage_mixes_the_single_trials(nsd, nsd_trials, config, tmp_path):
+    pipeline = tmp_path / "pipeline"
+    run("mindeye_pipeline", config, stimuli=nsd["stimuli"], pipeline=pipeline)
+    mixed = validate_config(raw_config(low_level={**SECTION["low_level"], "trials": "mixed"}))
+    run("mindeye_train_low_level", mixed, responses=nsd_trials, stimuli=nsd["stimuli"], pipeline=pipeline,
+        low_level=tmp_path / "low_level.pt", **WILDCARDS)
+    model, payload = load_low_level(tmp_path / "low_level.pt")
+    assert model.config.trials == "mixed" and payload["extra"]["n_train_trials"] == 45 * 3
+    contrastive = validate_config(raw_config(low_level={**SECTION["low_level"], "cont_weight": 0.1}))
+    with pytest.raises(ConfigError, match="teacher_weights"):
+        run("mindeye_train_low_level", contrastive, responses=nsd["responses"], stimuli=nsd["stimuli"],
+            pipeline=pipeline, low_level=tmp_path / "refused.pt", **WILDCARDS)
+    assert not (tmp_path / "refused.pt").exists()
+
+
+def test_paper_config_is_the_papers_data_and_low_level_training():
+    paper = validate_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    nsd = paper["datasets"]["nsd"]
+    assert nsd["sessions"] == 37 and nsd["single_trials"] is True  # 8,859 train / 982 test images, single trials
+    mindeye = paper["mindeye"]
+    assert mindeye["model"]["trials"] == "single"
+    assert mindeye["evaluation"]["subset"] == 300  # drawn from the test split: the 982
+    low = mindeye["low_level"]
+    assert (low["pixel_weight"], low["cont_weight"], low["mixup_fraction"], low["trials"]) == (0.0, 0.1, 0.0, "mixed")
+    assert "FILL_IN" in low["teacher_weights"]  # a file the user gives (validation makes the path absolute)

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from neurogaze.brain.mindeye import model as me
 from neurogaze.brain.mindeye import train as mt
-from neurogaze.errors import DataValidationError
+from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.metrics.reconstruction import retrieval_top1
 
 from .synthetic import planted_voxels, smooth_images
@@ -24,6 +24,7 @@ N_TRAIN, N_TEST, N_VOXELS = 1000, 300, 400
 DEMO = me.MindEyeConfig(
     n_voxels=N_VOXELS, hidden=256, n_blocks=2, n_tokens=17, token_dim=32, projector_hidden=128,
     epochs=10, batch_size=32, max_lr=1e-3, prior_depth=1, prior_heads=2, prior_dim_head=16, image_augment=False,
+    trials="mean",
 )
 
 
@@ -119,7 +120,7 @@ def test_retrieval_is_at_chance_when_fmri_is_shuffled(planted):
 
 TINY = me.MindEyeConfig(
     n_voxels=20, hidden=16, n_blocks=1, n_tokens=17, token_dim=32, projector_hidden=16, epochs=3,
-    batch_size=16, prior_depth=1, prior_heads=1, prior_dim_head=16, image_augment=True,
+    batch_size=16, prior_depth=1, prior_heads=1, prior_dim_head=16, image_augment=True, trials="mean",
 )
 
 
@@ -189,3 +190,36 @@ def test_bad_training_input_is_named(problem, demo_backbone, tmp_path):
         mt.fit_mindeye(voxels, pixels, me.TokenTargets(demo_backbone, False), TINY, checkpoint=tmp_path / "x.pt",
                        source="subj01.h5")
     assert not (tmp_path / "x.pt").exists()
+
+
+# --- single trials (the official Train_MindEye.py: repeat_index = train_i % 3) ------------------
+
+
+def test_each_step_trains_on_the_repeat_of_its_index():
+    # trial value = 10 * image + repeat; image 1 has two trials, image 2 one
+    counts = torch.tensor([3, 2, 1, 3])
+    voxels = (10 * torch.arange(4)[:, None] + torch.arange(3)[None, :]).float()[..., None]
+    index = torch.tensor([3, 0, 1, 2])
+    seen = [mt.step_trials(voxels, counts, index, step)[:, 0].tolist() for step in range(4)]
+    assert seen == [[30, 0, 10, 20], [31, 1, 11, 20], [32, 2, 10, 20], [30, 0, 10, 20]]
+    # averaged training (the old behaviour) takes the rows as they are
+    assert torch.equal(mt.step_trials(voxels[:, 0], None, index, 1), voxels[index, 0])
+
+
+def test_single_trial_training_takes_trials_not_averages(demo_backbone, tmp_path):
+    voxels, pixels = _tiny_data()
+    single = me.MindEyeConfig(**{**TINY.__dict__, "epochs": 1, "image_augment": False, "trials": "single"})
+    targets = me.TokenTargets(demo_backbone, False)
+    with pytest.raises(DataValidationError, match="trial_responses.*repeats"):
+        mt.fit_mindeye(voxels, pixels, targets, single, progress=False)
+    trials = np.stack([voxels, voxels + 1, voxels - 1], axis=1)
+    with pytest.raises(DataValidationError, match="trial_rows"):
+        mt.fit_mindeye(trials, pixels, targets, single, progress=False)
+    counts = np.full(len(trials), 3)
+    model = mt.fit_mindeye(trials, pixels, targets, single, progress=False, counts=counts)
+    # the same run on the averages (equal to trial 0 here) ends elsewhere: the trials were used
+    mean = mt.fit_mindeye(voxels, pixels, targets, me.MindEyeConfig(**{**single.__dict__, "trials": "mean"}),
+                          progress=False)
+    assert not torch.equal(model.voxel2clip.lin0[0].weight, mean.voxel2clip.lin0[0].weight)
+    with pytest.raises(ConfigError, match="mindeye.model.trials"):
+        me.MindEyeConfig(trials="all")

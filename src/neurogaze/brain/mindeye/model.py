@@ -25,6 +25,8 @@ from torchvision.transforms import v2
 from neurogaze.brain.mindeye.prior import DiffusionPrior, PriorConfig
 from neurogaze.errors import ConfigError, DataValidationError
 
+TRIAL_MODES = ("single", "mean")
+
 
 @dataclass(frozen=True)
 class MindEyeConfig:
@@ -57,7 +59,14 @@ class MindEyeConfig:
     prior_timesteps: int = 100
     prior_cond_drop: float = 0.2
     image_augment: bool = True
+    # "single": each step trains on one trial per image, the step's repeat index (step % 3 in the
+    # official Train_MindEye.py); "mean": on the repeat averages
+    trials: str = "single"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.trials not in TRIAL_MODES:
+            raise ConfigError(None, "mindeye.model.trials", f"one of {TRIAL_MODES}, not {self.trials!r}")
 
     @property
     def out_dim(self) -> int:

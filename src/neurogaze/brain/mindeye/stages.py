@@ -44,6 +44,7 @@ from neurogaze.brain.mindeye.low_level import (
     decode_latents,
     fit_low_level,
     load_low_level,
+    load_teacher,
     predict_latents,
     save_low_level,
     uint8_images,
@@ -103,6 +104,26 @@ def read_split(responses, split: str, roi: str | None, n_voxels: int | None = No
     return SplitData(np.ascontiguousarray(voxels, dtype=np.float32), [str(s) for s in stim_ids])
 
 
+def read_trials(responses, split: str, roi: str | None, n_voxels: int | None = None) -> tuple[SplitData, np.ndarray]:
+    """The single trials of one split's images: SplitData whose voxels are (n_images, R, n_voxels)
+    (image i's trials in its first counts[i] slots), and counts. The file must hold single trials
+    (NSD: datasets.nsd.single_trials)."""
+    data = read_brain_responses(responses, trials=True)
+    rows = np.nonzero(data.split == split)[0]
+    if roi:
+        if roi not in data.rois:
+            raise DataValidationError(responses, f"rois/{roi}", f"the ROI mindeye.roi={roi!r}",
+                                      f"ROIs {sorted(data.rois)}")
+        data.trial_responses = data.trial_responses[:, data.rois[roi]]
+    if n_voxels is not None and data.trial_responses.shape[1] != n_voxels:
+        raise DataValidationError(responses, "trial_responses", f"{n_voxels} voxels (mindeye.model.n_voxels) in ROI "
+                                  f"{roi}", data.trial_responses.shape[1])
+    if len(rows) == 0:
+        raise DataValidationError(responses, "split", f"rows in the {split} split", 0)
+    repeats, counts = data.trials_of(rows)
+    return SplitData(repeats, [str(s) for s in data.stim_ids[rows]]), counts
+
+
 def load_backbone(spec: dict, weights, device):
     """The configured backbone ``spec`` (from ``neurogaze.config.backbone_spec``) with its weights
     file (or open_clip cache folder) taken from ``weights``, the rule's input."""
@@ -147,7 +168,11 @@ def train(*, responses, stimuli, backbone, model, settings: dict, backbone_spec:
     config = from_section(MindEyeConfig, settings["model"], "mindeye.model", seed=derive(seed, "train"))
     roi = settings["roi"]
     device = resolve_device(device)
-    split = read_split(responses, "train", roi, config.n_voxels)
+    counts = None
+    if config.trials == "single":
+        split, counts = read_trials(responses, "train", roi, config.n_voxels)
+    else:
+        split = read_split(responses, "train", roi, config.n_voxels)
     if len(split.voxels) < config.batch_size:
         raise DataValidationError(responses, "split", f"at least batch_size={config.batch_size} (mindeye.model."
                                   "batch_size) training rows", len(split.voxels))
@@ -159,13 +184,14 @@ def train(*, responses, stimuli, backbone, model, settings: dict, backbone_spec:
     checkpoint = folder / "checkpoint.pt"
     stop = None if stop_after_epoch is None else int(stop_after_epoch)  # the CLI gives text
     trained = fit_mindeye(split.voxels, pixels, targets, config, checkpoint=checkpoint, device=device,
-                          stop_after_epoch=stop, source=responses)
+                          stop_after_epoch=stop, source=responses, counts=counts)
     if stop is not None and stop < config.epochs:
         return trained
     payload = read_checkpoint(checkpoint)
     payload.update(optimizer=None, scheduler=None, extra={
         "backbone": backbone_spec["name"], "roi": roi, "responses": str(responses), "dataset": dataset,
         "subject": subject, "n_train": len(split.voxels), "train_stim_ids": split.stim_ids,
+        **({} if counts is None else {"n_train_trials": int(counts.sum())}),
     })
     write_torch(model, payload)
     shutil.rmtree(folder)
@@ -173,24 +199,34 @@ def train(*, responses, stimuli, backbone, model, settings: dict, backbone_spec:
 
 
 def train_low_level(*, responses, stimuli, pipeline, low_level, settings: dict, seed: int, device: str,
-                    dataset: str | None = None, subject: str | None = None):
-    """Voxels (the ROI's, as many as the responses hold) -> VAE latents of the seen images, against
-    the variation pipeline's VAE (frozen)."""
+                    teacher=None, dataset: str | None = None, subject: str | None = None):
+    """Voxels (the ROI's, as many as the responses hold; single trials mixed, or their averages)
+    -> VAE latents of the seen images, against the variation pipeline's VAE (frozen); ``teacher``,
+    the ConvNeXt of the contrastive loss (mindeye.low_level.teacher_weights, the rule's input)."""
     section = dict(settings["low_level"])
     if not section.pop("enabled", True):
         raise ConfigError(None, "mindeye.low_level.enabled", "true to train the low-level path")
+    section.pop("teacher_weights", None)
     device = resolve_device(device)
-    split = read_split(responses, "train", settings["roi"])
-    config = from_section(LowLevelConfig, section, "mindeye.low_level", n_voxels=split.voxels.shape[1],
+    counts = None
+    if section.get("trials", "mixed") == "mixed":
+        split, counts = read_trials(responses, "train", settings["roi"])
+    else:
+        split = read_split(responses, "train", settings["roi"])
+    config = from_section(LowLevelConfig, section, "mindeye.low_level", n_voxels=split.voxels.shape[-1],
                           seed=derive(seed, "low_level"))
+    if config.cont_weight > 0 and teacher is None:
+        raise ConfigError(None, "mindeye.low_level.teacher_weights", "a ConvNeXt teacher's file when cont_weight > 0")
     stimulus_set = read_stimulus_set(stimuli)
     check_ids(stimulus_set, split.stim_ids)
     vae = load_variation_pipeline(pipeline).vae
     images = uint8_images(stimulus_set, split.stim_ids, int(vae.config.sample_size))
+    net_teacher = None if config.cont_weight == 0 else load_teacher(teacher, config, device)
     torch.manual_seed(config.seed)
-    net = fit_low_level(split.voxels, images, vae, config, device=device)
+    net = fit_low_level(split.voxels, images, vae, config, device=device, counts=counts, teacher=net_teacher)
     save_low_level(low_level, net, {"pipeline": str(pipeline), "responses": str(responses), "dataset": dataset,
-                                    "subject": subject, "n_train": len(split.voxels)})
+                                    "subject": subject, "n_train": len(split.voxels),
+                                    **({} if counts is None else {"n_train_trials": int(counts.sum())})})
     return net
 
 
@@ -262,5 +298,6 @@ def evaluate(*, model, responses, stimuli, backbone, metrics, retrievals, datase
     return table
 
 
-__all__ = ["METHOD", "derive", "evaluate", "load_backbone", "pipeline", "read_split", "reconstruct", "train",
+__all__ = ["METHOD", "derive", "evaluate", "load_backbone", "pipeline", "read_split", "read_trials", "reconstruct",
+           "train",
            "train_low_level"]

@@ -1,5 +1,9 @@
 """MindEye training: BiMixCo, then SoftCLIP, plus the diffusion prior's loss; a resumable loop.
 
+Each step trains on one trial of each image in the batch (``trials`` "single"): the official
+``Train_MindEye.py`` takes repeat ``step % 3`` of the whole batch; an image with fewer trials
+(NSD's 37 sessions leave some with one or two) takes that index modulo its count (our choice; the
+official data files hide how they fill them). ``trials`` "mean" trains on the repeat averages.
 Training uses BiMixCo (voxel mixup with a bidirectional soft contrastive loss) for the first
 ``mixup_fraction`` of the epochs, then SoftCLIP (soft targets from the CLIP-CLIP similarities,
 temperature annealed along half a cosine), plus ``prior_weight`` x the prior's loss; AdamW
@@ -174,9 +178,16 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_training_data(voxels: np.ndarray, pixels: torch.Tensor, config: MindEyeConfig, source) -> None:
-    if voxels.ndim != 2 or voxels.shape[1] != config.n_voxels:
-        raise DataValidationError(source, "responses", f"(n_stim, {config.n_voxels}) voxels", voxels.shape)
+def _check_training_data(voxels: np.ndarray, pixels: torch.Tensor, config: MindEyeConfig, source,
+                         counts: np.ndarray | None = None) -> None:
+    single = config.trials == "single"
+    if voxels.ndim != (3 if single else 2) or voxels.shape[-1] != config.n_voxels:
+        shape = f"(n_stim, repeats, {config.n_voxels})" if single else f"(n_stim, {config.n_voxels})"
+        raise DataValidationError(source, "trial_responses" if single else "responses", f"{shape} voxels",
+                                  voxels.shape)
+    if single and (counts is None or np.shape(counts) != (len(voxels),) or np.min(counts, initial=1) < 1):
+        raise DataValidationError(source, "trial_rows", "at least one trial for every training image",
+                                  "no counts" if counts is None else f"counts {np.min(counts, initial=1)}..")
     if len(pixels) != len(voxels):
         raise DataValidationError(source, "stim_ids", f"one image per response row ({len(voxels)})", len(pixels))
     if not np.all(np.isfinite(voxels)):
@@ -196,8 +207,13 @@ def fit_mindeye(
     progress: bool = True,
     stop_after_epoch: int | None = None,
     source: str | os.PathLike | None = None,
+    counts: np.ndarray | None = None,
 ) -> MindEye:
     """Train MindEye on (voxels, [0, 1] pixels); resume from ``checkpoint`` if it exists.
+
+    ``voxels``: (n_images, n_voxels) averages, or with ``config.trials`` "single" (n_images, R,
+    n_voxels) trials, image i's first ``counts[i]`` slots filled
+    (:meth:`neurogaze.data.contracts.BrainResponses.trials_of`).
 
     A checkpoint is written after every epoch, with the RNG state, so an interrupted run picks up
     where it stopped and ends with the same weights as an uninterrupted one. A checkpoint of
@@ -205,7 +221,7 @@ def fit_mindeye(
     may change the data keys the checkpoint's folder on it (the ``train`` stage does).
     ``stop_after_epoch`` ends the run early (after that many epochs in total), as an interruption would.
     """
-    _check_training_data(voxels, pixels, config, source)
+    _check_training_data(voxels, pixels, config, source, counts)
     device = torch.device(device)
     torch.manual_seed(config.seed)
     model = MindEye(config).to(device)
@@ -217,12 +233,13 @@ def fit_mindeye(
     if not config.use_prior:
         model.net.requires_grad_(False)
     voxels_t = torch.from_numpy(np.ascontiguousarray(voxels, dtype=np.float32))
+    counts_t = None if counts is None else torch.as_tensor(np.asarray(counts, dtype=np.int64))
     target_of = _target_source(targets, pixels, config.image_augment, device)
     end = config.epochs if stop_after_epoch is None else min(stop_after_epoch, config.epochs)
     bar = tqdm(range(state.epoch, end), desc="MindEye", disable=not progress, initial=state.epoch, total=config.epochs)
     for epoch in bar:
         model.train()
-        record = _train_epoch(model, voxels_t, target_of, optimizer, scheduler, config, epoch, device)
+        record = _train_epoch(model, voxels_t, target_of, optimizer, scheduler, config, epoch, device, counts_t)
         state.epoch = epoch + 1
         state.history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.3f}", top1=f"{record['train_top1']:.2f}")
@@ -261,8 +278,16 @@ def _target_source(targets: TokenTargets, pixels: torch.Tensor, augment: bool, d
     return lambda index: cached[index]
 
 
+def step_trials(voxels: torch.Tensor, counts: torch.Tensor | None, index: torch.Tensor, step: int) -> torch.Tensor:
+    """The voxels of images ``index`` at one step: their repeat-average rows (``counts`` None), or
+    the trial ``step % R`` of each (modulo the image's own count), R being the most trials an image has."""
+    if counts is None:
+        return voxels[index]
+    return voxels[index, (step % voxels.shape[1]) % counts[index]]
+
+
 def _train_epoch(model: MindEye, voxels: torch.Tensor, target_of, optimizer, scheduler, config: MindEyeConfig,
-                 epoch: int, device) -> dict:
+                 epoch: int, device, counts: torch.Tensor | None = None) -> dict:
     order = torch.randperm(len(voxels))
     n_steps = len(voxels) // config.batch_size
     mixing = epoch < n_mixup_epochs(config)
@@ -270,7 +295,7 @@ def _train_epoch(model: MindEye, voxels: torch.Tensor, target_of, optimizer, sch
     totals = {"loss": 0.0, "nce": 0.0, "prior": 0.0, "train_top1": 0.0}
     for step in range(n_steps):
         index = order[step * config.batch_size:(step + 1) * config.batch_size]
-        batch = voxels[index].to(device)
+        batch = step_trials(voxels, counts, index, step).to(device)
         target = target_of(index)
         if mixing:
             batch, perm, betas = mixco(batch, config.mixco_beta, config.mixco_select)
@@ -300,5 +325,5 @@ def _train_epoch(model: MindEye, voxels: torch.Tensor, target_of, optimizer, sch
 __all__ = [
     "CHECKPOINT_FORMAT", "TrainState", "checkpoint_config", "cosine_anneal", "epoch_temperature", "fit_mindeye",
     "load_checkpoint", "make_optimizer", "mixco", "mixco_nce", "n_mixup_epochs", "read_checkpoint",
-    "save_checkpoint", "soft_clip_loss",
+    "save_checkpoint", "soft_clip_loss", "step_trials",
 ]
