@@ -113,7 +113,7 @@ def official_resize(images, size: int) -> np.ndarray:
     """Images (each uint8 (H, W, 3), of any size, or float in [0, 1]) as float (N, size, size, 3)
     in [0, 1], resized bilinearly without antialiasing, as torchvision 0.15's ``Resize`` does to
     the tensors of the released evaluation."""
-    tensors = [torch.from_numpy(np.asarray(image)).permute(2, 0, 1)[None] for image in images]
+    tensors = [torch.from_numpy(np.array(image)).permute(2, 0, 1)[None] for image in images]
     resized = [F.interpolate(t.double() / 255.0 if t.dtype == torch.uint8 else t.double(), size=(size, size),
                              mode="bilinear", align_corners=False, antialias=False) for t in tensors]
     return torch.cat(resized).permute(0, 2, 3, 1).clamp(0, 1).numpy()
