@@ -260,6 +260,7 @@ def reconstruct(pipe, prior, brain_tokens: np.ndarray, retrieval_tokens: np.ndar
         raise DataValidationError(None, "retrieval_tokens", f"one row per brain-token row ({len(brain_tokens)})",
                                   len(retrieval_tokens))
     size = backbone_resolution(targets.backbone)
+    prior.eval()
     prior_device = next(prior.parameters()).device
     images, candidates, chosen, sims = [], [], [], []
     for i in tqdm(range(len(brain_tokens)), desc="MindEye reconstruct", disable=not progress):

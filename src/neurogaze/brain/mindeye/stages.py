@@ -7,10 +7,14 @@
   and settings;
 - :func:`train_low_level` (``mindeye_train_low_level``): the voxel -> VAE-latent path against the
   variation pipeline's VAE -> ``low_level.pt``;
-- :func:`reconstruct` (``mindeye_reconstruct``): test voxels -> prior tokens -> best-of-N variations
-  (img2img from the low-level latents when given) -> two stimulus sets (``final/``, ``low_level/``);
+- :func:`reconstruct` (``mindeye_reconstruct``): test voxels -> one prior draw per candidate ->
+  best-of-N variations (img2img from the low-level path when given) -> two stimulus sets
+  (``final/``, ``low_level/``);
 - :func:`evaluate` (``mindeye_evaluate``): retrieval, its shuffled-fMRI control, reconstruction
   metrics -> tidy ``metrics.csv``, and each test item's top-k retrievals -> ``retrievals.csv``.
+
+Reconstruction and evaluation read ``model.pt`` / ``low_level.pt`` or, in their place, the
+released checkpoints (``mindeye.released``), told apart by neurogaze's ``format`` tag.
 
 Each stage takes the files its rule reads and writes, and ``settings``: the part of the config's
 ``mindeye`` section the rule uses. Seeds derive from the master ``seed``. Every stage checks its
