@@ -3,13 +3,37 @@ each file a rule reads among its inputs and the checkpoints among the final targ
 config reads the configured Versatile Diffusion folder instead."""
 
 import re
+from pathlib import Path
 
+import torch
 import yaml
 
+from neurogaze.brain.mindeye.low_level import LowLevelConfig, Voxel2Latent
+from neurogaze.brain.mindeye.model import MindEye, MindEyeConfig
+
+from ..brain.mindeye.synthetic import released_high_level_payload, released_low_level_payload
 from .conftest import run_snakemake
 from .paper_tree import write_paper_tree
 
 MINDEYE_RULES = ("mindeye_train", "mindeye_train_low_level", "mindeye_reconstruct", "mindeye_evaluate", "mindeye_plot")
+
+
+def write_released_files(template: dict, subjects: list[str]) -> dict[str, tuple[Path, Path]]:
+    """Tiny untrained checkpoints in the released key layout at each subject's paths."""
+    torch.manual_seed(0)
+    high = MindEye(MindEyeConfig(n_voxels=20, hidden=8, n_blocks=1, n_tokens=2, token_dim=8, projector_hidden=8,
+                                 prior_depth=1, prior_heads=1, prior_dim_head=8, prior_timesteps=4))
+    low = Voxel2Latent(LowLevelConfig(n_voxels=20, hidden=8, n_blocks=1, map_channels=8, map_side=2,
+                                      decoder_channels=(8, 8)))
+    files = {}
+    for subject in subjects:
+        paths = tuple(Path(template[kind].replace("{subject}", subject)) for kind in ("high_level", "low_level"))
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(released_high_level_payload(high.state_dict()), paths[0])
+        torch.save(released_low_level_payload(low.state_dict(), 8), paths[1])
+        files[subject] = paths
+    return files
 
 
 def _rules(stdout: str) -> set[str]:
@@ -66,3 +90,25 @@ def test_a_missing_variation_pipeline_is_named_before_anything_runs(workflow_cop
     result = run_snakemake(workflow_copy, "-n", "--configfile", str(configfile), check=False)
     assert result.returncode != 0
     assert "MissingInputException" in result.stderr + result.stdout and str(missing) in result.stderr + result.stdout
+
+
+def test_released_checkpoints_replace_training_in_the_paper_dag(workflow_copy, tmp_path):
+    """With mindeye.released set, the paper DAG reconstructs and evaluates from the released files
+    (the subject's name filled into the path) and trains nothing."""
+    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())
+    assert paper["mindeye"]["released"] == {"high_level": None, "low_level": None}  # the paper trains by default
+    configfile = write_paper_tree(paper, tmp_path / "real")
+    filled = yaml.safe_load(configfile.read_text())
+    models = tmp_path / "real" / "mindeye_models"
+    template = {"high_level": str(models / "prior_257_final_{subject}_bimixco_softclip_byol" / "last.pth"),
+                "low_level": str(models / "autoencoder_{subject}_4x_locont_no_reconst" / "epoch120.pth")}
+    filled["mindeye"]["released"] = template
+    configfile.write_text(yaml.safe_dump(filled))
+    files = write_released_files(template, filled["mindeye"]["subjects"])
+    stdout = run_snakemake(workflow_copy, "-n", "--configfile", str(configfile)).stdout
+    rules = _rules(stdout)
+    assert {"mindeye_reconstruct", "mindeye_evaluate", "mindeye_plot"} <= rules, rules
+    assert not {"mindeye_train", "mindeye_train_low_level"} & rules
+    high, low = files[filled["mindeye"]["subjects"][0]]
+    assert {str(high), str(low)} <= set(_inputs(stdout, "mindeye_reconstruct"))
+    assert str(high) in _inputs(stdout, "mindeye_evaluate")

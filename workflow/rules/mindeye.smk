@@ -8,7 +8,9 @@
 # metrics.csv, retrievals.csv}; the demo's variation pipeline in results/mindeye/variation_pipeline/.
 # Training resumes from model.pt.resume/, which lives outside the outputs so that a failed job's
 # progress survives Snakemake's clean-up; it is keyed on the inputs and settings (another run
-# discards it) and removed once model.pt is written.
+# discards it) and removed once model.pt is written. A released checkpoint set in
+# mindeye.released.high_level / low_level replaces model.pt / low_level.pt (and its training rule)
+# as the input of reconstruction and evaluation.
 MINDEYE = config["mindeye"]
 
 
@@ -34,6 +36,21 @@ def mindeye_subject_file(wildcards, file):
     return f"{RESULTS}/mindeye/{wildcards.dataset}/{wildcards.subject}/{file}"
 
 
+def mindeye_released(kind, wildcards):
+    """The released checkpoint mindeye.released.<kind> of this subject, or None."""
+    path = MINDEYE["released"][kind]
+    return path.replace("{subject}", wildcards.subject) if path else None
+
+
+def mindeye_model_file(wildcards):
+    """The released high-level checkpoint, else the one rule mindeye_train writes."""
+    return mindeye_released("high_level", wildcards) or mindeye_subject_file(wildcards, "model.pt")
+
+
+def mindeye_low_level_file(wildcards):
+    return mindeye_released("low_level", wildcards) or mindeye_subject_file(wildcards, "low_level.pt")
+
+
 def mindeye_low_level_inputs(wildcards):
     """Responses, stimuli, the variation pipeline and, with the contrastive loss, its ConvNeXt teacher."""
     inputs = {
@@ -47,10 +64,10 @@ def mindeye_low_level_inputs(wildcards):
 
 
 def mindeye_reconstruct_inputs(wildcards):
-    inputs = {**mindeye_inputs(wildcards), "model": mindeye_subject_file(wildcards, "model.pt"),
+    inputs = {**mindeye_inputs(wildcards), "model": mindeye_model_file(wildcards),
               "pipeline": mindeye_pipeline_dir()}
     if MINDEYE["low_level"]["enabled"]:
-        inputs["low_level"] = mindeye_subject_file(wildcards, "low_level.pt")
+        inputs["low_level"] = mindeye_low_level_file(wildcards)
     return inputs
 
 
@@ -58,7 +75,7 @@ def mindeye_evaluate_inputs(wildcards):
     """The checkpoint, the reconstructions and the weights of each two-way identification backbone
     (in the order of mindeye.evaluation.two_way_backbones)."""
     names = list(dict.fromkeys(MINDEYE["evaluation"]["two_way_backbones"]))
-    return {**mindeye_inputs(wildcards), "model": mindeye_subject_file(wildcards, "model.pt"),
+    return {**mindeye_inputs(wildcards), "model": mindeye_model_file(wildcards),
             "reconstructions": mindeye_subject_file(wildcards, "reconstructions"),
             "two_way": [backbone_weights(name) for name in names]}
 
@@ -193,14 +210,15 @@ rule mindeye_plot:
 
 
 if enabled("mindeye"):
-    # the checkpoints and reconstructions too, so that deleting one reruns it (and what follows)
+    # the trained checkpoints and reconstructions too, so that deleting one reruns it (and what follows)
+    if not MINDEYE["released"]["high_level"]:
+        FINAL_TARGETS += mindeye_targets("mindeye/{dataset}/{subject}/model.pt")
     FINAL_TARGETS += mindeye_targets(
-        "mindeye/{dataset}/{subject}/model.pt",
         "mindeye/{dataset}/{subject}/reconstructions",
         "mindeye/{dataset}/{subject}/metrics.csv",
         "mindeye/{dataset}/{subject}/retrievals.csv",
         "figures/mindeye/{dataset}_{subject}_retrieval.png",
         "figures/mindeye/{dataset}_{subject}_reconstruction.png",
     )
-    if MINDEYE["low_level"]["enabled"]:
+    if MINDEYE["low_level"]["enabled"] and not MINDEYE["released"]["low_level"]:
         FINAL_TARGETS += mindeye_targets("mindeye/{dataset}/{subject}/low_level.pt")

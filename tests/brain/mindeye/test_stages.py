@@ -19,7 +19,7 @@ import yaml
 
 from neurogaze.brain.mindeye import evaluate as mev
 from neurogaze.brain.mindeye import stages as ms
-from neurogaze.brain.mindeye.low_level import load_low_level
+from neurogaze.brain.mindeye.low_level import load_low_level, open_low_level
 from neurogaze.brain.mindeye.train import load_checkpoint
 from neurogaze.cli import main
 from neurogaze.config import schema_defaults, validate_config
@@ -34,6 +34,9 @@ from neurogaze.data.synthetic.nsd import NSDSyntheticConfig, generate_nsd_like, 
 from neurogaze.errors import ConfigError, DataValidationError
 from neurogaze.runlog import THREAD_ENVIRONMENT, stage_context
 from neurogaze.stages import STAGES, stage_params
+
+from .synthetic import released_high_level_payload, released_low_level_payload
+from .test_model import released_layout
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL_NSD = {
@@ -388,3 +391,56 @@ def test_paper_config_is_the_papers_data_and_low_level_training():
     low = mindeye["low_level"]
     assert (low["pixel_weight"], low["cont_weight"], low["mixup_fraction"], low["trials"]) == (0.0, 0.1, 0.0, "mixed")
     assert "FILL_IN" in low["teacher_weights"]  # a file the user gives (validation makes the path absolute)
+# --- released checkpoints --------------------------------------------------------------------------
+
+
+def write_released(outputs: dict, folder: Path) -> tuple[Path, Path]:
+    """The trained demo weights re-saved as the release saves its files (key layout, wrappers,
+    diffusers 0.13 attention names, the low-level maps_projector)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    high, low = folder / "last.pth", folder / "epoch120.pth"
+    model = load_checkpoint(outputs["model"])[0]
+    torch.save(released_high_level_payload(model.state_dict()), high)
+    low_model = load_low_level(outputs["low_level"])[0]
+    torch.save(released_low_level_payload(low_model.state_dict(), low_model.config.map_channels), low)
+    return high, low
+
+
+def test_released_checkpoints_reconstruct_and_evaluate_as_the_trained_ones(outputs, nsd, config, tmp_path):
+    """mindeye_reconstruct and mindeye_evaluate take the released files where model.pt and
+    low_level.pt would be, with no training, and give the same bytes as from the same weights in
+    neurogaze's format."""
+    high, low = write_released(outputs, tmp_path / "mindeye_models")
+    state = torch.load(high, weights_only=False)["model_state_dict"]
+    assert set(state) == set(released_layout(v=200, h=32, blocks=1, n=1, d=32, p=32, depth=1, heads=2, dh=8,
+                                             steps=100))
+    low_state = torch.load(low, weights_only=False)["model_state_dict"]
+    assert "upsampler.mid_block.attentions.0.query.weight" in low_state and "maps_projector.6.bias" in low_state
+    data = {"responses": nsd["responses"], "stimuli": nsd["stimuli"], "backbone": nsd["backbone"]}
+    recons = tmp_path / "reconstructions"
+    run("mindeye_reconstruct", config, **data, model=high, pipeline=outputs["pipeline"], low_level=low,
+        reconstructions=recons, **WILDCARDS)
+    files = sorted(p for p in outputs["reconstructions"].rglob("*") if p.is_file())
+    assert len(files) > 6  # both stimulus sets' indexes and images
+    for file in files:
+        relative = file.relative_to(outputs["reconstructions"])
+        assert (recons / relative).read_bytes() == file.read_bytes(), relative
+    metrics, retrievals = tmp_path / "metrics.csv", tmp_path / "retrievals.csv"
+    run("mindeye_evaluate", config, **data, model=high, reconstructions=recons, two_way=[nsd["backbone"]],
+        metrics=metrics, retrievals=retrievals, **WILDCARDS)
+    assert metrics.read_bytes() == outputs["metrics"].read_bytes()
+    assert retrievals.read_bytes() == outputs["retrievals"].read_bytes()
+
+
+def test_a_released_low_level_file_of_another_layout_is_named(outputs, tmp_path):
+    low_model = load_low_level(outputs["low_level"])[0]
+    payload = released_low_level_payload(low_model.state_dict(), low_model.config.map_channels)
+    del payload["model_state_dict"]["lin1.weight"]
+    torch.save(payload, tmp_path / "epoch120.pth")
+    with pytest.raises(DataValidationError, match=r"epoch120\.pth.*lin1\.weight"):
+        open_low_level(tmp_path / "epoch120.pth")
+
+
+def test_a_neurogaze_file_of_another_kind_is_refused_as_a_model(outputs):
+    with pytest.raises(DataValidationError, match=r"low_level\.pt.*format.*mindeye-low-level"):
+        ms.open_mindeye(outputs["low_level"], "cpu")

@@ -15,6 +15,7 @@ trials, 0.3 their mean, 0.2 one random trial).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -360,8 +361,10 @@ def save_low_level(path: str | os.PathLike, model: Voxel2Latent, extra: dict | N
 
 
 def load_low_level(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[Voxel2Latent, dict]:
-    path = Path(path)
-    payload = load_torch_file(path, device)
+    return _own_low_level(load_torch_file(path, device), Path(path), device)
+
+
+def _own_low_level(payload, path: Path, device) -> tuple[Voxel2Latent, dict]:
     if not isinstance(payload, dict) or payload.get("format") != LOW_LEVEL_FORMAT:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise DataValidationError(path, "format", f"a {LOW_LEVEL_FORMAT} checkpoint", got)
@@ -374,8 +377,78 @@ def load_low_level(path: str | os.PathLike, device: torch.device | str = "cpu") 
     return model.to(device).eval(), payload
 
 
+# ---------------------------------------------------------------------------------------------
+# Released checkpoints (the official Voxel2StableDiffusionModel, e.g. autoencoder_subj01_4x_locont_no_reconst)
+# ---------------------------------------------------------------------------------------------
+
+# The release was saved with diffusers 0.13, whose VAE decoder named its mid-block attention
+# query / key / value / proj_attn; today's diffusers names them to_q / to_k / to_v / to_out.0.
+LEGACY_ATTENTION = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+
+
+def _current_key(key: str) -> str:
+    head, _, leaf = key.rpartition(".")
+    parent, _, name = head.rpartition(".")
+    if ".attentions." in key and name in LEGACY_ATTENTION:
+        return f"{parent}.{LEGACY_ATTENTION[name]}.{leaf}"
+    return key
+
+
+def low_level_config_from_state(state: dict, base: LowLevelConfig | None = None) -> LowLevelConfig:
+    """Read the architecture off a released low-level state dict's shapes."""
+    hidden, n_voxels = state["lin0.0.weight"].shape
+    map_channels = int(state["norm.weight"].shape[0])
+    n_up = len({k.split(".")[2] for k in state if k.startswith("upsampler.up_blocks.")})
+    decoder_channels = tuple(int(state[f"upsampler.up_blocks.{i}.resnets.0.conv2.weight"].shape[0])
+                             for i in reversed(range(n_up)))
+    return LowLevelConfig(**{
+        **asdict(base or LowLevelConfig()), "n_voxels": int(n_voxels), "hidden": int(hidden),
+        "n_blocks": len({k.split(".")[1] for k in state if k.startswith("mlp.")}), "map_channels": map_channels,
+        "map_side": math.isqrt(int(state["lin1.weight"].shape[0]) // map_channels),
+        "decoder_channels": decoder_channels, "latent_channels": int(state["upsampler.conv_out.weight"].shape[0]),
+    })
+
+
+def released_low_level(payload, path: str | os.PathLike, device: torch.device | str = "cpu") -> Voxel2Latent:
+    """The model of a released low-level checkpoint's loaded ``payload`` (``{'model_state_dict': ...}``
+    or a bare state dict). Its ``maps_projector`` (the contrastive head, used in training only) is
+    dropped when this model has none, as the release's own reconstruction drops it (strict=False)."""
+    path = Path(path)
+    state = payload.get("model_state_dict", payload) if isinstance(payload, dict) else None
+    if not isinstance(state, dict):
+        raise DataValidationError(path, "model_state_dict", "a dict of tensors", type(payload).__name__)
+    state = {_current_key(key): value for key, value in state.items()}
+    try:
+        config = low_level_config_from_state(state)
+    except KeyError as exc:
+        raise DataValidationError(path, str(exc.args[0]), "a released MindEye low-level state dict "
+                                  "(lin0, mlp, lin1, norm, upsampler)") from exc
+    model = Voxel2Latent(config)
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if k in own or not k.startswith("maps_projector.")}
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise DataValidationError(path, (missing or unexpected)[0], "the released low-level key layout",
+                                  f"{len(missing)} missing, {len(unexpected)} unexpected keys")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise DataValidationError(path, key, f"shape {tuple(own[key].shape)}", tuple(value.shape))
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def open_low_level(path: str | os.PathLike, device: torch.device | str = "cpu") -> Voxel2Latent:
+    """A low-level model from a neurogaze checkpoint or a released one (told apart by the
+    neurogaze ``format`` tag); a neurogaze file of another kind is refused."""
+    payload = load_torch_file(path, device)
+    if isinstance(payload, dict) and "format" in payload:
+        return _own_low_level(payload, Path(path), device)[0]
+    return released_low_level(payload, path, device)
+
+
 __all__ = [
-    "LOW_LEVEL_FORMAT", "ConvNeXtTeacher", "LowLevelConfig", "Voxel2Latent", "decode_latents", "encode_latents",
-    "fit_low_level", "load_low_level", "load_teacher", "predict_latents", "save_low_level", "select_trials",
-    "soft_cont_loss", "teacher_augmentation", "uint8_images", "vae_range",
+    "ConvNeXtTeacher", "LEGACY_ATTENTION", "LOW_LEVEL_FORMAT", "LowLevelConfig", "Voxel2Latent",
+    "decode_latents", "encode_latents", "fit_low_level", "load_low_level", "load_teacher",
+    "low_level_config_from_state", "open_low_level", "predict_latents", "released_low_level",
+    "save_low_level", "select_trials", "soft_cont_loss", "teacher_augmentation", "uint8_images", "vae_range",
 ]

@@ -306,8 +306,13 @@ def config_from_state_dict(state: dict, base: MindEyeConfig | None = None) -> Mi
 def load_released_mindeye(path: str | os.PathLike, device: torch.device | str = "cpu",
                           base: MindEyeConfig | None = None) -> MindEye:
     """Open a released MindEye checkpoint (``{'model_state_dict': ...}`` or a bare state dict)."""
+    return released_mindeye(load_torch_file(path), path, device, base)
+
+
+def released_mindeye(payload, path: str | os.PathLike, device: torch.device | str = "cpu",
+                     base: MindEyeConfig | None = None) -> MindEye:
+    """The model of a released checkpoint's loaded ``payload`` (read from ``path``, named in errors)."""
     path = Path(path)
-    payload = load_torch_file(path)
     state = payload.get("model_state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict):
         raise DataValidationError(path, "model_state_dict", "a dict of tensors", type(payload).__name__)
@@ -335,5 +340,6 @@ __all__ = [
     "BrainNetwork", "LeadingTokens", "MindEye", "MindEyeConfig", "TokenTargets", "backbone_resolution",
     "clip_image_tokens", "config_from_state_dict", "count_parameters", "image_augmentation", "load_released_mindeye",
     "load_torch_file",
-    "predict_tokens", "sample_prior_tokens", "scale_by_cls_norm", "stimulus_pixels", "target_tokens", "token_targets",
+    "predict_tokens", "released_mindeye", "sample_prior_tokens", "scale_by_cls_norm", "stimulus_pixels",
+    "target_tokens", "token_targets",
 ]

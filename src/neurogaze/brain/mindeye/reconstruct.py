@@ -1,13 +1,17 @@
 """MindEye reconstruction: prior tokens condition an image-variation diffusion model, several samples
-are drawn per stimulus and the one closest to the brain's prediction is kept.
+are drawn per stimulus and the one closest to the brain's prediction is kept, sampled as the
+official ``Reconstructions.py`` / ``utils.reconstruction`` do.
 
 - The pipeline is Versatile Diffusion's image variation (its image UNet cross-attends to the 257 x 768
   CLIP ViT-L/14 tokens MindEye predicts), opened from a local diffusers folder with
   ``local_files_only=True``; the demo builds a tiny one of the same class from config.
-- Several samples are drawn per stimulus and the one whose CLIP tokens are closest (cosine) to the
-  brain's retrieval-space prediction is kept.
-- With the low-level path (:mod:`neurogaze.brain.mindeye.low_level`), sampling starts from its
-  predicted VAE latent noised to ``strength`` (img2img) instead of pure noise.
+- Each of a stimulus's ``n_samples`` candidates conditions on its own diffusion-prior draw
+  (the brain tokens are repeated before the prior's sampling loop), renormalised by its CLS
+  token's norm; sampling is UniPC multistep with classifier-free guidance against zero tokens.
+- The candidate whose CLIP tokens are closest (cosine) to the brain's retrieval-space prediction
+  is kept.
+- With the low-level path (:mod:`neurogaze.brain.mindeye.low_level`), sampling starts from
+  :func:`img2img_start` of its predicted latent noised to ``strength`` (img2img) instead of pure noise.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from diffusers import (
     AutoencoderKL,
     DDIMScheduler,
     UNet2DConditionModel,
+    UniPCMultistepScheduler,
     VersatileDiffusionImageVariationPipeline,
 )
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import (
@@ -136,9 +142,10 @@ def build_demo_variation_pipeline(out_dir: str | os.PathLike, config: TinyVariat
 
 @dataclass(frozen=True)
 class ReconstructionConfig:
-    """Config section ``mindeye.reconstruction``. Paper: 20 steps, guidance 3.5, img2img strength
-    0.85, 16 samples per image (the best kept), the prior sampled without guidance, every test
-    image (``n_images`` None); ``seed`` derives from the pipeline's master seed."""
+    """Config section ``mindeye.reconstruction``. Paper (as released): 20 UniPC steps, guidance 3.5
+    against zero tokens, img2img strength 0.85, 16 samples per image (the best kept), each from its
+    own prior draw, the prior sampled without guidance, every test image (``n_images`` None);
+    ``seed`` derives from the pipeline's master seed."""
 
     steps: int = 20
     guidance_scale: float = 3.5
@@ -149,13 +156,27 @@ class ReconstructionConfig:
     seed: int = 0
 
 
+def unipc_scheduler(pipe) -> UniPCMultistepScheduler:
+    """The released sampler: UniPC multistep on the pipeline's noise schedule. Linspace timesteps,
+    because diffusers 0.13 (the release's) had no other spacing for UniPC, whatever the folder's
+    scheduler config says."""
+    return UniPCMultistepScheduler.from_config(pipe.scheduler.config, timestep_spacing="linspace")
+
+
+def img2img_timesteps(timesteps: torch.Tensor, steps: int, strength: float) -> torch.Tensor:
+    """The last ``int(steps x strength)`` of the sampler's timesteps, as the release counts them."""
+    kept = min(int(steps * strength), steps)
+    return timesteps[max(steps - kept, 0):]
+
+
 @torch.no_grad()
-def denoise(pipe, tokens: torch.Tensor, uncond_tokens: torch.Tensor, config: ReconstructionConfig,
-            init_latents: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Denoise with the pipeline's image UNet cross-attending to ``tokens`` (b, n, d), with classifier-free
-    guidance against ``uncond_tokens`` (n, d). With ``init_latents`` (scaled), start from them noised to
-    ``strength`` (img2img); else from pure noise. Returns the final scaled latents."""
-    unet, scheduler = pipe.image_unet, pipe.scheduler
+def denoise(pipe, tokens: torch.Tensor, config: ReconstructionConfig, init_latents: torch.Tensor | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoise with the pipeline's image UNet cross-attending to ``tokens`` (b, n, d) by UniPC, with
+    classifier-free guidance against zero tokens (the release's unconditional embedding). With
+    ``init_latents`` (scaled), start from them noised to ``strength`` (img2img); else from pure
+    noise. Returns the final scaled latents."""
+    unet, scheduler = pipe.image_unet, unipc_scheduler(pipe)
     batch = tokens.shape[0]
     device = unet.device
     scheduler.set_timesteps(config.steps, device=device)
@@ -165,10 +186,10 @@ def denoise(pipe, tokens: torch.Tensor, uncond_tokens: torch.Tensor, config: Rec
     if init_latents is None or config.strength >= 1.0:
         latents = noise * scheduler.init_noise_sigma
     else:
-        start = min(int(config.steps * (1 - config.strength)), config.steps - 1)
-        timesteps = timesteps[start:]
+        timesteps = img2img_timesteps(timesteps, config.steps, config.strength)
         latents = scheduler.add_noise(init_latents.to(device), noise, timesteps[:1].repeat(batch))
-    context = torch.cat([uncond_tokens[None].expand(batch, -1, -1), tokens]).to(device, unet.dtype)
+    tokens = tokens.to(device, unet.dtype)
+    context = torch.cat([torch.zeros_like(tokens), tokens])
     for t in timesteps:
         model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)
         uncond, cond = unet(model_input, t, encoder_hidden_states=context).sample.chunk(2)
@@ -177,12 +198,40 @@ def denoise(pipe, tokens: torch.Tensor, uncond_tokens: torch.Tensor, config: Rec
 
 
 @torch.no_grad()
-def sample_variations(pipe, tokens: torch.Tensor, uncond_tokens: torch.Tensor, config: ReconstructionConfig,
+def sample_variations(pipe, tokens: torch.Tensor, config: ReconstructionConfig,
                       init_latents: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """:func:`denoise`, then the VAE decoder: images in [-1, 1] (b, 3, H, W)."""
-    latents = denoise(pipe, tokens, uncond_tokens, config, init_latents, generator)
+    latents = denoise(pipe, tokens, config, init_latents, generator)
     return pipe.vae.decode(latents / float(pipe.vae.config.scaling_factor)).sample
+
+
+@torch.no_grad()
+def img2img_start(vae, low_latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The img2img start as released: the low-level latents decoded to the blurry image in [0, 1]
+    (unclamped), normalised with CLIP's mean and SD, and re-encoded by the VAE with a sampled
+    (not the mode) latent, scaled. The CLIP normalisation before a VAE that expects [-1, 1] is the
+    release's, kept because the paper's numbers were made with it."""
+    scaling = float(vae.config.scaling_factor)
+    blurry = vae.decode(low_latents.to(vae.device, vae.dtype) / scaling).sample / 2 + 0.5
+    mean = torch.tensor(OPENAI_DATASET_MEAN, device=blurry.device, dtype=blurry.dtype)[:, None, None]
+    std = torch.tensor(OPENAI_DATASET_STD, device=blurry.device, dtype=blurry.dtype)[:, None, None]
+    return vae.encode((blurry - mean) / std).latent_dist.sample(generator) * scaling
+
+
+def renormalise_by_cls(tokens: torch.Tensor) -> torch.Tensor:
+    """Each sample's tokens divided by its CLS token's norm (+1e-6), as the release does to the
+    prior's outputs before they condition the UNet."""
+    return tokens / (tokens[:, 0].norm(dim=-1)[:, None, None] + 1e-6)
+
+
+@torch.no_grad()
+def prior_candidates(prior, brain_tokens: torch.Tensor, n_samples: int, cond_scale: float = 1.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n_samples`` prior draws for one stimulus (the brain tokens repeated before the sampling
+    loop, as released: each candidate its own draw), CLS-renormalised: (n_samples, n, d)."""
+    repeated = brain_tokens[None].repeat(n_samples, 1, 1)
+    return renormalise_by_cls(prior.sample(repeated, cond_scale=cond_scale, generator=generator))
 
 
 def best_of(candidate_tokens: torch.Tensor, brain_tokens: torch.Tensor) -> int:
@@ -199,31 +248,39 @@ class Reconstructions:
     similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cosine of the kept sample
 
 
-def reconstruct(pipe, prior_tokens: np.ndarray, retrieval_tokens: np.ndarray, targets, config: ReconstructionConfig,
-                init_latents: torch.Tensor | None = None, progress: bool = True) -> Reconstructions:
-    """Reconstruct each stimulus: ``n_samples`` variations conditioned on its prior tokens, keep the one
-    whose CLIP tokens (from ``targets``, the training target function) best match ``retrieval_tokens``."""
-    if len(prior_tokens) != len(retrieval_tokens):
-        raise DataValidationError(None, "retrieval_tokens", f"one row per prior row ({len(prior_tokens)})",
+def reconstruct(pipe, prior, brain_tokens: np.ndarray, retrieval_tokens: np.ndarray, targets,
+                config: ReconstructionConfig, low_latents: torch.Tensor | None = None,
+                progress: bool = True) -> Reconstructions:
+    """Reconstruct each stimulus as released: ``n_samples`` prior draws from its brain tokens
+    (``prior``: a diffusion prior with ``sample``), each conditioning one UniPC variation (img2img
+    from :func:`img2img_start` of its ``low_latents`` when given); keep the one whose CLIP tokens
+    (from ``targets``, the training target function) best match ``retrieval_tokens``. Each
+    stimulus draws from its own seed (``config.seed`` + its index)."""
+    if len(brain_tokens) != len(retrieval_tokens):
+        raise DataValidationError(None, "retrieval_tokens", f"one row per brain-token row ({len(brain_tokens)})",
                                   len(retrieval_tokens))
     size = backbone_resolution(targets.backbone)
-    gray = torch.full((1, 3, size, size), 0.5)
-    uncond = targets(gray, train=False)[0]
+    prior.eval()
+    prior_device = next(prior.parameters()).device
     images, candidates, chosen, sims = [], [], [], []
-    for i in tqdm(range(len(prior_tokens)), desc="MindEye reconstruct", disable=not progress):
+    for i in tqdm(range(len(brain_tokens)), desc="MindEye reconstruct", disable=not progress):
         generator = torch.Generator().manual_seed(config.seed + i)
-        cond = torch.from_numpy(np.asarray(prior_tokens[i], dtype=np.float32))[None].expand(config.n_samples, -1, -1)
-        init = None if init_latents is None else init_latents[i:i + 1].expand(config.n_samples, -1, -1, -1)
-        samples = sample_variations(pipe, cond, uncond, config, init, generator)
+        prior_generator = torch.Generator(device=prior_device).manual_seed(config.seed + i)
+        brain = torch.from_numpy(np.asarray(brain_tokens[i], dtype=np.float32)).to(prior_device)
+        cond = prior_candidates(prior, brain, config.n_samples, config.prior_cond_scale, prior_generator)
+        init = None
+        if low_latents is not None:
+            init = img2img_start(pipe.vae, low_latents[i:i + 1], generator).expand(config.n_samples, -1, -1, -1)
+        samples = sample_variations(pipe, cond, config, init, generator)
         pixels = F.interpolate((samples.clamp(-1, 1) + 1) / 2, size=(size, size), mode="bilinear", antialias=True)
-        brain = torch.from_numpy(np.asarray(retrieval_tokens[i], dtype=np.float32))
+        retrieval = torch.from_numpy(np.asarray(retrieval_tokens[i], dtype=np.float32))
         sample_tokens = targets(pixels.cpu(), train=False).cpu()
-        best = best_of(sample_tokens, brain)
+        best = best_of(sample_tokens, retrieval)
         batch = to_uint8(samples)
         images.append(batch[best])
         candidates.append(batch)
         chosen.append(best)
-        sims.append(float(F.cosine_similarity(sample_tokens[best].flatten(), brain.flatten(), dim=0)))
+        sims.append(float(F.cosine_similarity(sample_tokens[best].flatten(), retrieval.flatten(), dim=0)))
     return Reconstructions(np.stack(images), np.stack(candidates), np.array(chosen), np.array(sims))
 
 
@@ -234,6 +291,6 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 __all__ = [
     "ReconstructionConfig", "Reconstructions", "TinyVariationConfig", "best_of", "build_demo_variation_pipeline",
-    "build_tiny_variation_pipeline", "denoise", "load_variation_pipeline", "reconstruct", "sample_variations",
-    "to_uint8",
+    "build_tiny_variation_pipeline", "denoise", "img2img_start", "img2img_timesteps", "load_variation_pipeline",
+    "prior_candidates", "reconstruct", "renormalise_by_cls", "sample_variations", "to_uint8", "unipc_scheduler",
 ]

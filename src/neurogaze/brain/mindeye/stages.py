@@ -7,10 +7,14 @@
   and settings;
 - :func:`train_low_level` (``mindeye_train_low_level``): the voxel -> VAE-latent path against the
   variation pipeline's VAE -> ``low_level.pt``;
-- :func:`reconstruct` (``mindeye_reconstruct``): test voxels -> prior tokens -> best-of-N variations
-  (img2img from the low-level latents when given) -> two stimulus sets (``final/``, ``low_level/``);
+- :func:`reconstruct` (``mindeye_reconstruct``): test voxels -> one prior draw per candidate ->
+  best-of-N variations (img2img from the low-level path when given) -> two stimulus sets
+  (``final/``, ``low_level/``);
 - :func:`evaluate` (``mindeye_evaluate``): retrieval, its shuffled-fMRI control, reconstruction
   metrics -> tidy ``metrics.csv``, and each test item's top-k retrievals -> ``retrievals.csv``.
+
+Reconstruction and evaluation read ``model.pt`` / ``low_level.pt`` or, in their place, the
+released checkpoints (``mindeye.released``), told apart by neurogaze's ``format`` tag.
 
 Each stage takes the files its rule reads and writes, and ``settings``: the part of the config's
 ``mindeye`` section the rule uses. Seeds derive from the master ``seed``. Every stage checks its
@@ -31,6 +35,7 @@ import torch
 
 from neurogaze.backbones import build_backbone
 from neurogaze.brain.mindeye.evaluate import (
+    PAPER_TOP1,
     EvaluationConfig,
     SplitData,
     check_ids,
@@ -43,16 +48,18 @@ from neurogaze.brain.mindeye.low_level import (
     LowLevelConfig,
     decode_latents,
     fit_low_level,
-    load_low_level,
     load_teacher,
+    open_low_level,
     predict_latents,
     save_low_level,
     uint8_images,
 )
 from neurogaze.brain.mindeye.model import (
+    MindEye,
     MindEyeConfig,
+    load_torch_file,
     predict_tokens,
-    sample_prior_tokens,
+    released_mindeye,
     stimulus_pixels,
     target_tokens,
     token_targets,
@@ -64,7 +71,7 @@ from neurogaze.brain.mindeye.reconstruct import (
     load_variation_pipeline,
 )
 from neurogaze.brain.mindeye.reconstruct import reconstruct as reconstruct_images
-from neurogaze.brain.mindeye.train import fit_mindeye, load_checkpoint, read_checkpoint
+from neurogaze.brain.mindeye.train import CHECKPOINT_FORMAT, checkpoint_config, fit_mindeye, read_checkpoint
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_brain_responses, read_stimulus_set, write_metrics, write_stimulus_set
 from neurogaze.errors import ConfigError, DataValidationError
@@ -136,6 +143,20 @@ def _as_list(files) -> list[str]:
     if files is None:
         return []
     return [str(files)] if isinstance(files, (str, Path)) else [str(f) for f in files]
+
+
+def open_mindeye(path, device) -> MindEye:
+    """The model of ``model.pt`` (a neurogaze checkpoint) or of a released checkpoint
+    (``mindeye.released.high_level``), read once and told apart by the neurogaze ``format`` tag."""
+    payload = load_torch_file(path, device)
+    if not (isinstance(payload, dict) and "format" in payload):
+        return released_mindeye(payload, path, device)
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise DataValidationError(path, "format", f"a {CHECKPOINT_FORMAT} checkpoint or a released MindEye file",
+                                  payload["format"])
+    model = MindEye(checkpoint_config(payload["config"])).to(device)
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
 
 
 def _provenance_key(spec: dict) -> dict:
@@ -235,11 +256,12 @@ def reconstruct(*, model, responses, stimuli, backbone, pipeline, reconstruction
                 subject: str | None = None):
     """Reconstructions of the first ``n_images`` test items as two stimulus sets: ``final/`` (with the
     chosen sample and its cosine to the brain's retrieval tokens) and, given the low-level
-    checkpoint, ``low_level/`` (its decoded latents, also the img2img start)."""
+    checkpoint, ``low_level/`` (its decoded latents, the blurry images the img2img start is made
+    from). ``model`` and ``low_level`` are neurogaze checkpoints or the released ones."""
     config = from_section(ReconstructionConfig, settings["reconstruction"], "mindeye.reconstruction",
                           seed=derive(seed, "reconstruct"))
     device = resolve_device(device)
-    net, _ = load_checkpoint(model, device)
+    net = open_mindeye(model, device)
     test = read_split(responses, "test", settings["roi"], net.config.n_voxels)
     n = len(test.stim_ids) if config.n_images is None else min(config.n_images, len(test.stim_ids))
     items = SplitData(test.voxels[:n], test.stim_ids[:n])
@@ -247,13 +269,11 @@ def reconstruct(*, model, responses, stimuli, backbone, pipeline, reconstruction
     targets = token_targets(load_backbone(backbone_spec, backbone, device), net.config, augment=False)
     pipe = load_variation_pipeline(pipeline, device)
     brain_tokens, projected = predict_tokens(net, items.voxels)
-    prior = sample_prior_tokens(net, brain_tokens, cond_scale=config.prior_cond_scale, seed=config.seed)
-    init, low_images = None, None
+    low_latents, low_images = None, None
     if low_level is not None:
-        low, _ = load_low_level(low_level, "cpu")
-        init = predict_latents(low, items.voxels).to(device)
-        low_images = decode_latents(pipe.vae, init)
-    result = reconstruct_images(pipe, prior, projected, targets, config, init)
+        low_latents = predict_latents(open_low_level(low_level, "cpu"), items.voxels).to(device)
+        low_images = decode_latents(pipe.vae, low_latents)
+    result = reconstruct_images(pipe, net, brain_tokens, projected, targets, config, low_latents)
     splits = ["test"] * len(items.stim_ids)
     with atomic_directory(reconstructions) as temp:
         write_stimulus_set(temp / "final", items.stim_ids, result.images, splits,
@@ -268,7 +288,8 @@ def evaluate(*, model, responses, stimuli, backbone, metrics, retrievals, datase
              two_way: list[str] | None = None, subject: str | None = None) -> pd.DataFrame:
     """metrics.csv (tidy: retrieval, its shuffled control and chance as unit 'all'; with
     ``reconstructions``, their metrics per image and the means) and retrievals.csv (the top-k images
-    of each test item). ``two_way`` are the weights of ``two_way_specs``' backbones, in order."""
+    of each test item). ``two_way`` are the weights of ``two_way_specs``' backbones, in order;
+    ``model`` is ``model.pt`` or a released checkpoint."""
     config = from_section(EvaluationConfig, settings["evaluation"], "mindeye.evaluation",
                           draw_seed=derive(seed, "draws"), shuffle_seed=derive(seed, "shuffle"))
     two_way = _as_list(two_way)
@@ -276,7 +297,7 @@ def evaluate(*, model, responses, stimuli, backbone, metrics, retrievals, datase
         raise ConfigError(None, "mindeye.evaluation.two_way_backbones", f"a weights file for each of "
                           f"{[spec['name'] for spec in two_way_specs]} (two_way: {len(two_way)} given)")
     device = resolve_device(device)
-    net, _ = load_checkpoint(model, device)
+    net = open_mindeye(model, device)
     test = read_split(responses, "test", settings["roi"], net.config.n_voxels)
     stimulus_set = read_stimulus_set(stimuli)
     targets = token_targets(load_backbone(backbone_spec, backbone, device), net.config, augment=False)
@@ -285,19 +306,21 @@ def evaluate(*, model, responses, stimuli, backbone, metrics, retrievals, datase
     tables = [metric_rows(values, METHOD, dataset, seed=seed)]
     if reconstructions is not None:
         networks = {spec["name"]: load_backbone(spec, weights, device) for spec, weights in zip(two_way_specs, two_way)}
-        per_image, ids = reconstruction_values(reconstructions, stimulus_set, networks)
+        per_image, ids = reconstruction_values(reconstructions, stimulus_set, networks, config.image_size,
+                                               config.pixel_size)
         tables.append(metric_rows(per_image, METHOD, dataset, seed=seed, units=ids))
         means = {name: float(np.mean(v)) for name, v in per_image.items()}
         tables.append(metric_rows(means, METHOD, dataset, seed=seed))
     table = pd.concat(tables, ignore_index=True)
     write_metrics(metrics, table)
     write_csv(retrievals, top_k_table(projected, image_tokens, test.stim_ids, config.top_k))
-    logger.info("MindEye %s: image top-1 %.3f, brain top-1 %.3f among %d (chance %.4f); shuffled fMRI %.3f / %.3f",
+    logger.info("MindEye %s: image top-1 %.3f, brain top-1 %.3f among %d (chance %.4f); shuffled fMRI %.3f / %.3f; "
+                "the official subject-1 run, same directions: %.3f / %.3f",
                 dataset, values["image_top1"], values["brain_top1"], values["retrieval_subset"], values["chance"],
-                values["image_top1_shuffled"], values["brain_top1_shuffled"])
+                values["image_top1_shuffled"], values["brain_top1_shuffled"], PAPER_TOP1["image_top1"],
+                PAPER_TOP1["brain_top1"])
     return table
 
 
-__all__ = ["METHOD", "derive", "evaluate", "load_backbone", "pipeline", "read_split", "read_trials", "reconstruct",
-           "train",
-           "train_low_level"]
+__all__ = ["METHOD", "derive", "evaluate", "load_backbone", "open_mindeye", "pipeline", "read_split",
+           "read_trials", "reconstruct", "train", "train_low_level"]
