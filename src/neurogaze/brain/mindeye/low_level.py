@@ -395,7 +395,9 @@ def _current_key(key: str) -> str:
 
 
 def low_level_config_from_state(state: dict, base: LowLevelConfig | None = None) -> LowLevelConfig:
-    """Read the architecture off a released low-level state dict's shapes."""
+    """Read the architecture off a released low-level state dict's shapes. The model is for
+    reconstruction, so it gets no contrastive head (``cont_weight`` 0): the release's own
+    reconstruction loads it without ``maps_projector`` too."""
     hidden, n_voxels = state["lin0.0.weight"].shape
     map_channels = int(state["norm.weight"].shape[0])
     n_up = len({k.split(".")[2] for k in state if k.startswith("upsampler.up_blocks.")})
@@ -406,6 +408,7 @@ def low_level_config_from_state(state: dict, base: LowLevelConfig | None = None)
         "n_blocks": len({k.split(".")[1] for k in state if k.startswith("mlp.")}), "map_channels": map_channels,
         "map_side": math.isqrt(int(state["lin1.weight"].shape[0]) // map_channels),
         "decoder_channels": decoder_channels, "latent_channels": int(state["upsampler.conv_out.weight"].shape[0]),
+        "cont_weight": 0.0,
     })
 
 
