@@ -126,9 +126,19 @@ STAGES["load_adhd200_subjects"] = Stage(
 STAGES["load_adhd200"] = Stage(
     "neurogaze.data.adhd200:load_adhd200",
     help="ADHD-200: the cohort folder (resting-state contract per subject + phenotype + mask) from its shards")
+# iEEG fans out per subject: the checkpoint checks every recording's sidecars and writes the
+# subject list and the dataset's tables, one job per subject reads its recordings, the gather
+# assembles the loaded folder.
+STAGES["ieeg_cohort"] = Stage(
+    "neurogaze.data.ieeg:ieeg_cohort", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
+    help="BIDS-iEEG: check every recording's sidecars, write the subject list, the events and the electrodes")
+STAGES["load_ieeg_subject"] = Stage(
+    "neurogaze.data.ieeg:load_ieeg_subject",
+    lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
+    help="BIDS-iEEG: one subject's recordings -> its event responses and window features")
 STAGES["load_ieeg"] = Stage(
-    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
-    help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
+    "neurogaze.data.ieeg:load_ieeg",
+    help="BIDS-iEEG: the loaded folder (per-subject responses and features, events, electrodes) from its parts")
 STAGES["convert_braintreebank"] = Stage(
     "neurogaze.data.braintreebank:convert_braintreebank",
     lambda c: {"settings": {**{key: value for key, value in (c["datasets"]["ieeg"]["braintreebank"] or {}).items()
@@ -333,9 +343,11 @@ STAGES["nevaclip_scanpaths"] = Stage(
 
 # --- seeg ---
 # SEEG vision-language integration (Subramaniam et al. 2024): events -> features (one rule per
-# backbone) -> encode -> sites -> plot; each gets only its share of the seeg section.
+# backbone) -> layers and encode (per subject, each gathered) -> sites -> plot; each gets only its
+# share of the seeg section.
 SEEG_ENCODE_KEYS = ("models", "linear_combination", "controlled_pair", "band", "alphas", "n_folds", "n_resamples",
                     "bootstrap", "confidence", "srp_eps")
+SEEG_LAYER_KEYS = ("models", "band", "alphas", "n_folds", "srp_eps")
 SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
 
 
@@ -353,10 +365,23 @@ STAGES["seeg_events"] = Stage(
 STAGES["seeg_features"] = Stage(
     "neurogaze.brain.seeg.stages:features", _seeg_features,
     help="one backbone's embeddings of every paired frame and sentence, and its models' layers")
+# The encoding fans out per subject: every layer's ridge per subject, the gather choosing each
+# model's layer over every subject, each model's ridge and bootstrap at that layer per subject,
+# the gather of the subjects' scores.
+STAGES["seeg_subject_layers"] = Stage(
+    "neurogaze.brain.seeg.stages:subject_layers",
+    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_LAYER_KEYS}},
+    help="one subject's cross-validated ridge of every layer of every trained model")
+STAGES["seeg_layers"] = Stage(
+    "neurogaze.brain.seeg.stages:gather_layers", lambda c: {"settings": {"models": c["seeg"]["models"]}},
+    help="the subjects' layer scores and each model's layer of the highest validation r over every subject")
+STAGES["seeg_encode_subject"] = Stage(
+    "neurogaze.brain.seeg.stages:encode_subject",
+    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
+    help="one subject's cross-validated ridge of each model at its layer, event bootstrap and comparisons' p-values")
 STAGES["seeg_encode"] = Stage(
     "neurogaze.brain.seeg.stages:encode",
-    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
-    help="each model's best layer, its cross-validated ridge, its event bootstrap and the comparisons' p-values")
+    help="the subjects' scores and p-values in one table each")
 STAGES["seeg_sites"] = Stage(
     "neurogaze.brain.seeg.stages:sites", lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_SITES_KEYS}},
     help="FDR, wins, multimodal sites, each electrode's class and the counts per region")

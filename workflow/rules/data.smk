@@ -233,9 +233,63 @@ if config["datasets"]["ieeg"]["braintreebank"]:
             "../scripts/convert_braintreebank.py"
 
 
-rule load_ieeg:
+# iEEG fans out over its subjects: the checkpoint checks every recording's sidecars and writes the
+# subject list and the dataset's events and electrodes tables; one job per subject reads and
+# epochs its recordings; the gather links them into the loaded folder.
+IEEG_PARTS = f"{RESULTS}/data/brain_parts/ieeg"
+IEEG_SUBJECT_FILES = (".h5", ".features.parquet")  # neurogaze.data.ieeg.SUBJECT_FILES (not imported at parse time)
+
+
+checkpoint ieeg_cohort:
     input:
         root=dataset_root("ieeg"),
+    output:
+        subjects=f"{IEEG_PARTS}/subjects.csv",
+        events=f"{IEEG_PARTS}/events.parquet",
+        electrodes=f"{IEEG_PARTS}/electrodes.parquet",
+    log:
+        "logs/data/ieeg_cohort.log",
+    params:
+        **stage_params("ieeg_cohort"),
+    threads: stage_threads("ieeg_cohort")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/ieeg_cohort.py"
+
+
+def ieeg_subjects():
+    """The BIDS subjects of the iEEG dataset (once the checkpoint has read the tree)."""
+    return table_subjects(checkpoints.ieeg_cohort.get().output.subjects)
+
+
+rule load_ieeg_subject:
+    input:
+        root=dataset_root("ieeg"),
+    output:
+        responses=f"{IEEG_PARTS}/subjects/{{subject}}.h5",
+        features=f"{IEEG_PARTS}/subjects/{{subject}}.features.parquet",
+    log:
+        "logs/data/load_ieeg_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_ieeg_subject"),
+    threads: stage_threads("load_ieeg_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_ieeg_subject.py"
+
+
+rule load_ieeg:
+    input:
+        subjects=f"{IEEG_PARTS}/subjects.csv",
+        events=f"{IEEG_PARTS}/events.parquet",
+        electrodes=f"{IEEG_PARTS}/electrodes.parquet",
+        parts=lambda wildcards: [
+            f"{IEEG_PARTS}/subjects/{subject}{suffix}" for subject in ieeg_subjects() for suffix in IEEG_SUBJECT_FILES
+        ],
     output:
         brain=directory(f"{RESULTS}/data/brain/ieeg"),
     log:
