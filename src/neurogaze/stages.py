@@ -160,10 +160,22 @@ STAGES["load_dnv"] = Stage(
                "flow": {key: c["datasets"]["video"][key] for key in _FLOW_KEYS}},
     help="the Dynamic Natural Vision layout (CIFTI runs per movie segment + the movies) -> one video per TR and "
          "per-TR responses")
+# Video-evoked betas fan out per subject: the checkpoint lists the betas folder's subjects, one
+# job per subject reads its betas, the gather assembles the loaded folder.
+def _betas_subfolder(config: dict) -> dict:
+    # a synthetic set keeps its betas in brain/ beside the videos
+    return {"subfolder": "" if config["datasets"]["video"]["betas_root"] else "brain"}
+
+
+STAGES["video_responses_cohort"] = Stage(
+    "neurogaze.data.video:video_responses_cohort", _betas_subfolder,
+    help="video-evoked betas: the subjects of the betas folder (sub-<id>_betas.nii.gz)")
+STAGES["load_video_responses_subject"] = Stage(
+    "neurogaze.data.video:load_video_responses_subject", _betas_subfolder,
+    help="video-evoked betas of one subject -> its brain responses (repeats averaged, split-half ceiling)")
 STAGES["load_video_responses"] = Stage(
     "neurogaze.data.video:load_video_responses",
-    lambda c: {"subfolder": "" if c["datasets"]["video"]["betas_root"] else "brain"},
-    help="video-evoked betas -> per-subject brain responses")
+    help="video-evoked betas: the loaded folder (one brain-response file per subject) from its parts")
 
 # --- backbones ---
 STAGES["build_demo_backbone"] = Stage(

@@ -357,10 +357,53 @@ rule load_video:
         "../scripts/load_video.py"
 
 
-rule load_video_responses:
+# The betas fan out over the subjects of the betas folder: the checkpoint lists them, one job per
+# subject reads its betas, the gather links them into the loaded folder.
+VIDEO_PARTS = f"{RESULTS}/data/brain_parts/video"
+
+
+checkpoint video_responses_cohort:
+    input:
+        betas=video_betas() or [],
+    output:
+        subjects=f"{VIDEO_PARTS}/subjects.csv",
+    log:
+        "logs/data/video_responses_cohort.log",
+    params:
+        **stage_params("video_responses_cohort"),
+    threads: stage_threads("video_responses_cohort")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/video_responses_cohort.py"
+
+
+rule load_video_responses_subject:
     input:
         videos=f"{RESULTS}/data/videos/video",
         betas=video_betas() or [],
+    output:
+        responses=f"{VIDEO_PARTS}/subjects/{{subject}}.h5",
+    log:
+        "logs/data/load_video_responses_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_video_responses_subject"),
+    threads: stage_threads("load_video_responses_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_video_responses_subject.py"
+
+
+rule load_video_responses:
+    input:
+        subjects=f"{VIDEO_PARTS}/subjects.csv",
+        parts=lambda wildcards: [
+            f"{VIDEO_PARTS}/subjects/{subject}.h5"
+            for subject in table_subjects(checkpoints.video_responses_cohort.get().output.subjects)
+        ],
     output:
         brain=directory(f"{RESULTS}/data/brain/video"),
     log:

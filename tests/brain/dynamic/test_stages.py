@@ -13,7 +13,7 @@ import torch
 from neurogaze.brain.dynamic import stages
 from neurogaze.data.dnv import load_dnv
 from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
-from neurogaze.data.video import load_video, load_video_responses
+from neurogaze.data.video import export_video_responses, load_video
 from neurogaze.errors import DataValidationError
 from neurogaze.figures.dynamic import plot
 
@@ -38,7 +38,7 @@ def video_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("dynamic")
     generate_video(root / "synthetic", SMALL)
     load_video(root=root / "synthetic", videos=root / "videos", settings={}, subfolder="videos", device="cpu")
-    load_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
+    export_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
     stages.dynamic_pretrain_image(videos=root / "videos", out_dir=root / "image_model", settings={"epochs": 1},
                                   image=IMAGE, device="cpu")
     stages.dynamic_targets(videos=root / "videos", out_dir=root / "targets", grid=4, image=IMAGE,
