@@ -139,13 +139,27 @@ STAGES["load_ieeg_subject"] = Stage(
 STAGES["load_ieeg"] = Stage(
     "neurogaze.data.ieeg:load_ieeg",
     help="BIDS-iEEG: the loaded folder (per-subject responses and features, events, electrodes) from its parts")
+# The Brain Treebank's conversion fans out per subject: the checkpoint checks every trial of the
+# release, one job per subject converts its trials, the gather assembles the BIDS root. A
+# subject's job does not read the subject list: choosing more subjects reruns only the new ones.
+def _braintreebank_settings(config: dict, *also_drop: str) -> dict:
+    section = config["datasets"]["ieeg"]
+    release = {key: value for key, value in (section["braintreebank"] or {}).items()
+               if key not in ("release", "scenes") + also_drop}
+    return {"settings": {**release, "tmin": section["tmin"], "tmax": section["tmax"]}}
+
+
+STAGES["braintreebank_subjects"] = Stage(
+    "neurogaze.data.braintreebank:braintreebank_subjects", _braintreebank_settings,
+    help="the Brain Treebank's release: check every trial of the chosen subjects, write the subject list")
+STAGES["convert_braintreebank_subject"] = Stage(
+    "neurogaze.data.braintreebank:convert_braintreebank_subject",
+    lambda c: _braintreebank_settings(c, "subjects"),
+    help="one Brain Treebank subject's trials (h5, labels, timings, transcripts) and the user's scene cuts -> "
+         "a BIDS-iEEG root of that subject")
 STAGES["convert_braintreebank"] = Stage(
     "neurogaze.data.braintreebank:convert_braintreebank",
-    lambda c: {"settings": {**{key: value for key, value in (c["datasets"]["ieeg"]["braintreebank"] or {}).items()
-                               if key not in ("release", "scenes")},
-                            "tmin": c["datasets"]["ieeg"]["tmin"], "tmax": c["datasets"]["ieeg"]["tmax"]}},
-    help="the Brain Treebank's release (h5 trials, labels, timings, transcripts) and the user's scene cuts -> "
-         "BIDS-iEEG")
+    help="the Brain Treebank's BIDS-iEEG root from its one-subject roots")
 # the flow keys of datasets.video, shared by every stage that computes optical flow
 _FLOW_KEYS = ("flow_method", "raft_weights", "raft_model", "raft_iterations", "farneback")
 STAGES["load_video"] = Stage(

@@ -213,13 +213,54 @@ rule load_adhd200:
 
 
 # The Brain Treebank's release and the user's scene cuts -> the BIDS-iEEG root load_ieeg reads
-# (dataset_root("ieeg") points there when datasets.ieeg.braintreebank is set).
+# (dataset_root("ieeg") points there when datasets.ieeg.braintreebank is set), one job per subject:
+# the checkpoint checks every trial from the release's tables and headers and lists the subjects,
+# each subject's trials are converted into a BIDS root of its own, the gather merges them.
 if config["datasets"]["ieeg"]["braintreebank"]:
+    BRAINTREEBANK = config["datasets"]["ieeg"]["braintreebank"]
+    BRAINTREEBANK_PARTS = f"{RESULTS}/data/ieeg_bids_parts"
+
+    checkpoint braintreebank_subjects:
+        input:
+            release=BRAINTREEBANK["release"],
+            scenes=BRAINTREEBANK["scenes"],
+        output:
+            subjects=f"{BRAINTREEBANK_PARTS}/subjects.csv",
+        log:
+            "logs/data/braintreebank_subjects.log",
+        params:
+            **stage_params("braintreebank_subjects"),
+        threads: stage_threads("braintreebank_subjects")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/braintreebank_subjects.py"
+
+    rule convert_braintreebank_subject:
+        input:
+            release=BRAINTREEBANK["release"],
+            scenes=BRAINTREEBANK["scenes"],
+        output:
+            part=directory(f"{BRAINTREEBANK_PARTS}/subjects/{{subject}}"),
+        log:
+            "logs/data/convert_braintreebank_subject_{subject}.log",
+        wildcard_constraints:
+            subject="[0-9]+",
+        params:
+            **stage_params("convert_braintreebank_subject"),
+        threads: stage_threads("convert_braintreebank_subject")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/convert_braintreebank_subject.py"
 
     rule convert_braintreebank:
         input:
-            release=config["datasets"]["ieeg"]["braintreebank"]["release"],
-            scenes=config["datasets"]["ieeg"]["braintreebank"]["scenes"],
+            subjects=f"{BRAINTREEBANK_PARTS}/subjects.csv",
+            parts=lambda wildcards: [
+                f"{BRAINTREEBANK_PARTS}/subjects/{subject}"
+                for subject in table_subjects(checkpoints.braintreebank_subjects.get().output.subjects)
+            ],
         output:
             bids=directory(f"{RESULTS}/data/ieeg_bids"),
         log:
