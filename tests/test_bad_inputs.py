@@ -132,7 +132,7 @@ CASES = {
     "ieeg events without trial_type": (ieeg_missing_events_column, "ieeg-cohort",
                                        ["subjects.csv", "events.parquet", "electrodes.parquet"]),
     "diffeye recordings shorter than L": (diffeye_recordings_shorter_than_l, "diffeye-train", ["model"]),
-    "dnv movie shorter than its run": (dnv_movie_shorter_than_its_run, "load-dnv", ["videos", "brain"]),
+    "dnv movie shorter than its run": (dnv_movie_shorter_than_its_run, "load-dnv", ["videos"]),
 }
 
 

@@ -168,12 +168,21 @@ STAGES["load_video"] = Stage(
                # a synthetic set keeps its videos in videos/ beside the betas in brain/
                "subfolder": "" if c["datasets"]["video"]["root"] else "videos"},
     help="videos (files or frame folders) -> frames, fps and optical flow")
+# DNV: the movies in one job (a GPU job with RAFT's flow), each subject's runs in one job of its
+# own (the subjects are listed in the config), the gather assembles the responses folder.
 STAGES["load_dnv"] = Stage(
     "neurogaze.data.dnv:load_dnv",
     lambda c: {"settings": _dataset_settings(c, "dnv"), "device": c["device"],
                "flow": {key: c["datasets"]["video"][key] for key in _FLOW_KEYS}},
-    help="the Dynamic Natural Vision layout (CIFTI runs per movie segment + the movies) -> one video per TR and "
-         "per-TR responses")
+    help="the Dynamic Natural Vision layout (the movies, the first subject's CIFTI runs' lengths) -> one video "
+         "per TR")
+STAGES["load_dnv_subject"] = Stage(
+    "neurogaze.data.dnv:load_dnv_subject",
+    lambda c: {"settings": {"tr": c["datasets"]["dnv"]["tr"]}, "reference": c["datasets"]["dnv"]["subjects"][0]},
+    help="one DNV subject's CIFTI runs -> per-TR responses (runs z-scored, repeats averaged, split-half ceiling)")
+STAGES["load_dnv_responses"] = Stage(
+    "neurogaze.data.dnv:load_dnv_responses",
+    help="the DNV subjects' per-TR responses in one folder")
 # Video-evoked betas fan out per subject: the checkpoint lists the betas folder's subjects, one
 # job per subject reads its betas, the gather assembles the loaded folder.
 def _betas_subfolder(config: dict) -> dict:

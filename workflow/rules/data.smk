@@ -463,7 +463,6 @@ rule load_dnv:
         unpack(dnv_inputs),
     output:
         videos=directory(f"{RESULTS}/data/videos/dnv"),
-        brain=directory(f"{RESULTS}/data/brain/dnv"),
     log:
         "logs/data/load_dnv.log",
     params:
@@ -475,6 +474,44 @@ rule load_dnv:
         CONDA_ENV
     script:
         "../scripts/load_dnv.py"
+
+
+# One job per configured DNV subject (datasets.dnv.subjects), then the gather.
+DNV_PARTS = f"{RESULTS}/data/brain_parts/dnv"
+
+
+rule load_dnv_subject:
+    input:
+        root=lambda wildcards: dnv_inputs(wildcards)["root"],
+    output:
+        responses=f"{DNV_PARTS}/subjects/{{subject}}.h5",
+    log:
+        "logs/data/load_dnv_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_dnv_subject"),
+    threads: stage_threads("load_dnv_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_dnv_subject.py"
+
+
+rule load_dnv_responses:
+    input:
+        parts=expand(f"{DNV_PARTS}/subjects/{{subject}}.h5", subject=config["datasets"]["dnv"]["subjects"]),
+    output:
+        brain=directory(f"{RESULTS}/data/brain/dnv"),
+    log:
+        "logs/data/load_dnv_responses.log",
+    params:
+        **stage_params("load_dnv_responses"),
+    threads: stage_threads("load_dnv_responses")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_dnv_responses.py"
 
 
 if enabled("adhd200", "datasets"):
