@@ -129,8 +129,11 @@ STAGES["load_adhd200"] = Stage(
 # iEEG fans out per subject: the checkpoint checks every recording's sidecars and writes the
 # subject list and the dataset's tables, one job per subject reads its recordings, the gather
 # assembles the loaded folder.
+# the checkpoint reads only the sidecars: a band or window setting reruns the subjects, not it
+IEEG_COHORT_KEYS = ("task", "event_types", "test_fraction")
 STAGES["ieeg_cohort"] = Stage(
-    "neurogaze.data.ieeg:ieeg_cohort", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
+    "neurogaze.data.ieeg:ieeg_cohort",
+    lambda c: {"settings": {key: c["datasets"]["ieeg"][key] for key in IEEG_COHORT_KEYS}},
     help="BIDS-iEEG: check every recording's sidecars, write the subject list, the events and the electrodes")
 STAGES["load_ieeg_subject"] = Stage(
     "neurogaze.data.ieeg:load_ieeg_subject",

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from neurogaze.config import load_config
 from neurogaze.data.contracts import read_brain_responses
 from neurogaze.data.ieeg import IeegOptions, assign_split, export_ieeg, ieeg_cohort, load_ieeg, load_ieeg_subject
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
 from neurogaze.errors import DataValidationError
+from neurogaze.stages import IEEG_COHORT_KEYS, stage_params
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +247,15 @@ def test_one_job_per_subject_then_the_gather_is_the_single_process_folder(tmp_pa
     with pytest.raises(DataValidationError, match="sub-03"):
         load_ieeg_subject(root=root, subject="03", responses=parts / "03.h5", features=parts / "03.f.parquet",
                           settings=settings)
+
+
+def test_the_checkpoint_gets_only_the_sidecar_settings():
+    """A band or window setting reruns the subjects' jobs, not the checkpoint that lists them."""
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "config.yaml")
+    cohort = stage_params("ieeg_cohort", config)["settings"]
+    assert set(cohort) == set(IEEG_COHORT_KEYS)
+    assert set(cohort) <= set(stage_params("load_ieeg_subject", config)["settings"])
+    changed = {**config, "datasets": {**config["datasets"], "ieeg": {**config["datasets"]["ieeg"], "tmax": 0.8,
+                                                                     "bands": {"high_gamma": [60.0, 140.0]}}}}
+    assert stage_params("ieeg_cohort", changed) == stage_params("ieeg_cohort", config)
+    assert stage_params("load_ieeg_subject", changed) != stage_params("load_ieeg_subject", config)
