@@ -129,9 +129,10 @@ CASES = {
     "kreiman file without results": (kreiman_missing_variable, "load-kreiman",
                                      ["fixations.parquet", "stimuli", "--trials", "trials.parquet"]),
     "adhd-200 bad age": (adhd200_bad_age, "adhd200-cohort", ["phenotype.csv", "scans.parquet", "mask.nii.gz"]),
-    "ieeg events without trial_type": (ieeg_missing_events_column, "load-ieeg", ["brain"]),
+    "ieeg events without trial_type": (ieeg_missing_events_column, "ieeg-cohort",
+                                       ["subjects.csv", "events.parquet", "electrodes.parquet"]),
     "diffeye recordings shorter than L": (diffeye_recordings_shorter_than_l, "diffeye-train", ["model"]),
-    "dnv movie shorter than its run": (dnv_movie_shorter_than_its_run, "load-dnv", ["videos", "brain"]),
+    "dnv movie shorter than its run": (dnv_movie_shorter_than_its_run, "load-dnv", ["videos"]),
 }
 
 

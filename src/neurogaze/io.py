@@ -107,6 +107,15 @@ def write_csv(path: str | os.PathLike, table: pd.DataFrame) -> None:
         table.to_csv(temp, index=False, float_format="%.10g", lineterminator="\n")
 
 
+def link_or_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """A gather's file: hard-linked so that a cohort is not written twice, copied where the file
+    system has no hard links (or the source sits on another one)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def write_torch(path: str | os.PathLike, payload: object) -> None:
     """torch.save atomically. Saving through a file handle keeps the temporary file's random name
     out of the archive, so the same payload always gives the same bytes."""

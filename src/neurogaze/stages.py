@@ -127,16 +127,43 @@ STAGES["load_adhd200_subjects"] = Stage(
 STAGES["load_adhd200"] = Stage(
     "neurogaze.data.adhd200:load_adhd200",
     help="ADHD-200: the cohort folder (resting-state contract per subject + phenotype + mask) from its shards")
+# iEEG fans out per subject: the checkpoint checks every recording's sidecars and writes the
+# subject list and the dataset's tables, one job per subject reads its recordings, the gather
+# assembles the loaded folder.
+# the checkpoint reads only the sidecars: a band or window setting reruns the subjects, not it
+IEEG_COHORT_KEYS = ("task", "event_types", "test_fraction")
+STAGES["ieeg_cohort"] = Stage(
+    "neurogaze.data.ieeg:ieeg_cohort",
+    lambda c: {"settings": {key: c["datasets"]["ieeg"][key] for key in IEEG_COHORT_KEYS}},
+    help="BIDS-iEEG: check every recording's sidecars, write the subject list, the events and the electrodes")
+STAGES["load_ieeg_subject"] = Stage(
+    "neurogaze.data.ieeg:load_ieeg_subject",
+    lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
+    help="BIDS-iEEG: one subject's recordings -> its event responses and window features")
 STAGES["load_ieeg"] = Stage(
-    "neurogaze.data.ieeg:load_ieeg", lambda c: {"settings": _dataset_settings(c, "ieeg", "braintreebank")},
-    help="BIDS-iEEG recordings -> per-subject event responses, events and electrodes")
+    "neurogaze.data.ieeg:load_ieeg",
+    help="BIDS-iEEG: the loaded folder (per-subject responses and features, events, electrodes) from its parts")
+# The Brain Treebank's conversion fans out per subject: the checkpoint checks every trial of the
+# release, one job per subject converts its trials, the gather assembles the BIDS root. A
+# subject's job does not read the subject list: choosing more subjects reruns only the new ones.
+def _braintreebank_settings(config: dict, *also_drop: str) -> dict:
+    section = config["datasets"]["ieeg"]
+    release = {key: value for key, value in (section["braintreebank"] or {}).items()
+               if key not in ("release", "scenes") + also_drop}
+    return {"settings": {**release, "tmin": section["tmin"], "tmax": section["tmax"]}}
+
+
+STAGES["braintreebank_subjects"] = Stage(
+    "neurogaze.data.braintreebank:braintreebank_subjects", _braintreebank_settings,
+    help="the Brain Treebank's release: check every trial of the chosen subjects, write the subject list")
+STAGES["convert_braintreebank_subject"] = Stage(
+    "neurogaze.data.braintreebank:convert_braintreebank_subject",
+    lambda c: _braintreebank_settings(c, "subjects"),
+    help="one Brain Treebank subject's trials (h5, labels, timings, transcripts) and the user's scene cuts -> "
+         "a BIDS-iEEG root of that subject")
 STAGES["convert_braintreebank"] = Stage(
     "neurogaze.data.braintreebank:convert_braintreebank",
-    lambda c: {"settings": {**{key: value for key, value in (c["datasets"]["ieeg"]["braintreebank"] or {}).items()
-                               if key not in ("release", "scenes")},
-                            "tmin": c["datasets"]["ieeg"]["tmin"], "tmax": c["datasets"]["ieeg"]["tmax"]}},
-    help="the Brain Treebank's release (h5 trials, labels, timings, transcripts) and the user's scene cuts -> "
-         "BIDS-iEEG")
+    help="the Brain Treebank's BIDS-iEEG root from its one-subject roots")
 # the flow keys of datasets.video, shared by every stage that computes optical flow
 _FLOW_KEYS = ("flow_method", "raft_weights", "raft_model", "raft_iterations", "farneback")
 STAGES["load_video"] = Stage(
@@ -145,16 +172,37 @@ STAGES["load_video"] = Stage(
                # a synthetic set keeps its videos in videos/ beside the betas in brain/
                "subfolder": "" if c["datasets"]["video"]["root"] else "videos"},
     help="videos (files or frame folders) -> frames, fps and optical flow")
+# DNV: the movies in one job (a GPU job with RAFT's flow), each subject's runs in one job of its
+# own (the subjects are listed in the config), the gather assembles the responses folder.
 STAGES["load_dnv"] = Stage(
     "neurogaze.data.dnv:load_dnv",
     lambda c: {"settings": _dataset_settings(c, "dnv"), "device": c["device"],
                "flow": {key: c["datasets"]["video"][key] for key in _FLOW_KEYS}},
-    help="the Dynamic Natural Vision layout (CIFTI runs per movie segment + the movies) -> one video per TR and "
-         "per-TR responses")
+    help="the Dynamic Natural Vision layout (the movies, the first subject's CIFTI runs' lengths) -> one video "
+         "per TR")
+STAGES["load_dnv_subject"] = Stage(
+    "neurogaze.data.dnv:load_dnv_subject",
+    lambda c: {"settings": {"tr": c["datasets"]["dnv"]["tr"]}, "reference": c["datasets"]["dnv"]["subjects"][0]},
+    help="one DNV subject's CIFTI runs -> per-TR responses (runs z-scored, repeats averaged, split-half ceiling)")
+STAGES["load_dnv_responses"] = Stage(
+    "neurogaze.data.dnv:load_dnv_responses",
+    help="the DNV subjects' per-TR responses in one folder")
+# Video-evoked betas fan out per subject: the checkpoint lists the betas folder's subjects, one
+# job per subject reads its betas, the gather assembles the loaded folder.
+def _betas_subfolder(config: dict) -> dict:
+    # a synthetic set keeps its betas in brain/ beside the videos
+    return {"subfolder": "" if config["datasets"]["video"]["betas_root"] else "brain"}
+
+
+STAGES["video_responses_cohort"] = Stage(
+    "neurogaze.data.video:video_responses_cohort", _betas_subfolder,
+    help="video-evoked betas: the subjects of the betas folder (sub-<id>_betas.nii.gz)")
+STAGES["load_video_responses_subject"] = Stage(
+    "neurogaze.data.video:load_video_responses_subject", _betas_subfolder,
+    help="video-evoked betas of one subject -> its brain responses (repeats averaged, split-half ceiling)")
 STAGES["load_video_responses"] = Stage(
     "neurogaze.data.video:load_video_responses",
-    lambda c: {"subfolder": "" if c["datasets"]["video"]["betas_root"] else "brain"},
-    help="video-evoked betas -> per-subject brain responses")
+    help="video-evoked betas: the loaded folder (one brain-response file per subject) from its parts")
 
 # --- backbones ---
 STAGES["build_demo_backbone"] = Stage(
@@ -334,9 +382,11 @@ STAGES["nevaclip_scanpaths"] = Stage(
 
 # --- seeg ---
 # SEEG vision-language integration (Subramaniam et al. 2024): events -> features (one rule per
-# backbone) -> encode -> sites -> plot; each gets only its share of the seeg section.
+# backbone) -> layers and encode (per subject, each gathered) -> sites -> plot; each gets only its
+# share of the seeg section.
 SEEG_ENCODE_KEYS = ("models", "linear_combination", "controlled_pair", "band", "alphas", "n_folds", "n_resamples",
                     "bootstrap", "confidence", "srp_eps")
+SEEG_LAYER_KEYS = ("models", "band", "alphas", "n_folds", "srp_eps")
 SEEG_SITES_KEYS = ("models", "controlled_pair", "min_bins", "fdr_q", "atlas")
 
 
@@ -354,10 +404,23 @@ STAGES["seeg_events"] = Stage(
 STAGES["seeg_features"] = Stage(
     "neurogaze.brain.seeg.stages:features", _seeg_features,
     help="one backbone's embeddings of every paired frame and sentence, and its models' layers")
+# The encoding fans out per subject: every layer's ridge per subject, the gather choosing each
+# model's layer over every subject, each model's ridge and bootstrap at that layer per subject,
+# the gather of the subjects' scores.
+STAGES["seeg_subject_layers"] = Stage(
+    "neurogaze.brain.seeg.stages:subject_layers",
+    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_LAYER_KEYS}},
+    help="one subject's cross-validated ridge of every layer of every trained model")
+STAGES["seeg_layers"] = Stage(
+    "neurogaze.brain.seeg.stages:gather_layers", lambda c: {"settings": {"models": c["seeg"]["models"]}},
+    help="the subjects' layer scores and each model's layer of the highest validation r over every subject")
+STAGES["seeg_encode_subject"] = Stage(
+    "neurogaze.brain.seeg.stages:encode_subject",
+    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
+    help="one subject's cross-validated ridge of each model at its layer, event bootstrap and comparisons' p-values")
 STAGES["seeg_encode"] = Stage(
     "neurogaze.brain.seeg.stages:encode",
-    lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_ENCODE_KEYS}, **_seed(c)},
-    help="each model's best layer, its cross-validated ridge, its event bootstrap and the comparisons' p-values")
+    help="the subjects' scores and p-values in one table each")
 STAGES["seeg_sites"] = Stage(
     "neurogaze.brain.seeg.stages:sites", lambda c: {"settings": {key: c["seeg"][key] for key in SEEG_SITES_KEYS}},
     help="FDR, wins, multimodal sites, each electrode's class and the counts per region")

@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 from neurogaze.brain.seeg.events import pair_events
-from neurogaze.data.braintreebank import convert_braintreebank, movie_to_recording
+from neurogaze.data.braintreebank import (
+    braintreebank_subjects,
+    convert_braintreebank,
+    convert_braintreebank_subject,
+    export_braintreebank,
+    movie_to_recording,
+)
 from neurogaze.data.ieeg import IeegOptions, export_ieeg
 from neurogaze.errors import DataValidationError
 
@@ -78,7 +84,7 @@ def test_movie_times_map_to_samples_from_the_nearest_trigger():
 
 
 def test_the_release_converts_to_bids_that_the_loader_reads_and_the_analysis_pairs(release, tmp_path):
-    convert_braintreebank(release=release / "release", scenes=release / "scenes", bids=tmp_path / "bids",
+    export_braintreebank(release=release / "release", scenes=release / "scenes", bids=tmp_path / "bids",
                           settings=SETTINGS)
     channels = pd.read_csv(next((tmp_path / "bids").rglob("*_channels.tsv")), sep="\t").set_index("name")
     assert list(channels.index) == ["T1a1", "T1a2", "T1a3", "T1a4"]  # marks stripped, trigger left out
@@ -108,7 +114,41 @@ def test_a_broken_release_file_is_named_and_nothing_is_written(release, tmp_path
     root = _copy(release, tmp_path)
     breaks(root)
     with pytest.raises(DataValidationError) as error:
-        convert_braintreebank(release=root / "release", scenes=root / "scenes", bids=root / "bids",
+        export_braintreebank(release=root / "release", scenes=root / "scenes", bids=root / "bids",
                               settings=SETTINGS)
     assert error.value.path.endswith(path) and error.value.field == field
     assert not (root / "bids").exists()
+
+
+def _second_subject(release):
+    """Subject 2 of the release: subject 1's recording, labels, coordinates and timings, watching
+    the same movie (so both parts hold its frames)."""
+    for name in ("sub_{}_trial000.h5", "subject_metadata/sub_{}_trial000_metadata.json",
+                 "subject_timings/sub_{}_trial000_timings.csv"):
+        shutil.copy(release / name.format(1), release / name.format(2))
+    shutil.copytree(release / "electrode_labels" / "sub_1", release / "electrode_labels" / "sub_2")
+    coords = pd.read_csv(release / "localization" / "elec_coords_full.csv")
+    pd.concat([coords, coords.assign(Subject="sub_2", X=coords["X"] + 1.0)]).to_csv(
+        release / "localization" / "elec_coords_full.csv", index=False)
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_root(release, tmp_path):
+    """braintreebank_subjects -> convert_braintreebank_subject per subject -> convert_braintreebank
+    writes the bytes export_braintreebank writes in one process, file for file."""
+    root = _copy(release, tmp_path)
+    _second_subject(root / "release")
+    files = {"release": root / "release", "scenes": root / "scenes", "settings": SETTINGS}
+    export_braintreebank(**files, bids=tmp_path / "whole")
+    subjects = braintreebank_subjects(**files, subjects=tmp_path / "parts" / "subjects.csv")
+    assert subjects == ["1", "2"]
+    for subject in subjects:
+        convert_braintreebank_subject(**files, subject=subject, part=tmp_path / "parts" / subject)
+    table, fanned = tmp_path / "parts" / "subjects.csv", tmp_path / "fanned"
+    with pytest.raises(DataValidationError, match="missing"):  # a subject short: named, nothing written
+        convert_braintreebank(subjects=table, parts=[str(tmp_path / "parts" / "1")], bids=fanned)
+    assert not fanned.exists()
+    convert_braintreebank(subjects=table, parts=[str(tmp_path / "parts" / s) for s in subjects], bids=fanned)
+    whole = {str(p.relative_to(tmp_path / "whole")): p for p in (tmp_path / "whole").rglob("*") if p.is_file()}
+    parts = {str(p.relative_to(fanned)): p for p in fanned.rglob("*") if p.is_file()}
+    assert sorted(whole) == sorted(parts) and "sub-02/sub-02_scans.tsv" in whole
+    assert [name for name in sorted(whole) if whole[name].read_bytes() != parts[name].read_bytes()] == []

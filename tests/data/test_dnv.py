@@ -1,12 +1,13 @@
-"""The Dynamic Natural Vision loader (rule load_dnv) on a tiny set written in its layout: one video
-per TR (the frames sampled inside it, their flow, its segment and index), per-TR responses (runs
-z-scored, repeats averaged, split-half ceiling), and the named errors."""
+"""The Dynamic Natural Vision loader (rules load_dnv, load_dnv_subject, load_dnv_responses) on a
+tiny set written in its layout: one video per TR (the frames sampled inside it, their flow, its
+segment and index), per-TR responses (runs z-scored, repeats averaged, split-half ceiling), the
+named errors, and the fanned-out rules' bytes against the one-process loader."""
 
 import numpy as np
 import pytest
 
 from neurogaze.data.contracts import read_brain_responses
-from neurogaze.data.dnv import load_dnv
+from neurogaze.data.dnv import export_dnv, load_dnv, load_dnv_responses, load_dnv_subject
 from neurogaze.data.video import read_video_set
 from neurogaze.errors import DataValidationError
 
@@ -17,7 +18,7 @@ FLOW = {"flow_method": "farneback"}
 
 
 def run(root, tmp_path, **settings):
-    load_dnv(root=root, videos=tmp_path / "videos", brain=tmp_path / "brain", settings={**SETTINGS, **settings},
+    export_dnv(root=root, videos=tmp_path / "videos", brain=tmp_path / "brain", settings={**SETTINGS, **settings},
              flow=FLOW, device="cpu")
 
 
@@ -71,3 +72,23 @@ def test_layout_errors_are_named(tmp_path):
     (root / "stimuli" / "seg1.mp4").unlink()
     with pytest.raises(DataValidationError, match="movie of segment seg1"):
         run(root, tmp_path, subjects=["1"])
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_folders(tmp_path):
+    """load_dnv (the movies) and load_dnv_subject per subject, then load_dnv_responses, write the
+    bytes export_dnv writes in one process."""
+    write_dnv(tmp_path / "dnv")
+    run(tmp_path / "dnv", tmp_path / "whole")
+    fanned = tmp_path / "fanned"
+    load_dnv(root=tmp_path / "dnv", videos=fanned / "videos", settings=SETTINGS, flow=FLOW, device="cpu")
+    parts = []
+    for subject in SETTINGS["subjects"]:
+        parts.append(str(fanned / "parts" / f"{subject}.h5"))
+        load_dnv_subject(root=tmp_path / "dnv", subject=subject, responses=parts[-1], settings={"tr": TR},
+                         reference=SETTINGS["subjects"][0])
+    load_dnv_responses(parts=parts, brain=fanned / "brain")
+    for folder in ("videos", "brain"):
+        names = sorted(path.name for path in (tmp_path / "whole" / folder).iterdir())
+        assert names == sorted(path.name for path in (fanned / folder).iterdir())
+        for name in names:
+            assert (tmp_path / "whole" / folder / name).read_bytes() == (fanned / folder / name).read_bytes(), name

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from neurogaze.config import load_config
 from neurogaze.data.contracts import read_brain_responses
-from neurogaze.data.ieeg import IeegOptions, assign_split, export_ieeg
+from neurogaze.data.ieeg import IeegOptions, assign_split, export_ieeg, ieeg_cohort, load_ieeg, load_ieeg_subject
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
 from neurogaze.errors import DataValidationError
+from neurogaze.stages import IEEG_COHORT_KEYS, stage_params
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +214,48 @@ def test_band_above_nyquist_is_named(small_bids, tmp_path):
 
 def test_not_a_bids_root_is_named(tmp_path):
     _expect_error(tmp_path, "file", tmp_path)
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_folder(tmp_path):
+    """ieeg_cohort -> load_ieeg_subject per subject -> load_ieeg writes the bytes export_ieeg writes
+    in one process: every subject's two files, events.parquet and electrodes.parquet."""
+    root = tmp_path / "bids"
+    generate_ieeg(root, SyntheticIeegConfig(n_subjects=2, duration_s=20.0, contacts_per_shaft=3,
+                                            shafts=("vision", "language"), seed=5))
+    settings = {"event_types": ["word", "scene_cut"], "baseline": None, "window_step": 0.05}
+    whole = tmp_path / "whole"
+    export_ieeg(root, whole, IeegOptions(event_types=("word", "scene_cut"), baseline=None, window_step=0.05))
+    parts = tmp_path / "parts"
+    cohort = {"subjects": parts / "subjects.csv", "events": parts / "events.parquet",
+              "electrodes": parts / "electrodes.parquet"}
+    subjects = ieeg_cohort(root=root, settings=settings, **cohort)
+    assert subjects == ["01", "02"]
+    files = []
+    for subject in subjects:
+        files += [parts / f"{subject}.h5", parts / f"{subject}.features.parquet"]
+        load_ieeg_subject(root=root, subject=subject, responses=files[-2], features=files[-1], settings=settings)
+    fanned = tmp_path / "fanned"
+    with pytest.raises(DataValidationError, match="02.features.parquet"):  # a part short: named, nothing written
+        load_ieeg(**cohort, parts=[str(file) for file in files[:-1]], brain=fanned)
+    assert not fanned.exists()
+    load_ieeg(**cohort, parts=[str(file) for file in files], brain=fanned)
+    names = sorted(path.name for path in whole.iterdir())
+    assert names == sorted(path.name for path in fanned.iterdir()) and len(names) == 6
+    for name in names:
+        assert (whole / name).read_bytes() == (fanned / name).read_bytes(), name
+    # a subject the tree does not hold is named
+    with pytest.raises(DataValidationError, match="sub-03"):
+        load_ieeg_subject(root=root, subject="03", responses=parts / "03.h5", features=parts / "03.f.parquet",
+                          settings=settings)
+
+
+def test_the_checkpoint_gets_only_the_sidecar_settings():
+    """A band or window setting reruns the subjects' jobs, not the checkpoint that lists them."""
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "config.yaml")
+    cohort = stage_params("ieeg_cohort", config)["settings"]
+    assert set(cohort) == set(IEEG_COHORT_KEYS)
+    assert set(cohort) <= set(stage_params("load_ieeg_subject", config)["settings"])
+    changed = {**config, "datasets": {**config["datasets"], "ieeg": {**config["datasets"]["ieeg"], "tmax": 0.8,
+                                                                     "bands": {"high_gamma": [60.0, 140.0]}}}}
+    assert stage_params("ieeg_cohort", changed) == stage_params("ieeg_cohort", config)
+    assert stage_params("load_ieeg_subject", changed) != stage_params("load_ieeg_subject", config)

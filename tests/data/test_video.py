@@ -1,5 +1,6 @@
 """Video sets: contract round trip, flow with a known answer, RAFT from a local file, betas, bad input."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -19,11 +20,14 @@ from neurogaze.data.synthetic.video import (
 from neurogaze.data.video import (
     FlowEstimator,
     VideoOptions,
+    export_video_responses,
     farneback_flow,
     load_video,
     load_video_responses,
+    load_video_responses_subject,
     load_video_set,
     read_video_set,
+    video_responses_cohort,
 )
 from neurogaze.errors import DataValidationError, MissingWeightsError
 
@@ -39,7 +43,7 @@ def video_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("video") / "raw"
     truth = generate_video(root, SMALL)
     videos = load_video_set(root / "videos", root.parent / "videos_out", VideoOptions())
-    load_video_responses(betas=root / "brain", videos=root.parent / "videos_out", brain=root.parent / "brain_out")
+    export_video_responses(betas=root / "brain", videos=root.parent / "videos_out", brain=root.parent / "brain_out")
     return root, root.parent / "videos_out", root.parent / "brain_out", truth, videos
 
 
@@ -230,7 +234,7 @@ def test_mask_with_another_affine_is_named(video_set, raw_copy, tmp_path):
     affine[1, 3] += 3.0
     nib.save(nib.Nifti1Image(np.asarray(mask.dataobj), affine), mask_path)
     error = _expect_error(
-        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        lambda: export_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
         "affine",
         tmp_path / "out",
     )
@@ -242,7 +246,7 @@ def test_mask_with_another_shape_is_named(video_set, raw_copy, tmp_path):
     mask = nib.load(mask_path)
     nib.save(nib.Nifti1Image(np.asarray(mask.dataobj)[:-1], mask.affine), mask_path)
     _expect_error(
-        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        lambda: export_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
         "shape",
         tmp_path / "out",
     )
@@ -254,7 +258,7 @@ def test_betas_of_unknown_video_are_named(video_set, raw_copy, tmp_path):
     table.loc[0, "video_id"] = "ghost"
     table.to_csv(table_path, sep="\t", index=False)
     error = _expect_error(
-        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        lambda: export_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
         "video_id",
         tmp_path / "out",
     )
@@ -265,7 +269,7 @@ def test_betas_table_with_wrong_length_is_named(video_set, raw_copy, tmp_path):
     table_path = raw_copy / "brain" / "sub-01_betas.tsv"
     pd.read_csv(table_path, sep="\t").iloc[:-1].to_csv(table_path, sep="\t", index=False)
     _expect_error(
-        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        lambda: export_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
         "rows",
         tmp_path / "out",
     )
@@ -278,7 +282,7 @@ def test_nan_betas_are_named(video_set, raw_copy, tmp_path):
     data[1, 1, 1, 0] = np.inf
     nib.save(nib.Nifti1Image(data, image.affine), betas_path)
     _expect_error(
-        lambda: load_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
+        lambda: export_video_responses(betas=raw_copy / "brain", videos=video_set[1], brain=tmp_path / "out"),
         "data",
         tmp_path / "out",
     )
@@ -287,3 +291,29 @@ def test_nan_betas_are_named(video_set, raw_copy, tmp_path):
 def test_empty_folder_is_named(tmp_path):
     (tmp_path / "videos").mkdir()
     _expect_error(lambda: load_video_set(tmp_path / "videos", tmp_path / "out"), "videos", tmp_path / "out")
+
+
+def test_one_job_per_subject_then_the_gather_is_the_single_process_folder(tmp_path):
+    """video_responses_cohort -> load_video_responses_subject per subject -> load_video_responses
+    writes the bytes export_video_responses writes in one process."""
+    raw = tmp_path / "raw"
+    generate_video(raw, dataclasses.replace(SMALL, n_videos=8, n_subjects=2, repeats=2))
+    load_video_set(raw / "videos", tmp_path / "videos", VideoOptions())
+    files = {"videos": tmp_path / "videos", "betas": raw, "subfolder": "brain"}
+    whole = tmp_path / "whole"
+    assert export_video_responses(**files, brain=whole) == ["01", "02"]
+    parts = tmp_path / "parts"
+    subjects = video_responses_cohort(betas=raw, subjects=parts / "subjects.csv", subfolder="brain")
+    assert subjects == ["01", "02"]
+    for subject in subjects:
+        load_video_responses_subject(**files, subject=subject, responses=parts / f"{subject}.h5")
+    fanned = tmp_path / "fanned"
+    with pytest.raises(DataValidationError, match="02.h5"):  # a subject short: named, nothing written
+        load_video_responses(subjects=parts / "subjects.csv", parts=[str(parts / "01.h5")], brain=fanned)
+    assert not fanned.exists()
+    load_video_responses(subjects=parts / "subjects.csv", parts=[str(parts / f"{s}.h5") for s in subjects],
+                         brain=fanned)
+    names = sorted(path.name for path in whole.iterdir())
+    assert names == sorted(path.name for path in fanned.iterdir()) == ["01.h5", "02.h5"]
+    for name in names:
+        assert (whole / name).read_bytes() == (fanned / name).read_bytes(), name

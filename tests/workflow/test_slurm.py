@@ -478,3 +478,37 @@ def test_adhd_cohort_runs_one_job_per_subject(slurm_cluster, tmp_path):
         assert len(submitted.get(rule, [])) == 1, (rule, submitted)
     with h5py.File(repo / "results" / "adhd" / "adhd200" / "cohort_maps.h5", "r") as handle:
         assert handle["maps"].shape[0] == ADHD_SUBJECTS
+
+
+# The other per-subject fan-outs on the cluster: the iEEG loader and the video-evoked betas, two
+# synthetic subjects each (short recordings, few videos), one SLURM job per subject, then the gathers.
+FANOUT_CONFIG = {"datasets": {
+    "ieeg": {"synthetic": {"n_subjects": 2, "duration_s": 60.0}},
+    "video": {"synthetic": {"n_videos": 16, "n_subjects": 2}},
+}}
+FANOUT_TARGETS = ["results/data/brain/ieeg", "results/data/brain/video"]
+FANOUT_PER_SUBJECT_RULES = ("load_ieeg_subject", "load_video_responses_subject")
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_ieeg_and_video_responses_run_one_job_per_subject(slurm_cluster, tmp_path):
+    repo = _copy_repository(tmp_path / "repo")
+    extra = tmp_path / "per_subject.yaml"
+    extra.write_text(yaml.safe_dump(FANOUT_CONFIG))
+    configs = ["--configfile", str(repo / "config" / "config.yaml"), str(extra)]
+    proc = _start(
+        [*SNAKEMAKE, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", str(INIT_SECONDS),
+         *FANOUT_TARGETS, *configs],
+        repo,
+        tmp_path / "cluster.log",
+    )
+    _finish(proc, tmp_path / "cluster.log")
+
+    submitted = _submitted_jobs(tmp_path / "cluster.log")
+    for rule, folder in zip(FANOUT_PER_SUBJECT_RULES, FANOUT_TARGETS):
+        subjects = sorted(path.name.removesuffix(".h5") for path in (repo / folder).glob("*.h5"))
+        assert subjects == ["01", "02"], (folder, subjects)
+        assert sorted(submitted.get(rule, [])) == subjects, (rule, submitted)  # one job each, named by its subject
+    for rule in ("ieeg_cohort", "load_ieeg", "video_responses_cohort", "load_video_responses"):
+        assert len(submitted.get(rule, [])) == 1, (rule, submitted)

@@ -213,13 +213,54 @@ rule load_adhd200:
 
 
 # The Brain Treebank's release and the user's scene cuts -> the BIDS-iEEG root load_ieeg reads
-# (dataset_root("ieeg") points there when datasets.ieeg.braintreebank is set).
+# (dataset_root("ieeg") points there when datasets.ieeg.braintreebank is set), one job per subject:
+# the checkpoint checks every trial from the release's tables and headers and lists the subjects,
+# each subject's trials are converted into a BIDS root of its own, the gather merges them.
 if config["datasets"]["ieeg"]["braintreebank"]:
+    BRAINTREEBANK = config["datasets"]["ieeg"]["braintreebank"]
+    BRAINTREEBANK_PARTS = f"{RESULTS}/data/ieeg_bids_parts"
+
+    checkpoint braintreebank_subjects:
+        input:
+            release=BRAINTREEBANK["release"],
+            scenes=BRAINTREEBANK["scenes"],
+        output:
+            subjects=f"{BRAINTREEBANK_PARTS}/subjects.csv",
+        log:
+            "logs/data/braintreebank_subjects.log",
+        params:
+            **stage_params("braintreebank_subjects"),
+        threads: stage_threads("braintreebank_subjects")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/braintreebank_subjects.py"
+
+    rule convert_braintreebank_subject:
+        input:
+            release=BRAINTREEBANK["release"],
+            scenes=BRAINTREEBANK["scenes"],
+        output:
+            part=directory(f"{BRAINTREEBANK_PARTS}/subjects/{{subject}}"),
+        log:
+            "logs/data/convert_braintreebank_subject_{subject}.log",
+        wildcard_constraints:
+            subject="[0-9]+",
+        params:
+            **stage_params("convert_braintreebank_subject"),
+        threads: stage_threads("convert_braintreebank_subject")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/convert_braintreebank_subject.py"
 
     rule convert_braintreebank:
         input:
-            release=config["datasets"]["ieeg"]["braintreebank"]["release"],
-            scenes=config["datasets"]["ieeg"]["braintreebank"]["scenes"],
+            subjects=f"{BRAINTREEBANK_PARTS}/subjects.csv",
+            parts=lambda wildcards: [
+                f"{BRAINTREEBANK_PARTS}/subjects/{subject}"
+                for subject in table_subjects(checkpoints.braintreebank_subjects.get().output.subjects)
+            ],
         output:
             bids=directory(f"{RESULTS}/data/ieeg_bids"),
         log:
@@ -233,9 +274,63 @@ if config["datasets"]["ieeg"]["braintreebank"]:
             "../scripts/convert_braintreebank.py"
 
 
-rule load_ieeg:
+# iEEG fans out over its subjects: the checkpoint checks every recording's sidecars and writes the
+# subject list and the dataset's events and electrodes tables; one job per subject reads and
+# epochs its recordings; the gather links them into the loaded folder.
+IEEG_PARTS = f"{RESULTS}/data/brain_parts/ieeg"
+IEEG_SUBJECT_FILES = (".h5", ".features.parquet")  # neurogaze.data.ieeg.SUBJECT_FILES (not imported at parse time)
+
+
+checkpoint ieeg_cohort:
     input:
         root=dataset_root("ieeg"),
+    output:
+        subjects=f"{IEEG_PARTS}/subjects.csv",
+        events=f"{IEEG_PARTS}/events.parquet",
+        electrodes=f"{IEEG_PARTS}/electrodes.parquet",
+    log:
+        "logs/data/ieeg_cohort.log",
+    params:
+        **stage_params("ieeg_cohort"),
+    threads: stage_threads("ieeg_cohort")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/ieeg_cohort.py"
+
+
+def ieeg_subjects():
+    """The BIDS subjects of the iEEG dataset (once the checkpoint has read the tree)."""
+    return table_subjects(checkpoints.ieeg_cohort.get().output.subjects)
+
+
+rule load_ieeg_subject:
+    input:
+        root=dataset_root("ieeg"),
+    output:
+        responses=f"{IEEG_PARTS}/subjects/{{subject}}.h5",
+        features=f"{IEEG_PARTS}/subjects/{{subject}}.features.parquet",
+    log:
+        "logs/data/load_ieeg_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_ieeg_subject"),
+    threads: stage_threads("load_ieeg_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_ieeg_subject.py"
+
+
+rule load_ieeg:
+    input:
+        subjects=f"{IEEG_PARTS}/subjects.csv",
+        events=f"{IEEG_PARTS}/events.parquet",
+        electrodes=f"{IEEG_PARTS}/electrodes.parquet",
+        parts=lambda wildcards: [
+            f"{IEEG_PARTS}/subjects/{subject}{suffix}" for subject in ieeg_subjects() for suffix in IEEG_SUBJECT_FILES
+        ],
     output:
         brain=directory(f"{RESULTS}/data/brain/ieeg"),
     log:
@@ -303,10 +398,53 @@ rule load_video:
         "../scripts/load_video.py"
 
 
-rule load_video_responses:
+# The betas fan out over the subjects of the betas folder: the checkpoint lists them, one job per
+# subject reads its betas, the gather links them into the loaded folder.
+VIDEO_PARTS = f"{RESULTS}/data/brain_parts/video"
+
+
+checkpoint video_responses_cohort:
+    input:
+        betas=video_betas() or [],
+    output:
+        subjects=f"{VIDEO_PARTS}/subjects.csv",
+    log:
+        "logs/data/video_responses_cohort.log",
+    params:
+        **stage_params("video_responses_cohort"),
+    threads: stage_threads("video_responses_cohort")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/video_responses_cohort.py"
+
+
+rule load_video_responses_subject:
     input:
         videos=f"{RESULTS}/data/videos/video",
         betas=video_betas() or [],
+    output:
+        responses=f"{VIDEO_PARTS}/subjects/{{subject}}.h5",
+    log:
+        "logs/data/load_video_responses_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_video_responses_subject"),
+    threads: stage_threads("load_video_responses_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_video_responses_subject.py"
+
+
+rule load_video_responses:
+    input:
+        subjects=f"{VIDEO_PARTS}/subjects.csv",
+        parts=lambda wildcards: [
+            f"{VIDEO_PARTS}/subjects/{subject}.h5"
+            for subject in table_subjects(checkpoints.video_responses_cohort.get().output.subjects)
+        ],
     output:
         brain=directory(f"{RESULTS}/data/brain/video"),
     log:
@@ -325,7 +463,6 @@ rule load_dnv:
         unpack(dnv_inputs),
     output:
         videos=directory(f"{RESULTS}/data/videos/dnv"),
-        brain=directory(f"{RESULTS}/data/brain/dnv"),
     log:
         "logs/data/load_dnv.log",
     params:
@@ -337,6 +474,44 @@ rule load_dnv:
         CONDA_ENV
     script:
         "../scripts/load_dnv.py"
+
+
+# One job per configured DNV subject (datasets.dnv.subjects), then the gather.
+DNV_PARTS = f"{RESULTS}/data/brain_parts/dnv"
+
+
+rule load_dnv_subject:
+    input:
+        root=lambda wildcards: dnv_inputs(wildcards)["root"],
+    output:
+        responses=f"{DNV_PARTS}/subjects/{{subject}}.h5",
+    log:
+        "logs/data/load_dnv_subject_{subject}.log",
+    wildcard_constraints:
+        subject="[^/.]+",
+    params:
+        **stage_params("load_dnv_subject"),
+    threads: stage_threads("load_dnv_subject")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_dnv_subject.py"
+
+
+rule load_dnv_responses:
+    input:
+        parts=expand(f"{DNV_PARTS}/subjects/{{subject}}.h5", subject=config["datasets"]["dnv"]["subjects"]),
+    output:
+        brain=directory(f"{RESULTS}/data/brain/dnv"),
+    log:
+        "logs/data/load_dnv_responses.log",
+    params:
+        **stage_params("load_dnv_responses"),
+    threads: stage_threads("load_dnv_responses")
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/load_dnv_responses.py"
 
 
 if enabled("adhd200", "datasets"):

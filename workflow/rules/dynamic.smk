@@ -6,7 +6,7 @@
 # configured feature-model folders (the demo) both models are pretrained on the training clips first.
 
 if enabled("dynamic"):
-    # the clip-wise layout (datasets.video) or the time-series layout (datasets.dnv, rule load_dnv):
+    # the clip-wise layout (datasets.video) or the time-series layout (datasets.dnv, load_dnv + its gather):
     # both arrive as a video set + per-subject responses, so every rule below reads either
     DYNAMIC_VIDEOS = f"{RESULTS}/data/videos/{config['dynamic']['dataset']}"
     DYNAMIC_BRAIN = f"{RESULTS}/data/brain/{config['dynamic']['dataset']}"

@@ -1,10 +1,11 @@
 # seeg: SEEG vision-language integration (Subramaniam et al. 2024) on datasets.ieeg. The words and
 # scene cuts are paired with frames and sentences (seeg_events), every backbone the models read
 # embeds them and records its models' layers (seeg_features), every trained model's layers are
-# cross-validated to pick its best, and every model's ridge at that layer is cross-validated and
-# bootstrapped per subject and alignment (seeg_encode), the comparisons make the site classes (seeg_sites), and the figures
-# show them (seeg_plot). The electrodes' regions come from seeg.atlas, else (a synthetic set) from
-# its ground truth.
+# cross-validated per subject (seeg_subject_layers) to pick its best over every subject
+# (seeg_layers), and every model's ridge at that layer is cross-validated and bootstrapped per
+# subject and alignment (seeg_encode_subject, one job per subject, gathered by seeg_encode), the
+# comparisons make the site classes (seeg_sites), and the figures show them (seeg_plot). The
+# electrodes' regions come from seeg.atlas, else (a synthetic set) from its ground truth.
 from neurogaze.brain.seeg.models import backbone_inputs
 
 SEEG = config["seeg"]
@@ -65,15 +66,72 @@ if enabled("seeg"):
         script:
             "../scripts/seeg_features.py"
 
-    rule seeg_encode:
+    def seeg_subject_files(suffix):
+        """Every iEEG subject's <subject><suffix> (the subjects are known once ieeg_cohort has run)."""
+        return lambda wildcards: [seeg_out(f"subjects/{subject}{suffix}") for subject in ieeg_subjects()]
+
+    rule seeg_subject_layers:
         input:
             pairs=seeg_out("pairs.parquet"),
             brain=f"{RESULTS}/data/brain/ieeg",
             features=expand(seeg_out("features/{backbone}.npz"), backbone=SEEG_BACKBONES),
         output:
+            layers=seeg_out("subjects/{subject}.layers.parquet"),
+        log:
+            "logs/seeg/layers_{subject}.log",
+        wildcard_constraints:
+            subject="[^/.]+",
+        params:
+            **stage_params("seeg_subject_layers"),
+        threads: stage_threads("seeg_subject_layers")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/seeg_subject_layers.py"
+
+    rule seeg_layers:
+        input:
+            parts=seeg_subject_files(".layers.parquet"),
+        output:
+            layers=seeg_out("layers.csv"),
+        log:
+            "logs/seeg/layers.log",
+        params:
+            **stage_params("seeg_layers"),
+        threads: stage_threads("seeg_layers")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/seeg_layers.py"
+
+    rule seeg_encode_subject:
+        input:
+            pairs=seeg_out("pairs.parquet"),
+            brain=f"{RESULTS}/data/brain/ieeg",
+            features=expand(seeg_out("features/{backbone}.npz"), backbone=SEEG_BACKBONES),
+            layers=seeg_out("layers.csv"),
+        output:
+            scores=seeg_out("subjects/{subject}.scores.parquet"),
+            pvalues=seeg_out("subjects/{subject}.pvalues.parquet"),
+        log:
+            "logs/seeg/encode_{subject}.log",
+        wildcard_constraints:
+            subject="[^/.]+",
+        params:
+            **stage_params("seeg_encode_subject"),
+        threads: stage_threads("seeg_encode_subject")
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/seeg_encode_subject.py"
+
+    rule seeg_encode:
+        input:
+            parts=lambda wildcards: [part for suffix in (".scores.parquet", ".pvalues.parquet")
+                                     for part in seeg_subject_files(suffix)(wildcards)],
+        output:
             scores=seeg_out("scores.parquet"),
             pvalues=seeg_out("pvalues.parquet"),
-            layers=seeg_out("layers.csv"),
         log:
             "logs/seeg/encode.log",
         params:
@@ -121,4 +179,8 @@ if enabled("seeg"):
             "../scripts/seeg_plot.py"
 
     FINAL_TARGETS += [seeg_out(name) for name in ("sites.parquet", "regions.csv", "summary.json")]
+    # The pairs and the features are final targets too: the per-subject jobs that read them are
+    # known only once ieeg_cohort has run, and a dry run must still list the GPU feature jobs (the
+    # SLURM profile's threads are checked on it); a deleted one is rebuilt by a plain rerun.
+    FINAL_TARGETS += [seeg_out("pairs.parquet")] + expand(seeg_out("features/{backbone}.npz"), backbone=SEEG_BACKBONES)
     FINAL_TARGETS += [f"{RESULTS}/figures/seeg/{name}.png" for name in ("electrodes", "trained_vs_random", "ranking")]

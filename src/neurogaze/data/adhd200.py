@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from neurogaze.data.contracts import (
     write_resting_state,
 )
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory, write_csv, write_parquet
+from neurogaze.io import atomic_directory, link_or_copy, write_csv, write_parquet
 from neurogaze.shards import shard_of, table_subjects
 
 logger = logging.getLogger(__name__)
@@ -440,16 +439,9 @@ def gather_rest_cohort(phenotype: str | os.PathLike, mask: str | os.PathLike, pa
                                   "a contract file for every subject of the cohort table", f"missing {missing[:5]}")
     with atomic_directory(rest) as temp:
         for subject in subjects:
-            _link_or_copy(found[subject], temp / f"{subject}.h5")
-        _link_or_copy(Path(mask), temp / MASK_NIFTI)
-        _link_or_copy(Path(phenotype), temp / PHENOTYPE_CSV)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or one without hard links
-        shutil.copy2(source, target)
+            link_or_copy(found[subject], temp / f"{subject}.h5")
+        link_or_copy(Path(mask), temp / MASK_NIFTI)
+        link_or_copy(Path(phenotype), temp / PHENOTYPE_CSV)
 
 
 def export_adhd200(

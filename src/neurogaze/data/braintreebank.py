@@ -50,13 +50,15 @@ import numpy as np
 import pandas as pd
 
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory
+from neurogaze.io import atomic_directory, link_or_copy, write_csv
+from neurogaze.shards import table_subjects
 
 logger = logging.getLogger(__name__)
 
 TRIGGER_PREFIXES = ("DC", "TRIG")
 TASK = "movie"
 EVENT_CODES = {"scene_cut": 1, "word": 2}
+PARTICIPANTS = "participants.tsv"  # mne-bids' table of the subjects, a row each
 TRIAL_PATTERN = re.compile(r"^sub_(\d+)_trial(\d+)_metadata\.json$")
 
 
@@ -243,14 +245,65 @@ def write_trial(root: Path, trial: Trial, settings: dict, bids_format: str = "Br
         shutil.copy2(source, target)
 
 
-def convert_braintreebank(*, release: str | os.PathLike, scenes: str | os.PathLike, bids: str | os.PathLike,
-                          settings: dict) -> list[tuple[int, int]]:
-    """Rule ``convert_braintreebank``: every trial of ``settings['subjects']`` (null: all) of the
-    release -> one BIDS-iEEG root ``bids`` (see the module docstring); returns the trials."""
-    release, scenes = Path(release), Path(scenes)
-    found = find_trials(release, settings.get("subjects"))
-    trials = [read_trial(release, scenes, subject, trial, settings) for subject, trial in found]
+def check_release(release: Path, scenes: Path, settings: dict, subjects: list | None) -> list[Trial]:
+    """Every trial of ``subjects`` (None: all) read from the release's tables and headers."""
+    return [read_trial(release, scenes, subject, trial, settings) for subject, trial in find_trials(release, subjects)]
+
+
+def braintreebank_subjects(*, release: str | os.PathLike, scenes: str | os.PathLike, subjects: str | os.PathLike,
+                           settings: dict) -> list[str]:
+    """Rule ``braintreebank_subjects`` (a checkpoint): check every trial of ``settings['subjects']``
+    (null: all) of the release from its tables and headers (nothing is converted yet), then write the
+    ``subjects`` table (csv, the release's subject numbers, one job each downstream)."""
+    trials = check_release(Path(release), Path(scenes), settings, settings.get("subjects"))
+    numbers = [str(number) for number in dict.fromkeys(trial.subject for trial in trials)]
+    write_csv(subjects, pd.DataFrame({"subject": numbers}))
+    logger.info("brain treebank: %d trials of subjects %s", len(trials), ", ".join(numbers))
+    return numbers
+
+
+def convert_braintreebank_subject(*, release: str | os.PathLike, scenes: str | os.PathLike, subject: str,
+                                  part: str | os.PathLike, settings: dict) -> None:
+    """Rule ``convert_braintreebank_subject``: every trial of release subject ``subject`` -> a
+    BIDS-iEEG root ``part`` holding that subject alone."""
+    trials = check_release(Path(release), Path(scenes), settings, [int(subject)])
+    with atomic_directory(part) as temp:
+        for trial in trials:
+            write_trial(temp, trial, settings)
+
+
+def convert_braintreebank(*, subjects: str | os.PathLike, parts: list[str], bids: str | os.PathLike) -> None:
+    """Rule ``convert_braintreebank`` (the gather): the one-subject BIDS roots ``parts`` (rule
+    ``convert_braintreebank_subject``, one per row of ``subjects``) -> one BIDS-iEEG root ``bids``:
+    each subject's folder, the frames and the dataset files (the same in every part) linked, the
+    participants' rows in the table's order."""
+    found = {Path(part).name: Path(part) for part in parts}
+    numbers = table_subjects(subjects)
+    missing = [number for number in numbers if number not in found]
+    if missing:
+        raise DataValidationError(subjects, "subject", "a converted folder for every subject of the table",
+                                  f"missing {missing[:5]}")
+    rows = []
+    with atomic_directory(bids) as temp:
+        for number in numbers:
+            part = found[number]
+            lines = (part / PARTICIPANTS).read_text().splitlines(keepends=True)
+            rows += lines[1:] if rows else lines
+            for path in sorted(part.rglob("*")):
+                target = temp / path.relative_to(part)
+                if path.is_dir() or path.name == PARTICIPANTS or target.exists():
+                    continue  # the frames of a movie several subjects watched, the dataset files: once
+                target.parent.mkdir(parents=True, exist_ok=True)
+                link_or_copy(path, target)
+        (temp / PARTICIPANTS).write_text("".join(rows))
+
+
+def export_braintreebank(*, release: str | os.PathLike, scenes: str | os.PathLike, bids: str | os.PathLike,
+                         settings: dict) -> list[tuple[int, int]]:
+    """The rules' three steps in one process: every trial of ``settings['subjects']`` (null: all)
+    of the release -> one BIDS-iEEG root ``bids`` (see the module docstring); returns the trials."""
+    trials = check_release(Path(release), Path(scenes), settings, settings.get("subjects"))
     with atomic_directory(bids) as temp:
         for trial in trials:
             write_trial(temp, trial, settings)
-    return found
+    return [(trial.subject, trial.trial) for trial in trials]

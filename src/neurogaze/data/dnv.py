@@ -42,7 +42,7 @@ from neurogaze.data.video import (
     write_video_set,
 )
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory
+from neurogaze.io import atomic_directory, link_or_copy
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +83,26 @@ def find_runs(root: str | os.PathLike, subject: str) -> dict[str, list[Path]]:
     return {segment: [path for _, path in sorted(found)] for segment, found in sorted(runs.items())}
 
 
-def read_run(path: Path, tr: float) -> np.ndarray:
-    """A run's time series (TRs, grayordinates), float32; its TR must be ``tr``."""
+def _run_image(path: Path, tr: float):
+    """A run's CIFTI image, its series axis checked (TR ``tr``); the data are not read yet."""
     image = nib.load(path)
     series = image.header.get_axis(0)
     if not isinstance(series, nib.cifti2.SeriesAxis):
         raise DataValidationError(path, "axis 0", "a series axis (a .dtseries.nii)", type(series).__name__)
     if abs(series.step - tr) > 1e-6:
         raise DataValidationError(path, "series step (TR)", f"{tr} s", f"{series.step} s")
-    return np.asarray(image.get_fdata(dtype=np.float32))
+    return image
+
+
+def read_run(path: Path, tr: float) -> np.ndarray:
+    """A run's time series (TRs, grayordinates), float32; its TR must be ``tr``."""
+    return np.asarray(_run_image(path, tr).get_fdata(dtype=np.float32))
+
+
+def segment_lengths(root, subject: str, tr: float) -> dict[str, int]:
+    """The segments ``subject`` has runs of and their TRs (from each first run's header): the first
+    configured subject's define the dataset's samples."""
+    return {segment: _run_image(paths[0], tr).shape[0] for segment, paths in find_runs(root, subject).items()}
 
 
 def zscore(run: np.ndarray) -> np.ndarray:
@@ -165,16 +176,9 @@ def subject_responses(root, subject: str, segments: dict[str, int], tr: float) -
                                  "value": "per-TR fMRI, each run z-scored, repeats averaged"})
 
 
-def load_dnv(*, root, videos, brain, settings: dict, flow: dict, device: str = "auto", raft=None) -> None:
-    """Rule ``load_dnv``: the DNV layout under ``root`` -> the video-set contract in ``videos`` (one
-    video per TR of every segment the first subject has runs of: its ``frames_per_tr`` frames and
-    their flow by ``flow``, datasets.video's flow keys) and ``brain/<subject>.h5`` per subject.
-    ``raft``: the RAFT weights when the flow is RAFT's."""
-    options = from_section(DNVOptions, settings, "datasets.dnv")
-    estimator = FlowEstimator(flow_options(flow, device, raft))
-    first = find_runs(root, options.subjects[0])
-    segments = {segment: len(read_run(paths[0], options.tr)) for segment, paths in first.items()}
-    responses = {s: subject_responses(root, s, segments, options.tr) for s in options.subjects}
+def tr_videos(root, segments: dict[str, int], options: DNVOptions, estimator: FlowEstimator) -> dict:
+    """One video per TR of every segment: its ``frames_per_tr`` frames and their flow, with the
+    index's columns; every movie checked."""
     ids, clips, flows, splits, columns = [], [], [], [], {"segment": [], "tr_index": []}
     for segment, n_trs in tqdm(segments.items(), desc="DNV segments", unit="segment"):
         movie = Path(root) / "stimuli" / f"{segment}.mp4"
@@ -189,9 +193,54 @@ def load_dnv(*, root, videos, brain, settings: dict, flow: dict, device: str = "
             splits.append(segment_split(segment))
             columns["segment"].append(segment)
             columns["tr_index"].append(index)
-    write_video_set(videos, ids, clips, [options.frames_per_tr / options.tr] * len(ids), flows, splits,
-                    estimator.name, sources=[f"{s}.mp4" for s in columns["segment"]], extra_columns=columns)
+    return {"ids": ids, "clips": clips, "flows": flows, "splits": splits, "columns": columns}
+
+
+def _write_videos(videos, made: dict, options: DNVOptions, estimator: FlowEstimator) -> None:
+    write_video_set(videos, made["ids"], made["clips"], [options.frames_per_tr / options.tr] * len(made["ids"]),
+                    made["flows"], made["splits"], estimator.name,
+                    sources=[f"{s}.mp4" for s in made["columns"]["segment"]], extra_columns=made["columns"])
+
+
+def load_dnv(*, root, videos, settings: dict, flow: dict, device: str = "auto", raft=None) -> None:
+    """Rule ``load_dnv``: the movies of the DNV layout under ``root`` -> the video-set contract in
+    ``videos`` (one video per TR of every segment the first subject has runs of: its
+    ``frames_per_tr`` frames and their flow by ``flow``, datasets.video's flow keys). ``raft``: the
+    RAFT weights when the flow is RAFT's."""
+    options = from_section(DNVOptions, settings, "datasets.dnv")
+    estimator = FlowEstimator(flow_options(flow, device, raft))
+    segments = segment_lengths(root, options.subjects[0], options.tr)
+    made = tr_videos(root, segments, options, estimator)
+    _write_videos(videos, made, options, estimator)
+    logger.info("DNV: %d segments, %d TRs", len(segments), len(made["ids"]))
+
+
+def load_dnv_subject(*, root, subject: str, responses, settings: dict, reference: str) -> None:
+    """Rule ``load_dnv_subject``: subject ``subject``'s runs under ``root`` -> its per-TR
+    ``responses`` over the segments that subject ``reference`` (the first configured) has runs of."""
+    options = from_section(DNVOptions, settings, "datasets.dnv")
+    segments = segment_lengths(root, reference, options.tr)
+    write_brain_responses(responses, subject_responses(root, subject, segments, options.tr))
+
+
+def load_dnv_responses(*, parts: list[str], brain) -> None:
+    """Rule ``load_dnv_responses`` (the gather): the subjects' ``<subject>.h5`` ``parts`` (rule
+    ``load_dnv_subject``) -> the folder ``brain``, hard-linked where the file system allows."""
+    with atomic_directory(brain) as temp:
+        for part in map(Path, parts):
+            link_or_copy(part, temp / part.name)
+
+
+def export_dnv(*, root, videos, brain, settings: dict, flow: dict, device: str = "auto", raft=None) -> None:
+    """The rules in one process, every subject and movie checked before anything is written: the
+    video set ``videos`` (as :func:`load_dnv`) and ``brain/<subject>.h5`` per subject."""
+    options = from_section(DNVOptions, settings, "datasets.dnv")
+    estimator = FlowEstimator(flow_options(flow, device, raft))
+    segments = segment_lengths(root, options.subjects[0], options.tr)
+    responses = {s: subject_responses(root, s, segments, options.tr) for s in options.subjects}
+    made = tr_videos(root, segments, options, estimator)
+    _write_videos(videos, made, options, estimator)
     with atomic_directory(brain) as temp:
         for subject, data in responses.items():
             write_brain_responses(temp / f"{subject}.h5", data)
-    logger.info("DNV: %d segments, %d TRs, subjects %s", len(segments), len(ids), ", ".join(options.subjects))
+    logger.info("DNV: %d segments, %d TRs, subjects %s", len(segments), len(made["ids"]), ", ".join(options.subjects))

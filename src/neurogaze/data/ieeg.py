@@ -34,13 +34,15 @@ from tqdm import tqdm
 from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory, write_parquet
+from neurogaze.io import atomic_directory, link_or_copy, write_csv, write_parquet
+from neurogaze.shards import table_subjects
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_COLUMNS = ("name", "type", "units")
 ELECTRODE_COLUMNS = ("name", "x", "y", "z")
 EVENT_COLUMNS = ("onset", "duration", "trial_type")
+SUBJECT_FILES = (".h5", ".features.parquet")  # <subject><suffix>: a subject's files in the loaded folder
 RECORDING_TYPES = ("SEEG", "ECOG", "DBS")
 UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 FEATURE_COLUMNS = (
@@ -374,8 +376,8 @@ def _feature_table(values, windows, events, split, channels, band, subject) -> p
 # ---------------------------------------------------------------------------------------------
 
 
-def find_recordings(root: str | os.PathLike, options: IeegOptions) -> dict[str, list]:
-    """subject -> its iEEG recordings (BIDSPaths), from the BIDS tree."""
+def find_recordings(root: str | os.PathLike, options: IeegOptions, subject: str | None = None) -> dict[str, list]:
+    """subject -> its iEEG recordings (BIDSPaths), from the BIDS tree (only ``subject``'s when given)."""
     import mne_bids
 
     root = Path(root)
@@ -383,6 +385,7 @@ def find_recordings(root: str | os.PathLike, options: IeegOptions) -> dict[str, 
         raise DataValidationError(root / "dataset_description.json", "file", "a BIDS dataset root", "no such file")
     paths = mne_bids.find_matching_paths(
         root,
+        subjects=subject,
         datatypes="ieeg",
         suffixes="ieeg",
         tasks=options.task,
@@ -392,59 +395,114 @@ def find_recordings(root: str | os.PathLike, options: IeegOptions) -> dict[str, 
     for path in sorted(paths, key=lambda p: str(p.fpath)):
         recordings.setdefault(path.subject, []).append(path)
     if not recordings:
-        raise DataValidationError(
-            root, "ieeg", "at least one iEEG recording (sub-*/[ses-*/]ieeg/*_ieeg.*)", "none found"
-        )
+        where = f"sub-{subject}/[ses-*/]ieeg/*_ieeg.*" if subject else "sub-*/[ses-*/]ieeg/*_ieeg.*"
+        raise DataValidationError(root, "ieeg", f"at least one iEEG recording ({where})", "none found")
     return recordings
 
 
-def load_ieeg(*, root: str | os.PathLike, brain: str | os.PathLike, settings: dict) -> pd.DataFrame:
-    """Rule ``load_ieeg``: every BIDS-iEEG recording under ``root`` -> the folder ``brain``
-    (``<subject>.h5``, ``<subject>.features.parquet``, ``events.parquet``, ``electrodes.parquet``)."""
-    return export_ieeg(root, brain, from_section(IeegOptions, settings, "datasets.ieeg"))
+def check_subject(paths: list, options: IeegOptions) -> list[Recording]:
+    """A subject's recordings checked from their sidecars, the stim ids of several runs prefixed
+    ``run<k>_`` so that they stay unique within the subject."""
+    recordings = [check_recording(path, options) for path in paths]
+    if len(recordings) > 1:
+        for number, recording in enumerate(recordings):
+            recording.events["stim_id"] = f"run{number + 1}_" + recording.events["stim_id"]
+    return recordings
+
+
+def check_dataset(root: str | os.PathLike, options: IeegOptions) -> dict[str, list[Recording]]:
+    """Every subject's checked recordings (sidecars only; the data are read per subject later)."""
+    return {subject: check_subject(paths, options) for subject, paths in find_recordings(root, options).items()}
+
+
+def cohort_tables(checked: dict[str, list[Recording]], options: IeegOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``events.parquet`` (every event with its split and extra events.tsv columns) and
+    ``electrodes.parquet`` of the whole dataset, from the checked sidecars alone."""
+    event_tables, electrode_tables = [], []
+    for subject, recordings in checked.items():
+        event_tables += [recording.events.assign(subject=subject, split=assign_split(recording.events,
+                                                                                     options.test_fraction))
+                         for recording in recordings]
+        first = recordings[0]
+        electrode_tables.append(pd.DataFrame({"subject": subject, "name": first.channels, "x": first.positions[:, 0],
+                                              "y": first.positions[:, 1], "z": first.positions[:, 2]}))
+    events = pd.concat(event_tables, ignore_index=True)
+    events = events[["subject", "stim_id"] + [c for c in events.columns if c not in ("subject", "stim_id")]]
+    events = events.astype({c: "string" for c in events.columns if events[c].dtype == object})
+    return events, pd.concat(electrode_tables, ignore_index=True)
+
+
+def subject_contract(subject: str, recordings: list[Recording], options: IeegOptions) -> tuple[BrainResponses,
+                                                                                                pd.DataFrame]:
+    """One subject's responses (``<subject>.h5``) and window features (``<subject>.features.parquet``),
+    its runs concatenated."""
+    return _merge([recording_features(recording, options, subject) for recording in recordings], recordings)
+
+
+def write_subject(responses_path, features_path, subject: str, recordings: list[Recording],
+                  options: IeegOptions) -> None:
+    responses, features = subject_contract(subject, recordings, options)
+    write_brain_responses(responses_path, responses)
+    write_parquet(features_path, features)
+
+
+def ieeg_cohort(*, root: str | os.PathLike, subjects: str | os.PathLike, events: str | os.PathLike,
+                electrodes: str | os.PathLike, settings: dict) -> list[str]:
+    """Rule ``ieeg_cohort`` (a checkpoint): check every recording's sidecars under the BIDS ``root``,
+    then write the ``subjects`` table (csv, one job each downstream), and the dataset's ``events``
+    and ``electrodes`` tables (the loaded folder's events.parquet and electrodes.parquet)."""
+    options = from_section(IeegOptions, settings, "datasets.ieeg")
+    checked = check_dataset(root, options)
+    event_table, electrode_table = cohort_tables(checked, options)
+    write_csv(subjects, pd.DataFrame({"subject": list(checked)}))
+    write_parquet(events, event_table)
+    write_parquet(electrodes, electrode_table)
+    logger.info("ieeg: %d subjects, %d events", len(checked), len(event_table))
+    return list(checked)
+
+
+def load_ieeg_subject(*, root: str | os.PathLike, subject: str, responses: str | os.PathLike,
+                      features: str | os.PathLike, settings: dict) -> None:
+    """Rule ``load_ieeg_subject``: the recordings of BIDS subject ``subject`` under ``root`` -> its
+    ``responses`` (``<subject>.h5``) and window ``features`` (parquet)."""
+    options = from_section(IeegOptions, settings, "datasets.ieeg")
+    paths = find_recordings(root, options, subject)[subject]
+    write_subject(responses, features, subject, check_subject(paths, options), options)
+
+
+def load_ieeg(*, subjects: str | os.PathLike, events: str | os.PathLike, electrodes: str | os.PathLike,
+              parts: list[str], brain: str | os.PathLike) -> None:
+    """Rule ``load_ieeg`` (the gather): the folder ``brain`` with every subject's ``<subject>.h5``
+    and ``<subject>.features.parquet`` from ``parts`` (rule ``load_ieeg_subject``), and the
+    ``events`` and ``electrodes`` tables (rule ``ieeg_cohort``). Files are hard-linked where the
+    file system allows (a copy otherwise)."""
+    found = {Path(part).name: Path(part) for part in parts}
+    names = [f"{subject}{suffix}" for subject in table_subjects(subjects) for suffix in SUBJECT_FILES]
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DataValidationError(subjects, "subject", "both contract files of every subject in the table",
+                                  f"missing {missing[:5]}")
+    with atomic_directory(brain) as temp:
+        for name in names:
+            link_or_copy(found[name], temp / name)
+        link_or_copy(Path(events), temp / "events.parquet")
+        link_or_copy(Path(electrodes), temp / "electrodes.parquet")
 
 
 def export_ieeg(
     root: str | os.PathLike, out_dir: str | os.PathLike, options: IeegOptions | None = None, dataset: str = "ieeg"
 ) -> pd.DataFrame:
-    """Check every recording's sidecars, then write the per-subject contract files; return the events table."""
+    """The whole dataset in one process (the rules' three steps): check every recording's
+    sidecars, then write the per-subject contract files and the dataset's tables; return the
+    events table."""
     options = options or IeegOptions()
-    recordings = find_recordings(root, options)
-    checked = {subject: [check_recording(path, options) for path in paths] for subject, paths in recordings.items()}
-    event_tables, electrode_tables = [], []
+    checked = check_dataset(root, options)
+    events, electrodes = cohort_tables(checked, options)
     with atomic_directory(out_dir) as temp:
-        for subject, subject_recordings in tqdm(list(checked.items()), desc=f"{dataset}: subjects", unit="subject"):
-            parts = []
-            for number, recording in enumerate(subject_recordings):
-                prefix = f"run{number + 1}_" if len(subject_recordings) > 1 else ""
-                recording.events["stim_id"] = prefix + recording.events["stim_id"]
-                parts.append(recording_features(recording, options, subject))
-            responses, features = _merge(parts, checked[subject])
-            write_brain_responses(temp / f"{subject}.h5", responses)
-            write_parquet(temp / f"{subject}.features.parquet", features)
-            for recording in subject_recordings:
-                event_tables.append(
-                    recording.events.assign(
-                        subject=subject, split=assign_split(recording.events, options.test_fraction)
-                    )
-                )
-            electrode_tables.append(
-                pd.DataFrame(
-                    {
-                        "subject": subject,
-                        "name": subject_recordings[0].channels,
-                        "x": subject_recordings[0].positions[:, 0],
-                        "y": subject_recordings[0].positions[:, 1],
-                        "z": subject_recordings[0].positions[:, 2],
-                    }
-                )
-            )
-        events = pd.concat(event_tables, ignore_index=True)
-        events = events[["subject", "stim_id"] + [c for c in events.columns if c not in ("subject", "stim_id")]]
-        write_parquet(
-            temp / "events.parquet", events.astype({c: "string" for c in events.columns if events[c].dtype == object})
-        )
-        write_parquet(temp / "electrodes.parquet", pd.concat(electrode_tables, ignore_index=True))
+        for subject, recordings in tqdm(list(checked.items()), desc=f"{dataset}: subjects", unit="subject"):
+            write_subject(temp / f"{subject}.h5", temp / f"{subject}.features.parquet", subject, recordings, options)
+        write_parquet(temp / "events.parquet", events)
+        write_parquet(temp / "electrodes.parquet", electrodes)
     logger.info("%s: %d subjects, %d events", dataset, len(checked), len(events))
     return events
 

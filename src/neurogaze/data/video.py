@@ -36,8 +36,9 @@ from tqdm import tqdm
 from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError, MissingWeightsError
-from neurogaze.io import atomic_directory
+from neurogaze.io import atomic_directory, link_or_copy, write_csv
 from neurogaze.runlog import resolve_device
+from neurogaze.shards import table_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -550,19 +551,53 @@ def read_video_betas(brain_dir: Path, subject: str, video_set: VideoSet) -> Brai
     )
 
 
-def load_video_responses(
-    *, videos: str | os.PathLike, betas: str | os.PathLike, brain: str | os.PathLike, subfolder: str = ""
-) -> list[str]:
-    """Rule ``load_video_responses``: write ``<brain>/<subject>.h5`` for every
-    ``<betas>/<subfolder>/sub-<id>_betas.nii.gz`` of the video set ``videos`` (a synthetic set keeps
-    its betas in ``brain/``); return the subjects."""
-    brain_dir, out_dir = Path(betas) / subfolder, brain
-    video_set = read_video_set(videos)
+def betas_subjects(brain_dir: Path) -> list[str]:
+    """The subjects of a betas folder: one ``sub-<id>_betas.nii.gz`` each."""
     subjects = sorted(p.name[len("sub-") : -len("_betas.nii.gz")] for p in brain_dir.glob("sub-*_betas.nii.gz"))
     if not subjects:
         raise DataValidationError(brain_dir, "betas", "sub-<id>_betas.nii.gz files", "none found")
-    checked = {subject: read_video_betas(brain_dir, subject, video_set) for subject in subjects}
-    with atomic_directory(out_dir) as temp:
+    return subjects
+
+
+def video_responses_cohort(*, betas: str | os.PathLike, subjects: str | os.PathLike, subfolder: str = "") -> list[str]:
+    """Rule ``video_responses_cohort`` (a checkpoint): the subjects of the betas folder
+    ``<betas>/<subfolder>`` -> ``subjects`` (csv, one job each downstream)."""
+    found = betas_subjects(Path(betas) / subfolder)
+    write_csv(subjects, pd.DataFrame({"subject": found}))
+    return found
+
+
+def load_video_responses_subject(*, videos: str | os.PathLike, betas: str | os.PathLike, subject: str,
+                                 responses: str | os.PathLike, subfolder: str = "") -> None:
+    """Rule ``load_video_responses_subject``: ``<betas>/<subfolder>/sub-<subject>_betas.nii.gz`` (with
+    its table and mask) on the video set ``videos`` -> ``responses`` (``<subject>.h5``)."""
+    write_brain_responses(responses, read_video_betas(Path(betas) / subfolder, subject, read_video_set(videos)))
+
+
+def load_video_responses(*, subjects: str | os.PathLike, parts: list[str], brain: str | os.PathLike) -> None:
+    """Rule ``load_video_responses`` (the gather): the folder ``brain`` with every subject's
+    ``<subject>.h5`` of ``parts`` (rule ``load_video_responses_subject``), hard-linked where the file
+    system allows."""
+    found = {Path(part).name: Path(part) for part in parts}
+    names = [f"{subject}.h5" for subject in table_subjects(subjects)]
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DataValidationError(subjects, "subject", "the responses of every subject in the table",
+                                  f"missing {missing[:5]}")
+    with atomic_directory(brain) as temp:
+        for name in names:
+            link_or_copy(found[name], temp / name)
+
+
+def export_video_responses(*, videos: str | os.PathLike, betas: str | os.PathLike, brain: str | os.PathLike,
+                           subfolder: str = "") -> list[str]:
+    """The rules' three steps in one process: ``<brain>/<subject>.h5`` for every
+    ``<betas>/<subfolder>/sub-<id>_betas.nii.gz`` of the video set ``videos`` (a synthetic set keeps
+    its betas in ``brain/``), every subject checked before anything is written; return the subjects."""
+    brain_dir = Path(betas) / subfolder
+    video_set = read_video_set(videos)
+    checked = {subject: read_video_betas(brain_dir, subject, video_set) for subject in betas_subjects(brain_dir)}
+    with atomic_directory(brain) as temp:
         for subject, data in checked.items():
             write_brain_responses(temp / f"{subject}.h5", data)
-    return subjects
+    return list(checked)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from neurogaze.brain.dynamic import stages
-from neurogaze.data.dnv import load_dnv
+from neurogaze.data.dnv import export_dnv
 from neurogaze.data.synthetic.video import SyntheticVideoConfig, generate_video
-from neurogaze.data.video import load_video, load_video_responses
+from neurogaze.data.video import export_video_responses, load_video
 from neurogaze.errors import DataValidationError
 from neurogaze.figures.dynamic import plot
 
@@ -38,7 +38,7 @@ def video_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("dynamic")
     generate_video(root / "synthetic", SMALL)
     load_video(root=root / "synthetic", videos=root / "videos", settings={}, subfolder="videos", device="cpu")
-    load_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
+    export_video_responses(videos=root / "videos", betas=root / "synthetic", brain=root / "brain", subfolder="brain")
     stages.dynamic_pretrain_image(videos=root / "videos", out_dir=root / "image_model", settings={"epochs": 1},
                                   image=IMAGE, device="cpu")
     stages.dynamic_targets(videos=root / "videos", out_dir=root / "targets", grid=4, image=IMAGE,
@@ -117,7 +117,7 @@ def test_the_dnv_layout_runs_through_the_decoder_stages(tmp_path):
     reading a window of TRs that stays inside each segment."""
     torch.set_num_threads(1)
     write_dnv(tmp_path / "dnv", subjects=("1",))
-    load_dnv(root=tmp_path / "dnv", videos=tmp_path / "videos", brain=tmp_path / "brain", device="cpu",
+    export_dnv(root=tmp_path / "dnv", videos=tmp_path / "videos", brain=tmp_path / "brain", device="cpu",
              settings={"subjects": ["1"], "frames_per_tr": 3, "frame_size": [32, 32]},
              flow={"flow_method": "farneback"})
     stages.dynamic_targets(videos=tmp_path / "videos", out_dir=tmp_path / "targets", grid=4, image=IMAGE,

@@ -17,16 +17,24 @@ from neurogaze.config import load_config
 from neurogaze.data.synthetic.ieeg import SyntheticIeegConfig, generate_ieeg
 from neurogaze.data.synthetic.world import WorldConfig, generate_world
 from neurogaze.errors import DataValidationError
-from neurogaze.stages import SEEG_ENCODE_KEYS
+from neurogaze.stages import SEEG_ENCODE_KEYS, SEEG_LAYER_KEYS
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeg")
     generate_world(root / "world", WorldConfig(n_train=1, n_test=40, image_size=32))
-    generate_ieeg(root / "bids", SyntheticIeegConfig(n_subjects=1, duration_s=120.0, contacts_per_shaft=3,
+    generate_ieeg(root / "bids", SyntheticIeegConfig(n_subjects=2, duration_s=120.0, contacts_per_shaft=3,
                                                      mean_scene_s=2.0, world=str(root / "world")))
-    assert main(["load-ieeg", str(root / "bids"), str(root / "brain")]) == 0
+    # the loader's three commands, as its rules run them: the checkpoint, one job per subject, the gather
+    parts = root / "brain_parts"
+    tables = [str(parts / name) for name in ("subjects.csv", "events.parquet", "electrodes.parquet")]
+    assert main(["ieeg-cohort", str(root / "bids"), *tables]) == 0
+    files = []
+    for subject in ("01", "02"):
+        files += [str(parts / f"{subject}{suffix}") for suffix in (".h5", ".features.parquet")]
+        assert main(["load-ieeg-subject", str(root / "bids"), subject, *files[-2:]]) == 0
+    assert main(["load-ieeg", *tables, *files, str(root / "brain")]) == 0
     assert main(["seeg-events", str(root / "brain"), str(root / "bids"), str(root / "pairs.parquet")]) == 0
     return root
 
@@ -100,7 +108,7 @@ def settings():
 
 def test_encoding_writes_scores_and_p_values(loaded, tmp_path, settings):
     features = _fake_features(loaded, tmp_path, settings)
-    stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+    stages.encode_cohort(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
                   scores=tmp_path / "scores.parquet", pvalues=tmp_path / "p.parquet",
                   layers=tmp_path / "layers.csv", settings=settings, seed=0)
     scores = pd.read_parquet(tmp_path / "scores.parquet")
@@ -120,6 +128,49 @@ def test_encoding_writes_scores_and_p_values(loaded, tmp_path, settings):
                                              f"world-text: {chosen['world-text']}")
 
 
+def _fan_out(loaded, out, features, settings, subjects=("01", "02")):
+    """seeg_subject_layers and seeg_encode_subject per subject and their gathers, as the rules run them."""
+    common = {"pairs": loaded / "pairs.parquet", "brain": loaded / "brain", "features": features}
+    layer_settings = {key: settings[key] for key in SEEG_LAYER_KEYS}
+    for subject in subjects:
+        stages.subject_layers(**common, subject=subject, layers=out / f"{subject}.layers.parquet",
+                              settings=layer_settings)
+    stages.gather_layers(parts=[str(out / f"{s}.layers.parquet") for s in subjects], layers=out / "layers.csv",
+                         settings={"models": settings["models"]})
+    parts = []
+    for subject in subjects:
+        parts += [str(out / f"{subject}.scores.parquet"), str(out / f"{subject}.pvalues.parquet")]
+        stages.encode_subject(**common, layers=out / "layers.csv", subject=subject, scores=parts[-2],
+                              pvalues=parts[-1], settings=settings, seed=0)
+    return parts
+
+
+def test_one_job_per_subject_then_the_gathers_are_the_single_process_tables(loaded, tmp_path, settings):
+    """Per-subject layers -> their gather -> per-subject encoding -> its gather write the bytes
+    encode_cohort writes in one process (layers.csv, scores.parquet, pvalues.parquet)."""
+    features = _fake_features(loaded, tmp_path, settings)
+    whole = tmp_path / "whole"
+    stages.encode_cohort(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+                         scores=whole / "scores.parquet", pvalues=whole / "pvalues.parquet",
+                         layers=whole / "layers.csv", settings=settings, seed=0)
+    fanned = tmp_path / "fanned"
+    parts = _fan_out(loaded, fanned, features, settings)
+    assert set(pd.read_parquet(parts[0])["subject"]) == {"01"}  # each job holds its subject alone
+    with pytest.raises(DataValidationError, match="02.pvalues"):  # a part short: named, nothing written
+        stages.encode(parts=parts[:-1], scores=fanned / "none.parquet", pvalues=fanned / "none_p.parquet")
+    assert not (fanned / "none.parquet").exists()
+    stages.encode(parts=[parts[0], parts[2], parts[1], parts[3]], scores=fanned / "scores.parquet",
+                  pvalues=fanned / "pvalues.parquet")
+    assert set(pd.read_parquet(whole / "scores.parquet")["subject"]) == {"01", "02"}
+    for name in ("layers.csv", "scores.parquet", "pvalues.parquet"):
+        assert (whole / name).read_bytes() == (fanned / name).read_bytes(), name
+    # a subject without paired events is named
+    with pytest.raises(DataValidationError, match="subject 03"):
+        stages.subject_layers(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+                              subject="03", layers=tmp_path / "03.parquet",
+                              settings={key: settings[key] for key in SEEG_LAYER_KEYS})
+
+
 def test_the_best_layer_has_the_highest_validation_r_over_every_target():
     table = pd.DataFrame({"model": ["a", "a", "a", "a", "b"], "layer": ["output", "x", "output", "x", "output"],
                           "val_r": [0.30, 0.10, 0.00, 0.15, 0.2], "targets": [10, 10, 100, 100, 10]})
@@ -135,7 +186,7 @@ def test_an_electrode_missing_from_channels_tsv_is_named(loaded, tmp_path, setti
     electrodes.iloc[1:].to_parquet(root / "brain" / "electrodes.parquet")
     features = _fake_features(loaded, tmp_path, settings)
     with pytest.raises(DataValidationError) as error:
-        stages.encode(pairs=loaded / "pairs.parquet", brain=root / "brain", features=features,
+        stages.encode_cohort(pairs=loaded / "pairs.parquet", brain=root / "brain", features=features,
                       scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
                       layers=tmp_path / "out" / "layers.csv",
                       settings=settings, seed=0)
@@ -146,7 +197,7 @@ def test_an_electrode_missing_from_channels_tsv_is_named(loaded, tmp_path, setti
 def test_a_model_with_constant_features_is_named(loaded, tmp_path, settings):
     features = _fake_features(loaded, tmp_path, settings, constant="world-text")
     with pytest.raises(DataValidationError) as error:
-        stages.encode(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
+        stages.encode_cohort(pairs=loaded / "pairs.parquet", brain=loaded / "brain", features=features,
                       scores=tmp_path / "out" / "scores.parquet", pvalues=tmp_path / "out" / "p.parquet",
                       layers=tmp_path / "out" / "layers.csv",
                       settings=settings, seed=0)

@@ -1,7 +1,10 @@
 """The SEEG rules' functions: ``seeg_events`` (pairs), ``seeg_features`` (one backbone's
-embeddings of the paired frames and sentences), ``seeg_encode`` (ridge, bootstrap, comparison
-p-values) and ``seeg_sites`` (FDR, site classes, regions). The figures are
-:func:`neurogaze.figures.seeg.plot`."""
+embeddings of the paired frames and sentences), then per subject ``seeg_subject_layers`` (every
+layer's cross-validated ridge), ``seeg_layers`` (the gather: each model's layer, chosen over every
+subject), ``seeg_encode_subject`` (ridge, bootstrap, comparison p-values at those layers) and
+``seeg_encode`` (the gather of the subjects' scores), then ``seeg_sites`` (FDR, site classes,
+regions). :func:`encode_cohort` does the encoding steps in one process (the same bytes). The
+figures are :func:`neurogaze.figures.seeg.plot`."""
 
 from __future__ import annotations
 
@@ -176,6 +179,20 @@ def _event_sets(pairs: pd.DataFrame, brain: Path, electrodes: pd.DataFrame, band
             yield subject, alignment, chosen, responses.loc[chosen["stim_id"]].to_numpy(np.float64), responses.columns
 
 
+def _read_inputs(pairs, brain, features, band: str, subject: str | None = None):
+    """The event sets (of ``subject`` alone when given), the embeddings and their files."""
+    brain = Path(brain)
+    electrodes = pd.read_parquet(brain / "electrodes.parquet")
+    table = pd.read_parquet(pairs)
+    if subject is not None:
+        table = table.loc[table["subject"] == subject]
+        if table.empty:
+            raise DataValidationError(pairs, "subject", f"paired events of subject {subject}", "none")
+    files = _feature_files(features)
+    embeddings = {backbone: read_embeddings(path) for backbone, path in files.items()}
+    return list(_event_sets(table, brain, electrodes, band)), embeddings, files
+
+
 def layer_scores(event_sets: list, settings: dict, embeddings: dict, files: dict) -> pd.DataFrame:
     """The cross-validated ridge of every layer of every trained model with more than one layer:
     its mean validation and test r over each event set's electrodes and time bins."""
@@ -216,21 +233,11 @@ def layer_of(name: str, chosen: dict[str, str], settings: dict) -> str:
     return chosen[name.removesuffix(RANDOM_SUFFIX)]
 
 
-def encode(*, pairs, brain, features, scores, pvalues, layers, settings: dict, seed: int,
-           device: str = "cpu") -> None:
-    """Every trained model's layers cross-validated to choose its best (``layers``, csv), then the
-    cross-validated ridge of every model at its layer per subject and alignment, its bootstrap and
-    the bootstrap p of every comparison -> ``scores`` and ``pvalues`` (parquet)."""
-    brain = Path(brain)
-    electrodes = pd.read_parquet(brain / "electrodes.parquet")
-    files = _feature_files(features)
-    embeddings = {backbone: read_embeddings(path) for backbone, path in files.items()}
-    models = read_models(settings)
-    found = comparisons(models, settings["controlled_pair"])
-    event_sets = list(_event_sets(pd.read_parquet(pairs), brain, electrodes, settings["band"]))
-    per_layer = layer_scores(event_sets, settings, embeddings, files)
-    chosen = best_layers(per_layer, models)
-    logger.info("layers: %s", chosen)
+def score_tables(event_sets: list, settings: dict, embeddings: dict, files: dict, chosen: dict[str, str],
+                 seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cross-validated ridge of every model at its ``chosen`` layer per event set, its bootstrap
+    and the bootstrap p of every comparison: the scores and p-value tables."""
+    found = comparisons(read_models(settings), settings["controlled_pair"])
     score_parts, p_parts = [], []
     for subject, alignment, event_pairs, Y, columns in event_sets:
         scored, boot = _fit_models(designs(event_pairs, settings, embeddings, files, chosen), Y, settings,
@@ -242,10 +249,102 @@ def encode(*, pairs, brain, features, scores, pvalues, layers, settings: dict, s
         p_parts += [pd.DataFrame({**meta, "comparison": c.name, "better": c.better, "worse": c.worse,
                                   "kind": c.kind, "p": p_better(boot[c.better], boot[c.worse])})
                     for c in found]
-    per_layer["chosen"] = [chosen[m] == layer for m, layer in zip(per_layer["model"], per_layer["layer"])]
-    write_parquet(scores, pd.concat(score_parts, ignore_index=True))
-    write_parquet(pvalues, pd.concat(p_parts, ignore_index=True))
-    write_csv(layers, per_layer)
+    return pd.concat(score_parts, ignore_index=True), pd.concat(p_parts, ignore_index=True)
+
+
+def mark_chosen(per_layer: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
+    """The layer table with its ``chosen`` column."""
+    return per_layer.assign(chosen=[chosen[m] == layer for m, layer in zip(per_layer["model"], per_layer["layer"])])
+
+
+def read_chosen(layers: str | os.PathLike, settings: dict) -> dict[str, str]:
+    """{model: its chosen layer} from the layer table ``layers`` (csv, rule ``seeg_layers``); the
+    output layer for a model with no other."""
+    path = Path(layers)
+    if not path.exists():
+        raise DataValidationError(path, "file", "the layer table of seeg_layers", "no such file")
+    table = pd.read_csv(path, dtype={"model": str, "layer": str})
+    marked = table.loc[table["chosen"].astype(bool)]
+    chosen = {name: OUTPUT_LAYER for name in read_models(settings)}
+    chosen.update(zip(marked["model"], marked["layer"]))
+    return chosen
+
+
+def _by_subject(parts: list[str], kinds: tuple[str, ...]) -> dict[str, list[Path]]:
+    """{kind: its files in subject order} from ``<subject>.<kind>.parquet`` names; every subject
+    must have one file of every kind."""
+    found: dict[str, dict[str, Path]] = {}
+    for part in map(Path, parts):
+        subject, _, kind = part.name.removesuffix(".parquet").rpartition(".")
+        if kind not in kinds or not subject:
+            raise DataValidationError(part, "name", f"<subject>.<{'|'.join(kinds)}>.parquet", part.name)
+        found.setdefault(subject, {})[kind] = part
+    for subject, files in found.items():
+        absent = [kind for kind in kinds if kind not in files]
+        if absent:
+            raise DataValidationError(next(iter(files.values())).parent / f"{subject}.{absent[0]}.parquet", "file",
+                                      f"the {absent[0]} of every subject", "not among the parts")
+    if not found:
+        raise DataValidationError(None, "parts", "the per-subject files", "none")
+    # sorted as the single-process loop groups the subjects
+    return {kind: [found[subject][kind] for subject in sorted(found)] for kind in kinds}
+
+
+def _concat(paths: list[Path]) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+
+
+def subject_layers(*, pairs, brain, features, subject: str, layers, settings: dict) -> None:
+    """Rule ``seeg_subject_layers``: the cross-validated ridge of every layer of every trained model
+    with more than one layer on subject ``subject``'s event sets -> ``layers`` (parquet)."""
+    event_sets, embeddings, files = _read_inputs(pairs, brain, features, settings["band"], subject)
+    write_parquet(layers, layer_scores(event_sets, settings, embeddings, files))
+
+
+def gather_layers(*, parts: list[str], layers, settings: dict) -> None:
+    """Rule ``seeg_layers`` (the gather): the subjects' ``<subject>.layers.parquet`` ``parts`` ->
+    ``layers`` (csv) with each model's layer of the highest validation r over every subject marked
+    ``chosen``."""
+    per_layer = _concat(_by_subject(parts, ("layers",))["layers"])
+    chosen = best_layers(per_layer, read_models(settings))
+    logger.info("layers: %s", chosen)
+    write_csv(layers, mark_chosen(per_layer, chosen))
+
+
+def encode_subject(*, pairs, brain, features, layers, subject: str, scores, pvalues, settings: dict,
+                   seed: int) -> None:
+    """Rule ``seeg_encode_subject``: the cross-validated ridge of every model at its chosen layer
+    (``layers``, the gather's csv) on subject ``subject``'s event sets, its bootstrap and the
+    bootstrap p of every comparison -> ``scores`` and ``pvalues`` (parquet)."""
+    chosen = read_chosen(layers, settings)
+    event_sets, embeddings, files = _read_inputs(pairs, brain, features, settings["band"], subject)
+    score_table, p_table = score_tables(event_sets, settings, embeddings, files, chosen, seed)
+    write_parquet(scores, score_table)
+    write_parquet(pvalues, p_table)
+
+
+def encode(*, parts: list[str], scores, pvalues) -> None:
+    """Rule ``seeg_encode`` (the gather): the subjects' ``<subject>.scores.parquet`` and
+    ``<subject>.pvalues.parquet`` ``parts`` (rule ``seeg_encode_subject``) -> ``scores`` and
+    ``pvalues``, the subjects in sorted order."""
+    named = _by_subject(parts, ("scores", "pvalues"))
+    write_parquet(scores, _concat(named["scores"]))
+    write_parquet(pvalues, _concat(named["pvalues"]))
+
+
+def encode_cohort(*, pairs, brain, features, scores, pvalues, layers, settings: dict, seed: int) -> None:
+    """The encoding rules in one process: every trained model's layers cross-validated to choose its
+    best (``layers``, csv), then the cross-validated ridge of every model at its layer per subject
+    and alignment, its bootstrap and the bootstrap p of every comparison -> ``scores`` and
+    ``pvalues`` (parquet)."""
+    event_sets, embeddings, files = _read_inputs(pairs, brain, features, settings["band"])
+    per_layer = layer_scores(event_sets, settings, embeddings, files)
+    chosen = best_layers(per_layer, read_models(settings))
+    logger.info("layers: %s", chosen)
+    score_table, p_table = score_tables(event_sets, settings, embeddings, files, chosen, seed)
+    write_parquet(scores, score_table)
+    write_parquet(pvalues, p_table)
+    write_csv(layers, mark_chosen(per_layer, chosen))
 
 
 def _fit_models(all_designs: dict, Y: np.ndarray, settings: dict, seed: int) -> tuple[dict, dict]:
