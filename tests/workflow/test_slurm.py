@@ -490,8 +490,10 @@ FANOUT_TARGETS = ["results/data/brain/ieeg", "results/data/brain/video"]
 FANOUT_PER_SUBJECT_RULES = ("load_ieeg_subject", "load_video_responses_subject")
 
 
+# Longrun (about 3.5 minutes): the default run already starts the cluster for the ADHD cohort's
+# fan-out, the same pattern; these two add job start-ups, not a new path through the profile.
 @pytest.mark.slurm
-@pytest.mark.slow
+@pytest.mark.longrun
 def test_ieeg_and_video_responses_run_one_job_per_subject(slurm_cluster, tmp_path):
     repo = _copy_repository(tmp_path / "repo")
     extra = tmp_path / "per_subject.yaml"
