@@ -82,15 +82,28 @@ def _check_xy(X, Y=None) -> tuple[np.ndarray, np.ndarray | None]:
     return X, Y
 
 
+# Voxels per batch on a CPU: a batch's fold products (a few MB) stay in cache between the GEMMs
+# that make and consume them, and the GEMMs are still wide enough to run at the BLAS peak.
+_CPU_BATCH = 1024
+# Rows per block of the validation factor R (below): the blocked triangular product costs
+# (1 + block / p) / 2 of a full one, in GEMMs tall enough (block x n_alphas rows) to run at peak.
+_TRIANGLE_BLOCK = 64
+
+
 @dataclass
 class _Fold:
-    val: torch.Tensor  # validation row indices
-    eigvals: torch.Tensor  # (p,) eigenvalues of the centred training Gram matrix
-    eigvecs: torch.Tensor  # (p, p)
-    gram_val: torch.Tensor  # (p, p): (X_val' V).T (X_val' V)
-    sum_x: torch.Tensor  # (p,) column sums of the validation rows of centred X
+    """One CV fold, in the eigenbasis V of its centred training Gram matrix ``V diag(l) V.T``."""
+
+    val: slice | torch.Tensor  # validation rows
+    x_val: torch.Tensor  # (n_val, p) centred X at those rows
     n_train: int
     n_val: int
+    eigvecs_t: torch.Tensor  # (p, p): V.T
+    sum_x: torch.Tensor  # (p,): V.T (column sums of x_val); zero without intercept
+    shrink: torch.Tensor  # (n_alphas, p): 1 / (l + alpha)
+    # Row blocks (start, R[rows, start:] * shrink[:, start:] stacked over the alphas), R the upper
+    # triangular factor of the validation Gram matrix in the eigenbasis: (X_v' V).T (X_v' V) = R.T R.
+    quadratic: list[tuple[int, torch.Tensor]]
 
 
 class VoxelRidge:
@@ -99,11 +112,13 @@ class VoxelRidge:
     Parameters
     ----------
     alphas : candidate regularisations (positive).
-    cv : number of contiguous folds, or a list of (train_idx, val_idx) pairs.
+    cv : number of contiguous folds, or a list of (train_idx, val_idx) pairs, each training on
+        every row outside its validation rows.
     fit_intercept : centre X and Y (per training fold during CV), as himalaya does.
     device : "auto" (a GPU when visible), "cpu" or "cuda".
     dtype : "float32" (fast) or "float64"; eigendecompositions always run in float64.
-    n_targets_batch : units per batch (bounds memory on a GPU); None = all at once.
+    n_targets_batch : units per batch (bounds memory on a GPU); None = all at once on a GPU,
+        batches of ``_CPU_BATCH`` on a CPU.
 
     Fitted attributes: ``coef_`` (n_units, n_features) as in scikit-learn, ``intercept_`` (n_units,),
     ``best_alphas_`` (n_units,), ``cv_mse_`` (n_alphas, n_units) mean validation MSE per alpha.
@@ -129,80 +144,120 @@ class VoxelRidge:
         device = resolve_device(self.device) if isinstance(self.device, str) else self.device
         dtype = {"float32": torch.float32, "float64": torch.float64}[str(self.dtype)]
         splits = kfold_splits(len(X), self.cv) if isinstance(self.cv, int) else list(self.cv)
+        vals = [_validation_rows(train, val, len(X), device) for train, val in splits]
 
         x64 = torch.as_tensor(X, dtype=torch.float64, device=device)
         x_mean = x64.mean(0) if self.fit_intercept else torch.zeros_like(x64[0])
         x64 = x64 - x_mean
-        gram = x64.T @ x64
-        folds = [self._fold(x64, gram, torch.as_tensor(val, device=device), dtype) for _, val in splits]
-        eigvals, eigvecs = _eigh(gram)
+        val_grams = [_matmul(x64[val].T, x64[val]) for val in vals]
+        # Validation sets that partition the rows give X.T X (and below X.T Y) as the sum of their parts.
+        partition = _is_partition(vals, len(X))
+        gram = sum(val_grams) if partition else _matmul(x64.T, x64)
+        alphas64 = torch.as_tensor(alphas, dtype=torch.float64, device=device)
         xc = x64.to(dtype)
+        folds = [
+            self._fold(x64[val], xc[val], val, len(X), gram, val_gram, alphas64, dtype)
+            for val, val_gram in zip(vals, val_grams)
+        ]
+        eigvals, eigvecs = _eigh(gram)
+        full_shrink = (1.0 / (eigvals[None, :] + alphas64[:, None])).to(dtype)
+        eigvecs, eigvecs_t = eigvecs.to(dtype), eigvecs.T.contiguous().to(dtype)
         del x64
-        column_sums = xc.sum(0)
 
         n_units = Y.shape[1]
-        batch = self.n_targets_batch or n_units
+        batch = self.n_targets_batch or (_CPU_BATCH if device.type == "cpu" else n_units)
         best = np.empty(n_units)
         cv_mse = np.empty((alphas.size, n_units))
         coef = np.empty((n_units, X.shape[1]), dtype=np.dtype(str(self.dtype)))
         intercept = np.zeros(n_units, dtype=coef.dtype)
-        alphas_t = torch.as_tensor(alphas, dtype=dtype, device=device)
+        # Reused across batches: fresh multi-MB buffers would each cost page faults on a CPU.
+        buffer = torch.empty(len(X) * min(batch, n_units), dtype=dtype, device=device)
         for start in range(0, n_units, batch):
             cols = slice(start, start + batch)
-            y = torch.as_tensor(Y[:, cols], device=device).to(dtype)
-            y_mean = y.mean(0) if self.fit_intercept else torch.zeros_like(y[0])
-            # Centred X columns sum to zero, so X.T Y needs no centred copy of Y; the rank-one term
-            # removes what float rounding leaves of those sums times a large response offset.
-            xty = xc.T @ y - torch.outer(column_sums, y_mean)
-            mse = sum(self._fold_mse(fold, xc, y, y_mean, xty, alphas_t) for fold in folds) / len(folds)
-            chosen = torch.argmin(mse, dim=0)
-            z = eigvecs.to(dtype).T @ xty
-            w = eigvecs.to(dtype) @ (z / (eigvals.to(dtype)[:, None] + alphas_t[chosen][None, :]))
+            y, shift = self._centred(Y[:, cols], buffer, dtype)
+            b_vals = [_matmul(fold.x_val.T, y[fold.val]) for fold in folds]
+            b_all = _sum(b_vals) if partition else _matmul(xc.T, y)
+            sum_y = _column_sums(y)
+            y_mean = shift + sum_y / len(y)
+            errors = [self._fold_error(fold, b_val, b_all, y[fold.val], sum_y) for fold, b_val in zip(folds, b_vals)]
+            # The argmin sees only the alpha-dependent part, a sum of small float32 terms accumulated
+            # in float64; the alpha-free |y_val|^2 is added for cv_mse_ alone.
+            alpha_part = _sum([e for e, _ in errors])
+            chosen = torch.argmin(alpha_part, dim=0)
+            cv_mse[:, cols] = ((alpha_part + _sum([yy for _, yy in errors])) / len(folds)).cpu().numpy()
+            z = _matmul(eigvecs_t, b_all) * full_shrink[chosen].T
+            w = _matmul(eigvecs, z)
             best[cols] = alphas[chosen.cpu().numpy()]
-            cv_mse[:, cols] = mse.cpu().numpy()
             coef[cols] = w.T.cpu().numpy()
             if self.fit_intercept:
-                intercept[cols] = (y_mean - x_mean.to(dtype) @ w).cpu().numpy()
-            del y, xty, z, w
+                intercept[cols] = (y_mean - x_mean @ w.to(torch.float64)).cpu().numpy()
+            del y, b_vals, b_all, z, w
         self.coef_, self.intercept_, self.best_alphas_, self.cv_mse_ = coef, intercept, best, cv_mse
         self.n_features_in_ = X.shape[1]
         return self
 
-    @staticmethod
-    def _fold(x64: torch.Tensor, gram: torch.Tensor, val: torch.Tensor, dtype) -> _Fold:
-        xv = x64[val]
-        n_val, n_train = len(val), len(x64) - len(val)
-        sum_x = xv.sum(0)
-        # Training-fold centring is a rank-one correction of the full (already centred) Gram matrix.
-        eigvals, eigvecs = _eigh(gram - xv.T @ xv - torch.outer(sum_x, sum_x) / n_train)
-        projected = (xv + sum_x / n_train) @ eigvecs
-        return _Fold(
-            val,
-            eigvals.to(dtype),
-            eigvecs.to(dtype),
-            (projected.T @ projected).to(dtype),
-            sum_x.to(dtype),
-            n_train,
-            n_val,
-        )
+    def _centred(self, y: np.ndarray, buffer: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of responses minus about their mean, in ``dtype`` (written into ``buffer``), and
+        the float64 shift subtracted; the CV's centring and the intercept handle what is left."""
+        out = buffer[: y.size].view(y.shape)
+        y = torch.as_tensor(y, device=buffer.device)
+        # Subtracted in the wider of the two types, so that a large offset does not eat float32 digits.
+        work = torch.promote_types(y.dtype, dtype)
+        shift = _column_sums(y) / len(y) if self.fit_intercept else torch.zeros(y.shape[1], dtype=torch.float64)
+        shift = shift.to(work).to(torch.float64)  # exactly what is subtracted
+        if buffer.device.type != "cpu" or work != dtype:
+            out.copy_(y.to(work) - shift.to(device=buffer.device, dtype=work))
+        else:
+            np.subtract(y.numpy(), shift.numpy().astype(y.numpy().dtype), out=out.numpy())
+        return out, shift.to(buffer.device)
 
-    @staticmethod
-    def _fold_mse(fold: _Fold, xc, y, y_mean, xty, alphas) -> torch.Tensor:
-        """Validation MSE of every alpha for every unit of ``y``: (n_alphas, n_units)."""
-        yv = y[fold.val] - y_mean
-        sum_y = yv.sum(0)
-        n_tr, n_v = fold.n_train, fold.n_val
-        xv_yv = xc[fold.val].T @ yv
-        outer = torch.outer(fold.sum_x, sum_y)
-        z = fold.eigvecs.T @ (xty - xv_yv - outer / n_tr)
-        c = fold.eigvecs.T @ (xv_yv + outer * (2.0 / n_tr + n_v / n_tr**2))
-        yy = (yv * yv).sum(0) + sum_y**2 * (2.0 / n_tr + n_v / n_tr**2)
-        shrink = 1.0 / (fold.eigvals[None, :] + alphas[:, None])  # (n_alphas, p)
-        out = yy - 2.0 * (shrink @ (c * z))
-        for a in range(len(alphas)):
-            gz = z * shrink[a][:, None]
-            out[a] += (gz * (fold.gram_val @ gz)).sum(0)
-        return out / n_v
+    def _fold(self, x64_val, x_val, val, n_samples, gram, val_gram, alphas, dtype) -> _Fold:
+        n_val = len(x64_val)
+        n_train = n_samples - n_val
+        sum_x = x64_val.sum(0) if self.fit_intercept else torch.zeros_like(gram[0])
+        # Training-fold centring is a rank-one correction of the full (already centred) Gram matrix.
+        eigvals, eigvecs = _eigh(gram - val_gram - torch.outer(sum_x, sum_x) / n_train)
+        shrink = 1.0 / (eigvals[None, :] + alphas[:, None])
+        # The validation rows are centred at the training-fold mean: x_v + sum_x / n_train.
+        centred_gram = val_gram + torch.outer(sum_x, sum_x) * (2.0 / n_train + n_val / n_train**2)
+        factor = _upper_factor(eigvecs.T @ centred_gram @ eigvecs, lambda: (x64_val + sum_x / n_train) @ eigvecs)
+        p = factor.shape[1]
+        quadratic = [
+            (start, (factor[start : start + _TRIANGLE_BLOCK, start:][None] * shrink[:, None, start:])
+             .reshape(-1, p - start).to(dtype).contiguous())
+            for start in range(0, factor.shape[0], _TRIANGLE_BLOCK)
+        ]
+        return _Fold(val, x_val, n_train, n_val, eigvecs.T.contiguous().to(dtype), (eigvecs.T @ sum_x).to(dtype),
+                     shrink.to(dtype), quadratic)
+
+    def _fold_error(self, fold: _Fold, b_val, b_all, y_val, sum_y) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validation error of every alpha for every unit, split as (alpha-dependent part (n_alphas,
+        n_units), alpha-free |y_val'|^2 (n_units,)), both float64 and divided by n_val.
+
+        With w = V diag(g) z the training fit and c = V.T X_v'.T y_v', the error is
+        |y_v'|^2 - 2 c.(g z) + |R diag(g) z|^2: no prediction is formed, and the part that
+        depends on alpha is computed on its own rather than as the difference of |y_v'|^2-sized terms.
+        """
+        n_train, n_val = fold.n_train, fold.n_val
+        dtype = b_val.dtype
+        sum_val = _column_sums(y_val)
+        # Training-fold mean of the (globally centred) responses, and its effect on both products.
+        mean_train = (sum_y - sum_val) / n_train if self.fit_intercept else torch.zeros_like(sum_val)
+        z = _matmul(fold.eigvecs_t, b_all - b_val)
+        z.addr_(fold.sum_x, mean_train.to(dtype))
+        c = _matmul(fold.eigvecs_t, b_val)
+        c.addr_(fold.sum_x, (sum_val / n_train - mean_train * (1.0 + n_val / n_train)).to(dtype))
+        n_alphas, n_units = fold.shrink.shape[0], z.shape[1]
+        quadratic = torch.zeros((n_alphas, n_units), dtype=torch.float64, device=z.device)
+        products = torch.empty(fold.quadratic[0][1].shape[0] * n_units, dtype=dtype, device=z.device)
+        for start, block in fold.quadratic:
+            product = _matmul(block, z[start:], out=products[: len(block) * n_units].view(len(block), n_units))
+            quadratic += _sums_of_squares(product, n_alphas)
+        cross = _matmul(fold.shrink, c.mul_(z))
+        alpha_part = (quadratic - 2.0 * cross.to(torch.float64)) / n_val
+        y_norm = _sums_of_squares(y_val, 1)[0]
+        alpha_free = (y_norm - 2.0 * mean_train * sum_val + n_val * mean_train**2) / n_val
+        return alpha_part, alpha_free
 
     # -- using the fit -------------------------------------------------------------------------
 
@@ -255,6 +310,70 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     eigvals, eigvecs = torch.linalg.eigh(gram)
     # Rounding can leave tiny negative eigenvalues of a PSD matrix; alpha > 0 keeps 1/(l+alpha) finite.
     return eigvals.clamp_min(0.0), eigvecs
+
+def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ b`` (into ``out``, a contiguous tensor of the product's shape, when given); on a CPU
+    through numpy's BLAS (OpenBLAS in its wheels), which ran this solver's float32 GEMMs at ~90
+    GFLOP/s per core where torch's MKL ran them at ~68 (AMD EPYC, AVX2)."""
+    if a.device.type != "cpu":
+        return torch.matmul(a, b, out=out)
+    if out is None:
+        return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+    np.matmul(a.numpy(), b.numpy(), out=out.numpy())
+    return out
+
+
+def _column_sums(a: torch.Tensor) -> torch.Tensor:
+    """Column sums (accumulated in ``a``'s type) as float64; on a CPU as a BLAS product with ones,
+    3x faster than numpy's column reduction and 10x faster than torch's here."""
+    if a.device.type != "cpu":
+        return a.sum(0).to(torch.float64)
+    a = a.numpy()
+    return torch.from_numpy((np.ones(len(a), dtype=a.dtype) @ a).astype(np.float64))
+
+
+def _sums_of_squares(a: torch.Tensor, groups: int) -> torch.Tensor:
+    """Column sums of squares over each of ``groups`` consecutive row blocks: (groups, n_cols), float64."""
+    blocks = a.reshape(groups, -1, a.shape[1])
+    if a.device.type != "cpu":
+        return (blocks * blocks).sum(1).to(torch.float64)
+    blocks = blocks.numpy()
+    return torch.from_numpy(np.einsum("gim,gim->gm", blocks, blocks).astype(np.float64))
+
+
+def _sum(tensors: list[torch.Tensor]) -> torch.Tensor:
+    total = tensors[0].clone()
+    for tensor in tensors[1:]:
+        total += tensor
+    return total
+
+
+def _validation_rows(train, val, n_samples: int, device) -> slice | torch.Tensor:
+    """A fold's validation rows (a slice when contiguous); its training rows must be all the others."""
+    train, val = np.asarray(train, dtype=np.int64).ravel(), np.asarray(val, dtype=np.int64).ravel()
+    rest = np.setdiff1d(np.arange(n_samples), val)
+    if len(np.unique(val)) != len(val) or not np.array_equal(np.sort(train), rest) or len(rest) == 0:
+        raise ValueError("each cv fold must train on every row outside its (distinct, non-empty) validation rows")
+    if len(val) and np.array_equal(val, np.arange(val[0], val[0] + len(val))):
+        return slice(int(val[0]), int(val[0]) + len(val))
+    return torch.as_tensor(val, device=device)
+
+
+def _is_partition(vals: list, n_samples: int) -> bool:
+    counts = np.zeros(n_samples, dtype=np.int64)
+    for val in vals:
+        counts[np.arange(n_samples)[val] if isinstance(val, slice) else val.cpu().numpy()] += 1
+    return bool(np.all(counts == 1))
+
+
+def _upper_factor(gram: torch.Tensor, rows) -> torch.Tensor:
+    """Upper triangular (trapezoidal) R with R.T R = ``gram`` = rows().T rows()."""
+    factor, info = torch.linalg.cholesky_ex(gram, upper=True)
+    if int(info) == 0:
+        return factor
+    # Singular (fewer validation rows than features, collinear features): QR of the rows themselves.
+    return torch.linalg.qr(rows(), mode="r").R
+
 
 
 # ---------------------------------------------------------------------------------------------
