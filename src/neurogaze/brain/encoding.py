@@ -7,13 +7,22 @@ spectral form that never forms per-alpha predictions:
 
 * one eigendecomposition of each training fold's Gram matrix ``X_tr.T X_tr = V diag(l) V.T``
   (p x p, float64), obtained from the full Gram matrix minus the fold's rows;
-* ``X_tr.T Y_tr`` from one ``X.T Y`` minus each fold's ``X_val.T Y_val``;
-* every alpha's validation error from cached products:
-  ``|Y_v|^2 - 2 sum_j g_j C_j Z_j + (g Z).T G (g Z)`` with ``g = 1 / (l + alpha)``,
-  ``Z = V.T X_tr.T Y_tr``, ``C = V.T X_v.T Y_v`` and ``G = (X_v V).T (X_v V)``.
+* ``X.T Y`` once, as the sum of the folds' ``X_v.T Y_v`` (validation sets that partition the
+  rows), and each fold's ``X_tr.T Y_tr`` as the total minus its part;
+* every alpha's validation error from products in the fold's eigenbasis, without predictions:
+  ``|Y_v|^2 - 2 g.(C Z) + |R diag(g) Z|^2`` with ``g = 1 / (l + alpha)``,
+  ``Z = V.T X_tr.T Y_tr``, ``C = V.T X_v.T Y_v`` and ``R`` the upper triangular factor of the
+  validation Gram matrix in that basis, ``(X_v V).T (X_v V) = R.T R`` (Cholesky, or QR of
+  ``X_v V`` when singular). The triangle halves the quadratic term's cost (p^2 per unit, alpha
+  and fold), done as GEMMs over row blocks of ``R`` with the alphas stacked;
+* the alpha chosen on the alpha-dependent part alone (the last two terms, accumulated over folds
+  in float64): comparing whole float32 MSEs compared differences of ``|Y_v|^2``-sized terms,
+  below float32's resolution for near-zero-SNR units at large alphas.
 
-The cost is a few GEMMs of the size of ``X.T Y`` instead of one regression per alpha and fold.
-Torch runs it, on a GPU when one is visible (``device="auto"``).
+At NSD scale (9000 x 512 x 15,724 voxels, 10 alphas, 5 folds) that is about 450 GFLOP
+(``benchmarks/encoding.py`` prints the breakdown and the machine's plain-matmul rate beside it).
+Torch runs it, on a GPU when one is visible (``device="auto"``); on a CPU the GEMMs go through
+numpy's BLAS and batches of units run in parallel threads, one BLAS thread each.
 
 ``LinearProbeEncoder`` is BrainDiVE's encoder: a linear layer with bias on unit-normalised CLIP
 embeddings, trained with AdamW under shift / noise / brightness augmentations of the images. The
@@ -34,11 +43,16 @@ The pipeline stages are :func:`fit` (rule ``encoding_fit``) and :func:`evaluate`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import threadpoolctl
 import torch
 from himalaya.backend import set_backend
 from himalaya.ridge import RidgeCV
@@ -106,6 +120,19 @@ class _Fold:
     quadratic: list[tuple[int, torch.Tensor]]
 
 
+@dataclass
+class _Solver:
+    """What every batch of units shares: the folds and the full data's eigenbasis."""
+
+    folds: list[_Fold]
+    partition: bool  # the folds' validation rows partition the data
+    xc: torch.Tensor  # (n, p) centred X in the working dtype
+    x_mean: torch.Tensor  # (p,) float64
+    eigvecs: torch.Tensor  # (p, p) of the full Gram matrix
+    eigvecs_t: torch.Tensor
+    shrink: torch.Tensor  # (n_alphas, p): 1 / (eigenvalue + alpha)
+
+
 class VoxelRidge:
     """Ridge with a per-unit alpha chosen by K-fold CV (sklearn-style estimator).
 
@@ -152,49 +179,60 @@ class VoxelRidge:
         val_grams = [_matmul(x64[val].T, x64[val]) for val in vals]
         # Validation sets that partition the rows give X.T X (and below X.T Y) as the sum of their parts.
         partition = _is_partition(vals, len(X))
-        gram = sum(val_grams) if partition else _matmul(x64.T, x64)
+        gram = _sum(val_grams) if partition else _matmul(x64.T, x64)
         alphas64 = torch.as_tensor(alphas, dtype=torch.float64, device=device)
         xc = x64.to(dtype)
-        folds = [
-            self._fold(x64[val], xc[val], val, len(X), gram, val_gram, alphas64, dtype)
-            for val, val_gram in zip(vals, val_grams)
-        ]
-        eigvals, eigvecs = _eigh(gram)
-        full_shrink = (1.0 / (eigvals[None, :] + alphas64[:, None])).to(dtype)
-        eigvecs, eigvecs_t = eigvecs.to(dtype), eigvecs.T.contiguous().to(dtype)
-        del x64
-
         n_units = Y.shape[1]
         batch = self.n_targets_batch or (_CPU_BATCH if device.type == "cpu" else n_units)
-        best = np.empty(n_units)
-        cv_mse = np.empty((alphas.size, n_units))
-        coef = np.empty((n_units, X.shape[1]), dtype=np.dtype(str(self.dtype)))
-        intercept = np.zeros(n_units, dtype=coef.dtype)
-        # Reused across batches: fresh multi-MB buffers would each cost page faults on a CPU.
-        buffer = torch.empty(len(X) * min(batch, n_units), dtype=dtype, device=device)
-        for start in range(0, n_units, batch):
-            cols = slice(start, start + batch)
-            y, shift = self._centred(Y[:, cols], buffer, dtype)
-            b_vals = [_matmul(fold.x_val.T, y[fold.val]) for fold in folds]
-            b_all = _sum(b_vals) if partition else _matmul(xc.T, y)
-            sum_y = _column_sums(y)
-            y_mean = shift + sum_y / len(y)
-            errors = [self._fold_error(fold, b_val, b_all, y[fold.val], sum_y) for fold, b_val in zip(folds, b_vals)]
-            # The argmin sees only the alpha-dependent part, a sum of small float32 terms accumulated
-            # in float64; the alpha-free |y_val|^2 is added for cv_mse_ alone.
-            alpha_part = _sum([e for e, _ in errors])
-            chosen = torch.argmin(alpha_part, dim=0)
-            cv_mse[:, cols] = ((alpha_part + _sum([yy for _, yy in errors])) / len(folds)).cpu().numpy()
-            z = _matmul(eigvecs_t, b_all) * full_shrink[chosen].T
-            w = _matmul(eigvecs, z)
-            best[cols] = alphas[chosen.cpu().numpy()]
-            coef[cols] = w.T.cpu().numpy()
-            if self.fit_intercept:
-                intercept[cols] = (y_mean - x_mean @ w.to(torch.float64)).cpu().numpy()
-            del y, b_vals, b_all, z, w
-        self.coef_, self.intercept_, self.best_alphas_, self.cv_mse_ = coef, intercept, best, cv_mse
+        self.best_alphas_ = np.empty(n_units)
+        self.cv_mse_ = np.empty((alphas.size, n_units))
+        self.coef_ = np.empty((n_units, X.shape[1]), dtype=np.dtype(str(self.dtype)))
+        self.intercept_ = np.zeros(n_units, dtype=self.coef_.dtype)
         self.n_features_in_ = X.shape[1]
+        with _batch_workers(device) as workers, ThreadPoolExecutor(workers) as pool:
+            full = pool.submit(_eigh, gram)
+            folds = list(pool.map(
+                lambda val, val_gram: self._fold(x64[val], xc[val], val, len(X), gram, val_gram, alphas64, dtype),
+                vals, val_grams,
+            ))
+            eigvals, eigvecs = full.result()
+            solver = _Solver(folds, partition, xc, x_mean, eigvecs.to(dtype), eigvecs.T.contiguous().to(dtype),
+                             (1.0 / (eigvals[None, :] + alphas64[:, None])).to(dtype))
+            # Each worker reuses one response buffer: fresh multi-MB buffers would each cost page faults.
+            buffers = threading.local()
+
+            def fit_batch(start: int) -> None:
+                if not hasattr(buffers, "y"):
+                    buffers.y = torch.empty(len(X) * min(batch, n_units), dtype=dtype, device=device)
+                self._fit_batch(solver, Y, slice(start, start + batch), buffers.y, alphas)
+
+            list(pool.map(fit_batch, range(0, n_units, batch)))
         return self
+
+    def _fit_batch(self, solver: _Solver, Y: np.ndarray, cols: slice, buffer: torch.Tensor, alphas) -> None:
+        """CV errors, alpha choice and refit of the units ``cols``, written into the fitted attributes."""
+        folds = solver.folds
+        y, shift = self._centred(Y[:, cols], buffer, solver.xc.dtype)
+        b_vals = [_matmul(fold.x_val.T, y[fold.val]) for fold in folds]
+        b_all = _sum(b_vals) if solver.partition else _matmul(solver.xc.T, y)
+        sum_vals = [_column_sums(y[fold.val]) for fold in folds]
+        sum_y = _sum(sum_vals) if solver.partition else _column_sums(y)
+        errors = [
+            self._fold_error(fold, b_val, b_all, y[fold.val], sum_val, sum_y)
+            for fold, b_val, sum_val in zip(folds, b_vals, sum_vals)
+        ]
+        # The argmin sees only the alpha-dependent part, a sum of small float32 terms accumulated
+        # in float64; the alpha-free |y_val|^2 is added for cv_mse_ alone.
+        alpha_part = _sum([e for e, _ in errors])
+        chosen = torch.argmin(alpha_part, dim=0)
+        self.cv_mse_[:, cols] = ((alpha_part + _sum([yy for _, yy in errors])) / len(folds)).cpu().numpy()
+        z = _matmul(solver.eigvecs_t, b_all).mul_(solver.shrink[chosen].T)
+        w = _matmul(solver.eigvecs, z)
+        self.best_alphas_[cols] = alphas[chosen.cpu().numpy()]
+        self.coef_[cols] = w.T.cpu().numpy()
+        if self.fit_intercept:
+            y_mean = shift + sum_y / len(y)
+            self.intercept_[cols] = (y_mean - solver.x_mean @ w.to(torch.float64)).cpu().numpy()
 
     def _centred(self, y: np.ndarray, buffer: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of responses minus about their mean, in ``dtype`` (written into ``buffer``), and
@@ -220,7 +258,8 @@ class VoxelRidge:
         shrink = 1.0 / (eigvals[None, :] + alphas[:, None])
         # The validation rows are centred at the training-fold mean: x_v + sum_x / n_train.
         centred_gram = val_gram + torch.outer(sum_x, sum_x) * (2.0 / n_train + n_val / n_train**2)
-        factor = _upper_factor(eigvecs.T @ centred_gram @ eigvecs, lambda: (x64_val + sum_x / n_train) @ eigvecs)
+        rotated = _matmul(eigvecs.T, _matmul(centred_gram, eigvecs))
+        factor = _upper_factor(rotated, lambda: (x64_val + sum_x / n_train) @ eigvecs)
         p = factor.shape[1]
         quadratic = [
             (start, (factor[start : start + _TRIANGLE_BLOCK, start:][None] * shrink[:, None, start:])
@@ -230,7 +269,7 @@ class VoxelRidge:
         return _Fold(val, x_val, n_train, n_val, eigvecs.T.contiguous().to(dtype), (eigvecs.T @ sum_x).to(dtype),
                      shrink.to(dtype), quadratic)
 
-    def _fold_error(self, fold: _Fold, b_val, b_all, y_val, sum_y) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fold_error(self, fold: _Fold, b_val, b_all, y_val, sum_val, sum_y) -> tuple[torch.Tensor, torch.Tensor]:
         """Validation error of every alpha for every unit, split as (alpha-dependent part (n_alphas,
         n_units), alpha-free |y_val'|^2 (n_units,)), both float64 and divided by n_val.
 
@@ -240,7 +279,6 @@ class VoxelRidge:
         """
         n_train, n_val = fold.n_train, fold.n_val
         dtype = b_val.dtype
-        sum_val = _column_sums(y_val)
         # Training-fold mean of the (globally centred) responses, and its effect on both products.
         mean_train = (sum_y - sum_val) / n_train if self.fit_intercept else torch.zeros_like(sum_val)
         z = _matmul(fold.eigvecs_t, b_all - b_val)
@@ -321,6 +359,23 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -
         return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
     np.matmul(a.numpy(), b.numpy(), out=out.numpy())
     return out
+
+
+@contextlib.contextmanager
+def _batch_workers(device) -> Iterator[int]:
+    """How many batches of units run at once. On a CPU: one per torch thread, each with one BLAS
+    and one torch thread, as BLAS threads split one batch's GEMMs with spin-waits between them and
+    leave the steps between GEMMs serial; the settings are restored afterwards."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield 1
+        return
+    torch.set_num_threads(1)
+    try:
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            yield threads
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _column_sums(a: torch.Tensor) -> torch.Tensor:
