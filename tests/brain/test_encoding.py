@@ -179,6 +179,18 @@ def test_given_folds_that_do_not_partition_the_rows():
         VoxelRidge(ALPHAS, cv=[(rows[:40], rows[60:])], device="cpu").fit(X, Y)
 
 
+def test_torch_only_path_a_gpu_takes_gives_the_same_fit(monkeypatch):
+    """Without numpy's CPU helpers (the path on a GPU) the fit is the same, in the same batches."""
+    X, Y = regression_data(n=300, p=20, t=30, seed=6)
+    X, Y = X.astype(np.float32), Y.astype(np.float32)
+    numpy_fit = VoxelRidge(ALPHAS, cv=5, device="cpu", n_targets_batch=7).fit(X, Y)
+    monkeypatch.setattr(encoding, "NUMPY_ON_CPU", False)
+    torch_fit = VoxelRidge(ALPHAS, cv=5, device="cpu", n_targets_batch=7).fit(X, Y)
+    np.testing.assert_array_equal(torch_fit.best_alphas_, numpy_fit.best_alphas_)
+    np.testing.assert_allclose(torch_fit.coef_, numpy_fit.coef_, rtol=1e-4, atol=1e-5 * np.abs(numpy_fit.coef_).max())
+    np.testing.assert_allclose(torch_fit.cv_mse_, numpy_fit.cv_mse_, rtol=1e-5)
+
+
 def test_kfold_splits_are_sklearn_kfold():
     for (ours_train, ours_val), (train, val) in zip(kfold_splits(23, 4), KFold(4).split(np.zeros(23))):
         np.testing.assert_array_equal(ours_val, val)

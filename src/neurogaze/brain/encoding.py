@@ -243,7 +243,7 @@ class VoxelRidge:
         work = torch.promote_types(y.dtype, dtype)
         shift = _column_sums(y) / len(y) if self.fit_intercept else torch.zeros(y.shape[1], dtype=torch.float64)
         shift = shift.to(work).to(torch.float64)  # exactly what is subtracted
-        if buffer.device.type != "cpu" or work != dtype:
+        if not _numpy_runs(buffer) or work != dtype:
             out.copy_(y.to(work) - shift.to(device=buffer.device, dtype=work))
         else:
             np.subtract(y.numpy(), shift.numpy().astype(y.numpy().dtype), out=out.numpy())
@@ -349,11 +349,20 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # Rounding can leave tiny negative eigenvalues of a PSD matrix; alpha > 0 keeps 1/(l+alpha) finite.
     return eigvals.clamp_min(0.0), eigvecs
 
+# On a CPU the hot loop's GEMMs and reductions run in numpy (see each helper for why); off means
+# torch everywhere, the code path a GPU takes (tests turn it off to check that path on a CPU).
+NUMPY_ON_CPU = True
+
+
+def _numpy_runs(tensor: torch.Tensor) -> bool:
+    return NUMPY_ON_CPU and tensor.device.type == "cpu"
+
+
 def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``a @ b`` (into ``out``, a contiguous tensor of the product's shape, when given); on a CPU
     through numpy's BLAS (OpenBLAS in its wheels), which ran this solver's float32 GEMMs at ~90
     GFLOP/s per core where torch's MKL ran them at ~68 (AMD EPYC, AVX2)."""
-    if a.device.type != "cpu":
+    if not _numpy_runs(a):
         return torch.matmul(a, b, out=out)
     if out is None:
         return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
@@ -381,7 +390,7 @@ def _batch_workers(device) -> Iterator[int]:
 def _column_sums(a: torch.Tensor) -> torch.Tensor:
     """Column sums (accumulated in ``a``'s type) as float64; on a CPU as a BLAS product with ones,
     3x faster than numpy's column reduction and 10x faster than torch's here."""
-    if a.device.type != "cpu":
+    if not _numpy_runs(a):
         return a.sum(0).to(torch.float64)
     a = a.numpy()
     return torch.from_numpy((np.ones(len(a), dtype=a.dtype) @ a).astype(np.float64))
@@ -390,7 +399,7 @@ def _column_sums(a: torch.Tensor) -> torch.Tensor:
 def _sums_of_squares(a: torch.Tensor, groups: int) -> torch.Tensor:
     """Column sums of squares over each of ``groups`` consecutive row blocks: (groups, n_cols), float64."""
     blocks = a.reshape(groups, -1, a.shape[1])
-    if a.device.type != "cpu":
+    if not _numpy_runs(a):
         return (blocks * blocks).sum(1).to(torch.float64)
     blocks = blocks.numpy()
     return torch.from_numpy(np.einsum("gim,gim->gm", blocks, blocks).astype(np.float64))
