@@ -185,10 +185,7 @@ class VoxelRidge:
         x64 = torch.as_tensor(X, dtype=torch.float64, device=device)
         x_mean = x64.mean(0) if self.fit_intercept else torch.zeros_like(x64[0])
         x64 = x64 - x_mean
-        val_grams = [_matmul(x64[val].T, x64[val]) for val in vals]
-        # Validation sets that partition the rows give X.T X (and below X.T Y) as the sum of their parts.
         partition = _is_partition(vals, len(X))
-        gram = _sum(val_grams) if partition else _matmul(x64.T, x64)
         alphas64 = torch.as_tensor(alphas, dtype=torch.float64, device=device)
         xc = x64.to(dtype)
         n_units = Y.shape[1]
@@ -199,6 +196,9 @@ class VoxelRidge:
         self.intercept_ = np.zeros(n_units, dtype=self.coef_.dtype)
         self.n_features_in_ = X.shape[1]
         with _batch_workers(device) as workers, ThreadPoolExecutor(workers) as pool:
+            val_grams = list(pool.map(lambda val: _matmul(x64[val].T, x64[val]), vals))
+            # Validation sets that partition the rows give X.T X (and below X.T Y) as the sum of their parts.
+            gram = _sum(val_grams) if partition else _matmul(x64.T, x64)
             full = pool.submit(_eigh, gram)
             folds = list(pool.map(
                 lambda val, val_gram: self._fold(x64[val], xc[val], val, len(X), gram, val_gram, alphas64, dtype),
