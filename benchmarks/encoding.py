@@ -4,15 +4,18 @@ Default size: 9000 training stimuli x 512 features x 15724 voxels, 10 alphas, 5-
 1000 held-out stimuli for predictions. Each estimator runs in its own fresh process so that
 its peak memory (max RSS, data included) is its own.
 
-Printed: fit times (wall clock and CPU time: on a shared, oversubscribed machine only the CPU
-time of a single-threaded run (--threads 1) is a stable comparison), the speedup over
-``sklearn.linear_model.RidgeCV(alpha_per_target=True)``, and the largest prediction difference
+Printed: fit times (wall clock and CPU time, from ``resource.getrusage``: on a shared,
+oversubscribed machine the CPU time is the stable comparison), the speedup over
+``sklearn.linear_model.RidgeCV(alpha_per_target=True)`` in both, the arithmetic of VoxelRidge's
+K-fold formulation (GFLOP per step and in all) and the rate a plain float32 ``np.matmul`` of the
+X.T Y shape reaches in the same process (the machine's attainable rate: the floor time is the
+GFLOP at that rate), and the largest prediction difference
 (a) against scikit-learn's ``Ridge`` given the same per-voxel alphas (the same model: must agree
 to 1e-4), (b) against RidgeCV's own predictions,
 whose alphas come from leave-one-out rather than 5-fold CV (the fraction of voxels where both
 CV schemes pick the same alpha is printed with it).
 
-    python benchmarks/encoding.py                 # full NSD scale (about a minute on 2 cores)
+    python benchmarks/encoding.py --threads 2     # full NSD scale (about a minute on 2 cores)
     python benchmarks/encoding.py --n-voxels 2000 # quicker
     python benchmarks/encoding.py --himalaya      # also himalaya's RidgeCV (the himalaya_ridge estimator)
 """
@@ -53,6 +56,40 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def formulation_gflop(n_train: int, n_features: int, n_voxels: int, n_alphas: int, folds: int) -> dict:
+    """Floating-point work of VoxelRidge's K-fold formulation, in GFLOP per step.
+
+    X.T Y once (as the sum of the folds' parts); per fold two p x p rotations of the p x t
+    cross-products into the fold's eigenbasis; per fold and alpha the quadratic term |R g z|^2
+    with R triangular (p^2 per voxel); the final refit (two rotations). The per-fold and per-alpha
+    O(p t) terms and the p x p factorisations are left out (under 1 %).
+    """
+    n, p, t = n_train, n_features, n_voxels
+    steps = {
+        "X.T Y": 2 * n * p * t,
+        "fold rotations": folds * 2 * (2 * p * p * t),
+        "quadratic": folds * n_alphas * p * p * t,
+        "refit": 2 * (2 * p * p * t),
+    }
+    return {name: flops / 1e9 for name, flops in steps.items()}
+
+
+def matmul_rate(X: np.ndarray, Y: np.ndarray, repeats: int = 2) -> float:
+    """GFLOP per CPU second of a plain float32 ``X.T @ Y`` (the formulation's largest product)."""
+    X, Y = X.astype(np.float32), Y.astype(np.float32)
+    best = np.inf
+    for _ in range(repeats):
+        started = _cpu_seconds()
+        np.matmul(X.T, Y)
+        best = min(best, _cpu_seconds() - started)
+    return 2 * X.shape[0] * X.shape[1] * Y.shape[1] / best / 1e9
+
+
 def run_one(
     method: str, sizes: dict, alphas: np.ndarray, folds: int, device: str, chosen=None, threads: int | None = None
 ) -> dict:
@@ -70,7 +107,7 @@ def run_one(
 
     X, Y, X_test, _ = make_data(**sizes)
     rss_data = _peak_rss_mib()
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     gpu_peak = None
     if method == "neurogaze":
         model = VoxelRidge(alphas=alphas, cv=folds, device=device).fit(X, Y)
@@ -92,7 +129,8 @@ def run_one(
     else:
         raise ValueError(method)
     seconds = time.perf_counter() - started
-    cpu_seconds = time.process_time() - cpu_started
+    cpu_seconds = _cpu_seconds() - cpu_started
+    rate = matmul_rate(X, Y) if method == "neurogaze" else None
     return {
         "method": method,
         "seconds": seconds,
@@ -102,6 +140,7 @@ def run_one(
         "peak_rss_mib": _peak_rss_mib(),
         "rss_after_data_mib": rss_data,
         "gpu_peak_mib": gpu_peak,
+        "matmul_gflop_per_cpu_s": rate,
     }
 
 
@@ -152,13 +191,23 @@ def main(argv=None) -> dict:
             f"peak RSS {result['peak_rss_mib']:7.0f} MiB "
             f"(data alone {result['rss_after_data_mib']:.0f} MiB){gpu}"
         )
+    gflop = formulation_gflop(args.n_train, args.n_features, args.n_voxels, args.n_alphas, args.folds)
+    total = sum(gflop.values())
+    rate = ours["matmul_gflop_per_cpu_s"]
+    print(
+        "VoxelRidge's arithmetic: " + " + ".join(f"{value:.0f} {name}" for name, value in gflop.items())
+        + f" = {total:.0f} GFLOP; a plain float32 np.matmul of X.T Y's shape ran at {rate:.0f} GFLOP per CPU "
+        f"second here, so the floor is {total / rate:.2f} CPU s; VoxelRidge ran at {total / ours['cpu_seconds']:.0f} "
+        f"GFLOP per CPU second ({total / rate / ours['cpu_seconds']:.0%} of the plain matmul's rate)"
+    )
     scale = np.abs(same["pred"]).max()
     diff_same = np.abs(ours["pred"] - same["pred"]).max()
     print(
         f"max |prediction difference| vs sklearn Ridge with the same alphas: {diff_same:.2e} "
         f"(relative to max |prediction| {diff_same / scale:.2e}) -> {'OK' if diff_same <= 1e-4 else 'ABOVE 1e-4'}"
     )
-    summary = {"seconds_neurogaze": ours["seconds"], "max_diff_same_alphas": diff_same}
+    summary = {"seconds_neurogaze": ours["seconds"], "cpu_seconds_neurogaze": ours["cpu_seconds"],
+               "max_diff_same_alphas": diff_same, "gflop": total, "matmul_gflop_per_cpu_s": rate}
     if "himalaya" in results:
         diff_himalaya = np.abs(ours["pred"] - results["himalaya"]["pred"]).max()
         print(f"max |prediction difference| vs himalaya RidgeCV (same folds): {diff_himalaya:.2e}")
@@ -170,9 +219,11 @@ def main(argv=None) -> dict:
         speedup = cv["seconds"] / ours["seconds"]
         cpu_speedup = cv["cpu_seconds"] / ours["cpu_seconds"]
         print(
-            f"speedup over sklearn RidgeCV(alpha_per_target=True): {speedup:.1f}x wall clock "
-            f"({'OK' if speedup >= 5 else 'BELOW 5x'}), {cpu_speedup:.1f}x in CPU time "
-            f"(the robust figure on a shared machine)"
+            f"ours {ours['seconds']:.2f} s wall / {ours['cpu_seconds']:.2f} s CPU against sklearn RidgeCV"
+            f"(alpha_per_target=True) {cv['seconds']:.2f} s wall / {cv['cpu_seconds']:.2f} s CPU: "
+            f"{speedup:.1f}x wall clock, {cpu_speedup:.1f}x in CPU time "
+            f"({'OK' if cpu_speedup >= 10 else 'BELOW'} the 10x target; CPU time is the robust figure on a "
+            f"shared machine; the wall-clock target is 4 s on 2 idle cores at the default size)"
         )
         print(
             f"vs RidgeCV's own predictions (LOO alphas): same alpha on {agree.mean():.1%} of voxels; "
