@@ -167,6 +167,27 @@ def test_singular_validation_gram_matches_brute_force(n, p, duplicate):
     np.testing.assert_array_equal(ours.best_alphas_, ALPHAS[mse.argmin(0)])
 
 
+@pytest.mark.parametrize("jitter", [0.0, 1e-9, 1e-5], ids=["equal", "near-equal", "close"])
+def test_repeated_eigenvalues_match_brute_force(jitter):
+    """The first fold's training rows are centred orthogonal columns, three of equal norm (split by
+    ``jitter``) and one longer, so its Gram matrix has one eigenvalue three times (or three split
+    by tiny gaps) below the largest, while its validation rows are correlated. The quadratic
+    term's partial fractions divide by eigenvalue gaps, so pairs of (near-)equal eigenvalues must
+    be summed directly (without that, "equal" and "near-equal" fail)."""
+    rng = np.random.default_rng(5)
+    n, n_val = 300, 60
+    train = rng.normal(size=(n - n_val, 4))
+    orthonormal = np.linalg.qr(train - train.mean(0))[0]
+    norms = np.array([10 * (1 + jitter), 10, 10 * (1 - jitter), 20])  # the largest apart
+    X = np.vstack([rng.normal(size=(n_val, 4)) @ rng.normal(size=(4, 4)), orthonormal * norms + 1])
+    Y = X @ rng.normal(size=(4, 20)) + rng.normal(size=(n, 20)) * 2
+    alphas = np.logspace(-2, 3, 6)
+    ours = VoxelRidge(alphas, cv=5, dtype="float64", device="cpu").fit(X, Y)
+    mse = brute_force_cv_mse(X, Y, alphas, list(KFold(5).split(X)))
+    np.testing.assert_allclose(ours.cv_mse_, mse, rtol=1e-8)
+    np.testing.assert_array_equal(ours.best_alphas_, alphas[mse.argmin(0)])
+
+
 def test_given_folds_that_do_not_partition_the_rows():
     """Interleaved validation rows (not contiguous) covering only part of the data."""
     X, Y = regression_data(n=90, p=8, t=10, seed=5)

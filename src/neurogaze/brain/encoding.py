@@ -10,17 +10,18 @@ spectral form that never forms per-alpha predictions:
 * ``X.T Y`` once, as the sum of the folds' ``X_v.T Y_v`` (validation sets that partition the
   rows), and each fold's ``X_tr.T Y_tr`` as the total minus its part;
 * every alpha's validation error from products in the fold's eigenbasis, without predictions:
-  ``|Y_v|^2 - 2 g.(C Z) + |R diag(g) Z|^2`` with ``g = 1 / (l + alpha)``,
-  ``Z = V.T X_tr.T Y_tr``, ``C = V.T X_v.T Y_v`` and ``R`` the upper triangular factor of the
-  validation Gram matrix in that basis, ``(X_v V).T (X_v V) = R.T R`` (Cholesky, or QR of
-  ``X_v V`` when singular). The triangle halves the quadratic term's cost (p^2 per unit, alpha
-  and fold), done as GEMMs over row blocks of ``R`` with the alphas stacked;
+  ``|Y_v|^2 - 2 g.(C Z) + (g Z).T G (g Z)`` with ``g = 1 / (l + alpha)``,
+  ``Z = V.T X_tr.T Y_tr``, ``C = V.T X_v.T Y_v`` and ``G = (X_v V).T (X_v V)``. The quadratic
+  term costs one p x p product per fold for all alphas, not one per alpha: across distinct
+  eigenvalues ``g_j g_k = (g_j - g_k) / (l_k - l_j)`` turns it into ``2 sum_j g_j Z_j (A Z)_j``
+  with ``A_jk = G_jk / (l_k - l_j)`` (float64; pairs of near-equal eigenvalues are summed
+  directly, see ``VoxelRidge._fold_error``);
 * the alpha chosen on the alpha-dependent part alone (the last two terms, accumulated over folds
   in float64): comparing whole float32 MSEs compared differences of ``|Y_v|^2``-sized terms,
   below float32's resolution for near-zero-SNR units at large alphas.
 
-At NSD scale (9000 x 512 x 15,724 voxels, 10 alphas, 5 folds) that is about 450 GFLOP
-(``benchmarks/encoding.py`` prints the breakdown and the machine's plain-matmul rate beside it).
+At NSD scale (9000 x 512 x 15,724 voxels, 10 alphas, 5 folds) that is about 290 GFLOP, 40 of
+them in float64 (``benchmarks/encoding.py`` prints the breakdown and the machine's plain-matmul rate beside it).
 Torch runs it, on a GPU when one is visible (``device="auto"``); on a CPU the GEMMs go through
 numpy's BLAS and batches of units run in parallel threads, one BLAS thread each.
 
@@ -108,9 +109,10 @@ def _all_finite(a: np.ndarray) -> bool:
 # Voxels per batch on a CPU: a batch's fold products (a few MB) stay in cache between the GEMMs
 # that make and consume them, and the GEMMs are still wide enough to run at the BLAS peak.
 _CPU_BATCH = 1024
-# Rows per block of the validation factor R (below): the blocked triangular product costs
-# (1 + block / p) / 2 of a full one, in GEMMs tall enough (block x n_alphas rows) to run at peak.
-_TRIANGLE_BLOCK = 32
+# Eigenvalues of a fold closer than this fraction of its largest form a cluster whose pairs are
+# summed directly: the partial-fraction form used between clusters amplifies rounding by up to
+# (largest eigenvalue / gap), which float64 leaves at 1e-9 at this threshold.
+_CLUSTER_GAP = 1e-7
 
 
 @dataclass
@@ -123,10 +125,12 @@ class _Fold:
     n_val: int
     eigvecs_t: torch.Tensor  # (p, p): V.T
     sum_x: torch.Tensor  # (p,): V.T (column sums of x_val); zero without intercept
-    shrink: torch.Tensor  # (n_alphas, p): 1 / (l + alpha)
-    # Row blocks (start, R[rows, start:] * shrink[:, start:] stacked over the alphas), R the upper
-    # triangular factor of the validation Gram matrix in the eigenbasis: (X_v' V).T (X_v' V) = R.T R.
-    quadratic: list[tuple[int, torch.Tensor]]
+    shrink: torch.Tensor  # (n_alphas, p) float64: g = 1 / (l + alpha)
+    offset_shrink: torch.Tensor  # (n_alphas, p) float64: g - 1 / (max(l) + alpha), computed stably
+    # The validation Gram matrix in the eigenbasis, G = (X_v' V).T (X_v' V), split three ways:
+    antisymmetric: torch.Tensor  # (p, p) float64: G_jk / (l_k - l_j) across clusters, 0 within
+    diagonal: torch.Tensor  # (p,) float64: G_jj
+    clusters: list[tuple[slice, torch.Tensor]]  # clusters of 2+ eigenvalues: (their indices, G there, 0 diagonal)
 
 
 @dataclass
@@ -266,26 +270,35 @@ class VoxelRidge:
         # Training-fold centring is a rank-one correction of the full (already centred) Gram matrix.
         eigvals, eigvecs = _eigh(gram - val_gram - torch.outer(sum_x, sum_x) / n_train)
         shrink = 1.0 / (eigvals[None, :] + alphas[:, None])
+        top = eigvals.max()
+        offset_shrink = shrink * (top - eigvals)[None, :] / (top + alphas[:, None])
         # The validation rows are centred at the training-fold mean: x_v + sum_x / n_train.
         centred_gram = val_gram + torch.outer(sum_x, sum_x) * (2.0 / n_train + n_val / n_train**2)
         rotated = _matmul(eigvecs.T, _matmul(centred_gram, eigvecs))
-        factor = _upper_factor(rotated, lambda: (x64_val + sum_x / n_train) @ eigvecs)
-        p = factor.shape[1]
-        quadratic = [
-            (start, (factor[start : start + _TRIANGLE_BLOCK, start:][None] * shrink[:, None, start:])
-             .reshape(-1, p - start).to(dtype).contiguous())
-            for start in range(0, factor.shape[0], _TRIANGLE_BLOCK)
-        ]
+        label = _eigen_clusters(eigvals, _CLUSTER_GAP * float(top))
+        across = label[:, None] != label[None, :]
+        gaps = torch.where(across, eigvals[None, :] - eigvals[:, None], torch.ones_like(rotated))
+        clusters = []
+        for first, stop in _runs(label):
+            if stop - first > 1:
+                block = rotated[first:stop, first:stop].clone()
+                block.fill_diagonal_(0.0)
+                clusters.append((slice(first, stop), block))
         return _Fold(val, x_val, n_train, n_val, eigvecs.T.contiguous().to(dtype), (eigvecs.T @ sum_x).to(dtype),
-                     shrink.to(dtype), quadratic)
+                     shrink, offset_shrink, torch.where(across, rotated / gaps, torch.zeros_like(rotated)),
+                     torch.diagonal(rotated).clone(), clusters)
 
     def _fold_error(self, fold: _Fold, b_val, b_all, y_val, sum_val, sum_y) -> tuple[torch.Tensor, torch.Tensor]:
         """Validation error of every alpha for every unit, split as (alpha-dependent part (n_alphas,
         n_units), alpha-free |y_val'|^2 (n_units,)), both float64 and divided by n_val.
 
         With w = V diag(g) z the training fit and c = V.T X_v'.T y_v', the error is
-        |y_v'|^2 - 2 c.(g z) + |R diag(g) z|^2: no prediction is formed, and the part that
-        depends on alpha is computed on its own rather than as the difference of |y_v'|^2-sized terms.
+        |y_v'|^2 - 2 c.(g z) + (g z).T G (g z). The quadratic term is not formed per alpha: for
+        eigenvalues l_j != l_k, g_j g_k = (g_j - g_k) / (l_k - l_j), so its part across clusters is
+        2 sum_j g_j z_j u_j with u = A z, A_jk = G_jk / (l_k - l_j) antisymmetric: one product for
+        all alphas. Since z.T A z = 0, g may be replaced by g - 1 / (max(l) + alpha), which bounds
+        the rounding's amplification by max(l) / gap. The diagonal and the pairs within clusters
+        of (near-)equal eigenvalues are summed directly; the alpha-free |y_v'|^2 is kept apart.
         """
         n_train, n_val = fold.n_train, fold.n_val
         dtype = b_val.dtype
@@ -295,14 +308,15 @@ class VoxelRidge:
         z.addr_(fold.sum_x, mean_train.to(dtype))
         c = _matmul(fold.eigvecs_t, b_val)
         c.addr_(fold.sum_x, (sum_val / n_train - mean_train * (1.0 + n_val / n_train)).to(dtype))
-        n_alphas, n_units = fold.shrink.shape[0], z.shape[1]
-        quadratic = torch.zeros((n_alphas, n_units), dtype=torch.float64, device=z.device)
-        products = torch.empty(fold.quadratic[0][1].shape[0] * n_units, dtype=dtype, device=z.device)
-        for start, block in fold.quadratic:
-            product = _matmul(block, z[start:], out=products[: len(block) * n_units].view(len(block), n_units))
-            quadratic += _sums_of_squares(product, n_alphas)
-        cross = _matmul(fold.shrink, c.mul_(z))
-        alpha_part = (quadratic - 2.0 * cross.to(torch.float64)) / n_val
+        z, c = z.to(torch.float64), c.to(torch.float64)
+        u = _matmul(fold.antisymmetric, z)
+        quadratic = 2.0 * _matmul(fold.offset_shrink, u.mul_(z))
+        quadratic += _matmul(fold.shrink * fold.shrink, z * z * fold.diagonal[:, None])
+        for rows, block in fold.clusters:
+            for a, shrink in enumerate(fold.shrink):
+                scaled = z[rows] * shrink[rows, None]
+                quadratic[a] += (scaled * _matmul(block, scaled)).sum(0)
+        alpha_part = (quadratic - 2.0 * _matmul(fold.shrink, c.mul_(z))) / n_val
         y_norm = _sums_of_squares(y_val, 1)[0]
         alpha_free = (y_norm - 2.0 * mean_train * sum_val + n_val * mean_train**2) / n_val
         return alpha_part, alpha_free
@@ -443,14 +457,17 @@ def _is_partition(vals: list, n_samples: int) -> bool:
     return bool(np.all(counts == 1))
 
 
-def _upper_factor(gram: torch.Tensor, rows) -> torch.Tensor:
-    """Upper triangular (trapezoidal) R with R.T R = ``gram`` = rows().T rows()."""
-    factor, info = torch.linalg.cholesky_ex(gram, upper=True)
-    if int(info) == 0:
-        return factor
-    # Singular (fewer validation rows than features, collinear features): QR of the rows themselves.
-    return torch.linalg.qr(rows(), mode="r").R
+def _eigen_clusters(eigvals: torch.Tensor, gap: float) -> torch.Tensor:
+    """A cluster label per eigenvalue (ascending): consecutive ones at most ``gap`` apart share one."""
+    return torch.cat([torch.zeros(1, dtype=torch.long, device=eigvals.device),
+                      torch.cumsum((torch.diff(eigvals) > gap).long(), 0)])
 
+
+def _runs(label: torch.Tensor) -> Iterator[tuple[int, int]]:
+    """(first, stop) of each run of equal labels in a non-decreasing label vector."""
+    counts = torch.unique_consecutive(label, return_counts=True)[1].tolist()
+    stops = list(itertools.accumulate(counts))
+    return zip([0, *stops[:-1]], stops)
 
 
 # ---------------------------------------------------------------------------------------------
