@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
+from neurogaze.errors import DataValidationError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -114,6 +116,23 @@ def link_or_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def gather_files(folder: str | os.PathLike, found: dict[str, Path], names: list[str],
+                 extra: dict[str, str | os.PathLike] | None = None, *, table: str | os.PathLike,
+                 expected: str) -> None:
+    """A per-subject fan-out's gather: the folder ``folder`` holding each of ``names`` (found by name
+    in ``found``) and each ``extra`` file (name -> source), linked (:func:`link_or_copy`). A name
+    missing from ``found`` is named with ``table``, the file that lists the subjects, before
+    anything is written."""
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DataValidationError(table, "subject", expected, f"missing {missing[:5]}")
+    with atomic_directory(folder) as temp:
+        for name in names:
+            link_or_copy(found[name], temp / name)
+        for name, source in (extra or {}).items():
+            link_or_copy(source, temp / name)
 
 
 def write_torch(path: str | os.PathLike, payload: object) -> None:

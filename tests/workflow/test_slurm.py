@@ -449,23 +449,30 @@ def _submitted_jobs(log: Path) -> dict[str, list[str]]:
     return jobs
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_adhd_cohort_runs_one_job_per_subject(slurm_cluster, tmp_path):
+def _run_demo_targets_on_the_cluster(tmp_path: Path, targets: list[str], settings: dict) -> Path:
+    """A copy of the repository that has built ``targets`` through ``--profile slurm`` on the demo
+    config plus ``settings``; the cluster log is tmp_path/cluster.log."""
     repo = _copy_repository(tmp_path / "repo")
-    extra = tmp_path / "adhd_per_subject.yaml"
-    extra.write_text(yaml.safe_dump({
-        "datasets": {"adhd200": {"subjects_per_job": 1, "synthetic": {"n_subjects": ADHD_SUBJECTS}}},
-        "adhd": {"subjects_per_job": 1},
-    }))
+    extra = tmp_path / "settings.yaml"
+    extra.write_text(yaml.safe_dump(settings))
     configs = ["--configfile", str(repo / "config" / "config.yaml"), str(extra)]
     proc = _start(
         [*SNAKEMAKE, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", str(INIT_SECONDS),
-         *ADHD_TARGETS, *configs],
+         *targets, *configs],
         repo,
         tmp_path / "cluster.log",
     )
     _finish(proc, tmp_path / "cluster.log")
+    return repo
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_adhd_cohort_runs_one_job_per_subject(slurm_cluster, tmp_path):
+    repo = _run_demo_targets_on_the_cluster(tmp_path, ADHD_TARGETS, {
+        "datasets": {"adhd200": {"subjects_per_job": 1, "synthetic": {"n_subjects": ADHD_SUBJECTS}}},
+        "adhd": {"subjects_per_job": 1},
+    })
 
     subjects = pd.read_csv(repo / "results" / "data" / "rest" / "adhd200" / "phenotype.csv", dtype=str)["subject"]
     assert len(subjects) == ADHD_SUBJECTS
@@ -495,17 +502,7 @@ FANOUT_PER_SUBJECT_RULES = ("load_ieeg_subject", "load_video_responses_subject")
 @pytest.mark.slurm
 @pytest.mark.longrun
 def test_ieeg_and_video_responses_run_one_job_per_subject(slurm_cluster, tmp_path):
-    repo = _copy_repository(tmp_path / "repo")
-    extra = tmp_path / "per_subject.yaml"
-    extra.write_text(yaml.safe_dump(FANOUT_CONFIG))
-    configs = ["--configfile", str(repo / "config" / "config.yaml"), str(extra)]
-    proc = _start(
-        [*SNAKEMAKE, "--profile", "slurm", "--slurm-init-seconds-before-status-checks", str(INIT_SECONDS),
-         *FANOUT_TARGETS, *configs],
-        repo,
-        tmp_path / "cluster.log",
-    )
-    _finish(proc, tmp_path / "cluster.log")
+    repo = _run_demo_targets_on_the_cluster(tmp_path, FANOUT_TARGETS, FANOUT_CONFIG)
 
     submitted = _submitted_jobs(tmp_path / "cluster.log")
     for rule, folder in zip(FANOUT_PER_SUBJECT_RULES, FANOUT_TARGETS):

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError
-from neurogaze.io import atomic_directory, link_or_copy, write_csv, write_parquet
+from neurogaze.io import atomic_directory, gather_files, write_csv, write_parquet
 from neurogaze.shards import table_subjects
 
 logger = logging.getLogger(__name__)
@@ -476,17 +476,10 @@ def load_ieeg(*, subjects: str | os.PathLike, events: str | os.PathLike, electro
     and ``<subject>.features.parquet`` from ``parts`` (rule ``load_ieeg_subject``), and the
     ``events`` and ``electrodes`` tables (rule ``ieeg_cohort``). Files are hard-linked where the
     file system allows (a copy otherwise)."""
-    found = {Path(part).name: Path(part) for part in parts}
     names = [f"{subject}{suffix}" for subject in table_subjects(subjects) for suffix in SUBJECT_FILES]
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise DataValidationError(subjects, "subject", "both contract files of every subject in the table",
-                                  f"missing {missing[:5]}")
-    with atomic_directory(brain) as temp:
-        for name in names:
-            link_or_copy(found[name], temp / name)
-        link_or_copy(Path(events), temp / "events.parquet")
-        link_or_copy(Path(electrodes), temp / "electrodes.parquet")
+    gather_files(brain, {Path(part).name: Path(part) for part in parts}, names,
+                 {"events.parquet": events, "electrodes.parquet": electrodes}, table=subjects,
+                 expected="both contract files of every subject in the table")
 
 
 def export_ieeg(

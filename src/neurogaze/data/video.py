@@ -36,7 +36,7 @@ from tqdm import tqdm
 from neurogaze.config import from_section
 from neurogaze.data.contracts import BrainResponses, write_brain_responses
 from neurogaze.errors import DataValidationError, MissingWeightsError
-from neurogaze.io import atomic_directory, link_or_copy, write_csv
+from neurogaze.io import atomic_directory, gather_files, write_csv
 from neurogaze.runlog import resolve_device
 from neurogaze.shards import table_subjects
 
@@ -578,15 +578,9 @@ def load_video_responses(*, subjects: str | os.PathLike, parts: list[str], brain
     """Rule ``load_video_responses`` (the gather): the folder ``brain`` with every subject's
     ``<subject>.h5`` of ``parts`` (rule ``load_video_responses_subject``), hard-linked where the file
     system allows."""
-    found = {Path(part).name: Path(part) for part in parts}
-    names = [f"{subject}.h5" for subject in table_subjects(subjects)]
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise DataValidationError(subjects, "subject", "the responses of every subject in the table",
-                                  f"missing {missing[:5]}")
-    with atomic_directory(brain) as temp:
-        for name in names:
-            link_or_copy(found[name], temp / name)
+    gather_files(brain, {Path(part).name: Path(part) for part in parts},
+                 [f"{subject}.h5" for subject in table_subjects(subjects)], table=subjects,
+                 expected="the responses of every subject in the table")
 
 
 def export_video_responses(*, videos: str | os.PathLike, betas: str | os.PathLike, brain: str | os.PathLike,

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from neurogaze import __version__
 from neurogaze.backbones.diffusion import images_to_tensor
-from neurogaze.brain.mindeye.model import load_torch_file
+from neurogaze.brain.mindeye.model import load_released_state, load_torch_file
 from neurogaze.brain.mindeye.reconstruct import to_uint8
 from neurogaze.brain.mindeye.train import mixco
 from neurogaze.errors import ConfigError, DataValidationError
@@ -429,15 +429,7 @@ def released_low_level(payload, path: str | os.PathLike, device: torch.device | 
     model = Voxel2Latent(config)
     own = model.state_dict()
     state = {k: v for k, v in state.items() if k in own or not k.startswith("maps_projector.")}
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise DataValidationError(path, (missing or unexpected)[0], "the released low-level key layout",
-                                  f"{len(missing)} missing, {len(unexpected)} unexpected keys")
-    for key, value in state.items():
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise DataValidationError(path, key, f"shape {tuple(own[key].shape)}", tuple(value.shape))
-    model.load_state_dict(state)
-    return model.to(device).eval()
+    return load_released_state(model, state, path, "the released low-level key layout", device)
 
 
 def open_low_level(path: str | os.PathLike, device: torch.device | str = "cpu") -> Voxel2Latent:

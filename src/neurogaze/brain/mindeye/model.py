@@ -324,10 +324,17 @@ def released_mindeye(payload, path: str | os.PathLike, device: torch.device | st
     own = model.state_dict()
     if not config.use_prior:  # a backbone-only release: the prior keeps its fresh initialisation
         state = {**{k: v for k, v in own.items() if not k.startswith("voxel2clip.")}, **state}
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    return load_released_state(model, state, path, "the released MindEye key layout", device)
+
+
+def load_released_state(model: nn.Module, state: dict, path: Path, layout: str,
+                        device: torch.device | str = "cpu") -> nn.Module:
+    """``model`` with a released ``state`` loaded, in eval mode on ``device``; a key missing or left
+    over, or a tensor of another shape, is named with the file before anything is loaded."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise DataValidationError(path, (missing or unexpected)[0], "the released MindEye key layout",
+        raise DataValidationError(path, (missing or unexpected)[0], layout,
                                   f"{len(missing)} missing, {len(unexpected)} unexpected keys")
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
@@ -338,6 +345,7 @@ def released_mindeye(payload, path: str | os.PathLike, device: torch.device | st
 
 __all__ = [
     "BrainNetwork", "LeadingTokens", "MindEye", "MindEyeConfig", "TokenTargets", "backbone_resolution",
+    "load_released_state",
     "clip_image_tokens", "config_from_state_dict", "count_parameters", "image_augmentation", "load_released_mindeye",
     "load_torch_file",
     "predict_tokens", "released_mindeye", "sample_prior_tokens", "scale_by_cls_norm", "stimulus_pixels",
