@@ -61,7 +61,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def formulation_gflop(n_train: int, n_features: int, n_voxels: int, n_alphas: int, folds: int) -> dict:
+def formulation_gflop(n_train: int, n_features: int, n_voxels: int, folds: int) -> dict:
     """Floating-point work of VoxelRidge's K-fold formulation, in GFLOP per step.
 
     X.T Y once (as the sum of the folds' parts); per fold two p x p rotations of the p x t
@@ -192,7 +192,7 @@ def main(argv=None) -> dict:
             f"peak RSS {result['peak_rss_mib']:7.0f} MiB "
             f"(data alone {result['rss_after_data_mib']:.0f} MiB){gpu}"
         )
-    gflop = formulation_gflop(args.n_train, args.n_features, args.n_voxels, args.n_alphas, args.folds)
+    gflop = formulation_gflop(args.n_train, args.n_features, args.n_voxels, args.folds)
     total = sum(gflop.values())
     rate = ours["matmul_gflop_per_cpu_s"]
     print(

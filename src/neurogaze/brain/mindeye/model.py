@@ -154,9 +154,10 @@ def clip_image_tokens(visual: nn.Module, normalised_pixels: torch.Tensor) -> tor
     return tokens @ visual.proj if visual.proj is not None else tokens
 
 
-def scale_by_cls_norm(tokens: torch.Tensor) -> torch.Tensor:
-    """Divide every token by its image's CLS-token norm (the paper's target normalisation)."""
-    return tokens / tokens[:, 0].norm(dim=-1)[:, None, None]
+def scale_by_cls_norm(tokens: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Divide every token by its image's CLS-token norm (+ ``eps``): the paper's target
+    normalisation (no eps), and the release's renormalisation of prior samples (eps 1e-6)."""
+    return tokens / (tokens[:, 0].norm(dim=-1)[:, None, None] + eps)
 
 
 def backbone_resolution(backbone) -> int:
@@ -254,19 +255,6 @@ def predict_tokens(model: MindEye, voxels: np.ndarray, batch_size: int = 256) ->
     return np.concatenate(raw), np.concatenate(projected)
 
 
-@torch.no_grad()
-def sample_prior_tokens(model: MindEye, brain_tokens: np.ndarray, cond_scale: float = 1.0, seed: int = 0,
-                        batch_size: int = 64) -> np.ndarray:
-    """Diffusion-prior samples of CLIP image tokens from the backbone's tokens (reconstruction's condition)."""
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    chunks = [model.sample(torch.from_numpy(np.asarray(brain_tokens[i:i + batch_size], dtype=np.float32)).to(device),
-                           cond_scale=cond_scale, generator=generator).cpu().numpy()
-              for i in range(0, len(brain_tokens), batch_size)]
-    return np.concatenate(chunks)
-
-
 # ---------------------------------------------------------------------------------------------
 # Released checkpoints
 # ---------------------------------------------------------------------------------------------
@@ -348,6 +336,6 @@ __all__ = [
     "load_released_state",
     "clip_image_tokens", "config_from_state_dict", "count_parameters", "image_augmentation", "load_released_mindeye",
     "load_torch_file",
-    "predict_tokens", "released_mindeye", "sample_prior_tokens", "scale_by_cls_norm", "stimulus_pixels",
+    "predict_tokens", "released_mindeye", "scale_by_cls_norm", "stimulus_pixels",
     "target_tokens", "token_targets",
 ]

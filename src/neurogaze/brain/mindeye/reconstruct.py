@@ -39,7 +39,7 @@ from transformers import (
 )
 
 from neurogaze.backbones.diffusion import VAEFitConfig, fit_vae, images_to_tensor, save_pipeline
-from neurogaze.brain.mindeye.model import backbone_resolution
+from neurogaze.brain.mindeye.model import backbone_resolution, scale_by_cls_norm
 from neurogaze.errors import DataValidationError, MissingWeightsError
 
 VD_SOURCE = "shi-labs/versatile-diffusion (a diffusers folder; the image-variation components suffice)"
@@ -219,19 +219,13 @@ def img2img_start(vae, low_latents: torch.Tensor, generator: torch.Generator | N
     return vae.encode((blurry - mean) / std).latent_dist.sample(generator) * scaling
 
 
-def renormalise_by_cls(tokens: torch.Tensor) -> torch.Tensor:
-    """Each sample's tokens divided by its CLS token's norm (+1e-6), as the release does to the
-    prior's outputs before they condition the UNet."""
-    return tokens / (tokens[:, 0].norm(dim=-1)[:, None, None] + 1e-6)
-
-
 @torch.no_grad()
 def prior_candidates(prior, brain_tokens: torch.Tensor, n_samples: int, cond_scale: float = 1.0,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """``n_samples`` prior draws for one stimulus (the brain tokens repeated before the sampling
     loop, as released: each candidate its own draw), CLS-renormalised: (n_samples, n, d)."""
     repeated = brain_tokens[None].repeat(n_samples, 1, 1)
-    return renormalise_by_cls(prior.sample(repeated, cond_scale=cond_scale, generator=generator))
+    return scale_by_cls_norm(prior.sample(repeated, cond_scale=cond_scale, generator=generator), eps=1e-6)
 
 
 def best_of(candidate_tokens: torch.Tensor, brain_tokens: torch.Tensor) -> int:
@@ -292,5 +286,5 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 __all__ = [
     "ReconstructionConfig", "Reconstructions", "TinyVariationConfig", "best_of", "build_demo_variation_pipeline",
     "build_tiny_variation_pipeline", "denoise", "img2img_start", "img2img_timesteps", "load_variation_pipeline",
-    "prior_candidates", "reconstruct", "renormalise_by_cls", "sample_variations", "to_uint8", "unipc_scheduler",
+    "prior_candidates", "reconstruct", "sample_variations", "to_uint8", "unipc_scheduler",
 ]
