@@ -462,14 +462,17 @@ def _dynamic_evaluation(config: dict) -> dict:
 def _dynamic_pretrain(kind: str):
     def params(config: dict) -> dict:
         section = config["dynamic"]
-        return {"settings": section["pretrain"][kind], kind: section[kind], "seed": config["seed"], **_device(config)}
+        motion = {"motion": section["pretrain"]["video_motion"]} if kind == "video" else {}
+        return {"settings": section["pretrain"][kind], **motion, kind: section[kind], "seed": config["seed"],
+                **_device(config)}
 
     return params
 
 
 STAGES["dynamic_pretrain_video"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_pretrain_video", _dynamic_pretrain("video"),
-    help="VideoMAE pretraining (tube masking) of the tiny video model on a video set's training clips")
+    help="VideoMAE pretraining (tube masking) of the tiny video model on a video set's training clips, then "
+         "fine-tuning on their measured motion")
 STAGES["dynamic_pretrain_image"] = Stage(
     "neurogaze.brain.dynamic.stages:dynamic_pretrain_image", _dynamic_pretrain("image"),
     help="masked image modelling of the tiny DINOv2 on the frames of a video set's training clips")

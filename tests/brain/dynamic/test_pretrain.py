@@ -1,6 +1,7 @@
 """Pretraining of the demo's feature models: VideoMAE's tube masking, that both objectives learn
-(the masked-reconstruction loss of held-out clips falls), and that the saved folders open through
-the released models' loading path."""
+(the masked-reconstruction loss of held-out clips falls), the motion fine-tuning (its targets and
+augmentations against measured flow, that it learns held-out clips' motion), and that the saved
+folders open through the released models' loading path."""
 
 import numpy as np
 import pytest
@@ -9,13 +10,19 @@ from transformers import Dinov2Model
 
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model, model_pixels
 from neurogaze.brain.dynamic.pretrain import (
+    _MOTION_FLIPS,
+    MotionFinetuneConfig,
     PretrainConfig,
+    finetune_on_motion,
+    motion_targets,
     pretrain_image_model,
     pretrain_videomae,
     save_pretrained,
     tube_mask,
 )
 from neurogaze.brain.dynamic.video_encoding import VideoFeatureConfig, load_video_model, video_features
+from neurogaze.data.synthetic.video import SyntheticVideoConfig, moving_photo
+from neurogaze.data.video import farneback_flow
 from neurogaze.errors import DataValidationError
 
 VIDEO_MODEL = {"patch_size": 8, "tubelet_size": 2, "hidden_size": 16, "num_hidden_layers": 1,
@@ -77,3 +84,54 @@ def test_image_pretraining_saves_a_dinov2_folder(tmp_path):
     assert image_feature_maps(model, frames[:2], 16).shape == (2, 16, 2, 2)
     with pytest.raises(DataValidationError, match="at least 2"):
         pretrain_image_model(frames[:1], config)
+
+
+def test_motion_targets_and_their_augmentations_follow_the_measured_flow():
+    """Each augmentation's sign rule is what Farneback measures on the flipped / reversed clip."""
+    config = SyntheticVideoConfig(n_frames=8, height=32, width=32)
+    speeds = []
+    for speed in (1.0, 3.0):  # Farneback at 32 px underestimates the speed, but in order and in direction
+        clip = moving_photo(config, direction_deg=30.0, speed=speed, rng=np.random.default_rng(0))
+        measured = motion_targets(farneback_flow(clip))
+        assert np.degrees(np.arctan2(measured[1], measured[0])) == pytest.approx(30.0, abs=5.0)
+        speeds.append(measured[2])
+    assert speeds[1] > 1.5 * speeds[0]
+    numpy_axis = {-1: 2, -2: 1, 1: 0}  # (B, T, 3, H, W) dims -> (T, H, W, 3) axes
+    for dim, signs in _MOTION_FLIPS:
+        flipped = motion_targets(farneback_flow(np.ascontiguousarray(np.flip(clip, numpy_axis[dim]))))
+        np.testing.assert_allclose(flipped, measured * np.asarray(signs), atol=0.1)
+
+
+def _drifting(n: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Gratings drifting at 1-3 px per frame in any direction, and their exact flow."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:16, :16]
+    clips, flows = [], []
+    for angle, speed in zip(rng.uniform(0, 2 * np.pi, n), rng.uniform(1, 3, n)):
+        along = x * np.cos(angle) + y * np.sin(angle)
+        frames = [127 + 100 * np.sin(2 * np.pi * (along - speed * t) / 8) for t in range(4)]
+        clips.append(np.repeat(np.stack(frames)[..., None], 3, -1).astype(np.uint8))
+        flows.append(np.broadcast_to(speed * np.array([np.cos(angle), np.sin(angle)]), (3, 16, 16, 2)))
+    return clips, flows
+
+
+def test_motion_finetuning_learns_held_out_motion_and_loads_as_a_released_folder(tmp_path):
+    torch.set_num_threads(1)
+    clips, flows = _drifting(48, 0)
+    pretrained = pretrain_videomae(clips, PretrainConfig(model=VIDEO_MODEL, num_frames=4, image_size=16,
+                                                         mask_ratio=0.5, epochs=1))
+    model = finetune_on_motion(pretrained, clips, flows, MotionFinetuneConfig(epochs=150, learning_rate=3e-3))
+    held_out, truth = _drifting(24, 1)
+    with torch.no_grad():
+        predicted = model(pixel_values=model_pixels(np.stack(held_out), 16)).logits.numpy()
+    targets = np.stack([motion_targets(f) for f in truth])
+    for k in range(2):  # dx, dy: the direction of motion the planted voxels are tuned to
+        assert np.corrcoef(predicted[:, k], targets[:, k])[0, 1] > 0.8
+    save_pretrained(model, tmp_path / "video")
+    config = VideoFeatureConfig(num_frames=4, image_size=16, pool=1, pool_time=True)
+    loaded = load_video_model(config, tmp_path / "video")
+    for name, tensor in model.videomae.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor)
+    assert video_features(loaded, held_out[:3], config).shape == (3, 16)
+    with pytest.raises(DataValidationError, match="one flow per"):
+        finetune_on_motion(pretrained, clips, flows[:-1], MotionFinetuneConfig(epochs=1))

@@ -20,7 +20,8 @@ from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, Ridg
 from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
 from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target, fmri_windows
-from neurogaze.brain.dynamic.pretrain import PretrainConfig, pretrain_image_model, pretrain_videomae, save_pretrained
+from neurogaze.brain.dynamic.pretrain import (MotionFinetuneConfig, PretrainConfig, finetune_on_motion,
+                                              pretrain_image_model, pretrain_videomae, save_pretrained)
 from neurogaze.brain.dynamic.video_diffusion import (
     VideoDiffusionConfig,
     best_of_samples,
@@ -53,21 +54,33 @@ MODEL_FILE = "model.pt"
 # ---------------------------------------------------------------------------------------------
 
 
+def _training_ids(video_set) -> list[str]:
+    return video_set.index.loc[video_set.index["split"] == "train", "video_id"].tolist()
+
+
 def _training_clips(videos) -> list[np.ndarray]:
     video_set = read_video_set(videos)
-    train = video_set.index.loc[video_set.index["split"] == "train", "video_id"]
-    return [video_set.load_frames(video_id) for video_id in train]
+    return [video_set.load_frames(video_id) for video_id in _training_ids(video_set)]
 
 
-def dynamic_pretrain_video(*, videos, out_dir, settings: dict, video: dict, seed: int = 0,
-                           device: str = "auto") -> None:
+def dynamic_pretrain_video(*, videos, out_dir, settings: dict, video: dict, motion: dict | None = None,
+                           seed: int = 0, device: str = "auto") -> None:
     """Rule ``dynamic_pretrain_video``: VideoMAE pretraining (``VideoMAEForPreTraining``, tube
-    masking) of the architecture ``video.tiny`` on the training clips of ``videos`` ->
+    masking) of the architecture ``video.tiny`` on the training clips of ``videos``, then (with
+    ``motion.epochs`` > 0, ``dynamic.pretrain.video_motion``) fine-tuning on their measured motion ->
     ``out_dir``, a transformers folder that ``dynamic_encoders`` opens as a released VideoMAE."""
     config = from_section(PretrainConfig, settings, "dynamic.pretrain.video", model=video["tiny"],
                           num_frames=video["num_frames"], image_size=video["image_size"],
                           seed=derive_seed(seed, "dynamic", "pretrain", "video"))
-    model = pretrain_videomae(_training_clips(videos), config, resolve_device(device))
+    motion = from_section(MotionFinetuneConfig, motion, "dynamic.pretrain.video_motion",
+                          seed=derive_seed(seed, "dynamic", "pretrain", "video_motion"))
+    video_set = read_video_set(videos)
+    train = _training_ids(video_set)
+    clips = [video_set.load_frames(video_id) for video_id in train]
+    model = pretrain_videomae(clips, config, resolve_device(device))
+    if motion.epochs > 0:
+        flows = [video_set.load_flow(video_id) for video_id in train]
+        model = finetune_on_motion(model, clips, flows, motion, resolve_device(device))
     save_pretrained(model.cpu(), out_dir)
 
 

@@ -9,22 +9,20 @@ sides differ only in the model. The tokens (time slots x patch rows x patch colu
 average-pooled to ``pool x pool`` cells per time slot, and over the time slots too with
 ``pool_time``, so a large model's 1,568 tokens do not make a design matrix of 1.6 M columns.
 
-Why the demo reads MLP units: a linear function of the pixels, averaged over positions, is blind
-to motion (a drifting grating's phase averages out), and motion lives in second-order statistics
-(energy) that only the model's nonlinearities compute. The output of a 2-layer model is mostly its
-linear patch embedding carried along the residual stream: on the demo set the output tokens of
-the pretrained tiny VideoMAE predict neither the planted direction nor speed (cross-validated
-R^2 <= 0 on the training clips), while the rectified MLP units of its first layer do (R^2 0.25 /
-0.47 / 0.09 for cos / sin direction and log speed; random tubelet filters squared and averaged:
-about 0.45). A 24-layer VideoMAE-L's output is mostly its layers' updates, so the paper config
-reads the output.
+Why a layer's MLP units can be read: a linear function of the pixels, averaged over positions,
+is blind to motion (a drifting grating's phase averages out), and motion lives in second-order
+statistics (energy) that only the model's nonlinearities compute. A small model whose output is
+mostly its linear patch embedding carried along the residual stream can hold motion in its MLP
+units and not in its output. The demo and the paper config both read the output tokens: the
+demo's VideoMAE is fine-tuned on the training clips' motion (:mod:`.pretrain`), so its output
+carries it, as a Kinetics-fine-tuned VideoMAE-L's does.
 
 Both ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel
 by K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap`
 resamples the test clips for an interval of the mean difference over a set of voxels.
 
-The demo's VideoMAE is the tiny ``VideoFeatureConfig.tiny`` pretrained on the training clips
-(:mod:`.pretrain`), read from its folder like a released checkpoint.
+The demo's VideoMAE is the tiny ``VideoFeatureConfig.tiny`` pretrained and fine-tuned on the
+training clips (:mod:`.pretrain`), read from its folder like a released checkpoint.
 """
 
 from __future__ import annotations
