@@ -16,16 +16,15 @@ released checkpoints (``from_pretrained`` on a local folder):
   architecture the paper's image features come from and gives the video and the image model the
   same kind of objective on the same clips, so a difference between them is the time axis.
 
-Then the video model is fine-tuned on the training clips' motion, as the VideoMAE-L checkpoints
-that brain-encoding work reads were fine-tuned on Kinetics-400 action labels after their masked
-autoencoding (:func:`finetune_on_motion`). The demo world's clips hold one event each, their
-motion, and it comes with no labels: the targets are measured from the clip itself, its optical
-flow (the video set's Farneback or RAFT flow) summarised as mean dx, mean dy and mean speed, with
-horizontal / vertical flips and time reversal as label-consistent augmentations. Masked
-autoencoding alone leaves the tiny model's tokens almost blind to the motion of panned
-photographs (too few visible patches of 32 px clips to extrapolate a pan from); a VideoMAE-L
-learned motion from Kinetics' millions of clips. The image model gets no such step: a single
-frame holds no motion, and DINOv2 is self-supervised only.
+Then the video model is fine-tuned on the training clips' motion (:func:`finetune_on_motion`), a
+step the paper's model does not have: VideoMAE-L (paper.yaml: the self-supervised
+``MCG-NJU/videomae-large``) learned motion by masked autoencoding alone, from Kinetics-400's
+240,000 clips at 224 px, while at demo size (64 clips of 32 px) masked autoencoding leaves the
+tiny model's tokens blind to the motion of panned photographs (too few visible patches to
+extrapolate a pan from). The targets are measured from each clip itself, its optical flow (the
+video set's Farneback or RAFT flow) summarised as mean dx, mean dy and mean speed, with horizontal
+/ vertical flips and time reversal as label-consistent augmentations; no planted truth is read.
+The image model gets no such step: a single frame holds no motion.
 
 Pretraining and fine-tuning take seconds at demo size and are not resumable.
 """

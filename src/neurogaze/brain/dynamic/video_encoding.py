@@ -14,8 +14,8 @@ is blind to motion (a drifting grating's phase averages out), and motion lives i
 statistics (energy) that only the model's nonlinearities compute. A small model whose output is
 mostly its linear patch embedding carried along the residual stream can hold motion in its MLP
 units and not in its output. The demo and the paper config both read the output tokens: the
-demo's VideoMAE is fine-tuned on the training clips' motion (:mod:`.pretrain`), so its output
-carries it, as a Kinetics-fine-tuned VideoMAE-L's does.
+demo's VideoMAE is fine-tuned on the training clips' measured motion (:mod:`.pretrain`), so its
+output carries it.
 
 Both ridges are the project's :class:`~neurogaze.brain.encoding.VoxelRidge` (one alpha per voxel
 by K-fold CV) and are scored by the Pearson r of test predictions; :func:`clip_bootstrap`
