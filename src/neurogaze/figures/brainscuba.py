@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import umap as umap_learn
 from nilearn import plotting
 
 from neurogaze.brain.brainscuba.stages import UNGUIDED, read_caption_table, read_images, read_projection
@@ -57,6 +56,8 @@ def roi_labels(table: pd.DataFrame, rois: list[str]) -> np.ndarray:
 
 def plot_umap(embedding: np.ndarray, labels: np.ndarray, n_neighbors: int, seed: int):
     """The projected embeddings in 2-D (UMAP, cosine metric), coloured by ROI."""
+    import umap as umap_learn  # here, not at the top: umap and numba take ~3 s to import, which --help need not pay
+
     points = umap_learn.UMAP(n_neighbors=min(n_neighbors, len(embedding) - 1), metric="cosine", random_state=seed,
                        n_jobs=1).fit_transform(embedding)
     with neurogaze_style():
