@@ -41,8 +41,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
-from transformers import (Dinov2Config, Dinov2Model, VideoMAEConfig, VideoMAEForPreTraining,
-                          VideoMAEForVideoClassification)
+from transformers import (
+    Dinov2Config,
+    Dinov2Model,
+    VideoMAEConfig,
+    VideoMAEForPreTraining,
+    VideoMAEForVideoClassification,
+)
 
 from neurogaze.backbones.hf import seeded
 from neurogaze.brain.dynamic.features import model_pixels

@@ -20,8 +20,14 @@ from neurogaze.brain.dynamic.decoder import FlowDecoder, FlowDecoderConfig, Ridg
 from neurogaze.brain.dynamic.evaluate import epe_table, permutation_test
 from neurogaze.brain.dynamic.features import ImageFeatureConfig, image_feature_maps, load_image_model
 from neurogaze.brain.dynamic.flow import check_flow_matches_frames, clip_flow_target, fmri_windows
-from neurogaze.brain.dynamic.pretrain import (MotionFinetuneConfig, PretrainConfig, finetune_on_motion,
-                                              pretrain_image_model, pretrain_videomae, save_pretrained)
+from neurogaze.brain.dynamic.pretrain import (
+    MotionFinetuneConfig,
+    PretrainConfig,
+    finetune_on_motion,
+    pretrain_image_model,
+    pretrain_videomae,
+    save_pretrained,
+)
 from neurogaze.brain.dynamic.video_diffusion import (
     VideoDiffusionConfig,
     best_of_samples,
