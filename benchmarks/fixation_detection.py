@@ -1,22 +1,36 @@
-"""Fixation detection against hand labels: Andersson et al. (2017), sample level.
+"""Fixation detection against hand labels: Andersson et al. (2017), sample level, leave one
+recording out.
 
-For each recording, Cohen's kappa (fixation vs not) between coder MN and: the shipped detector
-(REMoDNaV through the ``remodnav`` package, thresholds from DetectorConfig = the config
-defaults), the plain velocity threshold (I-VT) at several thresholds, and the second human
-coder RA (strictly, and with RA's smooth pursuit counted as fixation).
+For each recording, Cohen's kappa (fixation vs not) against coder MN of: the plain velocity
+threshold at 30 deg/s (I-VT), REMoDNaV at its published settings, I-VT and REMoDNaV with their
+settings tuned on the other recordings, the learned classifier (neurogaze's default detector)
+fitted on the other recordings, the shipped learned classifier (fitted on all of them, so not
+held out: shown for reference), and the second human coder RA (strictly, and with RA's smooth
+pursuit counted as fixation).
 
     .venv/bin/python benchmarks/fixation_detection.py [--data ../shared/data] [--out table.csv]
+    .venv/bin/python benchmarks/fixation_detection.py --fit src/neurogaze/data/gaze/fixation_classifier.json
+
+``--fit`` refits the shipped classifier on every recording of coder MN and writes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 from pathlib import Path
 
-from neurogaze.data.gaze.andersson import kappa_table
+from neurogaze.data.gaze.andersson import kappa_table, leave_one_recording_out, read_coded_recordings
 from neurogaze.data.gaze.detection import DetectorConfig
+from neurogaze.data.gaze.sample_classifier import fit_fixation_classifier
+
+LEARNED = {"n_knots": 4, "degree": 2, "C": 1.0}
+
+
+def grid(method: str, **axes) -> list[DetectorConfig]:
+    return [DetectorConfig(method=method, **dict(zip(axes, values))) for values in itertools.product(*axes.values())]
 
 
 def main() -> None:
@@ -24,26 +38,45 @@ def main() -> None:
     default = os.environ.get("NEUROGAZE_REAL_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--data", default=default, help="folder holding andersson2017/")
     parser.add_argument("--out", default=None, help="optional CSV for the per-recording table")
+    parser.add_argument("--fit", default=None, help="fit the classifier on all recordings and write it here")
     args = parser.parse_args()
     root = Path(args.data) / "andersson2017"
     if not root.is_dir():
         raise SystemExit(f"no Andersson 2017 data at {root}")
-    detectors = {
-        "remodnav": DetectorConfig(method="remodnav"),
-        "remodnav_fixa_only": DetectorConfig(method="remodnav", classify_pursuit_as_fixation=False),
-        **{
-            f"ivt_{v}": DetectorConfig(method="ivt", velocity_threshold_deg_s=v, min_fixation_ms=0)
-            for v in (20, 30, 50)
-        },
+    recordings = read_coded_recordings(root, "MN")
+    if args.fit:
+        fit_fixation_classifier(recordings, **LEARNED).save(args.fit)
+        print(f"wrote {args.fit} (fitted on {len(recordings)} recordings of coder MN)")
+        return
+    fixed = {
+        "ivt_30": DetectorConfig(method="ivt", velocity_threshold_deg_s=30.0, min_fixation_ms=0.0),
+        "remodnav_published": DetectorConfig(method="remodnav"),
+    }
+    tuned = {
+        "ivt_tuned": grid(
+            "ivt", velocity_threshold_deg_s=[15.0, 20.0, 30.0, 40.0, 60.0], min_fixation_ms=[0.0, 20.0, 40.0, 60.0]
+        ),
+        "remodnav_tuned": grid(
+            "remodnav",
+            noise_factor=[3.0, 5.0, 8.0],
+            savgol_length_ms=[10.0, 19.0, 30.0],
+            max_pso_ms=[20.0, 40.0, 80.0],
+            min_fixation_ms=[20.0, 40.0],
+        ),
     }
     started = time.perf_counter()
-    table = kappa_table(root, detectors)
+    table, choices = leave_one_recording_out(recordings, fixed, tuned, {"learned": LEARNED})
+    shipped = kappa_table(root, {"learned_shipped": DetectorConfig(method="learned")})
+    table = table.merge(shipped.drop(columns="n_samples"), on="recording")
     elapsed = time.perf_counter() - started
-    print(f"Andersson 2017, {len(table)} recordings, truth = coder MN, sample-level Cohen's kappa (fixation vs not)\n")
+    print(f"Andersson 2017, {len(table)} recordings, truth = coder MN, sample-level Cohen's kappa (fixation vs not);")
+    print("tuned and learned detectors chose / fitted their settings on the other 11 recordings\n")
     print(table.round(3).to_string(index=False))
     print("\nmean over recordings:")
     print(table.drop(columns="n_samples").mean(numeric_only=True).round(3).to_string())
-    print(f"\n({elapsed:.1f} s for {len(detectors)} detectors)")
+    print("\nsettings the tuned detectors chose per held-out recording:")
+    print(choices.to_string(index=False))
+    print(f"\n({elapsed:.0f} s)")
     if args.out:
         table.to_csv(args.out, index=False, float_format="%.4f")
 

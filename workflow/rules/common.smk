@@ -42,6 +42,13 @@ def dataset_root(name):
     return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
 
 
+def detector_classifier(section):
+    """The fixation classifier file a section's detector reads (none for the shipped fit, which is
+    package code): an unnamed input, since the stage reads its path from the detector settings."""
+    path = (section.get("detector") or {}).get("classifier")
+    return [path] if path else []
+
+
 def stimulus_set(name):
     return f"{RESULTS}/data/stimuli/{name}"
 

@@ -12,6 +12,7 @@ if enabled("diffeye"):
 
     rule diffeye_train:
         input:
+            *detector_classifier(config["diffeye"]),
             root=lambda wildcards: dataset_root(wildcards.dataset),
         output:
             out_dir=directory(f"{RESULTS}/diffeye/{{dataset}}/{{variant}}/model"),
@@ -32,6 +33,7 @@ if enabled("diffeye"):
 
     rule diffeye_evaluate:
         input:
+            *detector_classifier(config["diffeye"]),
             model=f"{RESULTS}/diffeye/{{dataset}}/{{variant}}/model",
             root=lambda wildcards: dataset_root(wildcards.scored),
         output:

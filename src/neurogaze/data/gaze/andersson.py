@@ -13,6 +13,7 @@ become NaN. The sampling rate is taken from the timestamps, because two recordin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -38,10 +39,12 @@ from neurogaze.data.gaze.detection import (
     DetectorConfig,
     ScreenGeometry,
     cohen_kappa,
+    detect_fixation_mask,
     detect_fixations,
     detector_config,
     sampling_rate_from_timestamps,
 )
+from neurogaze.data.gaze.sample_classifier import fit_fixation_classifier
 from neurogaze.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -195,3 +198,54 @@ def kappa_table(
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def read_coded_recordings(root: str | os.PathLike, coder: str = "MN") -> list[Recording]:
+    return [read_recording(path) for path in recording_paths(root, coder)]
+
+
+def _kappa(recording: Recording, config: DetectorConfig, classifier=None) -> float:
+    mask = detect_fixation_mask(recording.x, recording.y, recording.t_ms, recording.geometry, config, classifier)
+    return cohen_kappa(mask, recording.is_fixation)
+
+
+def leave_one_recording_out(
+    recordings: list[Recording],
+    fixed: dict[str, DetectorConfig],
+    tuned: dict[str, list[DetectorConfig]],
+    learned: dict[str, dict],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kappa against the recordings' coder on each held-out recording.
+
+    ``fixed`` detectors are scored as they are; for each ``tuned`` grid the point with the best
+    mean kappa on the other recordings is scored on the held-out one; each ``learned`` entry
+    (FixationClassifier parameters) is fitted on the other recordings. Returns the kappa table
+    (one row per held-out recording) and the settings each fold chose."""
+
+    # every grid point on every recording once; a fold only chooses among the columns it may see
+    grid_kappas = {
+        name: np.array([[_kappa(r, config) for r in recordings] for config in tqdm(grid, desc=f"{name} grid")])
+        for name, grid in tuned.items()
+    }
+    rows, choices = [], []
+    for held_out, recording in enumerate(tqdm(recordings, desc="held-out recordings")):
+        others = recordings[:held_out] + recordings[held_out + 1 :]
+        row = {"recording": f"{recording.subject}_{recording.image}", "n_samples": len(recording.t_ms)}
+        for name, config in fixed.items():
+            row[name] = _kappa(recording, config)
+        for name, grid in tuned.items():
+            training_mean = np.delete(grid_kappas[name], held_out, axis=1).mean(axis=1)
+            chosen = int(np.argmax(training_mean))
+            row[name] = float(grid_kappas[name][chosen, held_out])
+            choices.append({"recording": row["recording"], "detector": name, **_varying_fields(grid, chosen)})
+        for name, params in learned.items():
+            classifier = fit_fixation_classifier(others, **params)
+            row[name] = _kappa(recording, DetectorConfig(method="learned"), classifier)
+        rows.append(row)
+    return pd.DataFrame(rows), pd.DataFrame(choices)
+
+
+def _varying_fields(grid: list[DetectorConfig], index: int) -> dict:
+    """The settings of grid point ``index`` that differ across the grid."""
+    names = [f.name for f in dataclasses.fields(DetectorConfig)]
+    return {n: getattr(grid[index], n) for n in names if len({getattr(c, n) for c in grid}) > 1}

@@ -1,7 +1,11 @@
 """Raw gaze samples -> fixations, with pixel -> degree conversion from the screen geometry.
 
-Two detectors share one interface (samples in, per-sample fixation mask and fixation table out):
+Three detectors share one interface (samples in, per-sample fixation mask and fixation table out):
 
+* ``"learned"`` (the default): an additive logistic model of per-sample features fitted to the
+  hand labels of Andersson et al. (2017) (:mod:`neurogaze.data.gaze.sample_classifier`; the
+  shipped fit is ``fixation_classifier.json``, chosen by leave-one-recording-out in
+  ``benchmarks/fixation_detection.py``), fixation where P(fixation) > 0.5.
 * ``"remodnav"``: REMoDNaV (Dar, Wagner & Hanke 2021), an adaptive-threshold classifier of
   saccades, post-saccadic oscillations, fixations and pursuit, run through the ``remodnav``
   package; its fixation events become fixations.
@@ -14,6 +18,7 @@ Every threshold comes from :class:`DetectorConfig`, which the pipeline fills fro
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import warnings
@@ -23,11 +28,12 @@ import numpy as np
 import pandas as pd
 
 from neurogaze.config import from_section
+from neurogaze.data.gaze.sample_classifier import FixationClassifier, sample_features
 from neurogaze.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-DETECTORS = ("remodnav", "ivt")
+DETECTORS = ("learned", "remodnav", "ivt")
 
 
 @dataclass(frozen=True)
@@ -39,21 +45,22 @@ class ScreenGeometry:
     distance_m: float
 
     def degrees_per_pixel(self) -> float:
-        """Visual angle of one pixel at the screen centre, averaged over the two axes."""
-        per_axis = [
-            math.degrees(2 * math.atan(size / 2 / self.distance_m)) / res
-            for size, res in zip(self.size_m, self.resolution_px)
-        ]
-        return float(np.mean(per_axis))
+        """Visual angle of the screen's width over its horizontal resolution: REMoDNaV's
+        convention (``remodnav.clf.deg_per_pixel`` given the horizontal dimension)."""
+        return math.degrees(2 * math.atan(self.size_m[0] / 2 / self.distance_m)) / self.resolution_px[0]
+
+    def pixels_per_degree(self) -> float:
+        return 1.0 / self.degrees_per_pixel()
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     """Detector choice and thresholds (config key ``detector`` of a raw-sample dataset)."""
 
-    method: str = "remodnav"
+    method: str = "learned"
+    classifier: str | None = None  # learned: a FixationClassifier JSON; None = the shipped fit
     velocity_threshold_deg_s: float = 30.0  # ivt
-    min_fixation_ms: float = 40.0  # both
+    min_fixation_ms: float = 40.0  # all three
     # remodnav (defaults from Dar et al. 2021, section "Parameters")
     savgol_length_ms: float = 19.0
     median_filter_ms: float = 50.0
@@ -93,17 +100,37 @@ def velocity_deg_s(x: np.ndarray, y: np.ndarray, t_ms: np.ndarray, deg_per_px: f
 
 
 def detect_fixation_mask(
-    x: np.ndarray, y: np.ndarray, t_ms: np.ndarray, geometry: ScreenGeometry, config: DetectorConfig
+    x: np.ndarray, y: np.ndarray, t_ms: np.ndarray, geometry: ScreenGeometry, config: DetectorConfig, classifier=None
 ) -> np.ndarray:
-    """Boolean per sample: True where the sample belongs to a fixation. Missing samples are NaN."""
+    """Boolean per sample: True where the sample belongs to a fixation. Missing samples are NaN.
+    ``classifier``: a fitted FixationClassifier for the learned detector instead of the one
+    ``config.classifier`` names (leave-one-recording-out fits)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     t_ms = np.asarray(t_ms, dtype=float)
-    if config.method == "ivt":
-        mask = _ivt_mask(x, y, t_ms, geometry.degrees_per_pixel(), config)
+    deg_per_px = geometry.degrees_per_pixel()
+    if config.method == "learned":
+        mask = _learned_mask(x, y, t_ms, deg_per_px, config, classifier)
+    elif config.method == "ivt":
+        mask = _ivt_mask(x, y, t_ms, deg_per_px, config)
     else:
-        mask = _remodnav_mask(x, y, t_ms, geometry.degrees_per_pixel(), config)
+        mask = _remodnav_mask(x, y, t_ms, deg_per_px, config)
     return _drop_short_runs(mask, t_ms, config.min_fixation_ms)
+
+
+@functools.cache
+def _shipped_classifier():
+    return FixationClassifier.load()
+
+
+def _learned_mask(x, y, t_ms, deg_per_px, config, classifier=None):
+    if classifier is None:
+        classifier = FixationClassifier.load(config.classifier) if config.classifier else _shipped_classifier()
+    valid = np.isfinite(x) & np.isfinite(y)
+    if valid.sum() < 2:
+        return np.zeros(len(x), dtype=bool)
+    probability = classifier.predict_proba(sample_features(x, y, t_ms, deg_per_px))[:, 1]
+    return (probability > 0.5) & valid
 
 
 def _ivt_mask(x, y, t_ms, deg_per_px, config):
