@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from neurogaze.brain.seeg.models import backbone_inputs, backbone_layers
 from neurogaze.config import backbone_spec
 from neurogaze.data.gaze_sources import TABLES as GAZE_TABLES
+from neurogaze.data.screen import screen_pixels_per_degree
 from neurogaze.data.synthetic import GENERATORS, generator_settings
+from neurogaze.errors import ConfigError
 from neurogaze.gaze import BASELINES
 
 FEATURE_MODALITIES = ("image", "text")
@@ -344,10 +346,31 @@ def _gaze_baseline(config: dict) -> dict:
     return {"settings": settings, "split": config["gaze_evaluation"]["split"], **_seed(config)}
 
 
+def gaze_pixels_per_degree(config: dict) -> dict:
+    """One pixels-per-degree per gaze dataset, for every consumer (the evaluation's blur, DiffEye's
+    rendering, detector and blur): derived from the dataset's screen geometry where its entry
+    gives a complete one (MIT1003), else ``gaze_evaluation.pixels_per_degree``; a dataset given
+    in both is an error. Datasets in neither use ``gaze_evaluation.default_pixels_per_degree``."""
+    section = config["gaze_evaluation"]
+    explicit = dict(section["pixels_per_degree"])
+    derived = {}
+    for name, dataset in config["datasets"].items():
+        pixels_per_degree = screen_pixels_per_degree(dataset.get("screen"))
+        if pixels_per_degree is None:
+            continue
+        if name in explicit:
+            raise ConfigError(None, f"gaze_evaluation.pixels_per_degree.{name}",
+                              f"no entry (got {explicit[name]}): datasets.{name}.screen gives "
+                              f"{pixels_per_degree:.2f} px per degree")
+        derived[name] = pixels_per_degree
+    return {"pixels_per_degree": {**explicit, **derived},
+            "default_pixels_per_degree": section["default_pixels_per_degree"]}
+
+
 def _gaze_evaluation(config: dict) -> dict:
     section = config["gaze_evaluation"]
-    return {"settings": {key: value for key, value in section.items() if key not in ("datasets", "human_consistency")},
-            **_seed(config)}
+    settings = {key: value for key, value in section.items() if key not in ("datasets", "human_consistency")}
+    return {"settings": {**settings, **gaze_pixels_per_degree(config)}, **_seed(config)}
 
 
 STAGES["gaze_baseline"] = Stage(
@@ -513,7 +536,8 @@ DIFFEYE_VARIANTS = ("cpe", "no_cpe")
 
 
 def _diffeye_train(config: dict) -> dict:
-    return {"settings": {key: value for key, value in config["diffeye"].items() if key not in DIFFEYE_WORKFLOW_KEYS}}
+    settings = {key: value for key, value in config["diffeye"].items() if key not in DIFFEYE_WORKFLOW_KEYS}
+    return {"settings": {**settings, **gaze_pixels_per_degree(config)}}
 
 
 STAGES["diffeye_train"] = Stage(

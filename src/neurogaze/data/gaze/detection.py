@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -29,28 +28,12 @@ import pandas as pd
 
 from neurogaze.config import from_section
 from neurogaze.data.gaze.sample_classifier import FixationClassifier, sample_features
+from neurogaze.data.screen import ScreenGeometry
 from neurogaze.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 DETECTORS = ("learned", "remodnav", "ivt")
-
-
-@dataclass(frozen=True)
-class ScreenGeometry:
-    """Physical screen set-up: resolution (px), size (m) and viewing distance (m)."""
-
-    resolution_px: tuple[float, float]
-    size_m: tuple[float, float]
-    distance_m: float
-
-    def degrees_per_pixel(self) -> float:
-        """Visual angle of the screen's width over its horizontal resolution: REMoDNaV's
-        convention (``remodnav.clf.deg_per_pixel`` given the horizontal dimension)."""
-        return math.degrees(2 * math.atan(self.size_m[0] / 2 / self.distance_m)) / self.resolution_px[0]
-
-    def pixels_per_degree(self) -> float:
-        return 1.0 / self.degrees_per_pixel()
 
 
 @dataclass(frozen=True)

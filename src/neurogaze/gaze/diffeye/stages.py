@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.pt"
 # keys of the diffeye settings that are not DiffEyeConfig fields
 VARIANTS = ("cpe", "no_cpe")
-READING_KEYS = ("backbone", "pixels_per_degree", "detector", "sigma_deg", "levenshtein_grid", "sample_batch")
+READING_KEYS = ("backbone", "pixels_per_degree", "default_pixels_per_degree", "detector", "sigma_deg",
+                "levenshtein_grid", "sample_batch")
 
 
 @dataclass
@@ -66,6 +67,16 @@ def geometry_for(pixels_per_degree: float) -> ScreenGeometry:
     resolution, distance = 1000.0, 1.0
     size = 2 * distance * math.tan(math.radians(resolution / pixels_per_degree / 2))
     return ScreenGeometry((resolution, resolution), (size, size), distance)
+
+
+def pixels_per_degree(settings: dict, dataset: str) -> float:
+    """The dataset's image pixels per degree (the workflow's one number per dataset: see
+    ``neurogaze.stages.gaze_pixels_per_degree``): ``settings["pixels_per_degree"]`` is a
+    {dataset: px per degree} map with ``default_pixels_per_degree`` for the rest, or one number."""
+    given = settings["pixels_per_degree"]
+    if isinstance(given, dict):
+        return float(given.get(dataset, settings["default_pixels_per_degree"]))
+    return float(given)
 
 
 def _scanpaths(fixations: pd.DataFrame) -> dict[str, list[np.ndarray]]:
@@ -94,7 +105,7 @@ def read_root(root: str | os.PathLike, config: DiffEyeConfig, settings: dict) ->
     if (root / FIXATIONS_FILE).is_file():
         data = load_osie(root)
         sizes = data.image_sizes()
-        trajectories = _rendered(data.fixations, sizes, config, settings["pixels_per_degree"])
+        trajectories = _rendered(data.fixations, sizes, config, pixels_per_degree(settings, data.name))
     elif (root / "DATA").is_dir() and (root / "ALLSTIMULI").is_dir():
         data = load_mit1003(root, detector=settings.get("detector"))
         sizes = data.image_sizes()
@@ -219,9 +230,10 @@ def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "", 
     features = image_features(backbone, data, stim_ids, settings["backbone"]["image_size"], config.patch_grid)
     samples = diffusion.sample(network, features, config.n_samples, derive_seed(seed, "diffeye", "sample"),
                                batch_size=int(settings.get("sample_batch", 64)))
-    geometry = geometry_for(settings["pixels_per_degree"])
+    scale = pixels_per_degree(settings, name)
+    geometry = geometry_for(scale)
     detector = detector_config(settings.get("detector"))
-    sigma_px = float(settings["sigma_deg"]) * float(settings["pixels_per_degree"])
+    sigma_px = float(settings["sigma_deg"]) * scale
     grid = tuple(settings.get("levenshtein_grid", (5, 5)))
     train_fixations = data.fixations[~data.fixations["stim_id"].isin(stim_ids)]
     bias = fit_centre_bias(train_fixations if len(train_fixations) else data.fixations, data.sizes)
