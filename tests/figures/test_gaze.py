@@ -29,7 +29,9 @@ def test_plot_writes_both_figures_from_the_rules_files(tmp_path):
         tables.append(table)
         if method != "human_consistency":
             scanpaths = tmp_path / "gaze" / method / "toy" / "fixations.parquet"
-            write_fixations(scanpaths, baseline_fixations(method, read_fixations(fixations), sizes, 2), sizes)
+            humans = read_fixations(fixations)
+            scored, training = humans[humans.stim_id == STIM_IDS[0]], humans[humans.stim_id != STIM_IDS[0]]
+            write_fixations(scanpaths, baseline_fixations(method, scored, sizes, 2, training=training), sizes)
             predictions.append(scanpaths)
     metrics_figure, scanpaths_figure = tmp_path / "metrics.png", tmp_path / "scanpaths.png"
     figures.plot(dataset="toy", fixations=fixations, stimuli=stimuli, tables=tables, predictions=predictions,

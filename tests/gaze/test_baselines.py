@@ -18,19 +18,24 @@ from neurogaze.stages import STAGES
 WIDTH, HEIGHT = 64, 48
 
 
-def human_table(n_images=3, n_subjects=4, seed=0):
+def human_table(n_images=3, n_subjects=4, seed=0, prefix="img", lengths=(4, 8), durations=(150, 400)):
     """Subjects fixating near two hot spots per image, 4-7 fixations each."""
     rng = np.random.default_rng(seed)
     frames = []
     for image in range(n_images):
         spots = rng.uniform([8, 8], [WIDTH - 8, HEIGHT - 8], size=(2, 2))
         for subject in range(n_subjects):
-            n = int(rng.integers(4, 8))
+            n = int(rng.integers(*lengths))
             xy = spots[rng.integers(0, 2, n)] + rng.normal(0, 2.0, (n, 2))
             xy = np.clip(xy, 0, [WIDTH - 0.01, HEIGHT - 0.01])
-            path = np.column_stack([xy, rng.uniform(150, 400, n)])
-            frames.append(bl.scanpath_frame(path, "toy", f"img{image}", f"s{subject}"))
+            path = np.column_stack([xy, rng.uniform(*durations, n)])
+            frames.append(bl.scanpath_frame(path, "toy", f"{prefix}{image}", f"s{subject}"))
     return pd.concat(frames, ignore_index=True).astype(FIXATION_COLUMNS)
+
+
+# other images' humans, with longer scanpaths and fixations than the scored images' humans, so a
+# baseline that copied the scored image's own behaviour would show it
+TRAINING = human_table(seed=9, prefix="train", lengths=(9, 12), durations=(500, 700))
 
 
 SIZES = {f"img{i}": (WIDTH, HEIGHT) for i in range(3)}
@@ -80,8 +85,9 @@ def test_uniform_and_centre_bias_scanpaths_cover_the_image_differently():
 def sample_table(kind, humans, seed=7, **options):
     if kind == "saliency_sampling":
         maps = {stim: centre_bias_map(WIDTH, HEIGHT) for stim in SIZES}
-        return bl.saliency_sampling_fixations(humans, SIZES, maps, n_samples=3, seed=seed, **options)
-    return bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=seed, **options)
+        return bl.saliency_sampling_fixations(humans, SIZES, maps, n_samples=3, seed=seed, training=TRAINING,
+                                              **options)
+    return bl.baseline_fixations(kind, humans, SIZES, n_samples=3, seed=seed, training=TRAINING, **options)
 
 
 @pytest.mark.parametrize("kind", [*BASELINES, "saliency_sampling"])
@@ -91,9 +97,12 @@ def test_baseline_tables_follow_the_contract_and_the_seed(kind):
     validate_fixations(table, "baseline", SIZES)
     assert table.groupby("stim_id")["subject"].nunique().tolist() == [3, 3, 3]
     assert set(table["subject"]) == {f"{kind}_{sample}" for sample in range(3)}
-    human_lengths = set(humans.groupby(["stim_id", "subject"]).size())
-    assert set(table.groupby(["stim_id", "subject"]).size()) <= human_lengths
-    assert set(table["duration_ms"]) <= set(humans["duration_ms"])
+    # lengths and durations from the training images' humans, none from the scored ones'
+    assert set(table.groupby(["stim_id", "subject"]).size()) <= set(TRAINING.groupby(["stim_id", "subject"]).size())
+    assert set(table["duration_ms"]) <= set(TRAINING["duration_ms"])
+    # the scored images' humans in the training table are left out
+    mixed = pd.concat([TRAINING, humans], ignore_index=True)
+    assert set(bl.training_behaviour(mixed, SIZES)[1]) == set(TRAINING["duration_ms"])
     pd.testing.assert_frame_equal(table, sample_table(kind, humans))
     other = sample_table(kind, humans, seed=8)
     assert not np.allclose(table["x"].to_numpy()[:5], other["x"].to_numpy()[:5])
@@ -105,7 +114,8 @@ def test_baseline_tables_follow_the_contract_and_the_seed(kind):
 def test_centre_bias_scanpaths_follow_the_given_bias():
     humans = human_table()
     corner = {"centre_x": 0.2, "centre_y": 0.8, "sigma_x": 0.05, "sigma_y": 0.05}
-    table = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=20, seed=0, centre_bias=corner)
+    table = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=20, seed=0, centre_bias=corner,
+                                  training=TRAINING)
     # 20 x 3 scanpaths of 4-7 fixations: the means' SE is about 0.05 / sqrt(300) of the image
     assert (table["x"] / WIDTH).mean() == pytest.approx(0.2, abs=0.02)
     assert (table["y"] / HEIGHT).mean() == pytest.approx(0.8, abs=0.02)
@@ -114,17 +124,19 @@ def test_centre_bias_scanpaths_follow_the_given_bias():
 def test_baseline_bad_requests_are_named():
     humans = human_table()
     with pytest.raises(DataValidationError, match="kind"):
-        bl.baseline_fixations("random_walk", humans, SIZES)
-    with pytest.raises(DataValidationError, match="kind"):
-        bl.baseline_fixations("saliency_sampling", humans, SIZES)  # not a pipeline baseline: it needs maps
+        bl.baseline_fixations("random_walk", humans, SIZES, training=TRAINING)
+    with pytest.raises(DataValidationError, match="kind"):  # not a pipeline baseline: it needs maps
+        bl.baseline_fixations("saliency_sampling", humans, SIZES, training=TRAINING)
     with pytest.raises(DataValidationError, match="saliency_maps"):
-        bl.saliency_sampling_fixations(humans, SIZES, None)
+        bl.saliency_sampling_fixations(humans, SIZES, None, training=TRAINING)
     with pytest.raises(DataValidationError, match="rows"):
-        bl.baseline_fixations("uniform", humans.iloc[:0], SIZES)
+        bl.baseline_fixations("uniform", humans.iloc[:0], SIZES, training=TRAINING)
     with pytest.raises(DataValidationError, match="stim_id"):
-        bl.baseline_fixations("uniform", humans, {"img0": (WIDTH, HEIGHT)})
+        bl.baseline_fixations("uniform", humans, {"img0": (WIDTH, HEIGHT)}, training=TRAINING)
     with pytest.raises(DataValidationError, match="shape"):
-        bl.saliency_sampling_fixations(humans, SIZES, {s: np.ones((5, 5)) for s in SIZES})
+        bl.saliency_sampling_fixations(humans, SIZES, {s: np.ones((5, 5)) for s in SIZES}, training=TRAINING)
+    with pytest.raises(DataValidationError, match="training fixations.*outside the scored"):
+        bl.baseline_fixations("uniform", humans, SIZES, training=humans)  # only the scored images' humans
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,11 +168,13 @@ def test_osie_human_ceiling_beats_centre_bias(real_data_dir):
     root = real_data_dir / "osie"
     if not (root / "data" / "eye" / "fixations.mat").exists():
         pytest.skip(f"OSIE fixations not found under {root}")
-    humans = load_osie_fixations(root, n_images=4)
-    sizes = {stim: (800, 600) for stim in humans["stim_id"].unique()}
+    everyone = load_osie_fixations(root, n_images=8)
+    scored = sorted(everyone["stim_id"].unique())[:4]
+    humans, training = everyone[everyone.stim_id.isin(scored)], everyone[~everyone.stim_id.isin(scored)]
+    sizes = {stim: (800, 600) for stim in scored}
     options = dict(scanpath_metrics=["scanmatch"], saliency_metrics=["nss"], sigma_px=24.0, progress=False)
     ceiling = ge.aggregate_metrics(ge.human_consistency(humans, sizes, **options))
-    centre = bl.baseline_fixations("centre_bias", humans, sizes, n_samples=15, seed=0)
+    centre = bl.baseline_fixations("centre_bias", humans, sizes, n_samples=15, seed=0, training=training)
     maps = {stim: centre_bias_map(800, 600) for stim in sizes}
     scores = ge.evaluate_scanpaths(centre, humans, sizes, "centre_bias", predicted_maps=maps, **options)
     baseline = ge.aggregate_metrics(scores)

@@ -105,3 +105,37 @@ def test_a_misspelt_setting_is_a_config_error(toy, tmp_path):
         stages.baseline(baseline="uniform", dataset="toy", fixations=fixations, stimuli=stimuli,
                         scanpaths=tmp_path / "x.parquet", **settings)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_baselines_are_scored_on_their_analytic_maps(toy, tmp_path):
+    """The centre-bias baseline's map is the centre-bias map itself, so its information gain over
+    the centre bias is 0 and its NSS does not move with the number of scanpaths it drew."""
+    fixations, stimuli = toy
+    scores = {}
+    for n_samples in (2, 30):
+        predicted, metrics = tmp_path / f"cb{n_samples}.parquet", tmp_path / f"cb{n_samples}.csv"
+        stages.baseline(baseline="centre_bias", dataset="toy", fixations=fixations, stimuli=stimuli,
+                        scanpaths=predicted, **params("gaze_baseline", f"gaze_baselines.n_samples={n_samples}"))
+        stages.evaluate(method="centre_bias", dataset="toy", fixations=fixations, stimuli=stimuli,
+                        scanpaths=predicted, metrics=metrics, **params("gaze_evaluate", *QUICK[1::2]))
+        table = read_metrics(metrics)
+        scores[n_samples] = table[table["unit"] == DATASET_UNIT].set_index("metric")["value"]
+    assert scores[2]["ig"] == pytest.approx(0.0, abs=1e-9)
+    assert scores[2]["nss"] == pytest.approx(scores[30]["nss"], abs=1e-12)
+
+
+def test_model_maps_are_blurred_from_the_same_number_of_fixations():
+    import numpy as np
+
+    from neurogaze.metrics.gaze_evaluation import equal_count_pixels
+
+    few = [np.array([[1.0, 1.0, 200.0], [5.0, 5.0, 200.0]])]
+    many = [np.column_stack([np.arange(40.0), np.arange(40.0), np.full(40, 200.0)])] * 5
+    rng = np.random.default_rng(0)
+    assert len(equal_count_pixels(few, 64, 48, 100, rng)) == 100  # with replacement
+    drawn = equal_count_pixels(many, 64, 48, 100, rng)
+    # without replacement: no place drawn more often than the 5 scanpaths fixated it
+    assert len(drawn) == 100 and np.unique(drawn, axis=0, return_counts=True)[1].max() <= 5
+    assert len(equal_count_pixels(many, 64, 48, None, rng)) == 200
+    once = equal_count_pixels(many, 64, 48, 100, np.random.default_rng(3))
+    np.testing.assert_array_equal(once, equal_count_pixels(many, 64, 48, 100, np.random.default_rng(3)))

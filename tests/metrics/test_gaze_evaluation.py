@@ -42,13 +42,17 @@ def paths_of(table, stim):
     return [rows[["x", "y", "duration_ms"]].to_numpy() for _, rows in table[table.stim_id == stim].groupby("subject")]
 
 
+# human scanpaths of other images: the baselines' lengths and durations
+TRAINING = human_table(seed=99).assign(stim_id=lambda t: "train_" + t["stim_id"])
+
+
 def value(table, stim, metric):
     return float(table.loc[(table.unit == stim) & (table.metric == metric), "value"].iloc[0])
 
 
 def test_rows_follow_the_metrics_contract_and_cover_every_metric():
     humans = human_table()
-    predicted = bl.baseline_fixations("uniform", humans, SIZES, n_samples=2, seed=0)
+    predicted = bl.baseline_fixations("uniform", humans, SIZES, n_samples=2, seed=0, training=TRAINING)
     table = ge.evaluate_scanpaths(predicted, humans, SIZES, "uniform", seed=3, progress=False)
     assert list(table.columns) == list(METRIC_COLUMNS)
     expected_metrics = {"mm_vector", "mm_direction", "mm_length", "mm_position", "mm_duration", "scanmatch",
@@ -60,7 +64,7 @@ def test_rows_follow_the_metrics_contract_and_cover_every_metric():
 
 def test_image_value_is_the_mean_over_all_prediction_human_pairs():
     humans = human_table()
-    predicted = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=2, seed=1)
+    predicted = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=2, seed=1, training=TRAINING)
     table = ge.evaluate_scanpaths(predicted, humans, SIZES, "cb", saliency_metrics=[], progress=False)
     human_paths = paths_of(humans, "img1")
     pairs = [sp.score_pair(p, h, (WIDTH, HEIGHT)) for p in paths_of(predicted, "img1") for h in human_paths]
@@ -103,10 +107,10 @@ def test_human_oracle_beats_uniform_and_ceiling_beats_centre_bias():
     for seed in (0, 1, 2):
         humans = human_table(seed=seed)
         oracle = ge.evaluate_scanpaths(relabel(humans, "copy"), humans, SIZES, "oracle", progress=False)
-        uniform_paths = bl.baseline_fixations("uniform", humans, SIZES, n_samples=4, seed=seed)
+        uniform_paths = bl.baseline_fixations("uniform", humans, SIZES, n_samples=4, seed=seed, training=TRAINING)
         uniform = ge.evaluate_scanpaths(uniform_paths, humans, SIZES, "uniform", progress=False)
         ceiling = ge.human_consistency(humans, SIZES, progress=False)
-        centre_paths = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=4, seed=seed)
+        centre_paths = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=4, seed=seed, training=TRAINING)
         centre = ge.evaluate_scanpaths(centre_paths, humans, SIZES, "centre", progress=False)
         for name, table in (("oracle", oracle), ("uniform", uniform), ("ceiling", ceiling), ("centre", centre)):
             totals[name] = totals.get(name, 0) + ge.aggregate_metrics(table).set_index("metric")["value"] / 3
@@ -131,7 +135,7 @@ def test_aggregate_and_written_table_are_deterministic(tmp_path):
     humans = human_table()
 
     def run(path):
-        predicted = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=2, seed=5)
+        predicted = bl.baseline_fixations("centre_bias", humans, SIZES, n_samples=2, seed=5, training=TRAINING)
         table = ge.evaluate_scanpaths(predicted, humans, SIZES, "cb", seed=5, progress=False)
         write_metrics(path, pd.concat([table, ge.aggregate_metrics(table)]))
         return table

@@ -5,10 +5,10 @@ Every sampler takes an explicit ``numpy.random.Generator``; ``baseline_fixations
 ``saliency_sampling_fixations``) derive one per image from a master seed and the stimulus id, so
 the same seed gives the same table whatever order or subset of images is asked for.
 
-Sampled scanpaths follow the fixation contract: x, y in image pixels, durations in ms drawn
-from the human durations of the same image (so duration metrics compare like with like),
-``t_start_ms`` the running sum of durations (saccade time is not modelled), and the number of
-fixations drawn from the human scanpath lengths of the image.
+Sampled scanpaths follow the fixation contract: x, y in image pixels, durations in ms and the
+number of fixations drawn from the human durations and scanpath lengths of the *training*
+images (never from the scored image's own observers, which would hand a baseline part of the
+answer), ``t_start_ms`` the running sum of durations (saccade time is not modelled).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class BaselineConfig:
     """Config section ``gaze_baselines`` without the workflow's ``enabled`` and ``kinds``; the
     defaults are the schema's."""
 
-    n_samples: int = 10  # scanpaths per image; lengths and durations come from the image's humans
+    n_samples: int = 10  # scanpaths per image; lengths and durations come from the training images' humans
     centre_bias: str | dict[str, float] = "fit"  # "fit": fitted on fixations outside the scored split
 
 
@@ -125,10 +125,14 @@ def baseline_fixations(
     n_samples: int = 10,
     seed: int = 0,
     centre_bias: dict[str, float] | None = None,
+    *,
+    training: pd.DataFrame,
 ) -> pd.DataFrame:
-    """``n_samples`` scanpaths of baseline ``kind`` (one of ``BASELINES``) per image of ``humans``,
-    as a fixation-contract table; ``subject`` is ``<kind>_<sample index>``. ``centre_bias``:
-    the centre and sigmas of the centre-bias map (default: centred, sigma 0.2)."""
+    """``n_samples`` scanpaths of baseline ``kind`` (one of ``BASELINES``) per image of ``humans``
+    (the scored images: only their ids, task and target are read), as a fixation-contract table;
+    ``subject`` is ``<kind>_<sample index>``. Lengths and durations are drawn from ``training``,
+    human fixations of other images. ``centre_bias``: the centre and sigmas of the centre-bias
+    map (default: centred, sigma 0.2)."""
     if kind not in BASELINES:
         raise DataValidationError(None, "kind", f"one of {BASELINES}", kind)
     bias = centre_bias or {}
@@ -138,7 +142,7 @@ def baseline_fixations(
             return uniform_scanpath(width, height, n, rng, pool)
         return centre_bias_scanpath(width, height, n, rng, pool, **bias)
 
-    return _sampled_table(kind, sampler, humans, image_sizes, n_samples, seed)
+    return _sampled_table(kind, sampler, humans, image_sizes, n_samples, seed, training)
 
 
 def saliency_sampling_fixations(
@@ -148,10 +152,13 @@ def saliency_sampling_fixations(
     n_samples: int = 10,
     seed: int = 0,
     ior_sigma_px: float | None = None,
+    *,
+    training: pd.DataFrame,
 ) -> pd.DataFrame:
     """``n_samples`` scanpaths per image drawn from its map in ``saliency_maps`` (stim_id -> map of
     the image's height x width), with inhibition of return when ``ior_sigma_px`` is set
-    (:func:`sample_scanpath_from_map`); ``subject`` is ``saliency_sampling_<sample index>``."""
+    (:func:`sample_scanpath_from_map`); ``subject`` is ``saliency_sampling_<sample index>``;
+    lengths and durations from ``training`` as in :func:`baseline_fixations`."""
     if saliency_maps is None:
         raise DataValidationError(None, "saliency_maps", "a map per image for saliency sampling", None)
 
@@ -163,20 +170,31 @@ def saliency_sampling_fixations(
             raise DataValidationError(None, f"saliency_maps[{stim!r}]", f"shape {(h, w)}", smap.shape)
         return sample_scanpath_from_map(smap, n, rng, pool, ior_sigma_px=ior_sigma_px)
 
-    return _sampled_table("saliency_sampling", from_map, humans, image_sizes, n_samples, seed)
+    return _sampled_table("saliency_sampling", from_map, humans, image_sizes, n_samples, seed, training)
 
 
-def _sampled_table(name: str, sampler: Callable, humans, image_sizes, n_samples: int, seed: int) -> pd.DataFrame:
+def training_behaviour(training: pd.DataFrame, scored_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(scanpath lengths, fixation durations in ms) of human scanpaths on images outside
+    ``scored_ids``: what a baseline may know of how people look, without the scored images."""
+    training = training[~training["stim_id"].isin(set(scored_ids))]
+    if training.empty:
+        expected = "human fixations on images outside the scored ones, to take lengths and durations from"
+        raise DataValidationError("training fixations", "rows", expected)
+    lengths = training.groupby(["stim_id", "subject", "trial"]).size().to_numpy()
+    return lengths, training["duration_ms"].to_numpy(float)
+
+
+def _sampled_table(name: str, sampler: Callable, humans, image_sizes, n_samples: int, seed: int,
+                   training: pd.DataFrame) -> pd.DataFrame:
     """Per image (in order): its generator, then ``n_samples`` scanpaths of lengths drawn from the
-    image's human scanpath lengths and durations from its human durations."""
+    training images' human scanpath lengths and durations from their human durations."""
     humans = validate_fixations(humans, "human fixations", image_sizes)
     if humans.empty:
-        raise DataValidationError("human fixations", "rows", "at least one human fixation to take lengths from")
+        raise DataValidationError("human fixations", "rows", "at least one human fixation on a scored image")
+    lengths, pool = training_behaviour(training, humans["stim_id"].unique())
     frames = []
     for (dataset, stim_id), image in humans.groupby(["dataset", "stim_id"], sort=True):
         width, height = image_sizes[stim_id]
-        lengths = image.groupby(["subject", "trial"]).size().to_numpy()
-        pool = image["duration_ms"].to_numpy(float)
         rng = image_rng(seed, stim_id, name)
         for sample in range(n_samples):
             scanpath = sampler(stim_id, width, height, int(rng.choice(lengths)), rng, pool)

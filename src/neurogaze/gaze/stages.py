@@ -15,6 +15,7 @@ import pandas as pd
 
 from neurogaze.config import from_section
 from neurogaze.data.contracts import read_fixations, read_stimulus_set, write_fixations, write_metrics
+from neurogaze.gaze import BASELINES
 from neurogaze.gaze.baselines import BaselineConfig, baseline_fixations, fit_centre_bias
 from neurogaze.metrics import gaze_evaluation
 from neurogaze.metrics.gaze_evaluation import GazeEvaluationConfig, aggregate_metrics, scored_split
@@ -36,6 +37,7 @@ def baseline(*, baseline: str, dataset: str, fixations, stimuli, scanpaths, sett
         n_samples=config.n_samples,
         seed=derive_seed(seed, "baseline", baseline),
         centre_bias=_centre_bias(other, sizes, config.centre_bias),
+        training=other,
     )
     write_fixations(scanpaths, table, sizes)
     logger.info("%s: %d scanpaths on %d %s images", baseline, config.n_samples * on_split["stim_id"].nunique(),
@@ -53,12 +55,15 @@ def evaluate(*, method: str, dataset: str, fixations, stimuli, scanpaths, metric
     humans, sizes, index = _read_humans(fixations, stimuli)
     on_split, other = scored_split(humans, index, config.split, fixations)
     predicted = read_fixations(scanpaths, sizes)
+    predicted = predicted[predicted["stim_id"].isin(set(on_split["stim_id"]))]
+    centre_bias = _centre_bias(other, sizes, config.centre_bias)
     table = gaze_evaluation.evaluate_scanpaths(
-        predicted[predicted["stim_id"].isin(set(on_split["stim_id"]))],
+        predicted,
         humans,
         sizes,
         method,
-        centre_bias=_centre_bias(other, sizes, config.centre_bias),
+        predicted_maps=_analytic_maps(method, predicted, sizes, centre_bias),
+        centre_bias=centre_bias,
         seed=seed,
         **config.options(dataset),
     )
@@ -79,6 +84,16 @@ def human_consistency(*, dataset: str, fixations, stimuli, metrics, settings: di
         **config.options(dataset),
     )
     _write_scores(metrics, table, dataset)
+
+
+def _analytic_maps(method: str, predicted: pd.DataFrame, sizes: dict, centre_bias: dict | None) -> dict | None:
+    """A baseline's own map for every predicted image (its saliency scores are then those of the
+    distribution it samples from, not of a blur of however many samples it drew); None for a
+    model, whose map is blurred from its fixations."""
+    if method not in BASELINES:
+        return None
+    images = predicted["stim_id"].unique()
+    return {stim: gaze_evaluation.baseline_map(method, *sizes[stim], centre_bias) for stim in images}
 
 
 def _read_humans(fixations, stimuli) -> tuple[pd.DataFrame, dict, pd.DataFrame]:

@@ -6,7 +6,9 @@ one of humans, one of predictions (``subject`` = model name or sample index). Fo
 - each predicted scanpath is compared with every human scanpath by every scanpath metric
   (``neurogaze.metrics.scanpath.SCANPATH_METRICS``); the image's value is the mean over all
   (prediction, human) pairs, NaN pairs (e.g. scanpaths too short for MultiMatch) left out;
-- the predicted saliency map (given, or the predicted fixations blurred by ``sigma_px``) is
+- the predicted saliency map (given, e.g. a baseline's analytic map, or ``map_fixations`` of the
+  predicted fixations blurred by ``sigma_px``, the same number for every method so that a map's
+  score does not depend on how many scanpaths a method drew) is
   scored by every saliency metric (``neurogaze.metrics.saliency.SALIENCY_METRICS``) against
   the human fixations of the image, their blurred density (CC, KL, SIM), the human fixations
   of the other images rescaled to this one (shuffled AUC, as pysaliency) and a centre-bias or
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -50,6 +53,7 @@ class GazeEvaluationConfig:
 
     split: str = "test"
     sigma_deg: float = 1.0
+    map_fixations: int | None = 100  # predicted fixations per image blurred into its map; None = all
     pixels_per_degree: dict[str, float] = field(default_factory=dict)
     default_pixels_per_degree: float = 24.0
     ig_baseline: str = "centre_bias"
@@ -73,6 +77,7 @@ class GazeEvaluationConfig:
             "saliency_metrics": list(self.saliency_metrics),
             "metric_params": dict(self.metric_params),
             "sigma_px": self.sigma_px(dataset),
+            "map_fixations": self.map_fixations,
             "ig_baseline": self.ig_baseline,
             "split": self.split,
         }
@@ -147,16 +152,30 @@ def _nanmean(values) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
-def _baseline_map(kind: str, width: int, height: int, centre_bias: dict | None) -> np.ndarray:
+def baseline_map(kind: str, width: int, height: int, centre_bias: dict | None) -> np.ndarray:
+    """The analytic map of a baseline (``"centre_bias"`` or ``"uniform"``)."""
     if kind == "uniform":
         return sal.uniform_map(width, height)
     return sal.centre_bias_map(width, height, **(centre_bias or {}))
 
 
-def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px) -> np.ndarray:
-    """The given map of this image, else the predicted fixations blurred like the human ones."""
+def equal_count_pixels(scanpaths, width: int, height: int, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of the scanpaths' fixations as pixels (all of them when ``n`` is None): drawn without
+    replacement when there are at least ``n``, else with replacement, so that every method's map
+    is a blur of the same number of fixations however many scanpaths it sampled."""
+    pixels = _pixels(scanpaths, width, height)
+    if n is None or len(pixels) == 0:
+        return pixels
+    return pixels[rng.choice(len(pixels), size=n, replace=len(pixels) < n)]
+
+
+def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations, seed) -> np.ndarray:
+    """The given map of this image, else ``map_fixations`` predicted fixations blurred like the
+    human ones."""
     if predicted_maps is None or stim_id not in predicted_maps:
-        return sal.fixation_density(_pixels(predictions, width, height), (height, width), sigma_px)
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
+        pixels = equal_count_pixels(predictions, width, height, map_fixations, rng)
+        return sal.fixation_density(pixels, (height, width), sigma_px)
     field = f"predicted_maps[{stim_id!r}]"
     smap = sal.check_map(predicted_maps[stim_id], field)
     if smap.shape != (height, width):
@@ -186,6 +205,7 @@ def evaluate_scanpaths(
     metric_params: dict[str, dict] | None = None,
     predicted_maps: dict[str, np.ndarray] | None = None,
     sigma_px: float = 25.0,
+    map_fixations: int | None = None,
     ig_baseline: str = "centre_bias",
     centre_bias: dict[str, float] | None = None,
     split: str = "test",
@@ -193,6 +213,8 @@ def evaluate_scanpaths(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Per-image metric rows (metrics contract) of a model's predictions against the humans.
+    ``map_fixations``: the number of predicted fixations an image's map is blurred from (seeded
+    draw, :func:`equal_count_pixels`; None = all).
 
     ``predicted`` may be None when ``predicted_maps`` (stim_id -> map of the image's height x
     width) is given: then only saliency metrics are computed. ``scanpath_metrics`` /
@@ -227,13 +249,13 @@ def evaluate_scanpaths(
             size = (width, height)
             values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
         if saliency_metrics != []:
-            smap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px)
+            smap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations, seed)
             target = sal.SaliencyTarget.from_fixations(
                 _pixels(humans_here, width, height),
                 (height, width),
                 sigma_px,
                 nonfixations=others.for_image(stim_id, width, height),
-                baseline=_baseline_map(ig_baseline, width, height, centre_bias),
+                baseline=baseline_map(ig_baseline, width, height, centre_bias),
             )
             values.update(score_saliency_map(smap, target, saliency_metrics))
         rows.extend(_rows(values, method, datasets[stim_id], stim_id, split, seed))
@@ -249,6 +271,7 @@ def human_consistency(
     saliency_metrics: list[str] | None = None,
     metric_params: dict[str, dict] | None = None,
     sigma_px: float = 25.0,
+    map_fixations: int | None = None,
     ig_baseline: str = "centre_bias",
     centre_bias: dict[str, float] | None = None,
     split: str = "test",
@@ -256,7 +279,8 @@ def human_consistency(
     progress: bool = True,
     stim_ids: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Leave-one-subject-out ceiling, per image, in the metrics contract.
+    """Leave-one-subject-out ceiling, per image, in the metrics contract. The other subjects' map
+    is blurred from ``map_fixations`` of their fixations, as a model's is.
 
     ``stim_ids`` limits the scored images (default: all); every image of ``humans`` still
     supplies shuffled-AUC negatives, as for :func:`evaluate_scanpaths`.
@@ -285,7 +309,8 @@ def human_consistency(
             logger.warning("human consistency: %s has fewer than two subjects; skipped", stim_id)
             continue
         nonfixations = others.for_image(stim_id, width, height)
-        baseline = _baseline_map(ig_baseline, width, height, centre_bias)
+        baseline = baseline_map(ig_baseline, width, height, centre_bias)
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
         per_subject: dict[str, list[float]] = defaultdict(list)
         for subject, own in by_subject.items():
             rest = [path for other, paths in by_subject.items() if other != subject for path in paths]
@@ -293,7 +318,8 @@ def human_consistency(
             if scanpath_metrics != []:
                 values.update(score_scanpath_sets(own, rest, (width, height), scanpath_metrics, metric_params))
             if saliency_metrics != []:
-                smap = sal.fixation_density(_pixels(rest, width, height), (height, width), sigma_px)
+                pixels = equal_count_pixels(rest, width, height, map_fixations, rng)
+                smap = sal.fixation_density(pixels, (height, width), sigma_px)
                 target = sal.SaliencyTarget.from_fixations(
                     _pixels(own, width, height), (height, width), sigma_px, nonfixations, baseline
                 )

@@ -1,11 +1,14 @@
 """DiffEye's stages end to end on a tiny synthetic OSIE root: train (resumable), evaluate."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from neurogaze.data.contracts import read_metrics
+from neurogaze.data.gaze.osie import load_osie
 from neurogaze.data.synthetic.gaze import generate
 from neurogaze.errors import DataValidationError
 from neurogaze.figures.diffeye import plot
@@ -43,6 +46,11 @@ def test_train_then_evaluate_on_seen_and_unseen_roots(osie_root, tmp_path):
     payload = torch.load(model / "model.pt", weights_only=False)
     assert payload["progress"]["step"] == 4 and len(payload["split"]["test"]) == 1
     assert not (tmp_path / "model.partial").exists()
+    # the centre-bias baseline's knowledge: the training images' humans only
+    humans = load_osie(osie_root).fixations
+    training = humans[~humans["stim_id"].isin(payload["split"]["test"])]
+    assert sorted(payload["baseline"]["durations"]) == sorted(training["duration_ms"])
+    assert len(payload["baseline"]["lengths"]) == training.groupby(["stim_id", "subject", "trial"]).ngroups
     first = (model / "model.pt").read_bytes()
     diffeye_train(root=osie_root, out_dir=tmp_path / "again", settings=SETTINGS)
     assert (tmp_path / "again" / "model.pt").read_bytes() == first  # same config, same bytes
@@ -65,6 +73,13 @@ def test_train_then_evaluate_on_seen_and_unseen_roots(osie_root, tmp_path):
     diffeye_evaluate(model=model, root=other, out_dir=tmp_path / "unseen")
     unseen = read_metrics(tmp_path / "unseen" / "metrics.csv")
     assert set(unseen["split"]) == {"unseen"} and len(set(unseen["unit"])) == 3
+
+    older = tmp_path / "older"
+    shutil.copytree(model, older)
+    torch.save({k: v for k, v in payload.items() if k != "baseline"}, older / "model.pt")
+    with pytest.raises(DataValidationError, match="baseline"):
+        diffeye_evaluate(model=older, root=osie_root, out_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
 
 
 def test_training_resumes_from_its_partial_folder(osie_root, tmp_path, monkeypatch, caplog):

@@ -366,11 +366,12 @@ def test_osie_nevaclip_scored_beside_baselines_and_human_ceiling(real_data_dir, 
                                       progress=False)
     write_fixations(tmp_path / "nevaclip.parquet", predicted, sizes)
 
-    bias = bl.fit_centre_bias(humans, sizes)
+    training = osie.fixations[~osie.fixations["stim_id"].isin(stim_ids)]
+    bias = bl.fit_centre_bias(training, osie.image_sizes())
     options = {"centre_bias": bias, "progress": False}
     tables = [ge.evaluate_scanpaths(predicted, humans, sizes, "nevaclip", **options)]
     for kind in ("centre_bias", "uniform"):
-        baseline = bl.baseline_fixations(kind, humans, sizes, n_samples=2, seed=0, centre_bias=bias)
+        baseline = bl.baseline_fixations(kind, humans, sizes, n_samples=2, seed=0, centre_bias=bias, training=training)
         tables.append(ge.evaluate_scanpaths(baseline, humans, sizes, kind, **options))
     tables.append(ge.human_consistency(humans, sizes, **options))
     summary = ge.aggregate_metrics(pd.concat(tables, ignore_index=True))

@@ -31,7 +31,7 @@ from neurogaze.data.gaze.eyelink import load_eyelink
 from neurogaze.data.gaze.mit1003 import load_mit1003
 from neurogaze.data.gaze.osie import FIXATIONS_FILE, load_osie
 from neurogaze.errors import ConfigError, DataValidationError
-from neurogaze.gaze.baselines import centre_bias_scanpath, fit_centre_bias, image_rng
+from neurogaze.gaze.baselines import centre_bias_scanpath, fit_centre_bias, image_rng, training_behaviour
 from neurogaze.gaze.diffeye import diffusion
 from neurogaze.gaze.diffeye import features as feat
 from neurogaze.gaze.diffeye.evaluate import score_image
@@ -179,10 +179,19 @@ def diffeye_train(*, root, out_dir, settings: dict, variant: str = "cpe", datase
             "settings": {key: settings[key] for key in READING_KEYS if key in settings},
             "backbone_state": None if backbone_settings.get("weights") else backbone.state_dict(),
             "split": split, "root": root_print, "dataset": dataset or data.name, "progress": progress,
-            "neurogaze_version": neurogaze.__version__})
+            "baseline": _training_baseline(data, split["test"]), "neurogaze_version": neurogaze.__version__})
         pd.DataFrame(progress["history"]).to_csv(temp / "history.csv", index=False)
         write_json(temp / "split.json", split)
     shutil.rmtree(partial, ignore_errors=True)
+
+
+def _training_baseline(data: GazeRoot, held_out) -> dict:
+    """What the centre-bias baseline may know, from the training images' humans only: the fitted
+    bias (image fractions), scanpath lengths and durations. Stored with the model, so that images
+    of another dataset (unseen) are not scored against a baseline fitted on themselves."""
+    lengths, durations = training_behaviour(data.fixations, held_out)
+    training = data.fixations[~data.fixations["stim_id"].isin(set(held_out))]
+    return {"centre_bias": fit_centre_bias(training, data.sizes), "lengths": lengths, "durations": durations}
 
 
 def load_model(model_dir):
@@ -221,6 +230,9 @@ def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "", 
     rule's wildcard; default: the root's loader name); ``dataset`` and ``variant`` are the
     model's wildcards, which the model file already records."""
     network, config, backbone, payload = load_model(model)
+    if "baseline" not in payload:
+        raise DataValidationError(Path(model) / MODEL_FILE, "baseline",
+                                  "the training images' centre bias, lengths and durations (retrain with this version)")
     settings = payload["settings"]
     data = read_root(root, config, settings)
     seen = fingerprint(root) == payload["root"]
@@ -235,8 +247,7 @@ def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "", 
     detector = detector_config(settings.get("detector"))
     sigma_px = float(settings["sigma_deg"]) * scale
     grid = tuple(settings.get("levenshtein_grid", (5, 5)))
-    train_fixations = data.fixations[~data.fixations["stim_id"].isin(stim_ids)]
-    bias = fit_centre_bias(train_fixations if len(train_fixations) else data.fixations, data.sizes)
+    bias, lengths, durations = (payload["baseline"][key] for key in ("centre_bias", "lengths", "durations"))
     rows, maps, scanpath_rows = [], {}, []
     for index, stim_id in enumerate(stim_ids):
         size, humans = data.sizes[stim_id], data.scanpaths[stim_id]
@@ -245,7 +256,7 @@ def diffeye_evaluate(*, model, root, out_dir, seed: int = 0, dataset: str = "", 
         rows += _rows(score_image(predicted, humans, size, maps[stim_id], sigma_px, grid),
                       "diffeye" if config.cpe else "diffeye_no_cpe", name, stim_id, split, seed)
         rng = image_rng(seed, stim_id, "diffeye_centre_bias")
-        baseline = [centre_bias_scanpath(*size, max(len(h), 1), rng, **bias) for h in humans]
+        baseline = [centre_bias_scanpath(*size, int(rng.choice(lengths)), rng, durations, **bias) for _ in humans]
         baseline_map = sal.centre_bias_map(*size, **bias)
         rows += _rows(score_image(baseline, humans, size, baseline_map, sigma_px, grid), "centre_bias", name,
                       stim_id, split, seed)
