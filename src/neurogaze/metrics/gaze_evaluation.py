@@ -7,8 +7,10 @@ one of humans, one of predictions (``subject`` = model name or sample index). Fo
   (``neurogaze.metrics.scanpath.SCANPATH_METRICS``); the image's value is the mean over all
   (prediction, human) pairs, NaN pairs (e.g. scanpaths too short for MultiMatch) left out;
 - the predicted saliency map (given, e.g. a baseline's analytic map, or ``map_fixations`` of the
-  predicted fixations blurred by ``sigma_px``, the same number for every method so that a map's
-  score does not depend on how many scanpaths a method drew) is
+  predicted fixations, the same number for every method so that a map's score does not depend on
+  how many scanpaths a method drew, turned into a probabilistic model by
+  ``saliency.probabilistic_density``: a kernel density of ``sigma_px`` mixed with a uniform share,
+  so that information gain is Kummerer et al.'s, bits per fixation over a baseline model) is
   scored by every saliency metric (``neurogaze.metrics.saliency.SALIENCY_METRICS``) against
   the human fixations of the image, their blurred density (CC, KL, SIM), the human fixations
   of the other images rescaled to this one (shuffled AUC, as pysaliency) and a centre-bias or
@@ -175,7 +177,7 @@ def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px
     if predicted_maps is None or stim_id not in predicted_maps:
         rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
         pixels = equal_count_pixels(predictions, width, height, map_fixations, rng)
-        return sal.fixation_density(pixels, (height, width), sigma_px)
+        return sal.probabilistic_density(pixels, (height, width), sigma_px)
     field = f"predicted_maps[{stim_id!r}]"
     smap = sal.check_map(predicted_maps[stim_id], field)
     if smap.shape != (height, width):
@@ -319,7 +321,7 @@ def human_consistency(
                 values.update(score_scanpath_sets(own, rest, (width, height), scanpath_metrics, metric_params))
             if saliency_metrics != []:
                 pixels = equal_count_pixels(rest, width, height, map_fixations, rng)
-                smap = sal.fixation_density(pixels, (height, width), sigma_px)
+                smap = sal.probabilistic_density(pixels, (height, width), sigma_px)
                 target = sal.SaliencyTarget.from_fixations(
                     _pixels(own, width, height), (height, width), sigma_px, nonfixations, baseline
                 )

@@ -117,6 +117,65 @@ def fixation_density(fixations, shape: tuple[int, int], sigma_px: float) -> np.n
     return to_density(kernels(fixations[:, 1], height).T @ kernels(fixations[:, 0], width))
 
 
+def probabilistic_density(fixations, shape: tuple[int, int], sigma_px: float,
+                          uniform_weight: float | None = None) -> np.ndarray:
+    """A sampled model's fixations as a probabilistic model (Kummerer, Wallis & Bethge 2015): a
+    Gaussian kernel density with untruncated tails, mixed with a uniform share so that no pixel
+    has probability 0. Unless ``uniform_weight`` is given, the bandwidth (a multiple of
+    ``sigma_px``) and the share are those under which each half of the fixations best predicts
+    the other half (:func:`fit_density`), as the benchmark's gold-standard densities are fitted:
+    a property of the model's samples, chosen without the human data they are scored on."""
+    height, width = shape
+    fixations = check_fixations(fixations, shape)
+    if len(fixations) == 0:
+        return np.full(shape, 1.0 / (height * width))
+    if uniform_weight is None:
+        bandwidth, weight = fit_density(fixations, shape, sigma_px)
+    else:
+        bandwidth, weight = sigma_px, float(uniform_weight)
+    kde = _untruncated_kde(fixations, shape, bandwidth)
+    return (1.0 - weight) * kde + weight / (height * width)
+
+
+BANDWIDTH_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)
+UNIFORM_WEIGHTS = np.concatenate([np.logspace(-6, -0.3, 40), [1.0]])
+
+
+def fit_density(fixations, shape: tuple[int, int], sigma_px: float) -> tuple[float, float]:
+    """(bandwidth in px, uniform share) of ``sigma_px`` x ``BANDWIDTH_FACTORS`` and
+    ``UNIFORM_WEIGHTS`` that maximise the two-fold held-out likelihood of the fixations under
+    :func:`probabilistic_density`'s mixture (folds: alternate fixations); the uniform density
+    (share 1) when there are fewer than two."""
+    fixations = check_fixations(fixations, shape)
+    if len(fixations) < 2:
+        return float(sigma_px), 1.0
+    n_pixels = shape[0] * shape[1]
+    best = (-np.inf, float(sigma_px), 1.0)
+    for factor in BANDWIDTH_FACTORS:
+        bandwidth = float(sigma_px) * factor
+        log_likelihood = np.zeros(len(UNIFORM_WEIGHTS))
+        for fit, held_out in ((fixations[::2], fixations[1::2]), (fixations[1::2], fixations[::2])):
+            kde = _untruncated_kde(fit, shape, bandwidth)[held_out[:, 1], held_out[:, 0]]
+            mixture = (1.0 - UNIFORM_WEIGHTS[:, None]) * kde[None, :] + UNIFORM_WEIGHTS[:, None] / n_pixels
+            log_likelihood += np.log(mixture).sum(axis=1)
+        index = int(np.argmax(log_likelihood))
+        if log_likelihood[index] > best[0]:
+            best = (log_likelihood[index], bandwidth, float(UNIFORM_WEIGHTS[index]))
+    return best[1], best[2]
+
+
+def _untruncated_kde(fixations: np.ndarray, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    if not sigma_px > 0:
+        raise DataValidationError(None, "sigma_px", "a positive blur width in pixels", sigma_px)
+    height, width = shape
+
+    def kernels(centres, size):
+        offset = np.arange(size)[None, :] - centres[:, None]
+        return np.exp(-0.5 * (offset / sigma_px) ** 2)
+
+    return to_density(kernels(fixations[:, 1].astype(float), height).T @ kernels(fixations[:, 0].astype(float), width))
+
+
 def centre_bias_map(
     width: int, height: int, sigma_x: float = 0.2, sigma_y: float = 0.2, centre_x: float = 0.5, centre_y: float = 0.5
 ) -> np.ndarray:
