@@ -7,14 +7,16 @@ one of humans, one of predictions (``subject`` = model name or sample index). Fo
   (``neurogaze.metrics.scanpath.SCANPATH_METRICS``); the image's value is the mean over all
   (prediction, human) pairs, NaN pairs (e.g. scanpaths too short for MultiMatch) left out;
 - the predicted saliency map (given, e.g. a baseline's analytic map, or ``map_fixations`` of the
-  predicted fixations, the same number for every method so that a map's score does not depend on
-  how many scanpaths a method drew, turned into a probabilistic model by
-  ``saliency.probabilistic_density``: a kernel density of ``sigma_px`` mixed with a uniform share,
-  so that information gain is Kummerer et al.'s, bits per fixation over a baseline model) is
+  predicted fixations blurred by ``sigma_px``, the same number for every method so that a map's
+  score does not depend on how many scanpaths a method drew) is
   scored by every saliency metric (``neurogaze.metrics.saliency.SALIENCY_METRICS``) against
   the human fixations of the image, their blurred density (CC, KL, SIM), the human fixations
   of the other images rescaled to this one (shuffled AUC, as pysaliency) and a centre-bias or
-  uniform baseline (information gain).
+  uniform baseline (information gain). Information gain is Kummerer et al.'s (2015), bits per
+  fixation of a probabilistic model over a baseline model: a map built from fixations enters it
+  as ``saliency.probabilistic_density`` of the same fixations (a kernel density mixed with a
+  uniform share, both fitted on those fixations), not as the blur, whose empty pixels would
+  cost 52 bits per fixation they miss.
 
 The result is a tidy table in the metrics contract (method, dataset, unit = stim_id, metric,
 split, seed, value) for ``contracts.write_metrics``; ``aggregate_metrics`` averages it per
@@ -139,13 +141,19 @@ def score_scanpath_sets(predicted, humans, image_size, metrics=None, params=None
     return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
 
 
-def score_saliency_map(saliency_map, target: sal.SaliencyTarget, metrics=None) -> dict[str, float]:
-    """Every chosen saliency metric (default: all) of one map against one image's target."""
+def score_saliency_map(saliency_map, target: sal.SaliencyTarget, metrics=None,
+                       probabilistic_map=None) -> dict[str, float]:
+    """Every chosen saliency metric (default: all) of one map against one image's target;
+    information gain of ``probabilistic_map`` when given (a map built from fixations), else of
+    the map itself."""
     names = metrics or list(sal.SALIENCY_METRICS)
     unknown = [name for name in names if name not in sal.SALIENCY_METRICS]
     if unknown:
         raise DataValidationError(None, "saliency_metrics", f"names from {sorted(sal.SALIENCY_METRICS)}", unknown)
-    return {name: float(sal.SALIENCY_METRICS[name](saliency_map, target)) for name in names}
+    maps = {name: saliency_map for name in names}
+    if probabilistic_map is not None and "ig" in maps:
+        maps["ig"] = probabilistic_map
+    return {name: float(sal.SALIENCY_METRICS[name](maps[name], target)) for name in names}
 
 
 def _nanmean(values) -> float:
@@ -171,18 +179,24 @@ def equal_count_pixels(scanpaths, width: int, height: int, n: int | None, rng: n
     return pixels[rng.choice(len(pixels), size=n, replace=len(pixels) < n)]
 
 
-def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations, seed) -> np.ndarray:
-    """The given map of this image, else ``map_fixations`` predicted fixations blurred like the
-    human ones."""
+def _maps_of_fixations(pixels: np.ndarray, shape, sigma_px) -> tuple[np.ndarray, np.ndarray]:
+    """(the fixations blurred like the human ones, their probabilistic model for information gain)."""
+    return sal.fixation_density(pixels, shape, sigma_px), sal.probabilistic_density(pixels, shape, sigma_px)
+
+
+def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations,
+                   seed) -> tuple[np.ndarray, np.ndarray | None]:
+    """The given map of this image (and no probabilistic one: it is its own), else
+    ``map_fixations`` predicted fixations blurred like the human ones and their probabilistic model."""
     if predicted_maps is None or stim_id not in predicted_maps:
         rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
         pixels = equal_count_pixels(predictions, width, height, map_fixations, rng)
-        return sal.probabilistic_density(pixels, (height, width), sigma_px)
+        return _maps_of_fixations(pixels, (height, width), sigma_px)
     field = f"predicted_maps[{stim_id!r}]"
     smap = sal.check_map(predicted_maps[stim_id], field)
     if smap.shape != (height, width):
         raise DataValidationError(None, field, f"shape {(height, width)}", smap.shape)
-    return smap
+    return smap, None
 
 
 def _pixels(scanpaths, width, height) -> np.ndarray:
@@ -251,7 +265,8 @@ def evaluate_scanpaths(
             size = (width, height)
             values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
         if saliency_metrics != []:
-            smap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations, seed)
+            smap, pmap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px,
+                                        map_fixations, seed)
             target = sal.SaliencyTarget.from_fixations(
                 _pixels(humans_here, width, height),
                 (height, width),
@@ -259,7 +274,7 @@ def evaluate_scanpaths(
                 nonfixations=others.for_image(stim_id, width, height),
                 baseline=baseline_map(ig_baseline, width, height, centre_bias),
             )
-            values.update(score_saliency_map(smap, target, saliency_metrics))
+            values.update(score_saliency_map(smap, target, saliency_metrics, pmap))
         rows.extend(_rows(values, method, datasets[stim_id], stim_id, split, seed))
     return _table(rows)
 
@@ -321,11 +336,11 @@ def human_consistency(
                 values.update(score_scanpath_sets(own, rest, (width, height), scanpath_metrics, metric_params))
             if saliency_metrics != []:
                 pixels = equal_count_pixels(rest, width, height, map_fixations, rng)
-                smap = sal.probabilistic_density(pixels, (height, width), sigma_px)
+                smap, pmap = _maps_of_fixations(pixels, (height, width), sigma_px)
                 target = sal.SaliencyTarget.from_fixations(
                     _pixels(own, width, height), (height, width), sigma_px, nonfixations, baseline
                 )
-                values.update(score_saliency_map(smap, target, saliency_metrics))
+                values.update(score_saliency_map(smap, target, saliency_metrics, pmap))
             for name, value in values.items():
                 per_subject[name].append(value)
         values = {name: _nanmean(v) for name, v in per_subject.items()}
