@@ -3,7 +3,7 @@ mapping back through the backbone's crop, batching, determinism, the fixation ta
 scored with every metric beside the baselines and the human ceiling."""
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -238,7 +238,24 @@ def test_paper_defaults():
     config = nc.NevaClipConfig()
     assert (config.blur_kernel, config.blur_sigma, config.fovea_sigma) == (41, 10.0, 0.2)
     assert (config.opt_steps, config.step_size, config.n_fixations, config.forgetting) == (20, 0.1, 10, 0.0)
-    assert config.n_starts == 1 and config.random_restarts
+    assert config.n_starts == 1 and config.random_restarts and config.record == "after_step"
+
+
+def test_the_kept_fixation_is_one_sign_step_past_the_best_scoring_position():
+    """NeVA.py copies its best position after the in-place step: with one step from the centre,
+    the kept fixation is the centre minus step x sign(gradient); 'evaluated' keeps the centre."""
+    centre = (24, 7)
+    pixels = textured_image([centre]).unsqueeze(0)
+    after = nc.NevaClipConfig(n_fixations=1, **{**SMALL, "opt_steps": 1})
+    positions, _ = toy_search(pixels, after, [0])
+    position = torch.zeros(1, 2, requires_grad=True)
+    loss = detail_objective(pixels, after)(
+        foveate(pixels, gaussian_blur(pixels, after.blur_kernel, after.blur_sigma), torch.zeros(1, 1, SIZE, SIZE),
+                position, after.fovea_sigma, after.fovea_amplitude), torch.zeros(1, dtype=torch.long))
+    (grad,) = torch.autograd.grad(loss.sum(), position)
+    np.testing.assert_allclose(positions[0, 0].numpy(), (-after.step_size * torch.sign(grad))[0].numpy())
+    evaluated, _ = toy_search(pixels, replace(after, record="evaluated"), [0])
+    np.testing.assert_array_equal(evaluated[0, 0].numpy(), [0.0, 0.0])
 
 
 def test_prompts_prefer_caption_then_target_then_free_viewing():

@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+RECORDS = ("after_step", "evaluated")
+
+
 @dataclass(frozen=True)
 class NevaClipConfig:
     """NevaClip settings (config section ``nevaclip`` without the workflow's ``enabled`` and
@@ -76,6 +79,10 @@ class NevaClipConfig:
     blur_sigma: float = 10.0
     forgetting: float = 0.0
     random_restarts: bool = True
+    # "after_step": a fixation is the position one sign-gradient step past the best-scoring one,
+    # as NeVA.py stores it (its best position is copied after the in-place step); "evaluated":
+    # the best-scoring position itself
+    record: str = "after_step"
     n_starts: int = 1
     batch_size: int = 8
     duration_ms: float = 250.0
@@ -97,6 +104,8 @@ class NevaClipConfig:
             raise ConfigError(None, "nevaclip.forgetting", f"a factor in [0, 1], got {self.forgetting}")
         if not self.duration_ms >= 0:
             raise ConfigError(None, "nevaclip.duration_ms", f"a non-negative duration, got {self.duration_ms}")
+        if self.record not in RECORDS:
+            raise ConfigError(None, "nevaclip.record", f"one of {RECORDS}, got {self.record!r}")
         if "{target}" not in self.target_prompt:
             raise ConfigError(None, "nevaclip.target_prompt", "a template containing '{target}'")
 
@@ -268,8 +277,9 @@ def _one_fixation(objective, sharp, blurred, memory, rows, config, generators):
         loss = loss.detach().float()
         improved = loss < best_loss
         best_loss = torch.where(improved, loss, best_loss)
-        best_position = torch.where(improved[:, None], position.detach(), best_position)
         stepped = position.detach() - config.step_size * torch.sign(grad)
+        kept = stepped.clamp(-1.0, 1.0) if config.record == "after_step" else position.detach()
+        best_position = torch.where(improved[:, None], kept, best_position)
         draws = _draw(generators, n_starts, device).reshape(batch * n_starts, 2)
         if config.random_restarts:
             elsewhere = draws
