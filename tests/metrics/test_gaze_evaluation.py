@@ -56,7 +56,7 @@ def test_rows_follow_the_metrics_contract_and_cover_every_metric():
     table = ge.evaluate_scanpaths(predicted, humans, SIZES, "uniform", seed=3, progress=False)
     assert list(table.columns) == list(METRIC_COLUMNS)
     expected_metrics = {"mm_vector", "mm_direction", "mm_length", "mm_position", "mm_duration", "scanmatch",
-                        "sequence_score", "sed", "sed_normalised", "dtw", "tde"} | set(sal.SALIENCY_METRICS)
+                        "grid_lcs", "sed", "sed_normalised", "dtw", "tde"} | set(sal.SALIENCY_METRICS)
     assert set(table["metric"]) == expected_metrics
     assert set(table["unit"]) == set(SIZES) and set(table["seed"]) == {3} and set(table["method"]) == {"uniform"}
     assert table["value"].notna().all()
@@ -115,7 +115,7 @@ def test_human_oracle_beats_uniform_and_ceiling_beats_centre_bias():
         for name, table in (("oracle", oracle), ("uniform", uniform), ("ceiling", ceiling), ("centre", centre)):
             totals[name] = totals.get(name, 0) + ge.aggregate_metrics(table).set_index("metric")["value"] / 3
     for better, worse in (("oracle", "uniform"), ("ceiling", "centre")):
-        for metric in ("nss", "auc_judd", "cc", "sequence_score", "mm_position"):
+        for metric in ("nss", "auc_judd", "cc", "grid_lcs", "mm_position"):
             assert totals[better][metric] > totals[worse][metric], (better, metric)
         for metric in ("dtw", "kld"):
             assert totals[better][metric] < totals[worse][metric], (better, metric)

@@ -157,12 +157,12 @@ def test_string_edit_distance_hand_cases():
     assert sp.string_edit_distance(kitten, sitting, size)["sed"] == 3
 
 
-def test_sequence_score_is_common_subsequence_over_longer_length():
+def test_grid_lcs_is_common_subsequence_over_longer_length():
     size = (500, 500)
     a = cells_to_scanpath([0, 1, 2, 3])
     b = cells_to_scanpath([0, 2, 3, 4, 5])  # longest common subsequence 0, 2, 3
-    assert sp.sequence_score(a, b, size)["sequence_score"] == pytest.approx(3 / 5)
-    assert sp.sequence_score(a, a, size)["sequence_score"] == pytest.approx(1.0)
+    assert sp.grid_lcs(a, b, size)["grid_lcs"] == pytest.approx(3 / 5)
+    assert sp.grid_lcs(a, a, size)["grid_lcs"] == pytest.approx(1.0)
 
 
 def reference_needleman_wunsch(similarity, gap):
@@ -259,7 +259,7 @@ def test_score_pair_collects_all_outputs_and_rejects_unknown_names():
     rng = np.random.default_rng(8)
     a, b = random_scanpath(rng, 6), random_scanpath(rng, 7)
     values = sp.score_pair(a, b, SIZE, params={"scanmatch": {"threshold": 2.0}})
-    assert {"mm_vector", "scanmatch", "sequence_score", "sed", "dtw", "tde"} <= set(values)
+    assert {"mm_vector", "scanmatch", "grid_lcs", "sed", "dtw", "tde"} <= set(values)
     assert values["scanmatch"] == sp.scanmatch(a, b, SIZE, threshold=2.0)["scanmatch"]
     with pytest.raises(DataValidationError, match="metrics"):
         sp.score_pair(a, b, SIZE, metrics=["hausdorff"])
@@ -298,3 +298,50 @@ def test_humans_must_be_a_list_of_scanpaths():
     with pytest.raises(DataValidationError, match="humans"):
         sp.dtw_many(path, path, SIZE)
     assert sp.string_edit_distance_many(path, [np.empty((0, 3))], (500, 500))["sed"][0] == 5
+
+
+def _edit_distance_by_search(a, b, alphabet) -> int:
+    """Breadth-first search over single insertions, deletions, substitutions and adjacent swaps:
+    the shortest edit path, an independent definition of the Damerau-Levenshtein distance."""
+    from collections import deque
+
+    start, goal, limit = tuple(a), tuple(b), max(len(a), len(b)) + 1
+    seen, queue = {start: 0}, deque([start])
+    while queue:
+        word = queue.popleft()
+        if word == goal:
+            return seen[word]
+        neighbours = [word[:i] + (c,) + word[i:] for i in range(len(word) + 1) for c in alphabet]
+        neighbours += [word[:i] + word[i + 1:] for i in range(len(word))]
+        neighbours += [word[:i] + (c,) + word[i + 1:] for i in range(len(word)) for c in alphabet]
+        neighbours += [word[:i] + (word[i + 1], word[i]) + word[i + 2:] for i in range(len(word) - 1)]
+        for neighbour in neighbours:
+            if len(neighbour) <= limit and neighbour not in seen:
+                seen[neighbour] = seen[word] + 1
+                queue.append(neighbour)
+    raise AssertionError("unreachable")
+
+
+def test_damerau_levenshtein_is_the_shortest_edit_path_with_swaps():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        a = list(rng.choice(list("abc"), rng.integers(0, 6)))
+        b = list(rng.choice(list("abc"), rng.integers(0, 6)))
+        assert sp.damerau_levenshtein(a, b) == _edit_distance_by_search(a, b, "abc"), (a, b)
+    assert sp.damerau_levenshtein("ca", "abc") == 2  # 3 for the restricted (adjacent-only) variant
+
+
+def test_fixatons_edit_distance_counts_a_swap_once():
+    size = (400, 400)
+    a = np.array([[50, 50, 200], [350, 50, 200], [50, 350, 200]])
+    b = a[[1, 0, 2]]
+    assert sp.string_edit_distance(a, b, size, grid=(4, 4))["sed"] == 2
+    assert sp.string_edit_distance(a, b, size, grid=(4, 4), transpositions=True)["sed"] == 1
+
+
+def test_paper_config_scores_with_the_fixatons_settings():
+    from neurogaze.config import load_config, repository_root
+
+    params = load_config(repository_root() / "config" / "paper.yaml")["gaze_evaluation"]["metric_params"]
+    assert params["string_edit_distance"] == {"grid": [4, 4], "transpositions": True}
+    assert params["scanmatch"]["grid"] == [14, 8]

@@ -63,7 +63,7 @@ class GazeEvaluationConfig:
     ig_baseline: str = "centre_bias"
     centre_bias: str | dict[str, float] = "fit"  # "fit": fitted on fixations outside the scored split
     scanpath_metrics: tuple[str, ...] = (
-        "multimatch", "scanmatch", "sequence_score", "string_edit_distance", "dtw", "time_delay_embedding"
+        "multimatch", "scanmatch", "grid_lcs", "string_edit_distance", "dtw", "time_delay_embedding"
     )
     saliency_metrics: tuple[str, ...] = ("auc_judd", "sauc", "nss", "cc", "kld", "sim", "ig")
     metric_params: dict[str, dict] = field(default_factory=dict)

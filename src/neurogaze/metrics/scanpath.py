@@ -278,31 +278,67 @@ def scanmatch_many(
     return {"scanmatch": scores / (threshold * longest)}
 
 
-def sequence_score_many(predicted, humans, image_size, grid=DEFAULT_STRING_GRID) -> dict[str, np.ndarray]:
-    """Sequence Score as used for scanpath prediction (Chen et al. 2021; NevaClip, Schwinn et al. 2022).
+def grid_lcs_many(predicted, humans, image_size, grid=DEFAULT_STRING_GRID) -> dict[str, np.ndarray]:
+    """Longest common subsequence of grid-cell strings over the longer string's length.
 
     Fixations become grid cells (default 5 x 5); the two strings are aligned by Needleman-Wunsch
     with similarity 1 for equal cells, 0 otherwise and gap 0 (i.e. the longest common
-    subsequence), divided by the longer string's length. 1 = same cell sequence.
+    subsequence). 1 = same cell sequence. Not the published Sequence Score (Yang et al. 2020),
+    which clusters fixations by mean shift and scores the strings with ScanMatch's alignment:
+    hence its name.
     """
     cells_p = grid_cells(as_scanpath(predicted, "predicted"), image_size, grid)
     cells_h = [grid_cells(h, image_size, grid) for h in _humans(humans)]
     scores = _align_strings(cells_p, cells_h, lambda a, b: (a == b).astype(float), 0.0)
-    return {"sequence_score": scores / np.maximum(len(cells_p), [len(c) for c in cells_h])}
+    return {"grid_lcs": scores / np.maximum(len(cells_p), [len(c) for c in cells_h])}
 
 
-def string_edit_distance_many(predicted, humans, image_size, grid=DEFAULT_STRING_GRID) -> dict[str, np.ndarray]:
-    """Levenshtein distance between grid-cell strings (Brandt & Stark 1997; FixaTons' n x n grid).
+def damerau_levenshtein(a: Sequence, b: Sequence) -> int:
+    """Edit distance with insertions, deletions, substitutions and transpositions of adjacent
+    symbols, edits allowed between transposed ones (Lowrance & Wagner 1975): what
+    ``nltk.edit_distance(..., transpositions=True)`` computes, which FixaTons calls."""
+    rows, cols = len(a), len(b)
+    table = np.zeros((rows + 2, cols + 2), dtype=np.int64)
+    infinity = rows + cols
+    table[0, :] = infinity
+    table[:, 0] = infinity
+    table[1:, 1] = np.arange(rows + 1)
+    table[1, 1:] = np.arange(cols + 1)
+    last_row_of: dict = {}
+    for i in range(1, rows + 1):
+        last_match_col = 0
+        for j in range(1, cols + 1):
+            k, l_ = last_row_of.get(b[j - 1], 0), last_match_col
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            if cost == 0:
+                last_match_col = j
+            table[i + 1, j + 1] = min(
+                table[i, j] + cost,
+                table[i + 1, j] + 1,
+                table[i, j + 1] + 1,
+                table[k, l_] + (i - k - 1) + 1 + (j - l_ - 1),
+            )
+        last_row_of[a[i - 1]] = i
+    return int(table[rows + 1, cols + 1])
 
-    ``sed`` is the raw count of insertions, deletions and substitutions; ``sed_normalised``
-    divides it by the longer string's length (0 = identical, 1 = nothing in common).
+
+def string_edit_distance_many(predicted, humans, image_size, grid=DEFAULT_STRING_GRID,
+                              transpositions: bool = False) -> dict[str, np.ndarray]:
+    """Edit distance between grid-cell strings (Brandt & Stark 1997): Levenshtein, or with
+    ``transpositions`` Damerau-Levenshtein as FixaTons computes it (on a 4 x 4 grid there).
+
+    ``sed`` is the raw count of edits; ``sed_normalised`` divides it by the longer string's
+    length (0 = identical, 1 = nothing in common).
     """
     cells_p = grid_cells(as_scanpath(predicted, "predicted"), image_size, grid)
     cells_h = [grid_cells(h, image_size, grid) for h in _humans(humans)]
     lengths = np.array([len(c) for c in cells_h])
-    # unit-cost Levenshtein is Needleman-Wunsch with similarity -[a != b] and gap -1, negated
-    distance = -_align_strings(cells_p, cells_h, lambda a, b: -(a != b).astype(float), -1.0)
-    distance = np.where(np.isnan(distance), np.maximum(len(cells_p), lengths), distance)  # vs empty: all inserts
+    if transpositions:
+        distance = np.array([damerau_levenshtein(cells_p.tolist(), c.tolist()) for c in cells_h], dtype=float)
+    else:
+        # unit-cost Levenshtein is Needleman-Wunsch with similarity -[a != b] and gap -1, negated
+        distance = -_align_strings(cells_p, cells_h, lambda a, b: -(a != b).astype(float), -1.0)
+        distance = np.where(np.isnan(distance), np.maximum(len(cells_p), lengths), distance)  # vs empty: inserts
     longest = np.maximum(len(cells_p), lengths).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"sed": distance, "sed_normalised": np.where(longest > 0, distance / longest, np.nan)}
@@ -381,7 +417,7 @@ def discrete_frechet_many(predicted, humans, image_size=None) -> dict[str, np.nd
 SCANPATH_METRICS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "multimatch": multimatch_many,
     "scanmatch": scanmatch_many,
-    "sequence_score": sequence_score_many,
+    "grid_lcs": grid_lcs_many,
     "string_edit_distance": string_edit_distance_many,
     "dtw": dtw_many,
     "time_delay_embedding": time_delay_embedding_many,
@@ -418,7 +454,7 @@ def _pairwise(many: Callable) -> Callable[..., dict[str, float]]:
 
 multimatch = _pairwise(multimatch_many)
 scanmatch = _pairwise(scanmatch_many)
-sequence_score = _pairwise(sequence_score_many)
+grid_lcs = _pairwise(grid_lcs_many)
 string_edit_distance = _pairwise(string_edit_distance_many)
 dtw = _pairwise(dtw_many)
 time_delay_embedding = _pairwise(time_delay_embedding_many)
