@@ -76,6 +76,12 @@ def shares(tmp_path_factory):
     return out
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "at the demo world's own scale (8 px per degree, the number its evaluation has always used; "
+    "DiffEye rendered and detected at 24 until the per-dataset pixels per degree) the CPE model "
+    "puts 19.1 % +- 0.6 % of its samples on the objects against the centre bias's 20.1 % (at 24: "
+    "23.5 % +- 0.7 %): the only change in its training data is a fixation jitter of 0.4 px instead "
+    "of 1.2 px, so the earlier pass rested on a result that one small change of data undoes"))
 def test_demo_diffeye_dwells_on_the_planted_objects_more_than_the_centre_bias(shares):
     with_cpe, baseline = shares["cpe"]
     # trajectories of one image are independent draws given the image; 3 SEs above the baseline
@@ -84,8 +90,8 @@ def test_demo_diffeye_dwells_on_the_planted_objects_more_than_the_centre_bias(sh
 
 
 def test_demo_removing_the_cpe_makes_diffeye_worse(shares):
-    # one run, seed 0 (`pytest -m longrun -s` on this file, 21 minutes on one thread): with CPE
-    # 23.5 % +- 0.7 % of the samples on the objects, without 18.5 % +- 0.6 %, the centre bias 20.1 %
+    # one run, seed 0 (`pytest -m longrun -s` on this file, 14 minutes on one thread): with CPE
+    # 19.1 % +- 0.6 % of the samples on the objects, without 15.6 % +- 0.6 %, the centre bias 20.1 %
     with_cpe, without = shares["cpe"][0], shares["no_cpe"][0]
     pooled = math.sqrt(with_cpe.var(ddof=1) / len(with_cpe) + without.var(ddof=1) / len(without))
     assert with_cpe.mean() - without.mean() > 2 * pooled, (with_cpe.mean(), without.mean(), pooled)
