@@ -36,24 +36,59 @@ TINY = (4, 4, 4, 4, 4)
 # ------------------------------------------------------------------ eccentricity-dependent pooling
 
 
-def test_window_is_rf_min_in_fovea_and_grows_with_eccentricity():
-    sizes = window_sizes((200, 200), (100, 100), slope=0.16, rf_min=2, deg2px=10, fovea_deg=4, ring_deg=1)
-    centre = sizes.shape[0] // 2
-    assert sizes[centre, centre] == 2
-    along_row = sizes[centre, centre:]
-    assert (np.diff(along_row) >= 0).all() and along_row[-1] > along_row[0]
-    # fovea: 2 deg radius = 20 px of this layer = 10 output cells
-    assert (sizes[centre, centre : centre + 9] == 2).all()
+def _released_window_sizes(out_shape: int, rf_min: int, slope: float, deg2px: int, fovea: float, quant: float):
+    """The released CentreDependentPooling2D's masks, built as it builds them (skimage discs in
+    the layer's output grid, centred on int(out_shape / 2)), turned into a window size per cell."""
+    from skimage.draw import disk
+
+    def inside(radius):
+        mask = np.zeros((out_shape, out_shape), dtype=bool)
+        rr, cc = disk((c, c), radius, shape=mask.shape)
+        mask[rr, cc] = True
+        return mask
+
+    c = int(out_shape / 2)
+    sizes = np.zeros((out_shape, out_shape), dtype=int)
+    ecc = round(fovea * deg2px / 2)
+    step = round(quant * deg2px / 2)
+    sizes[inside(ecc)] = rf_min
+    ecc += step
+    while ecc < out_shape / 2:
+        ring = inside(ecc) & ~inside(ecc - step)
+        sizes[ring] = rf_min + round(slope * (ecc * 2 - fovea * deg2px))
+        ecc += step
+    return sizes, ecc - step  # cells past the last ring: the released layer's end mask
 
 
-def test_window_follows_slope_times_eccentricity():
-    # one ring (0.5 deg) past the fovea edge: rf_min + round(slope * ring_deg * deg2px)
-    sizes = window_sizes((400, 2), (0.5, 0.5), slope=0.32, rf_min=2, deg2px=30, fovea_deg=4, ring_deg=1, stride=1)
-    ecc_deg = np.arange(400) / 30
-    first_ring = np.flatnonzero((ecc_deg > 2) & (ecc_deg <= 2.5))
-    assert (sizes[first_ring, 0] == 2 + round(0.32 * 30)).all()
-    second_ring = np.flatnonzero((ecc_deg > 2.5) & (ecc_deg <= 3.0))
-    assert (sizes[second_ring, 0] == 2 + round(0.32 * 60)).all()
+@pytest.mark.parametrize("layer", [3, 4, 5])
+def test_window_sizes_follow_the_released_ring_geometry(layer):
+    """Centred on the fixation, every cell within the released layer's rings gets the window the
+    released masks give it; in degrees the fovea's radius is about 4 and each ring about 1 deg
+    (a pool1 cell of the 30 px/deg input: 8 cells of radius 60 in the output grid = 4 deg)."""
+    deg2px = round(30 / 2 ** (layer - 1))
+    slope = (0.0, 0.0, 0.07, 0.16, 0.32)[layer - 1]
+    size = 448 // 2 ** (layer - 1)
+    out_shape = int((size + 1) / 2)
+    released, last_ring = _released_window_sizes(out_shape, 2, slope, deg2px, 4.0, 1.0)
+    ours = window_sizes((size, size), (size / 2, size / 2), slope, 2, deg2px, 4.0, 1.0)
+    c = int(out_shape / 2)
+    rows, cols = np.indices(ours.shape)
+    within = np.hypot(rows - c, cols - c) < last_ring
+    assert within.sum() > 50
+    np.testing.assert_array_equal(ours[within], released[within])
+    # the fovea's radius in degrees: output cells x stride / the layer's input px per degree
+    fovea_cells = round(4.0 * deg2px / 2)
+    assert fovea_cells * 2 / deg2px == pytest.approx(4.0, rel=0.15)
+
+
+def test_windows_grow_half_as_fast_as_a_degree_reading_of_the_parameters():
+    """8 deg from the fixation in pool5 (2 px per degree of its input, so 8 output cells): the
+    released geometry puts the cell in ring 5 (a 4-cell fovea, 1-cell rings), window
+    2 + round(0.32 x (2 x 9 - 8)) = 5; reading fovea_size and rf_quant as a 2 deg radius and
+    0.5 deg rings of the layer's input (this module's earlier geometry) gave ring 12 and 10."""
+    sizes = window_sizes((200, 200), (100, 100), slope=0.32, rf_min=2, deg2px=2, fovea_deg=4, ring_deg=1)
+    assert sizes[50, 50 + 8] == 5
+    assert sizes[50, 50 + 3] == 2  # inside the 4-cell fovea
 
 
 def test_zero_slope_is_ordinary_pooling():

@@ -4,13 +4,12 @@ NeurIPS 2021).
 The model, as in the authors' released code (github.com/kreimanlab/VisualSearchAsymmetry):
 
 * A VGG16 trunk (13 convolutions in blocks of 2, 2, 3, 3, 3) whose pooling windows grow with
-  eccentricity from the current fixation. Pool layer l sees ``deg2px / 2**(l-1)`` px per degree;
-  inside the fovea (``fovea_deg`` wide) its window is ``rf_min``; outside, eccentricity is
-  quantised into rings ``ring_deg / 2`` deg wide and the window is
-  ``rf_min + round(slope_l * (2 * e_ring - fovea_deg) * deg2px_l)`` px for the ring's outer
-  eccentricity ``e_ring`` (deg), i.e. it grows linearly with eccentricity. The paper's slopes for
-  pool1-5 are (0, 0, 0.07, 0.16, 0.32) (3.5, 8 and 16 x 0.02, from macaque receptive fields), with
-  30 px/deg, a 4 deg fovea, 1 deg rings, stride 2 and average pooling.
+  eccentricity from the current fixation. Pool layer l sees ``round(deg2px / 2**(l-1))`` px per
+  degree; the released code lays its rings out in the layer's output grid with that number, so
+  the fovea has a radius of about ``fovea_deg`` (4 deg) and each ring is about ``ring_deg``
+  (1 deg) wide (:func:`window_sizes`); beyond the fovea the window grows linearly with the ring's
+  outer radius. The paper's slopes for pool1-5 are (0, 0, 0.07, 0.16, 0.32) (3.5, 8 and 16 x
+  0.02, from macaque receptive fields), with 30 px/deg, stride 2 and average pooling.
 * Top-down modulation: the target cue goes through the same network (it is foveal, so its pooling
   is the ordinary one); its conv3_3, conv4_3 and conv5_3 maps, pooled to 1/32 scale, are the
   kernels of a convolution over the search image's conv3_3, conv4_3, conv5_3 maps at 1/16 scale.
@@ -120,16 +119,27 @@ def window_sizes(
     fovea_deg: float, ring_deg: float, stride: int = 2,
 ) -> np.ndarray:
     """Pooling window (px of the layer's input) at each output location, for a fixation given in
-    the layer's input pixels (row, col)."""
+    the layer's input pixels (row, col), with the released code's geometry
+    (``CentreDependentPooling2D``): the rings live in the layer's *output* grid but are sized
+    with the layer's *input* pixels per degree, so in degrees the fovea's radius is
+    ``fovea_deg`` (4) and each ring ``ring_deg`` (1) wide, twice what the parameter names say.
+    In output cells: the fovea is the disc of radius ``round(fovea_deg * deg2px / 2)``, ring k
+    adds ``round(ring_deg * deg2px / 2)`` to the radius, and a location at distance d with
+    ``e_(k-1) <= d < e_k`` gets ``rf_min + round(slope * (2 e_k - fovea_deg * deg2px))``.
+    (The released layer stops the rings at the edge of its square fixation-centred crop; this
+    one keeps them growing, so they reach every display location from any fixation.)"""
     out_h, out_w = math.ceil(shape[0] / stride), math.ceil(shape[1] / stride)
-    rows = np.arange(out_h) * stride + (stride - 1) / 2
-    cols = np.arange(out_w) * stride + (stride - 1) / 2
-    ecc_deg = np.hypot(rows[:, None] - fixation[0], cols[None, :] - fixation[1]) / deg2px
-    beyond = ecc_deg - fovea_deg / 2
-    rings = np.where(beyond > 0, np.ceil(beyond / (ring_deg / 2)), 0)
-    # the ring's outer diameter minus the fovea's, in this layer's pixels
-    extra = rings * ring_deg * deg2px
-    return (rf_min + np.round(slope * extra)).astype(int)
+    distance = np.hypot(np.arange(out_h)[:, None] - fixation[0] / stride,
+                        np.arange(out_w)[None, :] - fixation[1] / stride)
+    fovea_radius = round(fovea_deg * deg2px / 2)
+    ring_width = round(ring_deg * deg2px / 2)
+    if ring_width < 1:
+        return np.full((out_h, out_w), rf_min, dtype=int)
+    # ring k (1, 2, ...) holds fovea_radius + (k - 1) * ring_width <= d < fovea_radius + k * ring_width
+    rings = np.where(distance < fovea_radius, 0, np.floor((distance - fovea_radius) / ring_width) + 1)
+    outer = fovea_radius + rings * ring_width
+    sizes = rf_min + np.round(slope * (2 * outer - fovea_deg * deg2px))
+    return np.where(rings == 0, rf_min, sizes).astype(int)
 
 
 def _box_means(x: torch.Tensor, sizes: np.ndarray, stride: int) -> torch.Tensor:
@@ -230,9 +240,10 @@ class EccNet(nn.Module):
 
         def pool(x, block):
             scale = 2 ** (block - 1)
+            # the released model's per-layer px per degree: round(30 / 2^(l-1)) = 30, 15, 8, 4, 2
             return eccentric_pool(
                 x, (fixation[0] / scale, fixation[1] / scale), cfg.ecc_slopes[block - 1], cfg.rf_min,
-                cfg.deg2px / scale, cfg.fovea_deg, cfg.ring_deg, cfg.pool_type,
+                round(cfg.deg2px / scale), cfg.fovea_deg, cfg.ring_deg, cfg.pool_type,
             )
 
         return pool
