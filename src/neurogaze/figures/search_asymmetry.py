@@ -9,6 +9,12 @@ import numpy as np
 import pandas as pd
 
 from neurogaze.figures.style import PALETTE, neurogaze_style, save_figure
+from neurogaze.gaze.search_asymmetry.experiments import PUBLISHED_MEAN_ASYMMETRY_INDEX
+
+
+def _published() -> str:
+    human, model = PUBLISHED_MEAN_ASYMMETRY_INDEX["human"], PUBLISHED_MEAN_ASYMMETRY_INDEX["eccNET (published)"]
+    return f"published (Gupta et al. 2021): eccNET {model:.3f}, human {human:.3f}"
 
 
 def plot_rt_vs_set_size(conditions: pd.DataFrame, asymmetry: pd.DataFrame | None = None):
@@ -60,7 +66,7 @@ def plot_asymmetry_scatter(asymmetry: pd.DataFrame):
         ax.set_xlabel("human asymmetry index")
         ax.set_ylabel("model asymmetry index")
         ax.set_title(f"mean: model {asymmetry['model_asymmetry_index'].mean():.3f}, "
-                     f"human {asymmetry['human_asymmetry_index'].mean():.3f}")
+                     f"human {asymmetry['human_asymmetry_index'].mean():.3f}\n{_published()}", fontsize=7)
         ax.set_aspect("equal")
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
         # the legend sits outside the axes; leave it room (figures may be saved without bbox='tight')
@@ -97,7 +103,8 @@ def plot_model_asymmetry(asymmetry: pd.DataFrame):
         ax.axvline(0, color="grey", ls="--", lw=0.8)
         ax.set_xlim(-1.05, 1.05)
         ax.set_xlabel("model asymmetry index")
-        ax.set_title(f"mean: model {asymmetry['model_asymmetry_index'].mean():.3f} (no human reference)")
+        ax.set_title(f"mean: model {asymmetry['model_asymmetry_index'].mean():.3f} (no human file)\n{_published()}",
+                     fontsize=7)
         figure.tight_layout()
     return figure
 

@@ -274,3 +274,15 @@ def test_kreiman_model_curve_against_the_human_curve(real_data_dir):
     assert list(curve["k"]) == [1, 2, 3, 4, 5, 6]
     assert curve["model"].iloc[-1] == 1.0  # six items: in-order search always ends on the target
     assert (curve["human"].diff().dropna() >= 0).all() and curve["human"].iloc[0] > curve["chance"].iloc[0]
+
+
+def test_the_published_indices_are_reported_beside_ours():
+    import pandas as pd
+
+    from neurogaze.figures.search_asymmetry import plot_asymmetry_scatter, plot_model_asymmetry
+
+    table = pd.DataFrame({"experiment": ["Exp1", "Exp2"], "hard_condition": ["a", "b"],
+                          "model_asymmetry_index": [0.2, 0.4], "human_asymmetry_index": [0.8, 0.3]})
+    for figure in (plot_asymmetry_scatter(table), plot_model_asymmetry(table)):
+        title = figure.axes[0].get_title()
+        assert "eccNET 0.513" in title and "human 0.564" in title and "model 0.300" in title

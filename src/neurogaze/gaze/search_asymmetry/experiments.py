@@ -48,6 +48,11 @@ PAPER_HARD_CONDITIONS = {
 }
 
 
+# The paper's mean asymmetry index over the six experiments (Gupta et al. 2021): humans and
+# eccNET as published, reported beside ours
+PUBLISHED_MEAN_ASYMMETRY_INDEX = {"human": 0.564, "eccNET (published)": 0.513}
+
+
 def paper_hard_conditions() -> dict[str, str]:
     """``PAPER_HARD_CONDITIONS`` keyed by the experiment names used in the tables."""
     return {EXPERIMENTS[key].key: condition for key, condition in PAPER_HARD_CONDITIONS.items()}

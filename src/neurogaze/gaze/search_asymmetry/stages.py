@@ -32,6 +32,7 @@ from neurogaze.gaze.search_asymmetry.eccnet import (
     save_checkpoint,
 )
 from neurogaze.gaze.search_asymmetry.experiments import (
+    PUBLISHED_MEAN_ASYMMETRY_INDEX,
     asymmetry_table,
     condition_table,
     load_human_rt,
@@ -126,5 +127,6 @@ def _log_indices(index_table: pd.DataFrame) -> None:
         logger.info("%s: hard %s slope %.2f, easy %s slope %.2f ms/item; index model %.3f, human %.3f",
                     row.experiment, row.hard_condition, row.model_slope_hard, row.easy_condition,
                     row.model_slope_easy, row.model_asymmetry_index, row.human_asymmetry_index)
-    logger.info("mean asymmetry index: model %.3f, human %.3f", index_table["model_asymmetry_index"].mean(),
-                index_table["human_asymmetry_index"].mean())
+    logger.info("mean asymmetry index: model %.3f, human %.3f (published: eccNET %.3f, human %.3f)",
+                index_table["model_asymmetry_index"].mean(), index_table["human_asymmetry_index"].mean(),
+                PUBLISHED_MEAN_ASYMMETRY_INDEX["eccNET (published)"], PUBLISHED_MEAN_ASYMMETRY_INDEX["human"])
