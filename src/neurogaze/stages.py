@@ -392,7 +392,7 @@ STAGES["gaze_plot"] = Stage(
 # nevaclip.seed is used as given.
 def _nevaclip(config: dict) -> dict:
     section = config["nevaclip"]
-    workflow_keys = ("enabled", "datasets", "backbone", "free_viewing_control")
+    workflow_keys = ("enabled", "datasets", "backbone", "free_viewing_control", "caption_controls")
     settings = {key: value for key, value in section.items() if key not in workflow_keys}
     return {"backbone": backbone_spec(config, section["backbone"]), "settings": settings,
             "split": config["gaze_evaluation"]["split"], **_device(config)}

@@ -250,3 +250,27 @@ def test_information_gain_scores_the_probabilistic_model_of_the_predicted_fixati
     # the truncated blur scores each human fixation it misses at about -52 bits: here -1.35 bits
     # on average against the probabilistic model's 0.76
     assert value(table, "img0", "ig") > sal.information_gain(blurred, theirs, baseline) + 1
+
+
+def test_caption_scanpaths_are_scored_against_their_own_observer():
+    """NevaClip's paper scores each caption's scanpath against the scanpath of the observer who
+    wrote the caption: a prediction labelled <model>/<observer> meets that observer only."""
+    humans = human_table()
+    predicted = bl.baseline_fixations("uniform", humans, SIZES, n_samples=1, seed=4, training=TRAINING)
+    predicted = pd.concat([predicted.assign(subject=f"nevaclip/s{k}", trial=0) for k in range(2)],
+                          ignore_index=True).astype(FIXATION_COLUMNS)
+    second = predicted.subject == "nevaclip/s1"
+    predicted.loc[second, "x"] = WIDTH - 1.01 - predicted.loc[second, "x"].clip(upper=WIDTH - 1.01)
+    options = {"scanpath_metrics": ["dtw"], "saliency_metrics": [], "progress": False}
+    paired = ge.evaluate_scanpaths(predicted, humans, SIZES, "m", pair_with_observer=True, **options)
+    everyone = ge.evaluate_scanpaths(predicted, humans, SIZES, "m", **options)
+    here = humans[humans.stim_id == "img0"]
+    own = {s: g[["x", "y", "duration_ms"]].to_numpy() for s, g in here.groupby("subject")}
+    mine = {s: g[["x", "y", "duration_ms"]].to_numpy()
+            for s, g in predicted[predicted.stim_id == "img0"].groupby("subject")}
+    expected = np.mean([sp.dtw(mine[f"nevaclip/s{k}"], own[f"s{k}"])["dtw"] for k in range(2)])
+    assert value(paired, "img0", "dtw") == pytest.approx(expected)
+    assert value(paired, "img0", "dtw") != pytest.approx(value(everyone, "img0", "dtw"))
+    stranger = predicted.assign(subject="nevaclip/nobody")
+    with pytest.raises(DataValidationError, match="observer"):
+        ge.evaluate_scanpaths(stranger, humans, SIZES, "m", pair_with_observer=True, **options)

@@ -41,6 +41,9 @@ def test_paper_dry_run_on_a_fake_tree_of_the_real_layouts(workflow_copy, tmp_pat
     result = run_snakemake(workflow_copy, "-n", "--configfile", str(configfile))
     assert "Nothing to be done" not in result.stdout
     assert not re.search(r"\bgenerate_", result.stdout), "the paper config must not run synthetic generators"
+    # NevaClip's experiment: CapMIT1003's captions beside the paper's two caption controls, scored
+    for model in ("nevaclip", "nevaclip_other_subject", "nevaclip_other_image"):
+        assert f"results/gaze/{model}/capmit1003/metrics.csv" in result.stdout, model
 
 
 def test_paper_config_marks_every_path_to_fill_in(repo_root):

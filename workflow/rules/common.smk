@@ -90,6 +90,9 @@ def gaze_models():
         models["nevaclip"] = list(config["nevaclip"]["datasets"])
         if config["nevaclip"]["free_viewing_control"]:
             models["nevaclip_free_viewing"] = list(config["nevaclip"]["free_viewing_control"])
+        for control in ("other_subject", "other_image"):
+            if config["nevaclip"]["caption_controls"]:
+                models[f"nevaclip_{control}"] = list(config["nevaclip"]["caption_controls"])
     return models
 
 

@@ -4,7 +4,10 @@
 # an input: a released checkpoint that is missing stops the run naming the file. CapMIT1003 gets
 # one scanpath per caption, as in the paper. The datasets in nevaclip.free_viewing_control also
 # get the control model nevaclip_free_viewing: the same scanpaths and seeds, every one prompted by
-# the free-viewing prompt, scored beside it. Interrupted runs resume from <output>.partial/.
+# the free-viewing prompt, scored beside it; those in nevaclip.caption_controls get the paper's
+# nevaclip_other_subject and nevaclip_other_image (the same scanpaths prompted by another
+# observer's caption of the image, or by a caption of another image). Interrupted runs resume
+# from <output>.partial/.
 
 
 def nevaclip_inputs(wildcards):
@@ -30,7 +33,7 @@ if enabled("nevaclip"):
         log:
             "logs/nevaclip/{model}_{dataset}.log",
         wildcard_constraints:
-            model="nevaclip|nevaclip_free_viewing",
+            model="nevaclip|nevaclip_free_viewing|nevaclip_other_subject|nevaclip_other_image",
             dataset=r"[^/]+",
         params:
             **stage_params("nevaclip_scanpaths"),

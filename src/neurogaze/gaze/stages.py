@@ -65,6 +65,7 @@ def evaluate(*, method: str, dataset: str, fixations, stimuli, scanpaths, metric
         predicted_maps=_analytic_maps(method, predicted, sizes, centre_bias),
         centre_bias=centre_bias,
         seed=seed,
+        pair_with_observer=config.pair_with_observer,
         **config.options(dataset),
     )
     _write_scores(metrics, table, dataset)

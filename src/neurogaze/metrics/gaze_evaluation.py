@@ -56,6 +56,7 @@ class GazeEvaluationConfig:
     workflow's own keys (``datasets``, ``human_consistency``). The defaults are the schema's."""
 
     split: str = "test"
+    pair_with_observer: bool = True  # a "<model>/<observer>" scanpath is scored against that observer only
     sigma_deg: float = 1.0
     map_fixations: int | None = 100  # predicted fixations per image blurred into its map; None = all
     pixels_per_degree: dict[str, float] = field(default_factory=dict)
@@ -137,6 +138,24 @@ def score_scanpath_sets(predicted, humans, image_size, metrics=None, params=None
     values: dict[str, list[np.ndarray]] = defaultdict(list)
     for prediction in predicted:
         for name, per_human in scp.score_against_humans(prediction, humans, image_size, metrics, params).items():
+            values[name].append(per_human)
+    return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
+
+
+def _paired_scores(predicted, humans, size, metrics, params, stim_id) -> dict[str, float]:
+    """Scanpath metrics of each ``<model>/<observer>`` prediction against that observer's own
+    scanpaths (every human's for predictions without an observer), averaged over predictions."""
+    by_observer: dict[str, list[np.ndarray]] = defaultdict(list)
+    for subject, path in humans:
+        by_observer[str(subject)].append(path)
+    everyone = [path for _, path in humans]
+    values: dict[str, list[np.ndarray]] = defaultdict(list)
+    for subject, prediction in predicted:
+        _, _, observer = str(subject).partition("/")
+        if observer and observer not in by_observer:
+            raise DataValidationError(None, "subject", f"an observer of {stim_id!r} after the '/'", subject)
+        own = by_observer[observer] if observer else everyone
+        for name, per_human in scp.score_against_humans(prediction, own, size, metrics, params).items():
             values[name].append(per_human)
     return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
 
@@ -227,8 +246,12 @@ def evaluate_scanpaths(
     split: str = "test",
     seed: int = 0,
     progress: bool = True,
+    pair_with_observer: bool = False,
 ) -> pd.DataFrame:
     """Per-image metric rows (metrics contract) of a model's predictions against the humans.
+    ``pair_with_observer``: a predicted scanpath whose subject is ``<model>/<observer>`` (one per
+    caption, CapMIT1003) is compared with that observer's own scanpath of the image only, as
+    the NevaClip paper scores it; other scanpaths with every human of the image.
     ``map_fixations``: the number of predicted fixations an image's map is blurred from (seeded
     draw, :func:`equal_count_pixels`; None = all).
 
@@ -263,7 +286,11 @@ def evaluate_scanpaths(
         values = {}
         if predictions and scanpath_metrics != []:
             size = (width, height)
-            values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
+            if pair_with_observer:
+                values.update(_paired_scores(predicted_paths[stim_id], human_paths[stim_id], size, scanpath_metrics,
+                                             metric_params, stim_id))
+            else:
+                values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
         if saliency_metrics != []:
             smap, pmap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px,
                                         map_fixations, seed)

@@ -229,7 +229,7 @@ def test_bad_config_names_the_key(values, key):
 def test_config_defaults_are_the_schemas():
     defaults = schema_defaults("nevaclip")
     # the backbone is built by the stage from its spec; the control is a second model of the workflow
-    workflow_keys = {"enabled", "datasets", "backbone", "free_viewing_control"}
+    workflow_keys = {"enabled", "datasets", "backbone", "free_viewing_control", "caption_controls"}
     assert asdict(nc.NevaClipConfig()) == {key: value for key, value in defaults.items() if key not in workflow_keys}
     assert set(defaults) - set(asdict(nc.NevaClipConfig())) == workflow_keys
 
@@ -353,6 +353,26 @@ def test_free_viewing_control_keeps_the_scanpaths_and_seeds_and_changes_only_the
                                         "nevaclip_free_viewing/u1"]
     with pytest.raises(ConfigError, match="guide"):
         nc.scanpath_requests(["a"], config, guide="caption")
+
+
+def test_caption_controls_prompt_with_another_observer_or_another_image():
+    """The paper's controls: the same scanpaths and seeds, prompted by another observer's caption
+    of the image (the next observer, cyclically) or by a caption of the next image (the same
+    observer's when there is one); a scanpath with no such caption is left out."""
+    captions = pd.DataFrame({"stim_id": ["a", "a", "b", "c"], "subject": ["u1", "u2", "u1", "u3"],
+                             "trial": [0, 0, 0, 0],
+                             "caption": ["a red ball.", "a ball.", "a face.", "a cup."]})
+    config = nc.NevaClipConfig(target_prompt="{target}")
+    guided = nc.scanpath_requests(["a", "b", "c"], config, captions=captions)
+    subject = nc.scanpath_requests(["a", "b", "c"], config, captions=captions, guide="other_subject")
+    assert list(subject["prompt"]) == ["a ball.", "a red ball."]  # b and c have one caption each
+    assert list(subject["seed"]) == list(guided["seed"][:2])
+    image = nc.scanpath_requests(["a", "b", "c"], config, captions=captions, guide="other_image")
+    # a -> b (u1 has one there; u2 does not: b's first), b -> c (no u1: c's first), c -> a
+    assert list(image["prompt"]) == ["a face.", "a face.", "a cup.", "a red ball."]
+    assert list(image["seed"]) == list(guided["seed"]) and list(image["subject"]) == list(guided["subject"])
+    with pytest.raises(ConfigError, match="caption table"):
+        nc.scanpath_requests(["a"], config, guide="other_image")
 
 
 def test_unknown_stimulus_is_refused(demo_backbone, osie_like, tmp_path):

@@ -360,7 +360,10 @@ def prompt_for(config: NevaClipConfig, target: str | None = None, caption: str |
 
 
 REQUEST_COLUMNS = ("stim_id", "subject", "trial", "prompt", "task", "target", "seed")
-GUIDES = ("guided", "free_viewing")  # the caption or target's prompt, or the free-viewing prompt for all
+# the caption or target's prompt; the free-viewing prompt for all; and the paper's two caption
+# controls: another observer's caption of the same image, a caption of another image
+GUIDES = ("guided", "free_viewing", "other_subject", "other_image")
+CAPTION_CONTROLS = ("other_subject", "other_image")
 
 
 def scanpath_requests(
@@ -382,10 +385,16 @@ def scanpath_requests(
     observer's own scanpath.
 
     ``guide="free_viewing"`` keeps the same scanpaths and seeds but prompts every one with the
-    free-viewing prompt: the control that shows what the caption or target adds.
+    free-viewing prompt: the control that shows what the caption or target adds. With captions,
+    the paper's controls keep them too but prompt each with another observer's caption of the
+    same image (``"other_subject"``: the next observer in order, cyclically) or with a caption of
+    another image (``"other_image"``: the next image in order, the same observer's caption when
+    there is one); scanpaths with no such caption are left out.
     """
     if guide not in GUIDES:
         raise ConfigError(None, "guide", f"one of {list(GUIDES)}, got {guide!r}")
+    if guide in CAPTION_CONTROLS and not isinstance(captions, pd.DataFrame):
+        raise ConfigError(None, "guide", f"{guide!r} needs a caption table (one caption per observer)")
     tasks, targets = _tasks_and_targets(humans, list(stim_ids))
     task_of, target_of = dict(zip(stim_ids, tasks)), dict(zip(stim_ids, targets))
     if isinstance(captions, pd.DataFrame):
@@ -422,7 +431,35 @@ def scanpath_requests(
     requests = pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
     if guide == "free_viewing":
         requests["prompt"] = config.free_viewing_prompt
+    if guide in CAPTION_CONTROLS:
+        requests = _control_prompts(requests, chosen, config, guide)
     return requests
+
+
+def _control_prompts(requests: pd.DataFrame, chosen: pd.DataFrame, config: NevaClipConfig, guide: str) -> pd.DataFrame:
+    """The requests re-prompted with a control caption (see :func:`scanpath_requests`)."""
+    by_image = {stim: group.reset_index(drop=True) for stim, group in chosen.groupby("stim_id", sort=True)}
+    images = sorted(by_image)
+    prompts = []
+    for row in chosen.itertuples(index=False):
+        others = by_image[row.stim_id]
+        if guide == "other_subject":
+            if len(others) < 2:
+                prompts.append(None)
+                continue
+            position = int(np.flatnonzero((others["subject"] == row.subject) & (others["trial"] == row.trial))[0])
+            prompts.append(others["caption"].iloc[(position + 1) % len(others)])
+            continue
+        if len(images) < 2:
+            prompts.append(None)
+            continue
+        elsewhere = by_image[images[(images.index(row.stim_id) + 1) % len(images)]]
+        same_observer = elsewhere[elsewhere["subject"] == row.subject]
+        prompts.append((same_observer if len(same_observer) else elsewhere)["caption"].iloc[0])
+    keep = np.array([prompt is not None for prompt in prompts])
+    requests = requests[keep].copy()
+    requests["prompt"] = [prompt_for(config, caption=p) for p in prompts if p is not None]
+    return requests.reset_index(drop=True)
 
 
 def scanpath_table(requests: pd.DataFrame, paths: Sequence[np.ndarray], dataset: str,

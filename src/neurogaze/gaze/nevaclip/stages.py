@@ -21,8 +21,9 @@ from neurogaze.runlog import resolve_device
 logger = logging.getLogger(__name__)
 
 
-# the scanpath models this stage writes: NevaClip guided by captions and targets, and its control
-MODELS = {"nevaclip": "guided", "nevaclip_free_viewing": "free_viewing"}
+# the scanpath models this stage writes: NevaClip guided by captions and targets, and its controls
+MODELS = {"nevaclip": "guided", "nevaclip_free_viewing": "free_viewing",
+          "nevaclip_other_subject": "other_subject", "nevaclip_other_image": "other_image"}
 
 
 def scanpaths(*, dataset: str, fixations, stimuli, weights, scanpaths, backbone: dict, settings: dict, split: str,
@@ -30,7 +31,9 @@ def scanpaths(*, dataset: str, fixations, stimuli, weights, scanpaths, backbone:
     """NevaClip scanpaths of the images of ``split`` that humans viewed, prompted by each image's
     search target or the free-viewing prompt, or (``captions``, CapMIT1003) one per caption.
     ``model`` ``nevaclip_free_viewing`` is the control: the same scanpaths and seeds, all
-    prompted by the free-viewing prompt.
+    prompted by the free-viewing prompt; ``nevaclip_other_subject`` and
+    ``nevaclip_other_image`` are the paper's caption controls (another observer's caption of
+    the image, a caption of another image).
 
     ``backbone`` is the configured backbone's spec and ``weights`` its file (or open_clip cache
     folder), the rule's input. Finished scanpaths wait in ``<scanpaths>.partial/`` while the
