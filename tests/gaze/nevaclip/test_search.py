@@ -156,6 +156,16 @@ def test_crop_mapping_matches_torchvision_resize_and_crop(demo_backbone, width, 
     np.testing.assert_allclose(geometry.to_normalised(mapped), np.stack(np.meshgrid(grid, grid), axis=-1), atol=1e-12)
 
 
+def test_fixations_never_leave_the_centre_crop_and_the_rest_is_marked_unreachable(demo_backbone):
+    geometry = nc.crop_geometry(demo_backbone, 200, 100)
+    x0, y0, x1, y1 = geometry.box()
+    assert (x0, y0, x1, y1) == pytest.approx((50, 0, 150, 100), abs=200 / geometry.resized[0])
+    np.testing.assert_array_equal(geometry.outside(np.array([[10.0, 50.0], [100.0, 50.0], [190.0, 5.0]])),
+                                  [True, False, True])
+    corners = geometry.to_image(np.array([[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]))
+    assert not geometry.outside(corners).any()
+
+
 def test_landscape_crop_offsets_are_torchvisions(demo_backbone):
     geometry = nc.crop_geometry(demo_backbone, 800, 600)
     assert geometry.resized == (42, 32) and (geometry.left, geometry.top) == (5, 0)

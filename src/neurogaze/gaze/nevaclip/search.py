@@ -21,13 +21,18 @@ Where it differs:
   the best chain gives the fixation). Every image has its own random generator (seeded from
   the config seed and the stimulus id) from which the same numbers are drawn at every step
   whether they are used or not, so a batched run and a one-at-a-time run follow the same path.
-- the best position recorded is the one whose loss was evaluated; the reference records the
-  position after the update that follows the evaluation (one step later than the loss).
+- the fixation recorded is, as in the reference, the position one sign-gradient step past the
+  best-scoring one (``record="after_step"``); ``record="evaluated"`` keeps the best-scoring
+  position itself.
 - positions are clamped to [-1, 1] after each step (the reference does not clamp, and its
   fixations can leave the image); the reference's float16 autocast is not used.
 - coordinates are (x, y) in pixels of the original image: a position on the model input is
   mapped back through the backbone's centre crop and resize (:class:`CropGeometry`). The
-  reference returns normalised model-input coordinates.
+  reference returns normalised model-input coordinates. Like the reference, the model sees only
+  CLIP's centre square of a non-square image, so no fixation can land outside it (for a 4:3
+  image such as MIT1003's 1024 x 768 or OSIE's 800 x 600, the outer eighth of the width on
+  each side): nothing is predicted there. ``benchmarks/nevaclip_crop.py`` measures the share of
+  human fixations this loses on real OSIE.
 - durations are not modelled: every fixation gets the configured constant ``duration_ms``
   (the fixation contract needs finite durations), and onsets are their running sum.
 """
@@ -139,6 +144,19 @@ class CropGeometry:
         crop = (positions + 1.0) / 2.0 * (self.size - 1) + 0.5
         scale = np.array([self.width / self.resized[0], self.height / self.resized[1]])
         return (crop + np.array([self.left, self.top])) * scale
+
+    def box(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) in original-image pixels: the part of the image the model sees, where
+        every NevaClip fixation lies (positions are clamped to the model input)."""
+        scale_x, scale_y = self.width / self.resized[0], self.height / self.resized[1]
+        return (self.left * scale_x, self.top * scale_y,
+                (self.left + self.size) * scale_x, (self.top + self.size) * scale_y)
+
+    def outside(self, xy: np.ndarray) -> np.ndarray:
+        """Which (x, y) image positions (..., 2) lie outside :meth:`box`: places NevaClip cannot fixate."""
+        x0, y0, x1, y1 = self.box()
+        xy = np.asarray(xy, dtype=float)
+        return (xy[..., 0] < x0) | (xy[..., 0] >= x1) | (xy[..., 1] < y0) | (xy[..., 1] >= y1)
 
     def to_normalised(self, xy: np.ndarray) -> np.ndarray:
         """(x, y) in original-image pixels -> normalised model-input positions (inverse of ``to_image``)."""
