@@ -51,7 +51,7 @@ def test_paper_dry_run_reads_the_released_weights_and_stops_without_them(workflo
     filled = yaml.safe_load(configfile.read_text())["search_asymmetry"]
     result = run_snakemake(workflow_copy, "search_asymmetry_plot", "-n", "--configfile", str(configfile))
     assert filled["backbone"]["weights"] in result.stdout and filled["human_rt"] in result.stdout
-    (tmp_path / "real" / "vgg16.pth").unlink()
+    (tmp_path / "real" / "vgg16_imagenet_filters.h5").unlink()
     result = run_snakemake(workflow_copy, "search_asymmetry_plot", "-n", "--configfile", str(configfile), check=False)
     assert result.returncode != 0
     assert "Missing input files for rule search_asymmetry_backbone" in result.stdout + result.stderr

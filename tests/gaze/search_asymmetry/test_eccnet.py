@@ -359,3 +359,60 @@ def test_a_missing_image_folder_names_it(tmp_path):
         ensure_backbone(tmp_path / "b.pt", EccNetConfig(widths=TINY), BackboneTrainingConfig(steps=1),
                         tmp_path / "absent", progress=False)
     assert not (tmp_path / "b.pt").exists()
+
+
+def _write_keras_vgg16(path, trunk, seed=0):
+    """A Keras-layout VGG16 weights file (model.save_weights): layer groups named in the root's
+    layer_names, pooling layers without weights, kernels (kh, kw, in, out)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    convs = [m for m in trunk.features if isinstance(m, torch.nn.Conv2d)]
+    names, kernels = [], []
+    with h5py.File(path, "w") as handle:
+        conv = 0
+        for block, depth in enumerate((2, 2, 3, 3, 3), start=1):
+            for layer in range(1, depth + 1):
+                module = convs[conv]
+                name = f"block{block}_conv{layer}"
+                kernel = rng.normal(size=(3, 3, module.in_channels, module.out_channels)).astype(np.float32)
+                group = handle.create_group(name).create_group(name)
+                group["kernel:0"], group["bias:0"] = kernel, rng.normal(size=module.out_channels).astype(np.float32)
+                handle[name].attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+                names.append(name)
+                kernels.append(kernel)
+                conv += 1
+            pool = f"Layer{block}"
+            handle.create_group(pool).attrs["weight_names"] = []
+            names.append(pool)
+        handle.attrs["layer_names"] = [n.encode() for n in names]
+    return kernels
+
+
+def test_the_authors_keras_weights_load_as_cross_correlation_kernels(tmp_path):
+    config = EccNetConfig(widths=TINY)
+    kernels = _write_keras_vgg16(tmp_path / "vgg16_imagenet_filters.h5", EccNet(config).trunk)
+    model = load_released_weights(EccNet(config), tmp_path / "vgg16_imagenet_filters.h5")
+    first = model.trunk.features[0]
+    # a Keras Conv2D output at one pixel: sum over kh, kw, in of kernel * input patch (no flip)
+    x = torch.randn(1, 3, 5, 5)
+    keras = np.einsum("hwio,hwi->o", kernels[0], x[0, :, 1:4, 1:4].permute(1, 2, 0).numpy())
+    ours = (first(x)[0, :, 2, 2] - first.bias).detach().numpy()
+    np.testing.assert_allclose(ours, keras, rtol=1e-4, atol=1e-5)
+    short = tmp_path / "short.h5"
+    _write_keras_vgg16(short, EccNet(config).trunk)
+    import h5py
+
+    with h5py.File(short, "a") as handle:
+        handle.attrs["layer_names"] = list(handle.attrs["layer_names"])[:-4]
+    with pytest.raises(DataValidationError, match="short.h5.*13 convolution"):
+        load_released_weights(EccNet(config), short)
+
+
+def test_caffe_preprocessing_is_bgr_minus_the_imagenet_mean_on_0_255():
+    image = np.zeros((2, 2, 3), dtype=np.uint8)
+    image[..., 0], image[..., 2] = 200, 10  # red 200, blue 10
+    tensor = EccNet(EccNetConfig(widths=TINY, preprocessing="caffe")).preprocess(image)
+    np.testing.assert_allclose(tensor[0, :, 0, 0].numpy(), [10 - 103.939, 0 - 116.779, 200 - 123.68], rtol=1e-6)
+    with pytest.raises(ConfigError, match="preprocessing"):
+        EccNetConfig(preprocessing="bgr")

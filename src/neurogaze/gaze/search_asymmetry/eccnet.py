@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 VGG16_WIDTHS = (64, 128, 256, 512, 512)
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # Keras' vgg16.preprocess_input, on 0-255
+PREPROCESSING = ("imagenet", "caffe")
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RT_SLOPE_MS = 252.359
 RT_INTERCEPT_MS = 376.271
@@ -79,6 +81,10 @@ class EccNetConfig:
     max_fixations: int | None = None  # None: number of grid cells + 1, as the authors
     input_mean: tuple[float, ...] = IMAGENET_MEAN
     input_std: tuple[float, ...] = IMAGENET_STD
+    # "imagenet": RGB in [0, 1], torchvision's mean and SD (its vgg16 weights); "caffe": BGR on
+    # 0-255 minus the ImageNet BGR mean (Keras' vgg16.preprocess_input), as the authors' Keras
+    # weights (vgg16_imagenet_filters.h5) expect
+    preprocessing: str = "imagenet"
 
     def __post_init__(self):
         for name in ("widths", "ecc_slopes", "attention_layers", "dog_sigmas", "dog_radii", "input_mean", "input_std"):
@@ -87,6 +93,8 @@ class EccNetConfig:
             "backbone.widths": (len(self.widths) == 5, "5 values (VGG16's five blocks)", self.widths),
             "model.ecc_slopes": (len(self.ecc_slopes) == 5, "5 values (one per pool layer)", self.ecc_slopes),
             "model.pool_type": (self.pool_type in ("avg", "max"), "'avg' or 'max'", self.pool_type),
+            "model.preprocessing": (self.preprocessing in PREPROCESSING, f"one of {PREPROCESSING}",
+                                    self.preprocessing),
             "model.attention_layers": (set(self.attention_layers) <= {1, 2, 3, 4, 5}, "block numbers 1-5",
                                        self.attention_layers),
         }
@@ -232,8 +240,12 @@ class EccNet(nn.Module):
         self.register_buffer("std", torch.tensor(config.input_std).view(1, 3, 1, 1))
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).float().permute(2, 0, 1)[None] / 255.0
-        return (tensor.to(self.mean.device) - self.mean) / self.std
+        """An RGB uint8 image (H, W, 3) as the trunk's input (see ``EccNetConfig.preprocessing``)."""
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).float().permute(2, 0, 1)[None].to(self.mean.device)
+        if self.config.preprocessing == "caffe":
+            bgr_mean = torch.tensor(CAFFE_BGR_MEAN, device=tensor.device).view(1, 3, 1, 1)
+            return tensor.flip(1) - bgr_mean
+        return (tensor / 255.0 - self.mean) / self.std
 
     def _eccentric(self, fixation):
         cfg = self.config
@@ -396,11 +408,15 @@ class EccNetSearcher:
 
 
 def load_released_weights(model: EccNet, path: str | Path) -> EccNet:
-    """Load a torchvision ``vgg16`` state dict (``features.*``; the classifier is ignored)."""
+    """Load a torchvision ``vgg16`` state dict (``features.*``; the classifier is ignored), or the
+    authors' Keras weights (an ``.h5`` file such as ``vgg16_imagenet_filters.h5``)."""
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"VGG16 weights not found at {path} (nothing is downloaded; set "
                                   "search_asymmetry.backbone.weights: null to train a trunk here)")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        model.trunk.load_state_dict(keras_vgg16_state(path, model.trunk), strict=True)
+        return model
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
     features = {k: v for k, v in state.items() if k.startswith("features.")}
@@ -412,6 +428,43 @@ def load_released_weights(model: EccNet, path: str | Path) -> EccNet:
         raise DataValidationError(path, "state_dict", f"VGG16 feature shapes for widths {model.config.widths}",
                                   str(error).splitlines()[0]) from error
     return model
+
+
+def keras_vgg16_state(path: str | Path, trunk: VGGTrunk) -> dict[str, torch.Tensor]:
+    """The 13 convolutions of a Keras VGG16 weights file (``model.save_weights``: a group per
+    layer named in the file's ``layer_names``, its ``kernel`` (kh, kw, in, out) and ``bias``) as
+    the trunk's state dict, in the file's layer order. Keras convolutions are cross-correlations
+    like torch's: the kernel is only transposed to (out, in, kh, kw)."""
+    import h5py
+
+    path = Path(path)
+    convs = [name for name, module in trunk.features.named_children() if isinstance(module, nn.Conv2d)]
+    with h5py.File(path, "r") as handle:
+        root = handle["model_weights"] if "model_weights" in handle else handle
+        layer_names = [_text(name) for name in root.attrs.get("layer_names", [])]
+        pairs = []
+        for layer in layer_names:
+            weight_names = [_text(name) for name in root[layer].attrs.get("weight_names", [])]
+            kernels = [w for w in weight_names if w.endswith("kernel:0")]
+            biases = [w for w in weight_names if w.endswith("bias:0")]
+            if kernels and biases and root[layer][kernels[0]].ndim == 4:
+                pairs.append((np.asarray(root[layer][kernels[0]]), np.asarray(root[layer][biases[0]])))
+    if len(pairs) != len(convs):
+        raise DataValidationError(path, "layer_names", f"{len(convs)} convolution layers (Keras VGG16)", len(pairs))
+    state = {}
+    for number, (index, (kernel, bias)) in enumerate(zip(convs, pairs), start=1):
+        expected = tuple(getattr(trunk.features, index).weight.shape)
+        weight = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).float()
+        if tuple(weight.shape) != expected:
+            raise DataValidationError(path, f"convolution {number} kernel", f"shape {expected} (out, in, kh, kw)",
+                                      tuple(weight.shape))
+        state[f"features.{index}.weight"] = weight
+        state[f"features.{index}.bias"] = torch.from_numpy(np.asarray(bias)).float()
+    return state
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def save_checkpoint(path: str | Path, model: EccNet, training: dict) -> None:
