@@ -416,3 +416,21 @@ def test_caffe_preprocessing_is_bgr_minus_the_imagenet_mean_on_0_255():
     np.testing.assert_allclose(tensor[0, :, 0, 0].numpy(), [10 - 103.939, 0 - 116.779, 200 - 123.68], rtol=1e-6)
     with pytest.raises(ConfigError, match="preprocessing"):
         EccNetConfig(preprocessing="bgr")
+
+
+def test_each_fixation_sees_a_background_padded_crop_centred_on_it():
+    """The authors' framing: 2 x (display + 64 px) around the fixation, background around the display."""
+    from neurogaze.gaze.search_asymmetry.eccnet import fixation_crop
+
+    image = np.arange(10 * 20 * 3, dtype=np.uint8).reshape(10, 20, 3)
+    crop, (top, left) = fixation_crop(image, (3.0, 15.0), margin_px=64, background=127)
+    assert crop.shape == (2 * (20 + 64), 2 * (20 + 64), 3)
+    np.testing.assert_array_equal(crop[crop.shape[0] // 2, crop.shape[1] // 2], image[3, 15])
+    np.testing.assert_array_equal(crop[top : top + 10, left : left + 20], image)
+    outside = np.ones(crop.shape[:2], dtype=bool)
+    outside[top : top + 10, left : left + 20] = False
+    assert (crop[outside] == 127).all()
+    # from any fixation the whole display is inside the crop
+    for fixation in ((0, 0), (9, 19), (0, 19)):
+        _, (t, lft) = fixation_crop(image, fixation, 64, 127)
+        assert t >= 64 and lft >= 64 and t + 10 <= crop.shape[0] - 64 and lft + 20 <= crop.shape[1] - 64

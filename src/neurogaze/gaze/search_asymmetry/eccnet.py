@@ -55,6 +55,7 @@ VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # Keras' vgg16.preprocess_input, on 0-255
 PREPROCESSING = ("imagenet", "caffe")
+FRAMINGS = ("fixation_crop", "whole_display")
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RT_SLOPE_MS = 252.359
 RT_INTERCEPT_MS = 376.271
@@ -85,6 +86,13 @@ class EccNetConfig:
     # 0-255 minus the ImageNet BGR mean (Keras' vgg16.preprocess_input), as the authors' Keras
     # weights (vgg16_imagenet_filters.h5) expect
     preprocessing: str = "imagenet"
+    # "fixation_crop": each fixation's input is a square of 2 x (display + margin_px) centred on
+    # the fixation, cut from the display padded with its background colour (the authors'
+    # VisualSearchModel: eye_res = the display, corner_bias = 64 px), so the rings are centred on
+    # the fixation and the display's edges sit on background, not on the convolutions' zero
+    # padding; "whole_display": the display itself, pooled around the fixation
+    framing: str = "fixation_crop"
+    margin_px: int = 64
 
     def __post_init__(self):
         for name in ("widths", "ecc_slopes", "attention_layers", "dog_sigmas", "dog_radii", "input_mean", "input_std"):
@@ -95,6 +103,7 @@ class EccNetConfig:
             "model.pool_type": (self.pool_type in ("avg", "max"), "'avg' or 'max'", self.pool_type),
             "model.preprocessing": (self.preprocessing in PREPROCESSING, f"one of {PREPROCESSING}",
                                     self.preprocessing),
+            "model.framing": (self.framing in FRAMINGS, f"one of {FRAMINGS}", self.framing),
             "model.attention_layers": (set(self.attention_layers) <= {1, 2, 3, 4, 5}, "block numbers 1-5",
                                        self.attention_layers),
         }
@@ -371,6 +380,19 @@ def run_search(
     return result
 
 
+def fixation_crop(image: np.ndarray, fixation, margin_px: int, background: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The authors' model input for one fixation: a square of side 2 x (eye_res + margin_px),
+    eye_res = the display's longer side, centred on the fixation, cut from the display padded
+    with ``background``; and where the display's (0, 0) lies in it (row, col)."""
+    height, width = image.shape[:2]
+    half = max(height, width) + int(margin_px)
+    row, col = int(round(fixation[0])), int(round(fixation[1]))
+    crop = np.full((2 * half, 2 * half) + image.shape[2:], background, dtype=image.dtype)
+    top, left = half - row, half - col
+    crop[top : top + height, left : left + width] = image
+    return crop, (top, left)
+
+
 def _item_at(boxes: np.ndarray, row: float, col: float) -> int:
     inside = (boxes[:, 0] <= row) & (row < boxes[:, 2]) & (boxes[:, 1] <= col) & (col < boxes[:, 3])
     return int(np.flatnonzero(inside)[0])
@@ -383,7 +405,18 @@ class EccNetSearcher:
         self.model = model.to(device).eval()
         self.device = device
 
-    def attention(self, image: np.ndarray, fixation, target_maps) -> np.ndarray:
+    def attention(self, image: np.ndarray, fixation, target_maps, background: int = 0) -> np.ndarray:
+        """The attention map over ``image`` (the display) seen from ``fixation`` (row, col)."""
+        cfg = self.model.config
+        if cfg.framing == "whole_display":
+            return self._attention_on(image, fixation, target_maps)
+        crop, (top, left) = fixation_crop(image, fixation, cfg.margin_px, background)
+        centre = (crop.shape[0] // 2, crop.shape[1] // 2)
+        attention = self._attention_on(crop, centre, target_maps)
+        height, width = image.shape[:2]
+        return attention[top : top + height, left : left + width]
+
+    def _attention_on(self, image: np.ndarray, fixation, target_maps) -> np.ndarray:
         cfg = self.model.config
         search_maps = self.model.search_features(self.model.preprocess(image), fixation)
         attention = sharpen(top_down_attention(search_maps, target_maps), cfg.dog_sigmas, cfg.dog_radii,
@@ -397,8 +430,8 @@ class EccNetSearcher:
         target_maps = self.model.target_features(self.model.preprocess(target))
         cap = max_fixations or self.model.config.max_fixations or len(boxes) + 1
         return run_search(
-            lambda img, fix: self.attention(img, fix, target_maps), image, np.asarray(boxes), target_index,
-            background, cap,
+            lambda img, fix: self.attention(img, fix, target_maps, background), image, np.asarray(boxes),
+            target_index, background, cap,
         )
 
 
