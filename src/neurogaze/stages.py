@@ -282,7 +282,7 @@ def _search_asymmetry_experiments(config: dict) -> dict:
     section = config["search_asymmetry"]
     return {"human_rt": section["human_rt"], "widths": section["backbone"]["widths"], "model": section["model"],
             "experiments": section["experiments"], "n_per_set_size": section["n_per_set_size"],
-            "seed": section["seed"], **_device(config)}
+            "dog_windows": section["dog_windows"], "seed": section["seed"], **_device(config)}
 
 
 STAGES["search_asymmetry_backbone"] = Stage(

@@ -434,3 +434,22 @@ def test_each_fixation_sees_a_background_padded_crop_centred_on_it():
     for fixation in ((0, 0), (9, 19), (0, 19)):
         _, (t, lft) = fixation_crop(image, fixation, 64, 127)
         assert t >= 64 and lft >= 64 and t + 10 <= crop.shape[0] - 64 and lft + 20 <= crop.shape[1] - 64
+
+
+def test_sharpening_windows_follow_opencv_gaussian_blur():
+    """The authors' dog_size pairs are OpenCV GaussianBlur windows: (ksize, sigma) -> radius
+    (ksize - 1) / 2, and sigma 0 becomes 0.3 ((ksize - 1) / 2 - 1) + 0.8."""
+    from neurogaze.gaze.search_asymmetry.eccnet import dog_from_windows
+
+    assert dog_from_windows(((5, 3), (7, 5))) == ((3.0, 5.0), (2, 3))
+    sigmas, radii = dog_from_windows(((3, 0), (5, 1)))
+    assert sigmas == pytest.approx((0.8, 1.0)) and radii == (1, 2)
+    # one OpenCV blur of an impulse: a normalised, separable Gaussian of that window (BORDER_REFLECT_101)
+    from scipy.ndimage import gaussian_filter
+
+    impulse = np.zeros((9, 9))
+    impulse[4, 4] = 1.0
+    blurred = gaussian_filter(impulse, 3.0, radius=2, mode="mirror")
+    kernel = np.exp(-0.5 * (np.arange(-2, 3) / 3.0) ** 2)
+    kernel /= kernel.sum()
+    np.testing.assert_allclose(blurred[2:7, 2:7], np.outer(kernel, kernel))

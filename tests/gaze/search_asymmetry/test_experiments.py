@@ -135,19 +135,32 @@ def test_kreiman_display_places_objects_on_their_ring_positions():
 
 
 class _InOrderSearcher:
-    """Fixates items in index order: n_fixations = target_index + 1."""
+    """Fixates the regions it is given (the grid cells) in index order: n_fixations = target
+    region + 1; records the regions and sharpening windows it was given."""
 
-    def search(self, image, target, boxes, target_index, background, max_fixations=None):
+    def __init__(self):
+        self.calls = []
+
+    def search(self, image, target, boxes, target_index, background, max_fixations=None, dog=None):
+        self.calls.append((len(boxes), max_fixations, dog))
         return SearchResult(fixations=[(0.0, 0.0)] * (target_index + 1),
                             fixated_items=list(range(target_index + 1)), found=True)
 
 
 def test_run_experiments_covers_every_condition_and_set_size():
-    trials = run_experiments(_InOrderSearcher(), ["intersection", "orientation_homo"], n_per_set_size=2,
-                             progress=False)
+    searcher = _InOrderSearcher()
+    trials = run_experiments(searcher, ["intersection", "orientation_homo"], n_per_set_size=2,
+                             progress=False, dog_windows={"orientation_homo": [[3, 0], [9, 4]]})
     assert len(trials) == 2 * 2 * 3 + 2 * 2 * 4
     assert set(trials["condition"]) == {"cross", "non_cross", "homo_t0", "homo_t20"}
-    assert (trials["n_fixations"] == trials["target_index"] + 1).all()
+    # fixations go to every cell of the grid, empty ones too (-1), up to cells + 1, and end on the target
+    assert {calls[:2] for calls in searcher.calls} == {(9, 10), (16, 17)}
+    fixated = trials["fixated_items"].str.split().map(lambda items: [int(i) for i in items])
+    assert (fixated.map(lambda items: items[-1]) == trials["target_index"]).all()
+    assert fixated.map(lambda items: -1 in items).any()
+    # the authors' sharpening windows per experiment, or the configured ones
+    assert {str(dog) for n, _, dog in searcher.calls if n == 9} == {str(((5, 3), (7, 5)))}
+    assert {str(dog) for n, _, dog in searcher.calls if n == 16} == {str([[3, 0], [9, 4]])}
     again = run_experiments(_InOrderSearcher(), ["intersection"], n_per_set_size=2, progress=False)
     first = trials[trials["experiment"] == again["experiment"].iloc[0]].reset_index(drop=True)
     pd.testing.assert_frame_equal(again, first)
@@ -251,7 +264,8 @@ def test_six_experiments_end_to_end_with_a_backbone_trained_once(tmp_path, real_
     searcher = EccNetSearcher(build_eccnet(config, checkpoint))
     trials = run_experiments(searcher, None, n_per_set_size=1, progress=False)
     assert len(trials) == sum(len(s.set_sizes) * 2 for s in EXPERIMENTS.values())
-    assert (trials["n_fixations"] <= trials["set_size"]).all()
+    cells = trials["experiment"].map({s.key: s.grid * s.grid for s in EXPERIMENTS.values()})
+    assert (trials["n_fixations"] <= cells + 1).all()
     human, _ = load_human_rt(real_data_dir / "search_asymmetry_human_rt.json")
     table = asymmetry_table(condition_table(trials, human))
     assert len(table) == 6 and table["model_asymmetry_index"].between(-1, 1).all()

@@ -14,14 +14,18 @@ The model, as in the authors' released code (github.com/kreimanlab/VisualSearchA
   is the ordinary one); its conv3_3, conv4_3 and conv5_3 maps, pooled to 1/32 scale, are the
   kernels of a convolution over the search image's conv3_3, conv4_3, conv5_3 maps at 1/16 scale.
   Each layer's map is min-max normalised and the maps are averaged with weights proportional to
-  each layer's peak response; three rounds of difference-of-Gaussians sharpening follow.
-* The map is upsampled to the display, restricted to items not yet visited, and its argmax is the
-  next fixation. Inhibition of return is by object: the fixated item's region is removed from
-  the attention map and erased from the display (filled with the background). Search stops when
-  the fixated item is the target, or after ``max_fixations``.
+  each layer's peak response; three rounds of difference-of-Gaussians sharpening follow (each
+  experiment's own windows, ``experiments.DOG_WINDOWS``).
+* Each fixation sees a square of 2 x (display + 64 px) centred on it, the display padded with
+  its background (``framing``). The map is upsampled, restricted to the display's grid cells not
+  yet visited (empty cells included, as the authors' model), and its argmax is the next
+  fixation. Inhibition of return is by cell: the fixated cell is removed from the attention map
+  and filled with the background. Search stops when the fixated cell holds the target, or after
+  ``max_fixations`` (cells + 1).
 * Reaction time = 252.359 ms x fixations + 376.271 ms (the paper's conversion).
 
-Released VGG16 weights load from a local torchvision ``vgg16`` state dict (``weights``); without
+Released VGG16 weights load from a local file: the authors' Keras ``vgg16_imagenet_filters.h5``
+(with Keras' caffe preprocessing) or a torchvision ``vgg16`` state dict (``weights``); without
 them, a VGG16-shaped network of configurable width is trained here (``train_backbone``).
 :class:`EccNetConfig` and :class:`BackboneTrainingConfig` keep the paper's values as defaults; the
 config schema's ``search_asymmetry.model``, ``.backbone`` and ``.backbone.training`` sections
@@ -311,6 +315,18 @@ def top_down_attention(search_maps: list[torch.Tensor], target_maps: list[torch.
     return sum(w * m for w, m in zip(weights, maps))
 
 
+def dog_from_windows(windows) -> tuple[tuple[float, float], tuple[int, int]]:
+    """The authors' per-experiment ``dog_size`` [[ksize, sigma], [ksize, sigma]] (OpenCV
+    GaussianBlur windows; sigma 0 means OpenCV's 0.3 ((ksize - 1) / 2 - 1) + 0.8) as the
+    (sigmas, radii) of :func:`sharpen`."""
+    sigmas, radii = [], []
+    for size, sigma in windows:
+        size = int(size)
+        sigmas.append(float(sigma) if sigma > 0 else 0.3 * ((size - 1) * 0.5 - 1) + 0.8)
+        radii.append((size - 1) // 2)
+    return (sigmas[0], sigmas[1]), (radii[0], radii[1])
+
+
 def sharpen(attention: np.ndarray, sigmas=(1.0, 3.0), radii=(1, 2), iterations: int = 3) -> np.ndarray:
     """Difference-of-Gaussians sharpening, repeated (the authors' post-processing)."""
     out = attention.astype(np.float64)
@@ -350,8 +366,10 @@ def run_search(
     max_fixations: int, start: tuple[float, float] | None = None,
 ) -> SearchResult:
     """The search loop, independent of the network: ``attention_fn(image, fixation)`` returns a
-    map of the image's shape. Fixations go to the attention peak among unvisited items; a visited
-    item is erased (inhibition of return); search stops on the target."""
+    map of the image's shape. Fixations go to the attention peak among unvisited regions
+    (``boxes``: a display's grid cells, empty ones included, or its items); a visited region is
+    filled with the background (inhibition of return); search stops on the target's region, when
+    every region is visited, or after ``max_fixations``."""
     image = image.copy()
     height, width = image.shape[:2]
     fixation = start if start is not None else ((height - 1) / 2, (width - 1) / 2)
@@ -405,33 +423,39 @@ class EccNetSearcher:
         self.model = model.to(device).eval()
         self.device = device
 
-    def attention(self, image: np.ndarray, fixation, target_maps, background: int = 0) -> np.ndarray:
-        """The attention map over ``image`` (the display) seen from ``fixation`` (row, col)."""
+    def attention(self, image: np.ndarray, fixation, target_maps, background: int = 0, dog=None) -> np.ndarray:
+        """The attention map over ``image`` (the display) seen from ``fixation`` (row, col);
+        ``dog``: the experiment's (sigmas, radii) of the sharpening (None: the config's)."""
         cfg = self.model.config
         if cfg.framing == "whole_display":
-            return self._attention_on(image, fixation, target_maps)
+            return self._attention_on(image, fixation, target_maps, dog)
         crop, (top, left) = fixation_crop(image, fixation, cfg.margin_px, background)
         centre = (crop.shape[0] // 2, crop.shape[1] // 2)
-        attention = self._attention_on(crop, centre, target_maps)
+        attention = self._attention_on(crop, centre, target_maps, dog)
         height, width = image.shape[:2]
         return attention[top : top + height, left : left + width]
 
-    def _attention_on(self, image: np.ndarray, fixation, target_maps) -> np.ndarray:
+    def _attention_on(self, image: np.ndarray, fixation, target_maps, dog=None) -> np.ndarray:
         cfg = self.model.config
+        sigmas, radii = dog or (cfg.dog_sigmas, cfg.dog_radii)
         search_maps = self.model.search_features(self.model.preprocess(image), fixation)
-        attention = sharpen(top_down_attention(search_maps, target_maps), cfg.dog_sigmas, cfg.dog_radii,
-                            cfg.dog_iterations)
+        attention = sharpen(top_down_attention(search_maps, target_maps), sigmas, radii, cfg.dog_iterations)
         upsampled = F.interpolate(
             torch.from_numpy(attention)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False
         )
         return upsampled[0, 0].numpy()
 
-    def search(self, image, target, boxes, target_index, background, max_fixations=None) -> SearchResult:
+    def search(self, image, target, boxes, target_index, background, max_fixations=None, dog=None) -> SearchResult:
+        """Search ``image`` for ``target``: fixations go to the regions ``boxes`` (the display's
+        grid cells, empty ones included, as the authors' model; or the items) until the region
+        ``target_index`` is fixated. ``dog``: the experiment's sharpening windows
+        [[ksize, sigma], [ksize, sigma]] (None: the config's)."""
         target_maps = self.model.target_features(self.model.preprocess(target))
         cap = max_fixations or self.model.config.max_fixations or len(boxes) + 1
+        sharpening = dog_from_windows(dog) if dog is not None else None
         return run_search(
-            lambda img, fix: self.attention(img, fix, target_maps, background), image, np.asarray(boxes),
-            target_index, background, cap,
+            lambda img, fix: self.attention(img, fix, target_maps, background, sharpening), image,
+            np.asarray(boxes), target_index, background, cap,
         )
 
 

@@ -192,11 +192,27 @@ def asymmetry_table(conditions: pd.DataFrame, hard_conditions: dict[str, str] | 
 # ---------------------------------------------------------------------------------------------
 
 
+# The authors' per-experiment sharpening windows (vs_exp/data_utils.py dog_size: OpenCV
+# GaussianBlur [ksize, sigma] pairs; sigma 0 is OpenCV's default for the window)
+DOG_WINDOWS = {
+    "curvature": ((3, 1), (5, 3)),
+    "lighting": ((3, 0), (5, 1)),
+    "intersection": ((5, 3), (7, 5)),
+    "t_vs_l": ((5, 3), (7, 5)),
+    "orientation_homo": ((3, 1), (5, 3)),
+    "orientation_hetero": ((3, 1), (5, 3)),
+}
+
+
 def run_experiments(
     searcher, experiments: list[str] | None = None, n_per_set_size: int | None = None, seed: int = 0,
-    progress: bool = True,
+    progress: bool = True, dog_windows: dict | None = None,
 ) -> pd.DataFrame:
-    """One row per trial: experiment, condition, set_size, trial, n_fixations, found, fixated items."""
+    """One row per trial: experiment, condition, set_size, trial, n_fixations, found, fixated
+    items (-1: an empty cell). As the authors' model, fixations go to grid cells, empty ones
+    included, at most cells + 1 of them; ``dog_windows`` overrides :data:`DOG_WINDOWS` per
+    experiment."""
+    windows = {**DOG_WINDOWS, **(dog_windows or {})}
     rows = []
     keys = list(EXPERIMENTS) if experiments is None else experiments
     for key in keys:
@@ -205,12 +221,14 @@ def run_experiments(
             rng = np.random.default_rng([seed, list(EXPERIMENTS).index(key), c])
             displays = generate_condition(key, condition.key, rng, n_per_set_size)
             for trial, display in enumerate(tqdm(displays, desc=f"{key}/{condition.key}", disable=not progress)):
-                result = searcher.search(display.image, display.target, display.item_boxes, display.target_index,
-                                         display.background, spec.grid * spec.grid + 1)
+                result = searcher.search(display.image, display.target, display.cell_boxes, display.target_cell,
+                                         display.background, len(display.cell_boxes) + 1, dog=windows[key])
+                item_of_cell = {int(cell): item for item, cell in enumerate(display.item_cells)}
+                fixated = [item_of_cell.get(int(cell), -1) for cell in result.fixated_items]
                 rows.append({
                     "experiment": spec.key, "condition": condition.key, "set_size": display.set_size,
                     "trial": trial, "n_fixations": result.n_fixations, "found": result.found,
-                    "fixated_items": " ".join(map(str, result.fixated_items)), "target_index": display.target_index,
+                    "fixated_items": " ".join(map(str, fixated)), "target_index": display.target_index,
                 })
     return pd.DataFrame(rows)
 

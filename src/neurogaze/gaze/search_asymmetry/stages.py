@@ -74,7 +74,8 @@ def backbone(*, checkpoint: FilePath, weights: FilePath | None, image_dir: FileP
 
 def experiments(*, checkpoint: FilePath, trials: FilePath, conditions: FilePath, asymmetry: FilePath,
                 metrics: FilePath, human_rt: FilePath | None, widths: list[int], model: dict,
-                experiments: list[str] | None, n_per_set_size: int | None, seed: int, device: str) -> None:
+                experiments: list[str] | None, n_per_set_size: int | None, seed: int, device: str,
+                dog_windows: dict | None = None) -> None:
     """eccNET (the trunk in ``checkpoint``, searching with ``model``) on ``experiments`` (None: all
     six), ``n_per_set_size`` displays per set size and condition (None: the paper's) ->
     ``trials``, ``conditions``, ``asymmetry`` and ``metrics`` tables (each written atomically).
@@ -88,7 +89,7 @@ def experiments(*, checkpoint: FilePath, trials: FilePath, conditions: FilePath,
     config = from_section(EccNetConfig, model, "search_asymmetry.model", widths=widths)
     torch.manual_seed(seed)
     searcher = EccNetSearcher(build_eccnet(config, checkpoint), resolve_device(device))
-    trial_table = run_experiments(searcher, experiments, n_per_set_size, seed)
+    trial_table = run_experiments(searcher, experiments, n_per_set_size, seed, dog_windows=dog_windows)
     condition_rows = condition_table(trial_table, human, slope_ms, intercept_ms)
     index_table = asymmetry_table(condition_rows, paper_hard_conditions())
     write_csv(trials, trial_table)
