@@ -27,7 +27,7 @@ from neurogaze.data.gaze.base import load_mat
 from neurogaze.data.gaze.kreiman import OBJECTS_DIR, load_kreiman, object_positions, valid_files
 from neurogaze.errors import DataValidationError
 from neurogaze.gaze.search_asymmetry.eccnet import RT_INTERCEPT_MS, RT_SLOPE_MS, reaction_time_ms
-from neurogaze.gaze.search_asymmetry.stimuli import EXPERIMENTS, generate_condition
+from neurogaze.gaze.search_asymmetry.stimuli import DEG2PX, EXPERIMENTS, generate_condition
 
 METHOD = "eccnet"  # the metric tables' `method` column names the model
 
@@ -206,12 +206,13 @@ DOG_WINDOWS = {
 
 def run_experiments(
     searcher, experiments: list[str] | None = None, n_per_set_size: int | None = None, seed: int = 0,
-    progress: bool = True, dog_windows: dict | None = None,
+    progress: bool = True, dog_windows: dict | None = None, deg2px: float = DEG2PX,
 ) -> pd.DataFrame:
     """One row per trial: experiment, condition, set_size, trial, n_fixations, found, fixated
     items (-1: an empty cell). As the authors' model, fixations go to grid cells, empty ones
     included, at most cells + 1 of them; ``dog_windows`` overrides :data:`DOG_WINDOWS` per
-    experiment."""
+    experiment. ``deg2px``: the displays' px per degree, which must be the model's (the
+    authors' 30; a demo may halve the displays' pixels with 15)."""
     windows = {**DOG_WINDOWS, **(dog_windows or {})}
     rows = []
     keys = list(EXPERIMENTS) if experiments is None else experiments
@@ -219,7 +220,7 @@ def run_experiments(
         spec = EXPERIMENTS[key]
         for c, condition in enumerate(spec.conditions):
             rng = np.random.default_rng([seed, list(EXPERIMENTS).index(key), c])
-            displays = generate_condition(key, condition.key, rng, n_per_set_size)
+            displays = generate_condition(key, condition.key, rng, n_per_set_size, deg2px)
             for trial, display in enumerate(tqdm(displays, desc=f"{key}/{condition.key}", disable=not progress)):
                 result = searcher.search(display.image, display.target, display.cell_boxes, display.target_cell,
                                          display.background, len(display.cell_boxes) + 1, dog=windows[key])

@@ -89,7 +89,8 @@ def experiments(*, checkpoint: FilePath, trials: FilePath, conditions: FilePath,
     config = from_section(EccNetConfig, model, "search_asymmetry.model", widths=widths)
     torch.manual_seed(seed)
     searcher = EccNetSearcher(build_eccnet(config, checkpoint), resolve_device(device))
-    trial_table = run_experiments(searcher, experiments, n_per_set_size, seed, dog_windows=dog_windows)
+    trial_table = run_experiments(searcher, experiments, n_per_set_size, seed, dog_windows=dog_windows,
+                                  deg2px=config.deg2px)
     condition_rows = condition_table(trial_table, human, slope_ms, intercept_ms)
     index_table = asymmetry_table(condition_rows, paper_hard_conditions())
     write_csv(trials, trial_table)
