@@ -10,8 +10,11 @@ pursuit counted as fixation).
 
     .venv/bin/python benchmarks/fixation_detection.py [--data ../shared/data] [--out table.csv]
     .venv/bin/python benchmarks/fixation_detection.py --fit src/neurogaze/data/gaze/fixation_classifier.json
+    .venv/bin/python benchmarks/fixation_detection.py --nested
 
 ``--fit`` refits the shipped classifier on every recording of coder MN and writes it.
+``--nested`` scores the learned detector with its settings (knots, penalty) chosen inside each
+fold by 3-fold cross-validation over the other recordings: the whole procedure held out.
 """
 
 from __future__ import annotations
@@ -22,11 +25,18 @@ import os
 import time
 from pathlib import Path
 
-from neurogaze.data.gaze.andersson import kappa_table, leave_one_recording_out, read_coded_recordings
+from neurogaze.data.gaze.andersson import (
+    kappa_table,
+    leave_one_recording_out,
+    nested_learned_kappas,
+    read_coded_recordings,
+)
 from neurogaze.data.gaze.detection import DetectorConfig
 from neurogaze.data.gaze.sample_classifier import fit_fixation_classifier
 
 LEARNED = {"n_knots": 4, "degree": 2, "C": 1.0}
+# the settings the nested run chooses among
+LEARNED_GRID = [{"n_knots": k, "degree": 2, "C": c} for k in (3, 4, 6) for c in (0.1, 1.0, 10.0)]
 
 
 def grid(method: str, **axes) -> list[DetectorConfig]:
@@ -39,6 +49,7 @@ def main() -> None:
     parser.add_argument("--data", default=default, help="folder holding andersson2017/")
     parser.add_argument("--out", default=None, help="optional CSV for the per-recording table")
     parser.add_argument("--fit", default=None, help="fit the classifier on all recordings and write it here")
+    parser.add_argument("--nested", action="store_true", help="the learned detector with its settings chosen per fold")
     args = parser.parse_args()
     root = Path(args.data) / "andersson2017"
     if not root.is_dir():
@@ -47,6 +58,13 @@ def main() -> None:
     if args.fit:
         fit_fixation_classifier(recordings, **LEARNED).save(args.fit)
         print(f"wrote {args.fit} (fitted on {len(recordings)} recordings of coder MN)")
+        return
+    if args.nested:
+        started = time.perf_counter()
+        nested = nested_learned_kappas(recordings, LEARNED_GRID)
+        print(nested.round(3).to_string(index=False))
+        print(f"\nmean kappa, settings chosen inside each fold: {nested['learned_nested'].mean():.3f} "
+              f"({time.perf_counter() - started:.0f} s)")
         return
     fixed = {
         "ivt_30": DetectorConfig(method="ivt", velocity_threshold_deg_s=30.0, min_fixation_ms=0.0),

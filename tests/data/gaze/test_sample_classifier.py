@@ -114,3 +114,23 @@ def test_real_andersson_learned_detector_beats_threshold_detectors_on_held_out_r
     np.testing.assert_allclose(
         refit.predict_proba(features), FixationClassifier.load().predict_proba(features), atol=1e-4
     )
+
+
+def test_nested_selection_scores_each_held_out_recording_with_settings_chosen_without_it():
+    from pathlib import Path
+
+    from neurogaze.data.gaze.andersson import Recording, nested_learned_kappas
+    from neurogaze.data.screen import ScreenGeometry
+
+    geometry = ScreenGeometry((1024, 768), (0.38, 0.30), 0.67)
+    recordings = []
+    for seed in range(4):
+        t, x, y, truth, _ = planted_trace(deg_per_px=geometry.degrees_per_pixel(), seed=seed, n_fix=6)
+        recordings.append(Recording(f"s{seed}", "img", "MN", Path("none"), t, x, y, np.zeros_like(x),
+                                    np.where(truth, 1, 2), geometry))
+    grid = [{"n_knots": 3, "C": 0.1}, {"n_knots": 4, "C": 1.0}]
+    table = nested_learned_kappas(recordings, grid, inner_folds=3)
+    assert list(table["recording"]) == [f"s{seed}_img" for seed in range(4)]
+    assert table["chosen"].isin([repr(g) for g in grid]).all()
+    # planted fixations against minimum-jerk saccades: learned from three traces, found on the fourth
+    assert (table["learned_nested"] > 0.7).all(), table

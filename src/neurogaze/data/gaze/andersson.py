@@ -44,7 +44,7 @@ from neurogaze.data.gaze.detection import (
     detector_config,
     sampling_rate_from_timestamps,
 )
-from neurogaze.data.gaze.sample_classifier import fit_fixation_classifier
+from neurogaze.data.gaze.sample_classifier import FixationClassifier, fit_fixation_classifier, sample_features
 from neurogaze.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -243,6 +243,37 @@ def leave_one_recording_out(
             row[name] = _kappa(recording, DetectorConfig(method="learned"), classifier)
         rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(choices)
+
+
+def nested_learned_kappas(recordings: list[Recording], grid: list[dict], inner_folds: int = 3) -> pd.DataFrame:
+    """The learned detector with its settings chosen inside each fold: for each held-out
+    recording, every FixationClassifier setting of ``grid`` is scored by ``inner_folds``-fold
+    cross-validation over the other recordings (folds: every ``inner_folds``-th recording), the
+    best is refitted on all of them and scored on the held-out one. An estimate of the whole
+    procedure, selection included. One row per held-out recording: kappa and the chosen setting."""
+    features = [sample_features(r.x, r.y, r.t_ms, r.geometry.degrees_per_pixel()) for r in recordings]
+    labels = [np.asarray(r.is_fixation, dtype=bool) for r in recordings]
+
+    def fit(indices, params):
+        return FixationClassifier(**params).fit(np.vstack([features[i] for i in indices]),
+                                                np.concatenate([labels[i] for i in indices]))
+
+    rows = []
+    for held_out, recording in enumerate(tqdm(recordings, desc="held-out recordings (nested)")):
+        others = [i for i in range(len(recordings)) if i != held_out]
+        folds = [others[k::inner_folds] for k in range(inner_folds)]
+        scores = []
+        for params in grid:
+            kappas = []
+            for fold in folds:
+                classifier = fit([i for i in others if i not in fold], params)
+                kappas += [_kappa(recordings[i], DetectorConfig(method="learned"), classifier) for i in fold]
+            scores.append(np.mean(kappas))
+        chosen = grid[int(np.argmax(scores))]
+        kappa = _kappa(recording, DetectorConfig(method="learned"), fit(others, chosen))
+        rows.append({"recording": f"{recording.subject}_{recording.image}", "learned_nested": kappa,
+                     "chosen": repr(chosen)})
+    return pd.DataFrame(rows)
 
 
 def _varying_fields(grid: list[DetectorConfig], index: int) -> dict:
