@@ -44,6 +44,8 @@ def test_paper_dry_run_on_a_fake_tree_of_the_real_layouts(workflow_copy, tmp_pat
     # NevaClip's experiment: CapMIT1003's captions beside the paper's two caption controls, scored
     for model in ("nevaclip", "nevaclip_other_subject", "nevaclip_other_image"):
         assert f"results/gaze/{model}/capmit1003/metrics.csv" in result.stdout, model
+    # MIT1003's fixations are the dataset's own extraction, an input of its loader
+    assert "pysaliency/MIT1003" in result.stdout
 
 
 def test_paper_config_marks_every_path_to_fill_in(repo_root):

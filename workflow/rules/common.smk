@@ -43,10 +43,15 @@ def dataset_root(name):
 
 
 def detector_classifier(section):
-    """The fixation classifier file a section's detector reads (none for the shipped fit, which is
-    package code): an unnamed input, since the stage reads its path from the detector settings."""
+    """The files a gaze section's fixations come from besides its root: the fixation classifier
+    its detector reads (none for the shipped fit, which is package code) and, for MIT1003 with
+    fixations_from: extracted, the dataset's own extraction. Unnamed inputs: the stage reads
+    their paths from its settings."""
     path = (section.get("detector") or {}).get("classifier")
-    return [path] if path else []
+    files = [path] if path else []
+    if section.get("fixations_from") == "extracted" and section.get("extracted_dir"):
+        files.append(section["extracted_dir"])
+    return files
 
 
 def stimulus_set(name):

@@ -82,3 +82,46 @@ def test_corrupt_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataValidationError, match="readable MATLAB"):
         load_mit1003(root, screen=SCREEN)
+
+
+def _write_pysaliency_mit1003(folder, stem, trains):
+    """pysaliency's own writer (get_mit1003 stores the dataset's checkFixations output this way);
+    pysaliency 0.2 still calls NumPy 1's np.string_, given back here for the write."""
+    pysaliency = pytest.importorskip("pysaliency")
+    folder.mkdir(parents=True)
+    had = hasattr(np, "string_")
+    np.string_ = np.bytes_
+    try:
+        image = folder / "stimuli" / f"{stem}.jpeg"
+        write_image(image, 1024, 768)
+        pysaliency.FileStimuli([str(image)]).to_hdf5(str(folder / "stimuli.hdf5"))
+        xs, ys, ts, subjects, durations = zip(*trains)
+        fixations = pysaliency.FixationTrains.from_fixation_trains(
+            list(xs), list(ys), list(ts), [0] * len(trains), list(subjects),
+            scanpath_fixation_attributes={"durations": list(durations)},
+            scanpath_attribute_mapping={"durations": "duration"})
+        fixations.to_hdf5(str(folder / "fixations.hdf5"))
+    finally:
+        if not had:
+            del np.string_
+
+
+def test_the_dataset_s_own_extraction_replaces_the_detector(tmp_path):
+    root, _ = _root(tmp_path)
+    extracted = tmp_path / "pysaliency" / "MIT1003"
+    trains = [
+        (np.array([100.0, 500.0]), np.array([80.0, 300.0]), np.array([0.30, 0.62]), 1, np.array([0.25, 0.40])),
+        (np.array([700.0, 20.0, 33.0]), np.array([600.0, 10.0, 40.0]), np.array([0.2, 0.5, 0.9]), 0,
+         np.array([0.2, 0.3, 0.1])),
+    ]
+    _write_pysaliency_mit1003(extracted, STEM, trains)
+    data = load_mit1003(root, screen=SCREEN, fixations_from="extracted", extracted_dir=extracted)
+    hp = data.fixations[data.fixations["subject"] == "hp"].sort_values("fix_index")  # subject index 1
+    np.testing.assert_allclose(hp[["x", "y", "t_start_ms", "duration_ms"]].to_numpy(),
+                               [[100, 80, 300, 250], [500, 300, 620, 400]])
+    assert len(data.fixations[data.fixations["subject"] == "ajs"]) == 3
+    assert data.samples is not None and set(data.samples["subject"]) == {"ajs", "hp"}
+    with pytest.raises(DataValidationError, match="fixations.hdf5"):
+        load_mit1003(root, screen=SCREEN, fixations_from="extracted", extracted_dir=tmp_path / "nothing")
+    with pytest.raises(DataValidationError, match="extracted_dir"):
+        load_mit1003(root, screen=SCREEN, fixations_from="extracted")

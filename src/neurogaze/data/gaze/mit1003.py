@@ -6,6 +6,15 @@ during blinks; each user folder also has ``shuff_stimnames.mat`` and ``Calibrati
 Images are ``ALLSTIMULI/<image>.jpeg``. The samples carry no timestamps: they are spaced by the
 configured sampling rate. Fixations come from the configured detector; as in the dataset's own
 scripts, the first fixation (the central fixation cross) and fixations off the image are dropped.
+
+``fixations_from="extracted"`` takes the fixations of the dataset's own extraction instead (the
+release's ``checkFixations.m``: median position, onset and duration of each fixation), as
+pysaliency's ``get_mit1003`` runs it in MATLAB or Octave and stores it in ``<extracted_dir>/
+fixations.hdf5`` and ``stimuli.hdf5`` (read here with h5py in that layout: ``train_xs``,
+``train_ys``, ``train_ts`` (s), ``train_ns`` (stimulus index), ``train_subjects`` (index into the
+sorted ``DATA/`` folders), ``scanpath_fixation_attributes/durations`` (s); the stimuli's
+``filenames``). Those files already leave out the first fixation and those off the image; the
+published MIT1003 results are computed on them.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from neurogaze.errors import DataValidationError
 logger = logging.getLogger(__name__)
 
 NOT_TRIALS = {"shuff_stimnames", "CalibrationData"}
+FIXATION_SOURCES = ("detector", "extracted")
 MATLAB_NAME_LIMIT = 63
 
 
@@ -60,8 +70,14 @@ def load_mit1003(
     drop_first_fixation: bool = True,
     test_fraction: float = 0.2,
     dataset: str = "mit1003",
+    fixations_from: str = "detector",
+    extracted_dir: str | os.PathLike | None = None,
 ) -> GazeData:
     root = Path(root)
+    if fixations_from not in FIXATION_SOURCES:
+        raise DataValidationError(None, "fixations_from", f"one of {FIXATION_SOURCES}", fixations_from)
+    if fixations_from == "extracted" and not extracted_dir:
+        raise DataValidationError(None, "extracted_dir", "the folder of the dataset's own extraction (fixations.hdf5)")
     config = detector_config(detector)
     screen = screen or {"resolution_px": [1280, 1024], "size_m": [0.376, 0.301], "distance_m": 0.61}
     geometry = ScreenGeometry(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
@@ -88,6 +104,8 @@ def load_mit1003(
                 }
             )
         )
+        if fixations_from == "extracted":
+            continue  # the dataset's own fixations are read below
         _, fixations = detect_fixations(xy[:, 0], xy[:, 1], t_ms, geometry, config)
         if drop_first_fixation:
             fixations = fixations.iloc[1:]
@@ -97,9 +115,49 @@ def load_mit1003(
     stimuli = stimulus_index(
         stim_ids, [images[s] for s in stim_ids], sizes, [assign_split(s, test_fraction) for s in stim_ids]
     )
+    if fixations_from == "extracted":
+        fixation_rows = [read_extracted_fixations(extracted_dir, [d.name for d in user_dirs], set(stim_ids))]
     table = renumber(fixation_table(pd.concat(fixation_rows, ignore_index=True), dataset))
     table = drop_off_image(table, dict(zip(stim_ids, sizes)), dataset)
     return GazeData(dataset, table, stimuli, samples=sample_table(pd.concat(sample_frames, ignore_index=True)))
+
+
+def read_extracted_fixations(folder: str | os.PathLike, subjects: list[str], stim_ids: set[str]) -> pd.DataFrame:
+    """The dataset's own fixations (``checkFixations.m``) as pysaliency stores them (module doc)."""
+    import h5py
+
+    folder = Path(folder)
+    paths = {name: folder / f"{name}.hdf5" for name in ("fixations", "stimuli")}
+    for path in paths.values():
+        if not path.is_file():
+            raise DataValidationError(path, "file", "pysaliency's MIT1003 files (get_mit1003)", "no such file")
+    with h5py.File(paths["stimuli"], "r") as handle:
+        names = [Path(_text(name)).stem for name in handle["filenames"][()]]
+    with h5py.File(paths["fixations"], "r") as handle:
+        arrays = {key: handle[key][()] for key in ("train_xs", "train_ys", "train_ts", "train_ns", "train_subjects")}
+        if "scanpath_fixation_attributes/durations" not in handle:
+            raise DataValidationError(paths["fixations"], "scanpath_fixation_attributes/durations",
+                                      "the fixation durations (s)", "missing")
+        durations = handle["scanpath_fixation_attributes/durations"][()]
+    rows = []
+    for k, (n, s) in enumerate(zip(arrays["train_ns"], arrays["train_subjects"])):
+        if not 0 <= int(s) < len(subjects):
+            raise DataValidationError(paths["fixations"], "train_subjects", f"indices of the {len(subjects)} DATA/ "
+                                      "folders", int(s))
+        stim_id = names[int(n)]
+        if stim_id not in stim_ids:
+            raise DataValidationError(paths["stimuli"], "filenames", "images of the root's DATA/", stim_id)
+        keep = np.isfinite(arrays["train_xs"][k])
+        rows.append(pd.DataFrame({
+            "subject": subjects[int(s)], "stim_id": stim_id, "trial": 0, "fix_index": np.arange(keep.sum()),
+            "x": arrays["train_xs"][k][keep], "y": arrays["train_ys"][k][keep],
+            "t_start_ms": arrays["train_ts"][k][keep] * 1000.0, "duration_ms": durations[k][keep] * 1000.0,
+        }))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _image_path(root: Path, stem: str) -> Path:
