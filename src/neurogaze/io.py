@@ -69,6 +69,11 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def as_text(value) -> str:
+    """A string read from HDF5 or MATLAB files, which may come back as bytes."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def write_json(path: str | os.PathLike, payload: object) -> None:
     with atomic_path(path) as temp:
         temp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")

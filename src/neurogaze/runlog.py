@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def derive_seed(master_seed: int, *names: str) -> int:
     """A stable per-stage seed: the same master seed and names always give the same value."""
     sequence = np.random.SeedSequence([master_seed, *[int.from_bytes(n.encode(), "little") % 2**32 for n in names]])
     return int(sequence.generate_state(1)[0])
+
+
+def image_rng(seed: int, stim_id: str, name: str = "") -> np.random.Generator:
+    """A generator that depends only on (seed, name, stim_id): the same draws for an image
+    whatever order or subset of images a run asks for."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), zlib.crc32(str(stim_id).encode())])
 
 
 # what Snakemake itself sets for a job; numba's own NUMBA_NUM_THREADS is left alone, since numba

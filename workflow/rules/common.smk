@@ -42,7 +42,7 @@ def dataset_root(name):
     return config["datasets"][name]["root"] or f"{RESULTS}/synthetic/{name}"
 
 
-def detector_classifier(section):
+def gaze_source_files(section):
     """The files a gaze section's fixations come from besides its root: the fixation classifier
     its detector reads (none for the shipped fit, which is package code) and, for MIT1003 with
     fixations_from: extracted, the dataset's own extraction. Unnamed inputs: the stage reads
@@ -95,8 +95,8 @@ def gaze_models():
         models["nevaclip"] = list(config["nevaclip"]["datasets"])
         if config["nevaclip"]["free_viewing_control"]:
             models["nevaclip_free_viewing"] = list(config["nevaclip"]["free_viewing_control"])
-        for control in ("other_subject", "other_image"):
-            if config["nevaclip"]["caption_controls"]:
+        if config["nevaclip"]["caption_controls"]:
+            for control in ("other_subject", "other_image"):
                 models[f"nevaclip_{control}"] = list(config["nevaclip"]["caption_controls"])
     return models
 

@@ -87,7 +87,7 @@ for _name, _tables in GAZE_TABLES.items():
     rule:
         name: f"load_{_name}"
         input:
-            *detector_classifier(config["datasets"][_name]),
+            *gaze_source_files(config["datasets"][_name]),
             root=dataset_root(_name),
         output:
             fixations=gaze_out(_name, "fixations.parquet"),

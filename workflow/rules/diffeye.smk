@@ -12,7 +12,7 @@ if enabled("diffeye"):
 
     rule diffeye_train:
         input:
-            *detector_classifier(config["diffeye"]),
+            *gaze_source_files(config["diffeye"]),
             root=lambda wildcards: dataset_root(wildcards.dataset),
         output:
             out_dir=directory(f"{RESULTS}/diffeye/{{dataset}}/{{variant}}/model"),
@@ -33,7 +33,7 @@ if enabled("diffeye"):
 
     rule diffeye_evaluate:
         input:
-            *detector_classifier(config["diffeye"]),
+            *gaze_source_files(config["diffeye"]),
             model=f"{RESULTS}/diffeye/{{dataset}}/{{variant}}/model",
             root=lambda wildcards: dataset_root(wildcards.scored),
         output:

@@ -23,6 +23,11 @@ class ScreenGeometry:
     def pixels_per_degree(self) -> float:
         return 1.0 / self.degrees_per_pixel()
 
+    @classmethod
+    def from_config(cls, screen: dict) -> ScreenGeometry:
+        """From a config ``screen`` entry: resolution_px, size_m, distance_m."""
+        return cls(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
+
 
 def screen_pixels_per_degree(screen: dict | None) -> float | None:
     """Image pixels per degree of a config ``screen`` entry that gives resolution, size and
@@ -31,5 +36,4 @@ def screen_pixels_per_degree(screen: dict | None) -> float | None:
     keys = ("resolution_px", "size_m", "distance_m")
     if not screen or any(screen.get(key) is None for key in keys):
         return None
-    geometry = ScreenGeometry(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
-    return geometry.pixels_per_degree()
+    return ScreenGeometry.from_config(screen).pixels_per_degree()

@@ -13,7 +13,6 @@ answer), ``t_start_ms`` the running sum of durations (saccade time is not modell
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from neurogaze.data.contracts import FIXATION_COLUMNS, validate_fixations
 from neurogaze.errors import DataValidationError
 from neurogaze.gaze import BASELINES
 from neurogaze.metrics.saliency import centre_bias_map, check_map, to_density
+from neurogaze.runlog import image_rng
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,6 @@ class BaselineConfig:
 
     n_samples: int = 10  # scanpaths per image; lengths and durations come from the training images' humans
     centre_bias: str | dict[str, float] = "fit"  # "fit": fitted on fixations outside the scored split
-
-
-def image_rng(seed: int, stim_id: str, name: str = "") -> np.random.Generator:
-    """A generator that depends only on (seed, name, stim_id)."""
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), zlib.crc32(str(stim_id).encode())])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -43,6 +42,7 @@ from neurogaze.data.contracts import METRIC_COLUMNS, validate_fixations
 from neurogaze.errors import DataValidationError
 from neurogaze.metrics import saliency as sal
 from neurogaze.metrics import scanpath as scp
+from neurogaze.runlog import image_rng
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +135,13 @@ class _OtherImageFixations:
 
 def score_scanpath_sets(predicted, humans, image_size, metrics=None, params=None) -> dict[str, float]:
     """Mean of every scanpath-metric output over all (predicted, human) pairs, NaNs skipped."""
+    return _mean_over_pairs([(prediction, humans) for prediction in predicted], image_size, metrics, params)
+
+
+def _mean_over_pairs(pairs, image_size, metrics, params) -> dict[str, float]:
+    """Mean of every scanpath-metric output over (prediction, its humans) pairs, NaNs skipped."""
     values: dict[str, list[np.ndarray]] = defaultdict(list)
-    for prediction in predicted:
+    for prediction, humans in pairs:
         for name, per_human in scp.score_against_humans(prediction, humans, image_size, metrics, params).items():
             values[name].append(per_human)
     return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
@@ -149,15 +154,13 @@ def _paired_scores(predicted, humans, size, metrics, params, stim_id) -> dict[st
     for subject, path in humans:
         by_observer[str(subject)].append(path)
     everyone = [path for _, path in humans]
-    values: dict[str, list[np.ndarray]] = defaultdict(list)
+    pairs = []
     for subject, prediction in predicted:
         _, _, observer = str(subject).partition("/")
         if observer and observer not in by_observer:
             raise DataValidationError(None, "subject", f"an observer of {stim_id!r} after the '/'", subject)
-        own = by_observer[observer] if observer else everyone
-        for name, per_human in scp.score_against_humans(prediction, own, size, metrics, params).items():
-            values[name].append(per_human)
-    return {name: _nanmean(np.concatenate(v)) for name, v in values.items()}
+        pairs.append((prediction, by_observer[observer] if observer else everyone))
+    return _mean_over_pairs(pairs, size, metrics, params)
 
 
 def score_saliency_map(saliency_map, target: sal.SaliencyTarget, metrics=None,
@@ -198,19 +201,21 @@ def equal_count_pixels(scanpaths, width: int, height: int, n: int | None, rng: n
     return pixels[rng.choice(len(pixels), size=n, replace=len(pixels) < n)]
 
 
-def _maps_of_fixations(pixels: np.ndarray, shape, sigma_px) -> tuple[np.ndarray, np.ndarray]:
-    """(the fixations blurred like the human ones, their probabilistic model for information gain)."""
-    return sal.fixation_density(pixels, shape, sigma_px), sal.probabilistic_density(pixels, shape, sigma_px)
+def _maps_of_fixations(pixels: np.ndarray, shape, sigma_px, metrics) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the fixations blurred like the human ones, their probabilistic model for information gain,
+    fitted only when ``metrics`` (None: all) include it)."""
+    model = sal.probabilistic_density(pixels, shape, sigma_px) if metrics is None or "ig" in metrics else None
+    return sal.fixation_density(pixels, shape, sigma_px), model
 
 
-def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations,
-                   seed) -> tuple[np.ndarray, np.ndarray | None]:
+def _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px, map_fixations, seed,
+                   metrics) -> tuple[np.ndarray, np.ndarray | None]:
     """The given map of this image (and no probabilistic one: it is its own), else
     ``map_fixations`` predicted fixations blurred like the human ones and their probabilistic model."""
     if predicted_maps is None or stim_id not in predicted_maps:
-        rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
+        rng = image_rng(seed, stim_id, "map_fixations")
         pixels = equal_count_pixels(predictions, width, height, map_fixations, rng)
-        return _maps_of_fixations(pixels, (height, width), sigma_px)
+        return _maps_of_fixations(pixels, (height, width), sigma_px, metrics)
     field = f"predicted_maps[{stim_id!r}]"
     smap = sal.check_map(predicted_maps[stim_id], field)
     if smap.shape != (height, width):
@@ -293,7 +298,7 @@ def evaluate_scanpaths(
                 values.update(score_scanpath_sets(predictions, humans_here, size, scanpath_metrics, metric_params))
         if saliency_metrics != []:
             smap, pmap = _predicted_map(stim_id, predictions, predicted_maps, width, height, sigma_px,
-                                        map_fixations, seed)
+                                        map_fixations, seed, saliency_metrics)
             target = sal.SaliencyTarget.from_fixations(
                 _pixels(humans_here, width, height),
                 (height, width),
@@ -354,7 +359,7 @@ def human_consistency(
             continue
         nonfixations = others.for_image(stim_id, width, height)
         baseline = baseline_map(ig_baseline, width, height, centre_bias)
-        rng = np.random.default_rng([int(seed), zlib.crc32(str(stim_id).encode())])
+        rng = image_rng(seed, stim_id, "map_fixations")
         per_subject: dict[str, list[float]] = defaultdict(list)
         for subject, own in by_subject.items():
             rest = [path for other, paths in by_subject.items() if other != subject for path in paths]
@@ -363,7 +368,7 @@ def human_consistency(
                 values.update(score_scanpath_sets(own, rest, (width, height), scanpath_metrics, metric_params))
             if saliency_metrics != []:
                 pixels = equal_count_pixels(rest, width, height, map_fixations, rng)
-                smap, pmap = _maps_of_fixations(pixels, (height, width), sigma_px)
+                smap, pmap = _maps_of_fixations(pixels, (height, width), sigma_px, saliency_metrics)
                 target = sal.SaliencyTarget.from_fixations(
                     _pixels(own, width, height), (height, width), sigma_px, nonfixations, baseline
                 )

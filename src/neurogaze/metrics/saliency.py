@@ -91,14 +91,14 @@ def fixation_map(fixations, shape: tuple[int, int]) -> np.ndarray:
     return counts
 
 
-def fixation_density(fixations, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+def fixation_density(fixations, shape: tuple[int, int], sigma_px: float, truncate: float | None = 4.0) -> np.ndarray:
     """Empirical saliency: fixation counts blurred by a Gaussian of ``sigma_px``, summing to 1.
 
     Equal to ``scipy.ndimage.gaussian_filter(fixation_map(...), sigma_px, mode="constant")``
-    (normalised sampled kernel truncated at 4 sigma; mass blurred past the border is dropped),
-    but computed as a sum of separable per-fixation kernels, ``Ky.T @ Kx``, which costs
-    O(n_fixations x pixels) instead of O(kernel width x pixels): 10-20x faster for the few
-    hundred fixations of one image.
+    (normalised sampled kernel truncated at ``truncate`` sigma, None: not truncated; mass blurred
+    past the border is dropped), but computed as a sum of separable per-fixation kernels,
+    ``Ky.T @ Kx``, which costs O(n_fixations x pixels) instead of O(kernel width x pixels):
+    10-20x faster for the few hundred fixations of one image.
     """
     if not sigma_px > 0:
         raise DataValidationError(None, "sigma_px", "a positive blur width in pixels", sigma_px)
@@ -106,11 +106,11 @@ def fixation_density(fixations, shape: tuple[int, int], sigma_px: float) -> np.n
     height, width = shape
     if len(fixations) == 0:
         return np.full(shape, 1.0 / (height * width))
-    radius = int(4.0 * float(sigma_px) + 0.5)
+    radius = int(truncate * float(sigma_px) + 0.5) if truncate is not None else max(height, width)
     kernel_sum = np.sum(np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2))
 
     def kernels(centres, size):
-        offset = np.arange(size)[None, :] - centres[:, None]
+        offset = np.arange(size)[None, :] - centres[:, None].astype(float)
         values = np.exp(-0.5 * (offset / sigma_px) ** 2) / kernel_sum
         return np.where(np.abs(offset) <= radius, values, 0.0)
 
@@ -133,7 +133,7 @@ def probabilistic_density(fixations, shape: tuple[int, int], sigma_px: float,
         bandwidth, weight = fit_density(fixations, shape, sigma_px)
     else:
         bandwidth, weight = sigma_px, float(uniform_weight)
-    kde = _untruncated_kde(fixations, shape, bandwidth)
+    kde = fixation_density(fixations, shape, bandwidth, truncate=None)
     return (1.0 - weight) * kde + weight / (height * width)
 
 
@@ -155,25 +155,13 @@ def fit_density(fixations, shape: tuple[int, int], sigma_px: float) -> tuple[flo
         bandwidth = float(sigma_px) * factor
         log_likelihood = np.zeros(len(UNIFORM_WEIGHTS))
         for fit, held_out in ((fixations[::2], fixations[1::2]), (fixations[1::2], fixations[::2])):
-            kde = _untruncated_kde(fit, shape, bandwidth)[held_out[:, 1], held_out[:, 0]]
+            kde = fixation_density(fit, shape, bandwidth, truncate=None)[held_out[:, 1], held_out[:, 0]]
             mixture = (1.0 - UNIFORM_WEIGHTS[:, None]) * kde[None, :] + UNIFORM_WEIGHTS[:, None] / n_pixels
             log_likelihood += np.log(mixture).sum(axis=1)
         index = int(np.argmax(log_likelihood))
         if log_likelihood[index] > best[0]:
             best = (log_likelihood[index], bandwidth, float(UNIFORM_WEIGHTS[index]))
     return best[1], best[2]
-
-
-def _untruncated_kde(fixations: np.ndarray, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
-    if not sigma_px > 0:
-        raise DataValidationError(None, "sigma_px", "a positive blur width in pixels", sigma_px)
-    height, width = shape
-
-    def kernels(centres, size):
-        offset = np.arange(size)[None, :] - centres[:, None]
-        return np.exp(-0.5 * (offset / sigma_px) ** 2)
-
-    return to_density(kernels(fixations[:, 1].astype(float), height).T @ kernels(fixations[:, 0].astype(float), width))
 
 
 def centre_bias_map(

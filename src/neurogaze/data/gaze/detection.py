@@ -101,14 +101,15 @@ def detect_fixation_mask(
     return _drop_short_runs(mask, t_ms, config.min_fixation_ms)
 
 
-@functools.cache
-def _shipped_classifier():
-    return FixationClassifier.load()
+@functools.lru_cache(maxsize=8)
+def _load_classifier(path: str | None) -> FixationClassifier:
+    """A classifier file read once per process, not once per recording (None: the shipped fit)."""
+    return FixationClassifier.load(path) if path else FixationClassifier.load()
 
 
 def _learned_mask(x, y, t_ms, deg_per_px, config, classifier=None):
     if classifier is None:
-        classifier = FixationClassifier.load(config.classifier) if config.classifier else _shipped_classifier()
+        classifier = _load_classifier(config.classifier)
     valid = np.isfinite(x) & np.isfinite(y)
     if valid.sum() < 2:
         return np.zeros(len(x), dtype=bool)

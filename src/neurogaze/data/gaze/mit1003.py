@@ -41,6 +41,7 @@ from neurogaze.data.gaze.base import (
 )
 from neurogaze.data.gaze.detection import DetectorConfig, ScreenGeometry, detect_fixations, detector_config
 from neurogaze.errors import DataValidationError
+from neurogaze.io import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def load_mit1003(
         raise DataValidationError(None, "extracted_dir", "the folder of the dataset's own extraction (fixations.hdf5)")
     config = detector_config(detector)
     screen = screen or {"resolution_px": [1280, 1024], "size_m": [0.376, 0.301], "distance_m": 0.61}
-    geometry = ScreenGeometry(tuple(screen["resolution_px"]), tuple(screen["size_m"]), float(screen["distance_m"]))
+    geometry = ScreenGeometry.from_config(screen)
     user_dirs = sorted(p for p in (root / "DATA").iterdir() if p.is_dir()) if (root / "DATA").is_dir() else []
     if not user_dirs:
         raise DataValidationError(root / "DATA", "<user>/", "one folder of .mat files per subject", "none")
@@ -132,7 +133,7 @@ def read_extracted_fixations(folder: str | os.PathLike, subjects: list[str], sti
         if not path.is_file():
             raise DataValidationError(path, "file", "pysaliency's MIT1003 files (get_mit1003)", "no such file")
     with h5py.File(paths["stimuli"], "r") as handle:
-        names = [Path(_text(name)).stem for name in handle["filenames"][()]]
+        names = [Path(as_text(name)).stem for name in handle["filenames"][()]]
     with h5py.File(paths["fixations"], "r") as handle:
         arrays = {key: handle[key][()] for key in ("train_xs", "train_ys", "train_ts", "train_ns", "train_subjects")}
         if "scanpath_fixation_attributes/durations" not in handle:
@@ -154,10 +155,6 @@ def read_extracted_fixations(folder: str | os.PathLike, subjects: list[str], sti
             "t_start_ms": arrays["train_ts"][k][keep] * 1000.0, "duration_ms": durations[k][keep] * 1000.0,
         }))
     return pd.concat(rows, ignore_index=True)
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _image_path(root: Path, stem: str) -> Path:

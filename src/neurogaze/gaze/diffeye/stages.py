@@ -31,7 +31,7 @@ from neurogaze.data.gaze.eyelink import load_eyelink
 from neurogaze.data.gaze.mit1003 import load_mit1003
 from neurogaze.data.gaze.osie import FIXATIONS_FILE, load_osie
 from neurogaze.errors import ConfigError, DataValidationError
-from neurogaze.gaze.baselines import centre_bias_scanpath, fit_centre_bias, image_rng, training_behaviour
+from neurogaze.gaze.baselines import centre_bias_scanpath, fit_centre_bias, training_behaviour
 from neurogaze.gaze.diffeye import diffusion
 from neurogaze.gaze.diffeye import features as feat
 from neurogaze.gaze.diffeye.evaluate import score_image
@@ -39,7 +39,7 @@ from neurogaze.gaze.diffeye.model import DiffEyeConfig, DiffEyeUNet
 from neurogaze.gaze.diffeye.trajectories import Trajectories, cut_trajectories, render_scanpath, split_by_image
 from neurogaze.io import atomic_directory, fingerprint, resume_folder, write_json, write_torch
 from neurogaze.metrics import saliency as sal
-from neurogaze.runlog import derive_seed
+from neurogaze.runlog import derive_seed, image_rng
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ def _training_baseline(data: GazeRoot, held_out) -> dict:
     """What the centre-bias baseline may know, from the training images' humans only: the fitted
     bias (image fractions), scanpath lengths and durations. Stored with the model, so that images
     of another dataset (unseen) are not scored against a baseline fitted on themselves."""
-    lengths, durations = training_behaviour(data.fixations, held_out)
     training = data.fixations[~data.fixations["stim_id"].isin(set(held_out))]
+    lengths, durations = training_behaviour(training, held_out)
     return {"centre_bias": fit_centre_bias(training, data.sizes), "lengths": lengths, "durations": durations}
 
 

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 import neurogaze
 from neurogaze.errors import ConfigError, DataValidationError, MissingWeightsError
-from neurogaze.io import fingerprint, write_torch
+from neurogaze.io import as_text, fingerprint, write_torch
 
 logger = logging.getLogger(__name__)
 
@@ -498,10 +498,10 @@ def keras_vgg16_state(path: str | Path, trunk: VGGTrunk) -> dict[str, torch.Tens
     convs = [name for name, module in trunk.features.named_children() if isinstance(module, nn.Conv2d)]
     with h5py.File(path, "r") as handle:
         root = handle["model_weights"] if "model_weights" in handle else handle
-        layer_names = [_text(name) for name in root.attrs.get("layer_names", [])]
+        layer_names = [as_text(name) for name in root.attrs.get("layer_names", [])]
         pairs = []
         for layer in layer_names:
-            weight_names = [_text(name) for name in root[layer].attrs.get("weight_names", [])]
+            weight_names = [as_text(name) for name in root[layer].attrs.get("weight_names", [])]
             kernels = [w for w in weight_names if w.endswith("kernel:0")]
             biases = [w for w in weight_names if w.endswith("bias:0")]
             if kernels and biases and root[layer][kernels[0]].ndim == 4:
@@ -518,10 +518,6 @@ def keras_vgg16_state(path: str | Path, trunk: VGGTrunk) -> dict[str, torch.Tens
         state[f"features.{index}.weight"] = weight
         state[f"features.{index}.bias"] = torch.from_numpy(np.asarray(bias)).float()
     return state
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def save_checkpoint(path: str | Path, model: EccNet, training: dict) -> None:

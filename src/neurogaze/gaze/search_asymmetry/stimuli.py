@@ -89,7 +89,6 @@ class Experiment:
     grid: int  # grid x grid cells
     item_deg: float  # side of an item patch
     background: int
-    ink: int
     set_sizes: tuple[int, ...]
     n_per_set_size: int
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
@@ -350,7 +349,7 @@ def _bars(target_angle: float, pool: tuple[float, ...]) -> ItemMaker:
 
 EXPERIMENTS: dict[str, Experiment] = {
     "curvature": Experiment(
-        key="Exp1 Curvature", view_deg=11.3, grid=6, item_deg=CURVATURE_PATCH_DEG, background=0, ink=255,
+        key="Exp1 Curvature", view_deg=11.3, grid=6, item_deg=CURVATURE_PATCH_DEG, background=0,
         set_sizes=(8, 16, 32), n_per_set_size=30,
         conditions=(
             Condition("curve_in_lines", _cycled_orientations("curve", "line")),
@@ -359,7 +358,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "lighting": Experiment(
         key="Exp2 Lighting direction", view_deg=6.6, grid=4, item_deg=LIGHTING_PATCH_DEG,
-        background=LIGHTING_BACKGROUND, ink=255, set_sizes=(1, 6, 12), n_per_set_size=30,
+        background=LIGHTING_BACKGROUND, set_sizes=(1, 6, 12), n_per_set_size=30,
         conditions=(
             Condition("top_down", _fixed_items(lambda d: lit_disc("top", d), lambda d: lit_disc("bottom", d))),
             Condition("left_right", _fixed_items(lambda d: lit_disc("left", d), lambda d: lit_disc("right", d))),
@@ -367,7 +366,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "intersection": Experiment(
         key="Exp3 Intersection cross vs non-cross", view_deg=20.5, grid=3,
-        item_deg=STROKE_AREA_DEG + STROKE_BORDER_DEG, background=255, ink=0, set_sizes=(3, 6, 9),
+        item_deg=STROKE_AREA_DEG + STROKE_BORDER_DEG, background=255, set_sizes=(3, 6, 9),
         n_per_set_size=36,
         conditions=(
             Condition("non_cross", _random_variants("non_cross", "cross")),
@@ -376,12 +375,12 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "t_vs_l": Experiment(
         key="Exp4 Intersection T vs L", view_deg=20.5, grid=3, item_deg=STROKE_AREA_DEG + STROKE_BORDER_DEG,
-        background=255, ink=0, set_sizes=(3, 6, 9), n_per_set_size=36,
+        background=255, set_sizes=(3, 6, 9), n_per_set_size=36,
         conditions=(Condition("Ts", _random_variants("T", "L")), Condition("Ls", _random_variants("L", "T"))),
     ),
     "orientation_homo": Experiment(
         key="Exp5 Orientation homogeneous", view_deg=11.3, grid=4, item_deg=BAR_LENGTH_DEG + BAR_WIDTH_DEG,
-        background=255, ink=0, set_sizes=(1, 4, 8, 12), n_per_set_size=30,
+        background=255, set_sizes=(1, 4, 8, 12), n_per_set_size=30,
         conditions=(
             Condition("homo_t20", _bars(-20.0, (0.0,))),
             Condition("homo_t0", _bars(0.0, (-20.0,))),
@@ -389,7 +388,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "orientation_hetero": Experiment(
         key="Exp6 Orientation heterogeneous", view_deg=11.3, grid=4, item_deg=BAR_LENGTH_DEG + BAR_WIDTH_DEG,
-        background=255, ink=0, set_sizes=(1, 4, 8, 12), n_per_set_size=30,
+        background=255, set_sizes=(1, 4, 8, 12), n_per_set_size=30,
         conditions=(
             # the pool is the 7 distractor angles plus the other target's orientation
             Condition("hetero_t0", _bars(0.0, HETERO_ANGLES + (-20.0,))),
