@@ -161,25 +161,39 @@ def _captioned_set(root, rng):
 
 
 def test_demo_pipeline_trains_the_base_on_the_train_captions(tmp_path):
-    """Rule brainscuba_demo_pipeline: a diffusers folder like the base, its UNet and text encoder
-    changed by the caption fit (train split only), sampling with the fitted prediction type, and
-    its provenance naming the base and the fit."""
+    """Rule brainscuba_demo_pipeline: a diffusers folder like the base, its VAE changed by the VAE
+    fit and its UNet and text encoder by the caption fit (train split only), sampling with the
+    fitted prediction type, and its provenance naming the base and both fits."""
     tiny = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
     base = build_tiny_pipeline(tiny, write_clip_tokenizer(tmp_path / "tok"))
     save_pipeline(base, tmp_path / "base", {"tiny_sd": "tiny"})
     _captioned_set(tmp_path, np.random.default_rng(0))
     train_ids, texts = stages.train_captions(tmp_path / "captions.parquet", read_stimulus_set(tmp_path / "stimuli"))
     assert train_ids == [f"img{number}" for number in range(5)] and texts[1] == ["a blue box 0.", "a blue box 1."]
-    settings = {"steps": 3, "batch_size": 4, "train_text_encoder": True, "prediction_type": "v_prediction"}
+    settings = {"vae_fit": {"steps": 2, "batch_size": 4},
+                "unet_fit": {"steps": 3, "batch_size": 4, "train_text_encoder": True, "prediction_type": "v_prediction"}}
     stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli", captions=tmp_path / "captions.parquet",
                          pipeline=tmp_path / "fitted", settings=settings)
     fitted = load_sd_pipeline(tmp_path / "fitted")
     assert fitted.scheduler.config.prediction_type == "v_prediction"
-    for module in ("unet", "text_encoder"):
+    for module in ("vae", "unet", "text_encoder"):
         before, after = getattr(base, module).state_dict(), getattr(fitted, module).state_dict()
         assert any(not torch.equal(before[key], after[key]) for key in before), module
     record = json.loads((tmp_path / "fitted" / "neurogaze.json").read_text())
     assert record["base"]["tiny_sd"] == "tiny" and record["caption_fit"]["n_images"] == 5
+    assert record["vae_fit"]["steps"] == 2 and record["vae_fit"]["n_images"] == 5
+
+
+def test_demo_pipeline_without_a_vae_fit_keeps_the_base_vae(tmp_path):
+    tiny = TinySDConfig(image_size=16, unet_channels=(16, 32), vae_channels=(16, 32), vae_mid_attention=False)
+    base = build_tiny_pipeline(tiny, write_clip_tokenizer(tmp_path / "tok"))
+    save_pipeline(base, tmp_path / "base", {"tiny_sd": "tiny"})
+    _captioned_set(tmp_path, np.random.default_rng(0))
+    stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli", captions=tmp_path / "captions.parquet",
+                         pipeline=tmp_path / "fitted", settings={"vae_fit": None, "unet_fit": {"steps": 1}})
+    before, after = base.vae.state_dict(), load_sd_pipeline(tmp_path / "fitted").vae.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)
+    assert "vae_fit" not in json.loads((tmp_path / "fitted" / "neurogaze.json").read_text())
 
 
 def test_demo_pipeline_refuses_captions_of_images_it_does_not_have(tmp_path):

@@ -9,7 +9,8 @@
 * :func:`caption` (rule ``brainscuba_caption``): ClipCap captions of the projections, the
   voxel-caption table, nouns per ROI, the share of person captions and the concept check;
 * :func:`demo_pipeline` (rule ``brainscuba_demo_pipeline``): the demo's text-to-image pipeline,
-  BrainDiVE's tiny one with its UNet trained further on the captioned set's images and captions;
+  BrainDiVE's tiny one with its VAE fitted further and its UNet trained on the captioned set's
+  images and captions;
 * :func:`images` (rule ``brainscuba_images``): caption images from a diffusers text-to-image
   pipeline and unguided images (empty prompt) from the same seeds;
 * :func:`evaluate` (rule ``brainscuba_evaluate``): predicted ROI activation of the caption images
@@ -30,7 +31,15 @@ import torch
 from PIL import Image
 
 from neurogaze.backbones.clipcap import ClipCapDecodingConfig, _open_captioner
-from neurogaze.backbones.diffusion import UNetFitConfig, fit_unet, images_to_tensor, load_sd_pipeline, save_pipeline
+from neurogaze.backbones.diffusion import (
+    UNetFitConfig,
+    VAEFitConfig,
+    fit_unet,
+    fit_vae,
+    images_to_tensor,
+    load_sd_pipeline,
+    save_pipeline,
+)
 from neurogaze.brain.braindive import guidance
 from neurogaze.brain.braindive.stages import _backbone, encoder_predictors
 from neurogaze.brain.brainscuba import captions as words
@@ -242,21 +251,32 @@ def train_captions(captions, stimulus_set) -> tuple[list[str], list[list[str]]]:
 def demo_pipeline(*, base, stimuli, captions, pipeline, settings: dict) -> None:
     """Rule ``brainscuba_demo_pipeline``: the demo's text-to-image folder ``pipeline``. It starts
     from BrainDiVE's demo pipeline ``base`` (a VAE fitted on the NSD stimuli and a UNet that learned
-    their latents under the empty prompt) and trains the UNet further on the captioned set's train
-    images, each conditioned on one of its captions or, for a share, on the empty prompt
-    (``settings``: ``brainscuba.demo_pipeline``, :class:`UNetFitConfig`): without it no caption word
-    could change an image."""
-    config = from_section(UNetFitConfig, settings, "brainscuba.demo_pipeline")
+    their latents under the empty prompt), fits its VAE further on the captioned set's train images
+    (``settings['vae_fit']``, :class:`VAEFitConfig`; null keeps the base's) and then trains the UNet
+    on their latents, each conditioned on one of its captions or, for a share, on the empty prompt
+    (``settings['unet_fit']``, :class:`UNetFitConfig`): without it no caption word could change an
+    image."""
+    vae_fit = settings.get("vae_fit")
+    vae_config = None if vae_fit is None else from_section(VAEFitConfig, vae_fit, "brainscuba.demo_pipeline.vae_fit")
+    unet_config = from_section(UNetFitConfig, settings.get("unet_fit", {}), "brainscuba.demo_pipeline.unet_fit")
     stimulus_set = read_stimulus_set(stimuli)
     ids, texts = train_captions(captions, stimulus_set)
     pipe = load_sd_pipeline(base)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     images = images_to_tensor([image for _, image in stimulus_set.iter_images(ids)], size)
-    trace = fit_unet(pipe, images, config, progress=True, captions=texts)
+    record = {}
+    if vae_config is not None:
+        # the base's VAE had a few hundred steps on the NSD stimuli: enough for BrainDiVE to move
+        # colour, not to draw a face the encoder still reads as one (world-clip's face-ROI
+        # prediction of the world's large-face scenes fell from 0.41 to 0.09 through it)
+        trace = fit_vae(pipe.vae, images, vae_config, progress=True)
+        logger.info("VAE fit: loss %.4f -> %.4f", trace["loss"][0], trace["loss"][-1])
+        record["vae_fit"] = {**asdict(vae_config), "n_images": len(ids), "final_loss": trace["loss"][-1]}
+    trace = fit_unet(pipe, images, unet_config, progress=True, captions=texts)
     logger.info("caption fit: loss %.4f -> %.4f over %d images", trace["loss"][0], trace["loss"][-1], len(ids))
+    record["caption_fit"] = {**asdict(unet_config), "n_images": len(ids), "final_loss": trace["loss"][-1]}
     base_record = Path(base) / "neurogaze.json"
-    provenance = {"base": json.loads(base_record.read_text()) if base_record.is_file() else str(base),
-                  "caption_fit": {**asdict(config), "n_images": len(ids), "final_loss": trace["loss"][-1]}}
+    provenance = {"base": json.loads(base_record.read_text()) if base_record.is_file() else str(base), **record}
     save_pipeline(pipe, pipeline, provenance)
 
 
