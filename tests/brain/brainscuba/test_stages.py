@@ -171,7 +171,8 @@ def test_demo_pipeline_trains_the_base_on_the_train_captions(tmp_path):
     train_ids, texts = stages.train_captions(tmp_path / "captions.parquet", read_stimulus_set(tmp_path / "stimuli"))
     assert train_ids == [f"img{number}" for number in range(5)] and texts[1] == ["a blue box 0.", "a blue box 1."]
     settings = {"vae_fit": {"steps": 2, "batch_size": 4},
-                "unet_fit": {"steps": 3, "batch_size": 4, "train_text_encoder": True, "prediction_type": "v_prediction"}}
+                "unet_fit": {"steps": 3, "batch_size": 4, "train_text_encoder": True,
+                             "prediction_type": "v_prediction"}}
     stages.demo_pipeline(base=tmp_path / "base", stimuli=tmp_path / "stimuli", captions=tmp_path / "captions.parquet",
                          pipeline=tmp_path / "fitted", settings=settings)
     fitted = load_sd_pipeline(tmp_path / "fitted")
