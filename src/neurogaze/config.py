@@ -274,6 +274,11 @@ def from_section(cls, values: dict | None, key: str, **fixed):
         raise ConfigError(None, key, str(exc)) from exc
 
 
+def optional_section(cls, values: dict | None, key: str):
+    """:func:`from_section`, or None where the section is null (a step the config turns off)."""
+    return None if values is None else from_section(cls, values, key)
+
+
 def _field_value(hint, value, key: str):
     for option in _hint_options(hint):
         if dataclasses.is_dataclass(option) and isinstance(value, dict):

@@ -34,7 +34,7 @@ from neurogaze.backbones.diffusion import (
 from neurogaze.brain.braindive import guidance
 from neurogaze.brain.braindive.rois import refined_masks
 from neurogaze.brain.encoding import LinearProbeEncoder, load_encoder
-from neurogaze.config import from_section
+from neurogaze.config import from_section, optional_section
 from neurogaze.data.contracts import read_brain_responses, read_stimulus_set, write_metrics
 from neurogaze.errors import DataValidationError
 from neurogaze.io import write_csv
@@ -96,18 +96,13 @@ def pipeline(*, stimuli, pipeline, settings: dict) -> None:
     ``stimuli`` images unless ``vae_fit`` / ``unet_fit`` is null. Their seeds are used as given,
     not derived from the master seed."""
     tiny = from_section(TinySDConfig, settings["tiny"], "braindive.demo_pipeline.tiny")
-    vae_fit = _optional_section(VAEFitConfig, settings, "vae_fit")
-    unet_fit = _optional_section(UNetFitConfig, settings, "unet_fit")
+    vae_fit = optional_section(VAEFitConfig, settings.get("vae_fit"), "braindive.demo_pipeline.vae_fit")
+    unet_fit = optional_section(UNetFitConfig, settings.get("unet_fit"), "braindive.demo_pipeline.unet_fit")
     images = None
     if vae_fit is not None:
         stimulus_set = read_stimulus_set(stimuli)
         images = np.stack([image for _, image in stimulus_set.iter_images(list(stimulus_set.stim_ids))])
     build_demo_pipeline(pipeline, tiny, images, vae_fit, unet_fit=unet_fit)
-
-
-def _optional_section(cls, settings: dict, key: str):
-    values = settings.get(key)
-    return None if values is None else from_section(cls, values, f"braindive.demo_pipeline.{key}")
 
 
 def synthesis(*, pipeline, encoder, responses, backbone, images, settings: dict, rois: list[str] | None,

@@ -52,7 +52,7 @@ from neurogaze.brain.brainscuba.projection import (
     voxel_directions,
 )
 from neurogaze.brain.encoding import load_encoder
-from neurogaze.config import from_section
+from neurogaze.config import from_section, optional_section
 from neurogaze.data.contracts import read_brain_responses, read_features, read_stimulus_set, write_metrics
 from neurogaze.errors import DataValidationError
 from neurogaze.io import atomic_directory, atomic_path, write_csv, write_parquet
@@ -256,8 +256,7 @@ def demo_pipeline(*, base, stimuli, captions, pipeline, settings: dict) -> None:
     on their latents, each conditioned on one of its captions or, for a share, on the empty prompt
     (``settings['unet_fit']``, :class:`UNetFitConfig`): without it no caption word could change an
     image."""
-    vae_fit = settings.get("vae_fit")
-    vae_config = None if vae_fit is None else from_section(VAEFitConfig, vae_fit, "brainscuba.demo_pipeline.vae_fit")
+    vae_config = optional_section(VAEFitConfig, settings.get("vae_fit"), "brainscuba.demo_pipeline.vae_fit")
     unet_config = from_section(UNetFitConfig, settings.get("unet_fit", {}), "brainscuba.demo_pipeline.unet_fit")
     stimulus_set = read_stimulus_set(stimuli)
     ids, texts = train_captions(captions, stimulus_set)
